@@ -1,0 +1,3 @@
+from hitless.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""metav1 types: ObjectMeta, OwnerReference, and the object envelope."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from hitless.api.types.base import K8sModel, Time
+
+
+class OwnerReference(K8sModel):
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool | None = None
+    block_owner_deletion: bool | None = None
+
+
+class ObjectMeta(K8sModel):
+    name: str | None = None
+    generate_name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    generation: int | None = None
+    creation_timestamp: Time | None = None
+    deletion_timestamp: Time | None = None
+    deletion_grace_period_seconds: int | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    owner_references: list[OwnerReference] | None = None
+    finalizers: list[str] | None = None
+
+
+class ObjectReference(K8sModel):
+    """core/v1 ObjectReference, as in an Event's ``involvedObject``."""
+
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    uid: str | None = None
+    api_version: str | None = None
+    resource_version: str | None = None
+    field_path: str | None = None
+
+
+class K8sObject(K8sModel):
+    """Any top-level object: ``apiVersion``, ``kind``, ``metadata``."""
+
+    api_version: str
+    kind: str
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+    def describe(self) -> str:
+        """``Pod "web"``: how the API server names an object in messages."""
+        return f'{self.kind} "{self.name}"'

@@ -1,0 +1,68 @@
+"""The ``hitless`` command: a thin dispatcher.
+
+Each subcommand's module is imported only when that subcommand runs, so that ``hitless init``
+(a PID 1) and ``hitless demo-app`` (a workload started once per container) start fast and do not
+load the engine, pydantic or the schemas.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USAGE = """\
+usage: hitless <command> [options]
+
+commands:
+  up FILE...        run the Pods of the manifests as local processes, with the kubelet's lifecycle
+  demo-app          the test workload: an HTTP server with knobs for probes, shutdown and latency
+  init -- CMD       a PID 1 that forwards signals, reaps zombies and finishes the shutdown
+  version           print hitless's version
+
+'hitless <command> --help' for a command's options.
+"""
+
+
+def _up(argv: list[str]) -> int:
+    from hitless.cli.up import main as up_main
+
+    return up_main(argv)
+
+
+def _demo_app(argv: list[str]) -> int:
+    from hitless.demo.app import main as demo_main
+
+    return demo_main(argv)
+
+
+def _init(argv: list[str]) -> int:
+    from hitless.init.main import main as init_main
+
+    return init_main(argv)
+
+
+def _version(argv: list[str]) -> int:
+    from hitless import KUBERNETES_VERSION, __version__
+
+    print(f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics)")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "up": _up,
+    "demo-app": _demo_app,
+    "init": _init,
+    "version": _version,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        sys.stderr.write(f"hitless: unknown command {args[0]!r}\n\n{USAGE}")
+        return 2
+    return command(args[1:])
