@@ -13,6 +13,11 @@ class EventSource(K8sModel):
     host: str | None = None
 
 
+class EventSeries(K8sModel):
+    count: int
+    last_observed_time: MicroTime
+
+
 class Event(K8sObject):
     api_version: str = "v1"
     kind: str = "Event"
@@ -25,5 +30,6 @@ class Event(K8sObject):
     count: int = 1
     type: str = "Normal"
     event_time: MicroTime | None = None
+    series: EventSeries | None = None
     reporting_component: str = ""
     reporting_instance: str = ""

@@ -1,0 +1,35 @@
+"""core/v1 Node: the emulated nodes, so that pods have a nodeName, a hostIP and a scheduler."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from hitless.api.types.base import K8sModel
+from hitless.api.types.meta import K8sObject
+
+
+class NodeAddress(K8sModel):
+    type: str
+    address: str
+
+
+class NodeStatus(K8sModel):
+    addresses: list[NodeAddress] | None = None
+
+
+class NodeSpec(K8sModel):
+    unschedulable: bool | None = None
+
+
+class Node(K8sObject):
+    api_version: str = "v1"
+    kind: str = "Node"
+    spec: NodeSpec = Field(default_factory=NodeSpec)
+    status: NodeStatus = Field(default_factory=NodeStatus)
+
+    @property
+    def internal_ip(self) -> str:
+        for address in self.status.addresses or []:
+            if address.type == "InternalIP":
+                return address.address
+        return ""

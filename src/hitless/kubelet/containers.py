@@ -1,0 +1,269 @@
+"""Starting and killing one container, as kuberuntime does it.
+
+``start_container`` follows kuberuntime_container.go startContainer: ensure the image, generate
+the config, create, start, then run postStart synchronously (the pod's sync waits for it; a
+failure kills the container, preStop included). ``kill_container`` follows killContainer: the
+grace period for the kill reason, preStop counted against it in whole seconds and abandoned when
+it overruns, sidecar ordering, the 2-second floor, then the runtime's stop (signal to PID 1,
+SIGKILL at the deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal as signals
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hitless.api.types.pod import Container, Pod
+from hitless.clock import Clock, wait_for
+from hitless.kubelet.backoff import Backoff
+from hitless.kubelet.env import ContainerConfigError, container_environment, expand
+from hitless.kubelet.format import container_field_path
+from hitless.kubelet.hooks import HandlerRunner
+from hitless.kubelet.images import ImageService, container_argv, not_runnable_message
+from hitless.kubelet.ordering import TerminationOrdering
+from hitless.kubelet.status import ContainerView
+from hitless.runtime import cri
+from hitless.store.events import NORMAL, WARNING, EventRecorder
+
+# pkg/kubelet/kuberuntime/kuberuntime_manager.go minimumGracePeriodInSeconds
+MINIMUM_GRACE_PERIOD = 2
+
+
+@dataclass
+class PodContext:
+    """What starting and killing a container needs to know about its pod."""
+
+    pod: Pod
+    sandbox_id: str
+    pod_ip: str
+    host_ip: str
+    log_directory: Path
+
+
+@dataclass(frozen=True)
+class StartFailure:
+    """Why a start did not happen: the waiting reason and message (the kubelet's reason cache)."""
+
+    reason: str
+    message: str
+
+
+def stable_key(pod: Pod, container: Container) -> str:
+    """Back-off key: pod identity plus a hash of the container spec (a spec change starts fresh)."""
+    digest = hashlib.sha256(container.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
+    return f"{pod.name}_{pod.namespace}_{pod.metadata.uid}_{container.name}_{digest}"
+
+
+def kill_grace(pod: Pod, container: Container, reason: str) -> int:
+    """kuberuntime_container.go setTerminationGracePeriod."""
+    if pod.metadata.deletion_grace_period_seconds is not None:
+        return pod.metadata.deletion_grace_period_seconds
+    tgps = pod.spec.termination_grace_period_seconds
+    if tgps is not None:
+        probe = {"StartupProbe": container.startup_probe, "LivenessProbe": container.liveness_probe}.get(
+            reason
+        )
+        if probe is not None and probe.termination_grace_period_seconds is not None:
+            return probe.termination_grace_period_seconds
+        return tgps
+    return MINIMUM_GRACE_PERIOD
+
+
+def stop_signal(container: Container, image_signal: str | None) -> int:
+    name = (container.lifecycle.stop_signal if container.lifecycle else None) or image_signal or "SIGTERM"
+    try:
+        return int(signals.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except KeyError:
+        return int(signals.SIGTERM)
+
+
+class ContainerManager:
+    def __init__(
+        self,
+        runtime: cri.RuntimeService,
+        images: ImageService,
+        hooks: HandlerRunner,
+        clock: Clock,
+        recorder: EventRecorder,
+    ) -> None:
+        self._runtime = runtime
+        self._images = images
+        self._hooks = hooks
+        self._clock = clock
+        self._recorder = recorder
+        self.crash_backoff = Backoff(clock)
+        self.image_backoff = Backoff(clock)
+        # Abandoned preStop hooks still run; keep references so they are not collected.
+        self._abandoned: set[asyncio.Task[object]] = set()
+
+    def _event(self, pod: Pod, name: str, type_: str, reason: str, message: str) -> None:
+        self._recorder.event(pod, type_, reason, message, container_field_path(pod, name))
+
+    # --- start -----------------------------------------------------------------------------------
+
+    def crashloop_backoff(self, ctx: PodContext, view: ContainerView) -> StartFailure | None:
+        """doBackOff: refuse to restart an exited container while its back-off runs."""
+        latest = view.latest
+        if latest is None or latest.state is not cri.ContainerState.EXITED or latest.finished_mono is None:
+            return None
+        key = stable_key(ctx.pod, view.spec)
+        if self.crash_backoff.is_in_backoff_since(key, latest.finished_mono):
+            from hitless.kubelet.format import format_pod, go_duration
+
+            pod = ctx.pod
+            self._event(
+                pod,
+                view.spec.name,
+                WARNING,
+                "BackOff",
+                f"Back-off restarting failed container {view.spec.name} in pod {format_pod(pod)}",
+            )
+            delay = go_duration(self.crash_backoff.get(key))
+            return StartFailure(
+                "CrashLoopBackOff",
+                f"back-off {delay} restarting failed container={view.spec.name} pod={format_pod(pod)}",
+            )
+        self.crash_backoff.next(key, latest.finished_mono)
+        return None
+
+    def _ensure_image(
+        self, ctx: PodContext, container: Container
+    ) -> tuple[list[str], cri.ContainerConfig] | StartFailure:
+        pod, name, image = ctx.pod, container.name, container.image or ""
+        key = f"{pod.metadata.uid}_{image}"
+        if self.image_backoff.is_in_backoff_since(key, self._clock.now()):
+            message = f'Back-off pulling image "{image}"'
+            self._event(pod, name, NORMAL, "BackOff", message)
+            self._event(pod, name, WARNING, "Failed", "Error: ImagePullBackOff")
+            return StartFailure("ImagePullBackOff", message)
+        config = self._images.resolve(image)
+        argv = container_argv(container, config)
+        if argv is None:
+            message = not_runnable_message(image)
+            self._event(pod, name, WARNING, "Failed", f'Failed to pull image "{image}": {message}')
+            self._event(pod, name, WARNING, "Failed", "Error: ErrImagePull")
+            self.image_backoff.next(key, self._clock.now())
+            return StartFailure("ErrImagePull", message)
+        self._event(pod, name, NORMAL, "Pulled", f'Container image "{image}" already present on machine')
+        try:
+            env, kube_env = container_environment(pod, container, config.env if config else {}, ctx.host_ip)
+        except ContainerConfigError as exc:
+            self._event(pod, name, WARNING, "Failed", f"Error: {exc}")
+            return StartFailure("CreateContainerConfigError", str(exc))
+        working_dir = container.working_dir or (config.working_dir if config else None)
+        return argv, cri.ContainerConfig(
+            name=name,
+            argv=[expand(arg, kube_env) for arg in argv],
+            env=env,
+            working_dir=working_dir,
+            attempt=0,
+            stop_signal=stop_signal(container, config.stop_signal if config else None),
+            image=image,
+        )
+
+    async def start_container(
+        self,
+        ctx: PodContext,
+        view: ContainerView,
+        on_created: Callable[[cri.ContainerStatus], None],
+        on_creating: Callable[[bool], None],
+    ) -> StartFailure | None:
+        pod, container = ctx.pod, view.spec
+        prepared = self._ensure_image(ctx, container)
+        if isinstance(prepared, StartFailure):
+            return prepared
+        _, config = prepared
+        attempt = view.latest.attempt + 1 if view.latest is not None else 0
+        config = cri.ContainerConfig(**{**config.__dict__, "attempt": attempt})
+        view.image_id = self._images.image_id(
+            container.image or "", self._images.resolve(container.image or "")
+        )
+        container_id = await self._runtime.create_container(ctx.sandbox_id, config)
+        self._event(pod, container.name, NORMAL, "Created", f"Created container: {container.name}")
+        # The instance exists from here on, so its restart count and logs are the pod's history.
+        try:
+            await asyncio.shield(self._runtime.start_container(container_id))
+        except cri.StartError as exc:
+            on_created(self._runtime.container_status(container_id))
+            self._event(pod, container.name, WARNING, "Failed", f"Error: {exc}")
+            return StartFailure("RunContainerError", str(exc))
+        post_start = container.lifecycle.post_start if container.lifecycle else None
+        on_created(self._runtime.container_status(container_id))
+        if post_start is not None:
+            on_creating(True)
+        self._event(pod, container.name, NORMAL, "Started", f"Started container {container.name}")
+        if post_start is None:
+            return None
+        try:
+            hook = asyncio.ensure_future(self._hooks.run(container_id, pod, container, post_start))
+            exited = asyncio.ensure_future(self._runtime.wait_container(container_id))
+            await asyncio.wait({hook, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if not hook.done():
+                # The container died while the hook ran: the hook is aborted (API doc, Lifecycle).
+                hook.cancel()
+                return None
+            exited.cancel()
+            message, err = hook.result()
+        finally:
+            on_creating(False)
+        if err is None:
+            return None
+        self._event(pod, container.name, WARNING, "FailedPostStartHook", "PostStartHook failed")
+        await self.kill_container(ctx, view, container_id, "FailedPostStartHook", "FailedPostStartHook", None)
+        return StartFailure("PostStartHookError", message)
+
+    # --- kill ------------------------------------------------------------------------------------
+
+    async def kill_container(
+        self,
+        ctx: PodContext,
+        view: ContainerView,
+        container_id: str,
+        message: str,
+        reason: str,
+        grace_override: int | None,
+        ordering: TerminationOrdering | None = None,
+    ) -> None:
+        pod, container = ctx.pod, view.spec
+        grace = kill_grace(pod, container, reason)
+        self._event(pod, container.name, NORMAL, "Killing", message or f"Stopping container {container.name}")
+        if grace_override is not None:
+            grace = grace_override
+        pre_stop = container.lifecycle.pre_stop if container.lifecycle else None
+        if pre_stop is not None and grace > 0:
+            grace -= await self._run_pre_stop(ctx, container, container_id, grace)
+        if ordering is not None and grace > 0:
+            grace -= int(await ordering.wait_for_turn(container.name, grace))
+        grace = max(grace, MINIMUM_GRACE_PERIOD)
+        await self._runtime.stop_container(container_id, grace)
+        if ordering is not None:
+            ordering.container_terminated(container.name)
+
+    async def _run_pre_stop(
+        self, ctx: PodContext, container: Container, container_id: str, grace: int
+    ) -> int:
+        """Run preStop for at most ``grace`` seconds; return the whole seconds it took."""
+        assert container.lifecycle is not None and container.lifecycle.pre_stop is not None
+        handler = container.lifecycle.pre_stop
+        start = self._clock.now()
+
+        async def run() -> None:
+            _, err = await self._hooks.run(container_id, ctx.pod, container, handler)
+            if err is not None:
+                # The kubelet does not put the hook's output in the Event (it may hold secrets).
+                self._event(ctx.pod, container.name, WARNING, "FailedPreStopHook", "PreStopHook failed")
+
+        task: asyncio.Task[object] = asyncio.ensure_future(run())
+        finished, _ = await wait_for(self._clock, asyncio.shield(task), grace)
+        if not finished:
+            self._abandoned.add(task)
+            task.add_done_callback(self._abandoned.discard)
+        return int(self._clock.now() - start)
+
+    async def shutdown(self) -> None:
+        for task in list(self._abandoned):
+            task.cancel()

@@ -1,0 +1,1 @@
+"""The kubelet's prober: liveness, readiness and startup probes (pkg/kubelet/prober)."""

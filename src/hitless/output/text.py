@@ -1,0 +1,58 @@
+"""Text output of ``hitless up``: pod rows as ``kubectl get pods -w`` prints them, with the
+Events in between, one line each, as they happen. Append-only, so it reads the same in a
+terminal and in a CI log.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from hitless.api.types.event import Event
+from hitless.api.types.pod import Pod
+from hitless.clock import Clock
+from hitless.output.printers import human_duration, pod_row
+from hitless.store.store import WatchEvent
+
+COLUMNS = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
+
+
+class TextPrinter:
+    def __init__(self, clock: Clock, out: TextIO = sys.stdout, show_events: bool = True) -> None:
+        self._clock = clock
+        self._out = out
+        self._show_events = show_events
+        self._widths = [max(len(c), w) for c, w in zip(COLUMNS, (24, 5, 18, 12, 4), strict=True)]
+        self._header = False
+        self._last: dict[str, tuple[str, ...]] = {}
+
+    def _row(self, cells: tuple[str, ...]) -> str:
+        self._widths = [max(w, len(c)) for w, c in zip(self._widths, cells, strict=True)]
+        return "   ".join(c.ljust(w) for c, w in zip(cells, self._widths, strict=True)).rstrip()
+
+    def __call__(self, event: WatchEvent) -> None:
+        obj = event.object
+        if isinstance(obj, Pod):
+            if event.type == "DELETED":
+                return
+            cells = pod_row(obj, self._clock.wall())
+            # A row changes when anything but its age does (as kubectl prints on each update).
+            key = cells[:4]
+            if self._last.get(obj.metadata.uid or "") == key:
+                return
+            self._last[obj.metadata.uid or ""] = key
+            if not self._header:
+                self._out.write(self._row(COLUMNS) + "\n")
+                self._header = True
+            self._out.write(self._row(cells) + "\n")
+        elif isinstance(obj, Event) and self._show_events and event.type != "DELETED":
+            ref = obj.involved_object
+            who = f"{(ref.kind or '').lower()}/{ref.name}"
+            if ref.field_path:
+                who += f" [{ref.field_path}]"
+            count = f" (x{obj.count})" if obj.count > 1 else ""
+            age = "0s"
+            if obj.metadata.creation_timestamp is not None:
+                age = human_duration((self._clock.wall() - obj.metadata.creation_timestamp).total_seconds())
+            self._out.write(f"  {age:>5}  {obj.type:<7}  {obj.reason:<18} {who}: {obj.message}{count}\n")
+        self._out.flush()

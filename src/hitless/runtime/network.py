@@ -1,0 +1,52 @@
+"""The pod network: which sandbox owns a pod IP, and how the node dials an address.
+
+This is the part of a cluster that CNI provides. Every pod IP lives in its own network namespace,
+so the node reaches ``podIP:port`` by dialing from inside that namespace; any other address is
+dialed from the engine's own namespace (the node's). hitless only ever dials loopback addresses
+and pod IPs, so a manifest cannot make it send traffic off the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+from hitless.runtime.cri import RuntimeService
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+class DialError(OSError):
+    pass
+
+
+class PodNetwork:
+    def __init__(self, runtime: RuntimeService) -> None:
+        self._runtime = runtime
+        self._by_ip: dict[str, str] = {}
+
+    def register(self, ip: str, sandbox_id: str) -> None:
+        self._by_ip[ip] = sandbox_id
+
+    def unregister(self, ip: str) -> None:
+        self._by_ip.pop(ip, None)
+
+    def sandbox_of(self, ip: str) -> str | None:
+        return self._by_ip.get(ip)
+
+    async def open_connection(
+        self, host: str, port: int, timeout: float
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sandbox = self._by_ip.get(host)
+        if sandbox is not None:
+            return await self._runtime.open_connection(sandbox, host, port, timeout)
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is None or address not in LOOPBACK:
+            raise DialError(f"dial tcp {host}:{port}: hitless only dials pod IPs and 127.0.0.0/8")
+        try:
+            return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except TimeoutError as exc:
+            raise DialError(f"dial tcp {host}:{port}: i/o timeout") from exc

@@ -1,0 +1,275 @@
+"""The object store: what the API server and etcd are to a cluster.
+
+Components never call each other; they write objects here and react to watches, as Kubernetes
+components do. The store keeps one global ``resourceVersion`` counter, stores objects defaulted and
+with their annotations verbatim, and keeps a history of changes so that a watch can start from a
+version (what a future Kubernetes-compatible API over this store needs).
+
+Objects handed out are the stored instances: treat them as read-only and write changes back with
+:meth:`Store.update` / :meth:`Store.update_status` on a copy (``obj.copy_deep()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal, TypeVar, cast
+
+from hitless.api.types.meta import K8sObject
+from hitless.api.types.pod import Pod
+from hitless.clock import Clock
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+ObjT = TypeVar("ObjT", bound=K8sObject)
+
+# Kinds whose status is written only through the status subresource: an update of the main
+# resource keeps the stored status, an update of the status keeps the stored spec.
+_STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
+# Kinds whose metadata.generation tracks spec changes.
+_GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
+
+
+class NotFound(KeyError):
+    pass
+
+
+class AlreadyExists(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: EventType
+    object: K8sObject
+    resource_version: int
+
+
+class Watch:
+    """An async iterator of :class:`WatchEvent`, filtered by kind. Close it when done."""
+
+    def __init__(self, store: Store, kinds: frozenset[str] | None) -> None:
+        self._store = store
+        self._kinds = kinds
+        self._queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+        self.closed = False
+
+    def wants(self, event: WatchEvent) -> bool:
+        return self._kinds is None or event.object.kind in self._kinds
+
+    def _push(self, event: WatchEvent | None) -> None:
+        self._queue.put_nowait(event)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._store._unregister(self)
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> AsyncIterator[WatchEvent]:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        event = await self._queue.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Store:
+    def __init__(self, clock: Clock, history: int = 20000) -> None:
+        self._clock = clock
+        self._objects: dict[tuple[str, str, str], K8sObject] = {}
+        self._rv = 0
+        self._watches: list[Watch] = []
+        self._history: deque[WatchEvent] = deque(maxlen=history)
+        self._listeners: list[Callable[[WatchEvent], None]] = []
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> int:
+        return self._rv
+
+    def get(self, kind: str, namespace: str, name: str) -> K8sObject | None:
+        return self._objects.get((kind, namespace, name))
+
+    def get_typed(self, cls: type[ObjT], kind: str, namespace: str, name: str) -> ObjT | None:
+        obj = self.get(kind, namespace, name)
+        return obj if isinstance(obj, cls) else None
+
+    def objects(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        where: Callable[[K8sObject], bool] | None = None,
+    ) -> list[K8sObject]:
+        return [
+            obj
+            for (k, ns, _), obj in self._objects.items()
+            if k == kind and (namespace is None or ns == namespace) and (where is None or where(obj))
+        ]
+
+    def pods(self, where: Callable[[Pod], bool] | None = None) -> list[Pod]:
+        return [p for p in self.objects("Pod") if isinstance(p, Pod) and (where is None or where(p))]
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def create(self, obj: ObjT) -> ObjT:
+        obj = obj.copy_deep()
+        meta = obj.metadata
+        if meta.namespace is None and obj.kind not in ("Node",):
+            meta.namespace = "default"
+        if not meta.name:
+            if not meta.generate_name:
+                raise ValueError(f"{obj.kind}: name or generateName is required")
+            meta.name = meta.generate_name + uuid.uuid4().hex[:5]
+        if obj.key in self._objects:
+            raise AlreadyExists(f'{obj.kind.lower()}s "{meta.name}" already exists')
+        meta.uid = str(uuid.uuid4())
+        meta.creation_timestamp = self._clock.wall()
+        if obj.kind in _GENERATION:
+            meta.generation = 1
+        self._commit("ADDED", obj)
+        return obj
+
+    def update(self, obj: ObjT) -> ObjT:
+        """Replace an object (not its status, for kinds with a status subresource)."""
+        current = self._require(obj)
+        obj = obj.copy_deep()
+        self._keep_identity(current, obj)
+        if obj.kind in _STATUS_SUBRESOURCE:
+            obj.__dict__["status"] = current.__dict__.get("status")
+        if obj.kind in _GENERATION and _spec(obj) != _spec(current):
+            obj.metadata.generation = (current.metadata.generation or 0) + 1
+        else:
+            obj.metadata.generation = current.metadata.generation
+        if obj.to_json() == current.to_json():
+            return current  # a no-op write does not bump resourceVersion, as on a real API server
+        self._commit("MODIFIED", obj)
+        return obj
+
+    def update_status(self, obj: ObjT) -> ObjT:
+        """Replace the status of an object, keeping everything else as stored."""
+        current = self._require(obj)
+        new = current.copy_deep()
+        new.__dict__["status"] = obj.copy_deep().__dict__.get("status")
+        if new.to_json() == current.to_json():
+            return current
+        self._commit("MODIFIED", new)
+        return new
+
+    def bind(self, namespace: str, name: str, node_name: str) -> Pod:
+        """The pods/binding subresource: set spec.nodeName (once) without a new generation."""
+        current = self._objects.get(("Pod", namespace, name))
+        if not isinstance(current, Pod):
+            raise NotFound(f'pods "{name}" not found')
+        if current.spec.node_name:
+            raise AlreadyExists(f'pod {name} is already assigned to node "{current.spec.node_name}"')
+        new = current.copy_deep()
+        new.spec.node_name = node_name
+        self._commit("MODIFIED", new)
+        return new
+
+    def delete(
+        self, kind: str, namespace: str, name: str, grace_period_seconds: int | None = None
+    ) -> K8sObject:
+        """Delete an object as the API server does.
+
+        A Pod bound to a node is deleted gracefully: ``deletionTimestamp`` (now + grace) and
+        ``deletionGracePeriodSeconds`` are set, the kubelet terminates it and then removes it with
+        a grace period of 0. A second delete may only shorten the grace period.
+        """
+        current = self._objects.get((kind, namespace, name))
+        if current is None:
+            raise NotFound(f'{kind.lower()}s "{name}" not found')
+        if isinstance(current, Pod) and current.spec.node_name and not _pod_finished(current):
+            grace = grace_period_seconds
+            if grace is None:
+                tgps = current.spec.termination_grace_period_seconds
+                grace = 30 if tgps is None else tgps
+            if grace > 0:
+                existing = current.metadata.deletion_grace_period_seconds
+                if existing is not None and existing <= grace:
+                    return current
+                new = current.copy_deep()
+                new.metadata.deletion_grace_period_seconds = grace
+                new.metadata.deletion_timestamp = self._clock.wall() + timedelta(seconds=grace)
+                self._commit("MODIFIED", new)
+                return new
+        del self._objects[(kind, namespace, name)]
+        self._commit("DELETED", current, store=False)
+        return current
+
+    # --- watches -------------------------------------------------------------------------------
+
+    def watch(self, kinds: Iterable[str] | None = None, initial: bool = False) -> Watch:
+        """Watch changes from now on; with ``initial``, first an ADDED for every current object."""
+        w = Watch(self, frozenset(kinds) if kinds is not None else None)
+        if initial:
+            for obj in list(self._objects.values()):
+                event = WatchEvent("ADDED", obj, int(obj.metadata.resource_version or 0))
+                if w.wants(event):
+                    w._push(event)
+        self._watches.append(w)
+        return w
+
+    def history_since(self, resource_version: int) -> list[WatchEvent] | None:
+        """Changes after ``resource_version``, or None when they are no longer kept (410 Gone)."""
+        if self._history and self._history[0].resource_version > resource_version + 1:
+            return None
+        return [e for e in self._history if e.resource_version > resource_version]
+
+    def add_listener(self, fn: Callable[[WatchEvent], None]) -> None:
+        """A synchronous callback on every change, called before watchers are woken."""
+        self._listeners.append(fn)
+
+    def _unregister(self, w: Watch) -> None:
+        if w in self._watches:
+            self._watches.remove(w)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _require(self, obj: ObjT) -> ObjT:
+        current = self._objects.get(obj.key)
+        if current is None:
+            raise NotFound(f'{obj.kind.lower()}s "{obj.name}" not found')
+        return cast(ObjT, current)
+
+    @staticmethod
+    def _keep_identity(current: K8sObject, new: K8sObject) -> None:
+        new.metadata.uid = current.metadata.uid
+        new.metadata.creation_timestamp = current.metadata.creation_timestamp
+        new.metadata.deletion_timestamp = current.metadata.deletion_timestamp
+        new.metadata.deletion_grace_period_seconds = current.metadata.deletion_grace_period_seconds
+
+    def _commit(self, type_: EventType, obj: K8sObject, store: bool = True) -> None:
+        self._rv += 1
+        if store:
+            obj.metadata.resource_version = str(self._rv)
+            self._objects[obj.key] = obj
+        event = WatchEvent(type_, obj, self._rv)
+        self._history.append(event)
+        for fn in self._listeners:
+            fn(event)
+        for w in list(self._watches):
+            if w.wants(event):
+                w._push(event)
+
+
+def _spec(obj: K8sObject) -> object:
+    return obj.to_json().get("spec")
+
+
+def _pod_finished(pod: Pod) -> bool:
+    # pkg/registry/core/pod/strategy.go CheckGracefulDelete: a terminal pod goes at once.
+    return pod.status.phase in ("Succeeded", "Failed")
