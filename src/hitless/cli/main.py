@@ -8,7 +8,11 @@ load the engine, pydantic or the schemas.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+
+# Not typing.TYPE_CHECKING: importing typing costs `hitless init` start-up time; mypy honours this.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 USAGE = """\
 usage: hitless <command> [options]
@@ -38,7 +42,7 @@ def _demo_app(argv: list[str]) -> int:
 def _init(argv: list[str]) -> int:
     from hitless.init.main import main as init_main
 
-    return init_main(argv)
+    return int(init_main(argv))
 
 
 def _version(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ from typing import TextIO
 from hitless.api.types.event import Event
 from hitless.api.types.pod import Pod
 from hitless.clock import Clock
-from hitless.output.printers import human_duration, pod_row
+from hitless.output.printers import pod_row
 from hitless.store.store import WatchEvent
 
 COLUMNS = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
@@ -22,7 +22,10 @@ class TextPrinter:
         self._clock = clock
         self._out = out
         self._show_events = show_events
-        self._widths = [max(len(c), w) for c, w in zip(COLUMNS, (24, 5, 18, 12, 4), strict=True)]
+        # Rows are printed as they change, so columns cannot be re-aligned later as kubectl's
+        # tabwriter does: start wide enough for the usual values and grow when needed.
+        self._widths = [max(len(c), w) for c, w in zip(COLUMNS, (16, 5, 17, 8, 3), strict=True)]
+        self._start = clock.now()
         self._header = False
         self._last: dict[str, tuple[str, ...]] = {}
 
@@ -49,10 +52,9 @@ class TextPrinter:
             ref = obj.involved_object
             who = f"{(ref.kind or '').lower()}/{ref.name}"
             if ref.field_path:
-                who += f" [{ref.field_path}]"
+                who += f" {ref.field_path}"
             count = f" (x{obj.count})" if obj.count > 1 else ""
-            age = "0s"
-            if obj.metadata.creation_timestamp is not None:
-                age = human_duration((self._clock.wall() - obj.metadata.creation_timestamp).total_seconds())
-            self._out.write(f"  {age:>5}  {obj.type:<7}  {obj.reason:<18} {who}: {obj.message}{count}\n")
+            # Seconds since hitless started: the order and spacing of lifecycle steps is the point.
+            elapsed = f"+{self._clock.now() - self._start:.2f}s"
+            self._out.write(f"  {elapsed:>8}  {obj.type:<7}  {obj.reason:<17}  {who}: {obj.message}{count}\n")
         self._out.flush()

@@ -32,6 +32,34 @@ class ObjectMeta(K8sModel):
     finalizers: list[str] | None = None
 
 
+class LabelSelectorRequirement(K8sModel):
+    key: str
+    operator: str
+    values: list[str] | None = None
+
+
+class LabelSelector(K8sModel):
+    match_labels: dict[str, str] | None = None
+    match_expressions: list[LabelSelectorRequirement] | None = None
+
+    def matches(self, labels: dict[str, str] | None) -> bool:
+        """``metav1.LabelSelectorAsSelector(s).Matches(labels)`` for a valid selector."""
+        labels = labels or {}
+        if any(labels.get(k) != v for k, v in (self.match_labels or {}).items()):
+            return False
+        for req in self.match_expressions or []:
+            present, values = req.key in labels, req.values or []
+            if req.operator == "In" and not (present and labels[req.key] in values):
+                return False
+            if req.operator == "NotIn" and present and labels[req.key] in values:
+                return False
+            if req.operator == "Exists" and not present:
+                return False
+            if req.operator == "DoesNotExist" and present:
+                return False
+        return True
+
+
 class ObjectReference(K8sModel):
     """core/v1 ObjectReference, as in an Event's ``involvedObject``."""
 

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from hitless.api.types.base import IntOrString, K8sModel, Time
-from hitless.api.types.meta import K8sObject
+from hitless.api.types.meta import K8sObject, ObjectMeta
 
 # --- handlers -------------------------------------------------------------------------------
 
@@ -149,6 +149,11 @@ class PodSpec(K8sModel):
             if c.name == name:
                 return c
         return None
+
+
+class PodTemplateSpec(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PodSpec
 
 
 # --- status ---------------------------------------------------------------------------------

@@ -1,0 +1,332 @@
+"""Loading manifests: files or stdin, to typed objects, with every problem and its ``file:line``.
+
+Each object goes through what ``kubectl apply -f`` and the API server would do with it: the
+YAML stream is cut into documents, ``List`` kinds are flattened, ``apiVersion`` and ``kind`` are
+checked as kubectl checks them, then strict decoding (``schema``), defaulting (``defaults``) and
+validation (``validation``). One object's errors never stop the others from being checked.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, TextIO, TypeVar
+
+import pydantic
+
+from hitless.api import errors, schema, validation
+from hitless.api.defaults import apply_defaults
+from hitless.api.errors import FieldError, LoadError, SkippedObject
+from hitless.api.fieldpath import Path, Segment, parse
+from hitless.api.types.apps import Deployment
+from hitless.api.types.meta import K8sObject
+from hitless.api.types.pod import Pod
+from hitless.api.types.service import Service
+from hitless.api.yamlsource import SegPath, json_normalize, parse_stream
+
+SUPPORTED: dict[tuple[str, str], type[K8sObject]] = {
+    ("v1", "Pod"): Pod,
+    ("apps/v1", "Deployment"): Deployment,
+    ("v1", "Service"): Service,
+}
+# How the API server names the kind in "... is invalid" (GroupKind.String()).
+QUALIFIED_KIND = {"Pod": "Pod", "Deployment": "Deployment.apps", "Service": "Service"}
+STDIN_NAME = "STDIN"  # as kubectl names it in messages
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+T = TypeVar("T", bound=K8sObject)
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """Lines of the fields of one object; ``prefix`` locates the object inside its document."""
+
+    lines: Mapping[SegPath, int]
+    prefix: SegPath
+    line: int
+
+    def line_of(self, path: str | Path | Sequence[Segment]) -> int:
+        """The line of a field, or of its nearest ancestor written in the file."""
+        if isinstance(path, str):
+            segments: tuple[Segment, ...] = parse(path)
+        elif isinstance(path, Path):
+            segments = path.segments
+        else:
+            segments = tuple(path)
+        for end in range(len(segments), 0, -1):
+            line = self.lines.get(self.prefix + segments[:end])
+            if line is not None:
+                return line
+        return self.line
+
+    def child(self, *segments: Segment) -> SourceMap:
+        full = self.prefix + segments
+        return SourceMap(self.lines, full, self.lines.get(full, self.line))
+
+
+@dataclass(frozen=True)
+class LoadedObject:
+    """A valid object, typed and defaulted, with where it came from."""
+
+    obj: K8sObject
+    file: str
+    line: int  # where the object starts
+    raw: dict[str, Any]  # the object as written, before defaulting
+    source: SourceMap
+
+    def line_of(self, path: str | Path | Sequence[Segment]) -> int:
+        return self.source.line_of(path)
+
+    @property
+    def kind(self) -> str:
+        return self.obj.kind
+
+    @property
+    def name(self) -> str:
+        return self.obj.name
+
+
+@dataclass
+class LoadResult:
+    objects: list[LoadedObject] = field(default_factory=list)
+    skipped: list[SkippedObject] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def of_type(self, cls: type[T]) -> list[T]:
+        return [o.obj for o in self.objects if isinstance(o.obj, cls)]
+
+    def applied(self) -> list[LoadedObject]:
+        """What a cluster holds after ``kubectl apply`` of the objects in order: the last object
+        written for each (kind, namespace, name), at the position of the first one."""
+        last: dict[tuple[str, str, str], LoadedObject] = {}
+        for o in self.objects:
+            last[o.obj.key] = o
+        seen: set[tuple[str, str, str]] = set()
+        out = []
+        for o in self.objects:
+            if o.obj.key not in seen:
+                seen.add(o.obj.key)
+                out.append(last[o.obj.key])
+        return out
+
+    def extend(self, other: LoadResult) -> None:
+        self.objects += other.objects
+        self.skipped += other.skipped
+        self.errors += other.errors
+
+
+def load(paths: Sequence[str], stdin: TextIO | None = None) -> LoadResult:
+    """Load manifests from files, directories (their ``.yaml``/``.yml``/``.json`` files) or ``-`` (stdin)."""
+    result = LoadResult()
+    for path in paths:
+        if path == "-":
+            result.extend(load_text((stdin or sys.stdin).read(), STDIN_NAME))
+            continue
+        target = FsPath(path)
+        files = (
+            sorted(p for p in target.iterdir() if p.suffix in _MANIFEST_SUFFIXES)
+            if target.is_dir()
+            else [target]
+        )
+        for file in files:
+            result.extend(_load_file(str(file) if target.is_dir() else path))
+    return result
+
+
+def _load_file(path: str) -> LoadResult:
+    try:
+        data = FsPath(path).read_bytes()
+    except FileNotFoundError:
+        return LoadResult(errors=[LoadError(path, 0, f'the path "{path}" does not exist', "file")])
+    except OSError as e:
+        reason = (e.strerror or str(e)).lower()
+        return LoadResult(errors=[LoadError(path, 0, f"open {path}: {reason}", "file")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        message = "error converting YAML to JSON: yaml: invalid leading UTF-8 octet"
+        return LoadResult(errors=[LoadError(path, line, message, "yaml")])
+    return load_text(text, path)
+
+
+def load_text(text: str, file: str = STDIN_NAME) -> LoadResult:
+    """Load a manifest stream already read; ``file`` names it in messages."""
+    schema.warm_up([(kind, api_version) for api_version, kind in SUPPORTED])
+    result = LoadResult()
+    documents, problems = parse_stream(text)
+    for problem in problems:
+        result.errors.append(LoadError(file, problem.line, problem.message, "yaml"))
+    for doc in documents:
+        _ingest(doc.value, SourceMap(doc.lines, (), doc.line), file, result)
+    # Stream order; within an object, the order the API server reports in (stable sort).
+    result.errors.sort(key=lambda e: e.object_line or e.line)
+    return result
+
+
+def _ingest(value: Any, source: SourceMap, file: str, result: LoadResult) -> None:
+    if not isinstance(value, dict):
+        result.errors.append(
+            LoadError(file, source.line, "error validating data: invalid object to validate", "object")
+        )
+        return
+    api_version, kind, name = value.get("apiVersion"), value.get("kind"), _name(value)
+    problems = _kind_problems(api_version, kind)
+    if problems:
+        message = f"error validating data: {errors.aggregate(problems)}"
+        str_kind = kind if isinstance(kind, str) and kind else None
+        result.errors.append(
+            LoadError(file, source.line, message, "object", str_kind, name, object_line=source.line)
+        )
+        return
+    assert isinstance(api_version, str) and isinstance(kind, str)
+    items = value.get("items")
+    if kind.endswith("List") and isinstance(items, list):
+        # kubectl flattens lists client-side; each item is sent, decoded and validated on its own.
+        for i, item in enumerate(items):
+            _ingest(item, source.child("items", i), file, result)
+        return
+    if (api_version, kind) not in SUPPORTED:
+        result.skipped.append(
+            SkippedObject(file, source.line, api_version, kind, name or "", _skip_reason(api_version, kind))
+        )
+        return
+    _check(value, api_version, kind, name or "", source, file, result)
+
+
+def _name(value: Mapping[str, Any]) -> str | None:
+    meta = value.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def _kind_problems(api_version: Any, kind: Any) -> list[str]:
+    """kubectl's ``getObjectKind`` checks (``k8s.io/kubectl/pkg/validation``)."""
+    problems = []
+    if api_version is None or api_version == "":
+        problems.append("apiVersion not set")
+    elif not isinstance(api_version, str):
+        problems.append("apiVersion isn't string type")
+    elif api_version.count("/") > 1:
+        problems.append(f"unexpected GroupVersion string: {api_version}")
+    if kind is None or kind == "":
+        problems.append("kind not set")
+    elif not isinstance(kind, str):
+        problems.append("kind isn't string type")
+    return problems
+
+
+def _skip_reason(api_version: str, kind: str) -> str:
+    served = [f"{k} ({v})" for v, k in SUPPORTED]
+    if any(k == kind for _, k in SUPPORTED):
+        expected = next(v for v, k in SUPPORTED if k == kind)
+        return f"hitless serves {kind} in {expected}, not in {api_version}"
+    return f"hitless runs only {', '.join(served)}"
+
+
+def _check(
+    value: dict[str, Any],
+    api_version: str,
+    kind: str,
+    name: str,
+    source: SourceMap,
+    file: str,
+    result: LoadResult,
+) -> None:
+    decoded = json_normalize(value)
+    decoding = schema.decode(kind, api_version, decoded)
+    if decoding.errors:
+        # The API server would stop here: nothing of a failed decode gets defaulted or validated.
+        for e in sorted(decoding.errors, key=lambda e: source.line_of(e.path)):
+            message = schema.handled_as(kind, api_version, e.detail)
+            line = source.line_of(e.path)
+            result.errors.append(
+                LoadError(file, line, message, "decode", kind, name, str(e.path), None, source.line)
+            )
+        return
+    decoded = schema.go_nulls(kind, api_version, decoded)
+    apply_defaults(decoded)
+    field_errors = validation.validate(decoded)
+    field_errors += [
+        errors.required(p) for p in decoding.missing if not any(_related(p, e.path) for e in field_errors)
+    ]
+    if field_errors:
+        _report_invalid(errors.dedupe(field_errors), kind, name, source, file, result)
+        return
+    try:
+        obj = SUPPORTED[(api_version, kind)].model_validate(decoded)
+    except pydantic.ValidationError as e:  # a gap between hitless's types and the schema
+        message = f"hitless cannot represent this {kind}: {e.errors()[0]['msg']}"
+        result.errors.append(
+            LoadError(file, source.line, message, "invalid", kind, name, object_line=source.line)
+        )
+        return
+    raw = copy.deepcopy(value)
+    result.objects.append(LoadedObject(obj, file, source.line, raw, source))
+
+
+def _related(a: Path, b: Path) -> bool:
+    return a.startswith(b) or b.startswith(a)
+
+
+def _report_invalid(
+    field_errors: list[FieldError], kind: str, name: str, source: SourceMap, file: str, result: LoadResult
+) -> None:
+    qualified = QUALIFIED_KIND[kind]
+    for fe in field_errors:
+        message = errors.invalid_message(qualified, name, [fe])
+        line = source.line_of(fe.path)
+        result.errors.append(
+            LoadError(file, line, message, "invalid", kind, name, str(fe.path), fe, source.line)
+        )
+
+
+def api_server_messages(result: LoadResult) -> list[str]:
+    """The errors as the API server words them: one message per rejected object.
+
+    hitless reports each problem on its own line; the API server answers a request with one
+    message: all field errors together (``Pod "web" is invalid: [err1, err2]``), or, for a failed
+    decode, the first wrong type only, else every unknown field in one strict decoding error.
+    """
+    grouped: dict[tuple[str, int], list[LoadError]] = {}
+    order: list[tuple[str, int] | LoadError] = []
+    for e in result.errors:
+        if e.category in ("decode", "invalid") and e.kind and e.object_line:
+            key = (e.file, e.object_line)
+            if key not in grouped:
+                grouped[key] = []
+                order.append(key)
+            grouped[key].append(e)
+        else:
+            order.append(e)
+    return [item.message if isinstance(item, LoadError) else _object_message(grouped[item]) for item in order]
+
+
+def _object_message(object_errors: list[LoadError]) -> str:
+    first = object_errors[0]
+    kind, name = first.kind or "", first.name or ""
+    field_errors = [e.field_error for e in object_errors if e.field_error is not None]
+    if field_errors:
+        return errors.invalid_message(QUALIFIED_KIND[kind], name, field_errors)
+    # The server decodes the JSON kubectl made from the YAML, whose keys Go sorts; the decoder
+    # keeps the first wrong type, and reports unknown fields only when there is none.
+    in_json_order = sorted(object_errors, key=lambda e: _json_order(parse(e.field or "")))
+    # Messages are '<Kind> in version "<v>" cannot be handled as a <Kind>: <decoder error>'.
+    prefix = first.message.split(": ", 1)[0]
+    details = [e.message.split(": ", 1)[1] for e in in_json_order]
+    strict = "strict decoding error: "
+    type_errors = [d for d in details if not d.startswith(strict)]
+    if type_errors:
+        return f"{prefix}: {type_errors[0]}"
+    return prefix + ": " + strict + ", ".join(d.removeprefix(strict) for d in details)
+
+
+def _json_order(segments: tuple[Segment, ...]) -> tuple[tuple[int, str], ...]:
+    return tuple((s, "") if isinstance(s, int) else (0, s) for s in segments)

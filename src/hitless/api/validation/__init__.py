@@ -1,0 +1,30 @@
+"""The API server's validation of what strict decoding accepted, in its own words.
+
+One module per kind (``pod``, ``apps``, ``service``) plus the shared checks (``names``, ``meta``,
+``container``). Input is the defaulted JSON dict; output the ``field.ErrorList`` upstream would
+produce, in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hitless.api.errors import FieldError
+from hitless.api.validation.apps import validate_deployment
+from hitless.api.validation.pod import validate_pod
+from hitless.api.validation.service import validate_service
+
+_VALIDATORS: dict[str, Callable[[Mapping[str, Any]], list[FieldError]]] = {
+    "Pod": validate_pod,
+    "Deployment": validate_deployment,
+    "Service": validate_service,
+}
+
+
+def validate(obj: Mapping[str, Any]) -> list[FieldError]:
+    """Field errors of a defaulted Pod, Deployment or Service (by its ``kind``)."""
+    return _VALIDATORS[obj["kind"]](obj)
+
+
+__all__ = ["validate", "validate_deployment", "validate_pod", "validate_service"]

@@ -1,0 +1,186 @@
+"""``hitless up FILE...``: run the Pods of the manifests until Ctrl-C, SIGTERM or --duration.
+
+Everything that can be refused is checked before anything starts: the manifests (exit 2 with
+every error, file:line and the API server's message), the image mappings, the namespaces the
+runtime needs. Then the engine runs in its own PID namespace, so no process outlives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from hitless import KUBERNETES_VERSION, __version__
+from hitless.api import load
+from hitless.api.types.pod import Pod
+from hitless.clock import RealClock
+from hitless.engine import Engine, EngineOptions
+from hitless.kubelet.images import ImageConfigError, ImageService
+from hitless.output.jsonl import JsonlPrinter
+from hitless.output.text import TextPrinter
+from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
+
+EXIT_INVALID = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hitless up",
+        description=(
+            "Run the Pods of Kubernetes manifests as local processes, with the kubelet's lifecycle: "
+            "each container is PID 1 of its own PID namespace inside its pod's network namespace. "
+            "Stops on Ctrl-C, SIGTERM or --duration by deleting every pod gracefully (preStop, stop "
+            "signal, grace period, SIGKILL); a second Ctrl-C kills at once."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="manifest files or directories; - for stdin")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text: pod rows as 'kubectl get pods -w' and the Events; jsonl: every Pod and Event "
+        "object as the Kubernetes API returns it, one per line (docs/jsonl.md)",
+    )
+    p.add_argument("--nodes", type=int, default=1, metavar="N", help="emulated nodes (default 1)")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="run image NAME as COMMAND (its ENTRYPOINT), e.g. --image nginx='nginx -g \"daemon off;\"'",
+    )
+    p.add_argument(
+        "--images", metavar="FILE", help="an images file mapping images to commands (docs/images.md)"
+    )
+    p.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="keep container logs here, as /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log "
+        "(default: a temporary directory removed at exit)",
+    )
+    p.add_argument("--no-events", action="store_true", help="text output: pod rows only")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    result = load(args.files, stdin=sys.stdin)
+    for error in result.errors:
+        print(error.format(), file=sys.stderr)
+    if result.errors:
+        print(f"hitless: {len(result.errors)} error(s); nothing was started", file=sys.stderr)
+        return EXIT_INVALID
+    images = ImageService()
+    try:
+        if args.images:
+            images.load_file(args.images)
+        for flag in args.image:
+            images.add_flag(flag)
+    except ImageConfigError as exc:
+        print(f"hitless: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.nodes < 1:
+        print("hitless: --nodes must be at least 1", file=sys.stderr)
+        return EXIT_INVALID
+    for skipped in result.skipped:
+        print(f"hitless: {skipped.format()}", file=sys.stderr)
+    # What `kubectl apply -f` leaves: a later object of the same kind and name replaces an earlier one.
+    applied = result.applied()
+    pods = [o.obj for o in applied if isinstance(o.obj, Pod)]
+    for other in applied:
+        if not isinstance(other.obj, Pod):
+            print(
+                f"hitless: {other.file}:{other.line}: {other.obj.kind} {other.obj.name!r} is stored but not "
+                f"run yet: this version of hitless runs Pods",
+                file=sys.stderr,
+            )
+    if not pods:
+        print("hitless: no Pods to run", file=sys.stderr)
+        return 0
+
+    log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="hitless-logs-"))
+    try:
+        enter_engine_namespaces()
+    except NamespacesUnavailable as exc:
+        print(f"hitless: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_run(args, pods, images, log_dir))
+    finally:
+        if not args.log_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+
+async def _run(args: argparse.Namespace, pods: list[Pod], images: ImageService, log_dir: Path) -> int:
+    clock = RealClock()
+    engine = Engine(
+        LinuxRuntime(clock), clock, EngineOptions(nodes=args.nodes, log_dir=log_dir, images=images)
+    )
+    if args.output == "jsonl":
+        engine.store.add_listener(JsonlPrinter(sys.stdout))
+    else:
+        engine.store.add_listener(TextPrinter(clock, sys.stdout, show_events=not args.no_events))
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal() -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            _note("stopping: deleting every pod gracefully (again to kill at once)")
+            stop.set()
+        else:
+            _note("killing every container now")
+            engine.kill_now()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, on_signal)
+
+    await engine.start()
+    engine.apply(pods)
+    node_word = "node" if args.nodes == 1 else "nodes"
+    _note(
+        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION}): {len(pods)} pod(s) on {args.nodes} "
+        f"{node_word}; Ctrl-C to stop"
+    )
+
+    finished = asyncio.Event()
+
+    def watch_finished(_: object) -> None:
+        if engine.all_pods_finished():
+            finished.set()
+
+    engine.store.add_listener(watch_finished)
+    waits: list[asyncio.Future[object]] = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(finished.wait()),
+    ]
+    if args.duration is not None:
+        waits.append(asyncio.ensure_future(clock.sleep(args.duration)))
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
+
+    code = 0
+    if finished.is_set() and not stop.is_set():
+        failed = [p.name for p in engine.pods() if p.status.phase == "Failed"]
+        _note("every pod has finished" + (f"; failed: {', '.join(failed)}" if failed else ""))
+        code = 1 if failed else 0
+    await engine.delete_all_pods()
+    await engine.stop()
+    if args.log_dir:
+        _note(f"container logs are in {log_dir}")
+    return code
+
+
+def _note(text: str) -> None:
+    print(f"hitless: {text}", file=sys.stderr, flush=True)

@@ -1,0 +1,10 @@
+"""``hitless init``: a PID 1 for containers.
+
+It forwards signals to its child, reaps zombies and, unlike tini and dumb-init, can wait for
+every descendant during a shutdown and SIGKILL what is left after a grace period. See
+``docs/init.md``.
+
+Everything under this package must stay cheap to import: it runs as the first process of every
+container, so it uses only ``os``, ``signal``, ``time`` (and ``ctypes`` for ``-s``), never
+asyncio, pydantic or the rest of hitless.
+"""

@@ -1,0 +1,201 @@
+"""Containers: a command run as PID 1 of its own PID namespace inside its pod's namespaces.
+
+How PID 1 is started (and why no ``/proc`` scan is needed to find it): the sandbox's thread
+calls ``unshare(CLONE_NEWPID)``, which changes only the PID namespace *of that thread's next
+children*, and then spawns ``unshare --mount-proc -- argv``. That child is PID 1 of the new
+namespace and a direct child of the engine; the ``unshare`` tool only makes a private mount
+namespace with a fresh ``/proc`` for it and then execs ``argv`` in place. So the engine knows
+PID 1's pid from the spawn, waits for it itself, gets its real exit status (``-9`` after SIGKILL,
+so 137, with no helper process in between to mangle it) and signals it through a pidfd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from hitless.clock import Clock
+from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, StartError
+from hitless.runtime.linux import lookup
+from hitless.runtime.linux.logs import CriLogWriter
+from hitless.runtime.linux.netns import PidNamespace
+from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
+from hitless.runtime.linux.sandbox import Sandbox
+
+# How long start_container waits for the helper to exec the command (normally a few ms).
+EXEC_WAIT = 5.0
+
+
+@dataclass
+class Container:
+    id: str
+    sandbox_id: str
+    config: ContainerConfig
+    created_at: datetime
+    log_path: Path
+    state: ContainerState = ContainerState.CREATED
+    process: ChildProcess | None = None
+    # The container's PID namespace, which execs join.
+    pid_ns_fd: int | None = None
+    started_at: datetime | None = None
+    started_mono: float | None = None
+    finished_at: datetime | None = None
+    finished_mono: float | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    # Set once the container has exited and its output is in the log: what waiters wait for.
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    starting: asyncio.Future[None] | None = None
+    monitor: asyncio.Task[None] | None = None
+
+    @property
+    def cwd(self) -> str:
+        # runc's default when neither the image nor the pod sets a working directory.
+        return self.config.working_dir or "/"
+
+    def status(self) -> ContainerStatus:
+        return ContainerStatus(
+            id=self.id,
+            name=self.config.name,
+            attempt=self.config.attempt,
+            state=self.state,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            started_mono=self.started_mono,
+            finished_mono=self.finished_mono,
+            exit_code=self.exit_code,
+            reason=self.reason,
+            message=self.message,
+            log_path=self.log_path,
+            pid=self.process.pid if self.state is ContainerState.RUNNING and self.process else None,
+            image=self.config.image,
+        )
+
+    def fail_start(self, clock: Clock, err: StartError) -> None:
+        """Record a start failure as containerd does: exited, 128, StartError."""
+        self.state = ContainerState.EXITED
+        self.exit_code = 128
+        self.reason = "StartError"
+        self.message = str(err)
+        self.finished_mono = clock.now()
+        self.finished_at = clock.wall()
+        self.done.set()
+
+
+async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str) -> None:
+    lookup.check_working_dir(c.cwd)
+    exe = lookup.resolve(c.config.argv[0] if c.config.argv else "", c.config.env, c.cwd)
+    argv = list(c.config.argv)
+    if "PATH" not in c.config.env and "/" not in argv[0]:
+        # The final execvp would search glibc's default PATH, not containerd's: give it the file.
+        argv[0] = exe
+
+    loop = asyncio.get_running_loop()
+    log = CriLogWriter(c.log_path, clock.wall)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        popen, pid_ns_fd = await sandbox.thread.spawn(
+            [unshare_path, "--mount-proc", "--", *argv],
+            PidNamespace(new=True),
+            env=c.config.env,
+            cwd=c.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=err_w,
+            start_new_session=True,
+        )
+    except BaseException:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        log.close()
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+
+    c.process = ChildProcess(popen, loop)
+    c.pid_ns_fd = pid_ns_fd
+    c.started_mono = clock.now()
+    c.started_at = clock.wall()
+    c.state = ContainerState.RUNNING
+    readers = [
+        PipeReader(out_r, loop, lambda data: log.feed("stdout", data)),
+        PipeReader(err_r, loop, lambda data: log.feed("stderr", data)),
+    ]
+    c.monitor = asyncio.create_task(_monitor(c, log, readers, clock), name=f"container-{c.id[:12]}")
+    await _wait_exec(c, clock, unshare_path)
+
+
+async def _wait_exec(c: Container, clock: Clock, unshare_path: str) -> None:
+    """Wait until the helper has set up the mount namespace and exec'd the command, so that an
+    exec right after the start already sees the container's own /proc."""
+    assert c.process is not None
+    helper = os.path.realpath(unshare_path)  # noqa: ASYNC240 (a readlink or two, no I/O wait)
+    deadline = clock.now() + EXEC_WAIT
+    delay = 0.0005
+    while not c.process.exited.done() and clock.now() < deadline:
+        try:
+            if os.readlink(f"/proc/{c.process.pid}/exe") != helper:
+                return
+        except OSError:
+            return
+        await clock.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+async def _monitor(c: Container, log: CriLogWriter, readers: list[PipeReader], clock: Clock) -> None:
+    assert c.process is not None
+    try:
+        returncode = await c.process.exited
+        finished_mono, finished_at = clock.now(), clock.wall()
+        # When PID 1 is gone the kernel has already killed the rest of its PID namespace, so
+        # every writer of the pipes is gone: EOF follows promptly.
+        await asyncio.gather(*(r.eof for r in readers))
+    finally:
+        for r in readers:
+            r.close()
+        log.close()
+        if c.pid_ns_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(c.pid_ns_fd)
+            c.pid_ns_fd = None
+    c.exit_code = kubernetes_exit_code(returncode)
+    c.reason = "Completed" if c.exit_code == 0 else "Error"
+    c.finished_mono, c.finished_at = finished_mono, finished_at
+    c.state = ContainerState.EXITED
+    c.done.set()
+
+
+async def stop(c: Container, timeout: float, clock: Clock) -> None:
+    """Stop signal to PID 1 only, then SIGKILL after ``timeout``; returns once it is all gone."""
+    if c.starting is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(c.starting)
+    if c.process is None:
+        return
+    if timeout > 0 and c.process.send_signal(c.config.stop_signal):
+        # The kernel drops the signal if PID 1 has no handler for it: that is the point.
+        await _sleep_or_done(c, timeout, clock)
+        if c.done.is_set():
+            return
+    # SIGKILL to PID 1 of a PID namespace takes every process of that namespace with it.
+    c.process.kill()
+    await c.done.wait()
+
+
+async def _sleep_or_done(c: Container, timeout: float, clock: Clock) -> None:
+    waiter = asyncio.ensure_future(c.done.wait())
+    timer = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        timer.cancel()

@@ -1,0 +1,259 @@
+"""``LinuxRuntime``: the :class:`~hitless.runtime.cri.RuntimeService` of real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from hitless.clock import Clock, RealClock
+from hitless.runtime.cri import (
+    ContainerConfig,
+    ContainerState,
+    ContainerStatus,
+    ExecResult,
+    PodSandboxConfig,
+    PodSandboxStatus,
+    RuntimeError_,
+    RuntimeInfo,
+    SandboxState,
+    StartError,
+)
+from hitless.runtime.linux import bootstrap, container, lookup, procfs
+from hitless.runtime.linux.container import Container
+from hitless.runtime.linux.exec import exec_sync
+from hitless.runtime.linux.sandbox import AddressPool, Sandbox, create_sandbox
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The util-linux and coreutils programs the runtime execs (absolute paths)."""
+
+    unshare: str
+    nsenter: str
+    sleep: str
+
+    @classmethod
+    def find(cls) -> Tools:
+        found = {name: shutil.which(name) for name in ("unshare", "nsenter", "sleep")}
+        missing = [name for name, path in found.items() if path is None]
+        if missing:
+            raise RuntimeError_(
+                f"hitless needs {', '.join(missing)} in PATH (util-linux and coreutils; "
+                "e.g. apt-get install util-linux coreutils)"
+            )
+        return cls(**{name: str(path) for name, path in found.items()})
+
+
+class LinuxRuntime:
+    def __init__(self, clock: Clock | None = None, tools: Tools | None = None) -> None:
+        self.clock: Clock = clock or RealClock()
+        self.tools = tools or Tools.find()
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._containers: dict[str, Container] = {}
+        self._addresses = AddressPool()
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._shutdown: asyncio.Task[None] | None = None
+
+    def info(self) -> RuntimeInfo:
+        capable = procfs.has_cap_sys_admin()
+        engine = bootstrap.current()
+        notes: list[str] = []
+        if not capable:
+            notes.append(
+                "cannot create namespaces: run hitless as root, or call "
+                "hitless.runtime.linux.enter_engine_namespaces() before starting the engine"
+            )
+        if engine is None:
+            notes.append(
+                "the engine is not in a PID namespace of its own: its processes would outlive it "
+                "if it were SIGKILLed"
+            )
+        elif engine.user_namespace:
+            notes.append("running as root of a user namespace (unprivileged user)")
+        return RuntimeInfo(name="linux", namespaces=capable, notes=notes)
+
+    # --- sandboxes ---
+
+    def _check_open(self) -> None:
+        if self._shutdown is not None:
+            raise RuntimeError_("the runtime has been shut down")
+
+    async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        self._check_open()
+        if not procfs.has_cap_sys_admin():
+            raise RuntimeError_(self.info().notes[0])
+        sandbox_id = uuid.uuid4().hex
+        ip = self._addresses.allocate()
+        try:
+            sandbox = await create_sandbox(sandbox_id, config, ip, self.tools.sleep, self.clock.wall())
+        except BaseException:
+            self._addresses.release(ip)
+            raise
+        self._sandboxes[sandbox_id] = sandbox
+        self._watch(self._watch_holder(sandbox))
+        return sandbox_id
+
+    def _watch(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _watch_holder(self, sandbox: Sandbox) -> None:
+        await sandbox.holder.exited
+        # A holder that dies on its own is a sandbox gone bad, as a dead pause container.
+        sandbox.state = SandboxState.NOTREADY
+
+    def _sandbox(self, sandbox_id: str) -> Sandbox:
+        try:
+            return self._sandboxes[sandbox_id]
+        except KeyError:
+            raise RuntimeError_(f"pod sandbox {sandbox_id!r} not found") from None
+
+    def _ready_sandbox(self, sandbox_id: str) -> Sandbox:
+        sandbox = self._sandbox(sandbox_id)
+        if sandbox.state is not SandboxState.READY:
+            raise RuntimeError_(f"pod sandbox {sandbox_id} is not ready")
+        return sandbox
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        sandbox = self._sandboxes.get(sandbox_id)
+        if sandbox is None:
+            return
+        sandbox.state = SandboxState.NOTREADY
+        await asyncio.gather(
+            *(self.stop_container(cid, 0) for cid in list(sandbox.containers) if cid in self._containers)
+        )
+        sandbox.holder.kill()
+        await sandbox.holder.exited
+        if not sandbox.closed:
+            sandbox.close()
+            self._addresses.release(sandbox.ip)
+
+    def pod_sandbox_status(self, sandbox_id: str) -> PodSandboxStatus:
+        sandbox = self._sandbox(sandbox_id)
+        return PodSandboxStatus(sandbox.id, sandbox.state, sandbox.ip, sandbox.created_at)
+
+    # --- containers ---
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        self._check_open()
+        sandbox = self._ready_sandbox(sandbox_id)
+        container_id = uuid.uuid4().hex
+        log_path = sandbox.config.log_directory / config.name / f"{config.attempt}.log"
+        self._containers[container_id] = Container(
+            container_id, sandbox_id, config, self.clock.wall(), log_path
+        )
+        sandbox.containers.add(container_id)
+        return container_id
+
+    def _container(self, container_id: str) -> Container:
+        try:
+            return self._containers[container_id]
+        except KeyError:
+            raise RuntimeError_(f"container {container_id!r} not found") from None
+
+    async def start_container(self, container_id: str) -> None:
+        self._check_open()
+        c = self._container(container_id)
+        if c.state is not ContainerState.CREATED or c.starting is not None:
+            raise RuntimeError_(f"container {container_id} is not in created state: {c.state.value}")
+        sandbox = self._ready_sandbox(c.sandbox_id)
+        c.starting = asyncio.get_running_loop().create_future()
+        try:
+            await container.start(c, sandbox, self.clock, self.tools.unshare)
+            if (self._shutdown is not None or sandbox.state is not SandboxState.READY) and c.process:
+                # The sandbox was stopped (or the runtime shut down) while we were spawning.
+                c.process.kill()
+        except StartError as err:
+            c.fail_start(self.clock, err)
+            raise
+        except OSError as exc:
+            failure = StartError(f"{lookup.CREATE_PREFIX}{exc}: unknown")
+            c.fail_start(self.clock, failure)
+            raise failure from exc
+        finally:
+            c.starting.set_result(None)
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        await container.stop(self._container(container_id), timeout, self.clock)
+
+    async def remove_container(self, container_id: str) -> None:
+        c = self._containers.get(container_id)
+        if c is None:
+            return
+        await container.stop(c, 0, self.clock)
+        del self._containers[container_id]
+        sandbox = self._sandboxes.get(c.sandbox_id)
+        if sandbox is not None:
+            sandbox.containers.discard(container_id)
+
+    def container_status(self, container_id: str) -> ContainerStatus:
+        return self._container(container_id).status()
+
+    async def wait_container(self, container_id: str) -> ContainerStatus:
+        c = self._container(container_id)
+        await c.done.wait()
+        return c.status()
+
+    async def exec_sync(
+        self, container_id: str, argv: list[str], timeout: float | None, output_limit: int = 10240
+    ) -> ExecResult:
+        c = self._container(container_id)
+        sandbox = self._sandbox(c.sandbox_id)
+        return await exec_sync(c, sandbox, argv, timeout, output_limit, self.clock, self.tools.nsenter)
+
+    # --- the pod network, as seen from the node ---
+
+    async def sandbox_socket(
+        self, sandbox_id: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
+    ) -> socket.socket:
+        sandbox = self._ready_sandbox(sandbox_id)
+        sock = await sandbox.thread.call(lambda: socket.socket(family, type))
+        sock.setblocking(False)
+        return sock
+
+    async def open_connection(
+        self, sandbox_id: str, host: str, port: int, timeout: float
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = await self.sandbox_socket(sandbox_id, family)
+        connect = asyncio.ensure_future(asyncio.get_running_loop().sock_connect(sock, (host, port)))
+        timer = asyncio.ensure_future(self.clock.sleep(timeout))
+        try:
+            await asyncio.wait({connect, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if not connect.done():
+            connect.cancel()
+            sock.close()
+            raise TimeoutError(f"dial tcp {host}:{port}: i/o timeout")
+        try:
+            connect.result()
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
+
+    async def shutdown(self) -> None:
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._shutdown_all())
+        await asyncio.shield(self._shutdown)
+
+    async def _shutdown_all(self) -> None:
+        for c in self._containers.values():
+            if c.process is not None:
+                c.process.kill()
+        for sandbox in self._sandboxes.values():
+            sandbox.holder.kill()
+        await asyncio.gather(*(self.stop_pod_sandbox(sid) for sid in list(self._sandboxes)))
+        await asyncio.gather(*(c.done.wait() for c in self._containers.values() if c.process is not None))
+        for task in list(self._watchers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
