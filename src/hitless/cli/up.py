@@ -148,9 +148,11 @@ async def _run(args: argparse.Namespace, pods: list[Pod], images: ImageService, 
     await engine.start()
     engine.apply(pods)
     node_word = "node" if args.nodes == 1 else "nodes"
-    _note(
-        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION}): {len(pods)} pod(s) on {args.nodes} "
-        f"{node_word}; Ctrl-C to stop"
+    print(
+        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): {len(pods)} pod(s) on "
+        f"{args.nodes} {node_word}; Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
     )
 
     finished = asyncio.Event()

@@ -65,9 +65,9 @@ def normalize(image: str) -> tuple[str, str]:
 def _builtins() -> dict[str, ImageConfig]:
     python = sys.executable
     return {
-        # The image built from hitless's Dockerfile: ENTRYPOINT ["hitless"].
-        "hitless": ImageConfig(entrypoint=[python, "-m", "hitless"]),
-        "*/hitless": ImageConfig(entrypoint=[python, "-m", "hitless"]),
+        # The image built from hitless's Dockerfile: ENTRYPOINT ["hitless"], CMD ["demo-app"].
+        "hitless": ImageConfig(entrypoint=[python, "-m", "hitless"], cmd=["demo-app"]),
+        "*/hitless": ImageConfig(entrypoint=[python, "-m", "hitless"], cmd=["demo-app"]),
         # Base images whose CMD is a shell: with stdin closed the shell exits at once, which is
         # what such a container does on a cluster too (and ends in CrashLoopBackOff).
         "busybox": ImageConfig(cmd=["sh"]),
