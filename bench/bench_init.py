@@ -8,9 +8,11 @@ runs, commands interleaved so that machine noise hits all of them alike) minus t
 
 Peers that are not installed (``apt-get install -y tini dumb-init``) are skipped.
 
-hitless is measured twice: with byte-code caches (how an image that ran ``compileall`` starts
-it, the target case) and with the environment inherited as is, which in a checkout with
-PYTHONDONTWRITEBYTECODE=1 means compiling hitless's modules on every start.
+hitless is measured through the ``hitless`` console script with byte-code caches (how an image
+that ran ``compileall`` starts it, the target case) and with the environment inherited as is
+(in a checkout with PYTHONDONTWRITEBYTECODE=1, compiling hitless's modules on every start); then
+through launchers that skip the console script's ``import re``: ``python -m hitless`` and a
+one-line ``python -c`` (the floor for a Python init, next to ``python -c pass``).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def build_cases(pyc_dir: str) -> list[Case]:
             cached_env,
             True,
         ),
+        # What an image can use instead of the console script: no `re`, runpy instead.
+        Case("python -m hitless init --", [sys.executable, "-m", "hitless", "init", "--"], cached_env, True),
         Case("python -c pass (floor)", [sys.executable, "-c", "pass", "--"], cached_env, False, memory=False),
     ]
     return cases

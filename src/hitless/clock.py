@@ -113,10 +113,26 @@ class FakeClock:
             heapq.heappop(self._timers)
         return self._timers[0][0] if self._timers else None
 
-    async def settle(self, rounds: int = 20) -> None:
-        """Let every task that is ready run until the loop has nothing left to do right now."""
-        for _ in range(rounds):
+    async def settle(self, max_rounds: int = 100_000) -> None:
+        """Let every task that is ready run until the loop has nothing left to do right now.
+
+        A fixed number of yields is not enough: a sync that starts, hooks and kills a container
+        takes many loop iterations, and the clock must not jump to the next timer while such a
+        chain is still running. So yield until no callback is waiting to run (asyncio's ready
+        queue is empty when this task resumes), twice in a row.
+        """
+        loop = asyncio.get_running_loop()
+        ready = getattr(loop, "_ready", None)
+        if ready is None:  # not the standard event loop: the best that can be done
+            for _ in range(20):
+                await asyncio.sleep(0)
+            return
+        idle = 0
+        for _ in range(max_rounds):
             await asyncio.sleep(0)
+            idle = idle + 1 if not ready else 0
+            if idle == 2:
+                return
 
     async def advance(self, seconds: float) -> None:
         target = self._now + seconds

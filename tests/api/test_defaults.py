@@ -180,3 +180,37 @@ def test_loaded_objects_are_defaulted_and_raw_is_as_written() -> None:
         "spec": {"ports": [{"port": 80, "targetPort": "http"}]},
     }
     assert loaded.obj.to_json()["spec"]["ports"] == [{"protocol": "TCP", "port": 80, "targetPort": "http"}]
+
+
+def test_downward_api_files_and_projected_tokens_are_defaulted() -> None:
+    volumes = defaulted(
+        {
+            "kind": "Pod",
+            "spec": {
+                "containers": [],
+                "volumes": [
+                    {
+                        "name": "info",
+                        "downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "x"}}]},
+                    },
+                    {
+                        "name": "token",
+                        "projected": {
+                            "sources": [
+                                {"serviceAccountToken": {"path": "t"}},
+                                {"downwardAPI": {"items": [{"path": "l", "fieldRef": {"fieldPath": "y"}}]}},
+                            ]
+                        },
+                    },
+                ],
+            },
+        }
+    )["spec"]["volumes"]
+
+    assert volumes[0]["downwardAPI"] == {
+        "items": [{"path": "n", "fieldRef": {"fieldPath": "x", "apiVersion": "v1"}}],
+        "defaultMode": 0o644,
+    }
+    sources = volumes[1]["projected"]["sources"]
+    assert sources[0] == {"serviceAccountToken": {"path": "t", "expirationSeconds": 3600}}
+    assert sources[1]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"] == "v1"

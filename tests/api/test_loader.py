@@ -137,11 +137,12 @@ def test_missing_api_version_and_kind_in_kubectl_words() -> None:
         """
     )
 
+    stop = "; if you choose to ignore these errors, turn validation off with --validate=false"
     assert formatted(result) == [
-        "test.yaml:1: error validating data: [apiVersion not set, kind not set]",
-        "test.yaml:3: error validating data: apiVersion not set",
-        "test.yaml:6: error validating data: [apiVersion isn't string type, kind isn't string type]",
-        "test.yaml:9: error validating data: invalid object to validate",
+        "test.yaml:1: error validating data: [apiVersion not set, kind not set]" + stop,
+        "test.yaml:3: error validating data: apiVersion not set" + stop,
+        "test.yaml:6: error validating data: [apiVersion isn't string type, kind isn't string type]" + stop,
+        "test.yaml:9: error validating data: invalid object to validate" + stop,
     ]
     assert [(e.kind, e.name, e.category) for e in result.errors][:2] == [
         (None, "nothing", "object"),
@@ -258,5 +259,6 @@ def test_api_server_messages_aggregate_per_object() -> None:
         "Container.spec.containers.name of type string",
         'Pod "invalid" is invalid: [spec.containers[0].image: Required value, '
         'spec.restartPolicy: Unsupported value: "X": supported values: "Always", "OnFailure", "Never"]',
-        "error validating data: apiVersion not set",
+        "error validating data: apiVersion not set; "
+        "if you choose to ignore these errors, turn validation off with --validate=false",
     ]

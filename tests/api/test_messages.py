@@ -30,12 +30,17 @@ def test_invalid_value_prints_strings_quoted_and_numbers_bare() -> None:
     assert str(fe.invalid(P, "Web_1", "bad")) == 'spec.containers[0].name: Invalid value: "Web_1": bad'
     assert str(fe.invalid(P, 2, "must be 1")) == "spec.containers[0].name: Invalid value: 2: must be 1"
     assert str(fe.invalid(P, True, "x")) == "spec.containers[0].name: Invalid value: true: x"
-    assert str(fe.invalid(P, None, "x")) == "spec.containers[0].name: Invalid value: null: x"
+    assert str(fe.invalid(P, None, "x")) == 'spec.containers[0].name: Invalid value: "null": x'
     assert (
         str(fe.invalid(P, 'say "hi"\n', "x"))
         == 'spec.containers[0].name: Invalid value: "say \\"hi\\"\\n": x'
     )
-    assert str(fe.invalid(P, gofmt.intstr("25%"), "x")) == "spec.containers[0].name: Invalid value: 25%: x"
+    assert str(fe.invalid(P, gofmt.intstr("25%"), "x")) == (
+        'spec.containers[0].name: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:"25%"}: x'
+    )
+    assert str(fe.invalid(P, gofmt.intstr(3), "x")) == (
+        'spec.containers[0].name: Invalid value: intstr.IntOrString{Type:0, IntVal:3, StrVal:""}: x'
+    )
     assert str(fe.invalid(P, gofmt.string_map({"b": "2", "a": "1"}), "x")) == (
         'spec.containers[0].name: Invalid value: map[string]string{"a":"1", "b":"2"}: x'
     )
@@ -47,7 +52,7 @@ def test_required_forbidden_and_too_long_print_no_value() -> None:
         "spec.containers[0].name: Required value: must specify a handler type"
     )
     assert str(fe.forbidden(P, "may not be set")) == "spec.containers[0].name: Forbidden: may not be set"
-    assert str(fe.too_long(P, 10)) == "spec.containers[0].name: Too long: must have at most 10 bytes"
+    assert str(fe.too_long(P, 10)) == "spec.containers[0].name: Too long: may not be more than 10 bytes"
 
 
 def test_unsupported_duplicate_and_not_found() -> None:
@@ -91,6 +96,12 @@ def test_go_value_formatting() -> None:
     assert gofmt.float_v(1e6) == "1e+06"
     assert gofmt.float_v(2.5) == "2.5"
     assert gofmt.string_map(None).text == "map[string]string(nil)"
-    assert gofmt.label_selector({}).text == (
-        "&LabelSelector{MatchLabels:map[string]string{},MatchExpressions:[]LabelSelectorRequirement{},}"
+    assert gofmt.label_selector(None).text == '"null"'
+    assert gofmt.label_selector({"matchLabels": {"b": "2", "a": "1"}}).text == (
+        'v1.LabelSelector{MatchLabels:map[string]string{"a":"1", "b":"2"}, '
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"
+    )
+    assert gofmt.label_selector({"matchExpressions": [{"key": "k", "operator": "Exists"}]}).text == (
+        "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement{"
+        'v1.LabelSelectorRequirement{Key:"k", Operator:"Exists", Values:[]string(nil)}}}'
     )

@@ -38,8 +38,8 @@ def test_max_surge_and_max_unavailable_both_zero() -> None:
     )
 
     assert formatted(result) == [
-        "test.yaml:10: " + PREFIX + "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: "
-        "may not be 0 when `maxSurge` is 0"
+        "test.yaml:10: " + PREFIX + "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "
+        'intstr.IntOrString{Type:0, IntVal:0, StrVal:""}: may not be 0 when `maxSurge` is 0'
     ]
 
 
@@ -49,17 +49,22 @@ def test_percentages_both_zero_and_over_100() -> None:
         selector: {matchLabels: {app: web}}
         strategy: {rollingUpdate: {maxSurge: "0%", maxUnavailable: "0%"}}
         """
-    ) == ["spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0%: may not be 0 when `maxSurge` is 0"]
+    ) == [
+        "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "
+        'intstr.IntOrString{Type:1, IntVal:0, StrVal:"0%"}: may not be 0 when `maxSurge` is 0'
+    ]
     assert errors(
         """
         selector: {matchLabels: {app: web}}
         strategy: {rollingUpdate: {maxSurge: 5%x, maxUnavailable: "101%"}}
         """
     ) == [
-        "spec.strategy.rollingUpdate.maxSurge: Invalid value: 5%x: a valid percent string must be a numeric "
-        "string "
-        "followed by an ending '%' (e.g. '1%' or '93%', regex used for validation is '[0-9]+%')",
-        "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 101%: must not be greater than 100%",
+        "spec.strategy.rollingUpdate.maxSurge: Invalid value: "
+        'intstr.IntOrString{Type:1, IntVal:0, StrVal:"5%x"}: '
+        "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%' or '93%', "
+        "regex used for validation is '[0-9]+%')",
+        "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "
+        'intstr.IntOrString{Type:1, IntVal:0, StrVal:"101%"}: must not be greater than 100%',
     ]
     # maxSurge over 100% is allowed (upstream checks only maxUnavailable).
     assert load_yaml(
@@ -81,15 +86,20 @@ def test_selector_required_and_must_match_template_labels() -> None:
 
 
 def test_empty_and_malformed_selectors() -> None:
+    # ErrorBody dereferences the *LabelSelector; its String() is on the pointer, so Go prints %#v.
     assert errors("selector: {}") == [
-        "spec.selector: Invalid value: &LabelSelector{MatchLabels:map[string]string{},"
-        "MatchExpressions:[]LabelSelectorRequirement{},}: empty selector is invalid for deployment"
+        "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment"
+    ]
+    assert errors("selector: {matchLabels: {}, matchExpressions: []}") == [
+        "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{}, "
+        "MatchExpressions:[]v1.LabelSelectorRequirement{}}: empty selector is invalid for deployment"
     ]
     assert errors("selector: {matchExpressions: [{key: app, operator: Equals, values: [web]}]}") == [
         'spec.selector.matchExpressions[0].operator: Invalid value: "Equals": not a valid selector operator',
-        "spec.selector: Invalid value: &LabelSelector{MatchLabels:map[string]string{},MatchExpressions:"
-        "[]LabelSelectorRequirement{LabelSelectorRequirement{Key:app,Operator:Equals,Values:[web],},},}: "
-        "invalid label selector",
+        "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:"
+        '[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"app", Operator:"Equals", '
+        'Values:[]string{"web"}}}}: invalid label selector',
     ]
 
 
@@ -152,3 +162,23 @@ def test_counts_and_deadlines() -> None:
         "spec.progressDeadlineSeconds: Invalid value: 600: must be greater than minReadySeconds"
     ]
     assert load_yaml(deployment("replicas: 0\nselector: {matchLabels: {app: web}}")).ok
+
+
+def test_host_network_template_may_leave_host_ports_unset() -> None:
+    pod_spec = "hostNetwork: true\ncontainers: [{name: a, image: b, ports: [{containerPort: 80}, "
+    assert errors(
+        "selector: {matchLabels: {app: web}}", pod_spec=pod_spec + "{containerPort: 81, hostPort: 82}]}]"
+    ) == [
+        "spec.template.spec.containers[0].ports[1].hostPort: Invalid value: 82: must match `containerPort` "
+        "when `hostNetwork` is true"
+    ]
+
+
+def test_a_written_empty_max_surge_is_not_defaulted() -> None:
+    # maxSurge is a *IntOrString: "" is set (a string), so defaulting leaves it for validation.
+    assert errors('selector: {matchLabels: {app: web}}\nstrategy: {rollingUpdate: {maxSurge: ""}}') == [
+        "spec.strategy.rollingUpdate.maxSurge: Invalid value: "
+        'intstr.IntOrString{Type:1, IntVal:0, StrVal:""}: '
+        "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%' or '93%', "
+        "regex used for validation is '[0-9]+%')"
+    ]

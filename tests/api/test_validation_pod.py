@@ -78,7 +78,7 @@ def test_labels_and_annotations() -> None:
 def test_annotations_total_size() -> None:
     big = "x" * (256 * 1024)
     errors = pod_errors("containers: [{name: a, image: b}]", extra_meta=f"  annotations: {{a: {big}}}\n")
-    assert errors == ["metadata.annotations: Too long: must have at most 262144 bytes"]
+    assert errors == ["metadata.annotations: Too long: may not be more than 262144 bytes"]
 
 
 def test_container_names_missing_invalid_and_duplicate_across_init_containers() -> None:
@@ -163,6 +163,31 @@ def test_env_names_and_sources() -> None:
         'spec.containers[0].env[4].valueFrom.fieldRef.fieldPath: Unsupported value: "status.phase": '
         'supported values: "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", '
         '"spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"',
+    ]
+
+
+def test_env_field_ref_subscripts() -> None:
+    assert pod_errors(
+        """
+        containers:
+        - name: a
+          image: b
+          env:
+          - {name: A, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app.kubernetes.io/name']"}}}
+          - {name: B, valueFrom: {fieldRef: {fieldPath: "metadata.annotations['Example.com/X']"}}}
+          - {name: C, valueFrom: {fieldRef: {fieldPath: "metadata.labels['a b']"}}}
+          - {name: D, valueFrom: {fieldRef: {fieldPath: "metadata.labels[app]"}}}
+          - {name: E, valueFrom: {fieldRef: {fieldPath: "spec.nodeName['x']"}}}
+          - {name: F, valueFrom: {fieldRef: {fieldPath: spec.host}}}
+        """
+    ) == [
+        # The subscript's key is reported on the fieldRef itself.
+        f'spec.containers[0].env[2].valueFrom.fieldRef: Invalid value: "a b": {NAME_PART_MSG}',
+        # Only ['key'] is a subscript (fieldpath.SplitMaybeSubscriptedPath).
+        'spec.containers[0].env[3].valueFrom.fieldRef.fieldPath: Invalid value: "metadata.labels[app]": '
+        "error converting fieldPath: field label not supported: metadata.labels[app]",
+        "spec.containers[0].env[4].valueFrom.fieldRef.fieldPath: Invalid value: \"spec.nodeName['x']\": "
+        "error converting fieldPath: field label does not support subscript: spec.nodeName['x']",
     ]
 
 
@@ -338,3 +363,32 @@ def test_volume_source_required_fields_come_from_the_schema() -> None:
     assert pod_errors("volumes: [{name: h, hostPath: {}}]\ncontainers: [{name: a, image: b}]") == [
         "spec.volumes[0].hostPath.path: Required value"
     ]
+
+
+def test_host_network_ports_must_match_container_ports() -> None:
+    # A Pod's hostPort is defaulted to its containerPort first, so only a different one is wrong.
+    assert pod_errors(
+        """
+        hostNetwork: true
+        containers:
+        - name: a
+          image: b
+          ports: [{containerPort: 8080}, {containerPort: 9090, hostPort: 9091}]
+        """
+    ) == [
+        "spec.containers[0].ports[1].hostPort: Invalid value: 9091: must match `containerPort` when "
+        "`hostNetwork` is true"
+    ]
+
+
+def test_pod_deletion_cost_annotation_must_be_an_int32() -> None:
+    def meta(cost: str) -> str:
+        return f'  annotations: {{controller.kubernetes.io/pod-deletion-cost: "{cost}"}}\n'
+
+    for good in ("0", "-5", "-007", "2147483647"):
+        assert pod_errors("containers: [{name: a, image: b}]", extra_meta=meta(good)) == []
+    for bad in ("+5", "007", "2147483648", "1e3", " 1"):
+        assert pod_errors("containers: [{name: a, image: b}]", extra_meta=meta(bad)) == [
+            f"metadata.annotations[controller.kubernetes.io/pod-deletion-cost]: Invalid value: "
+            f'"{bad}": must be a 32bit integer'
+        ]

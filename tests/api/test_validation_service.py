@@ -122,3 +122,24 @@ def test_duplicate_port_and_protocol() -> None:
         'Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}'
     ]
     assert load_yaml(service("ports: [{name: a, port: 53}, {name: b, port: 53, protocol: UDP}]")).ok
+
+
+def test_load_balancer_class() -> None:
+    assert errors("loadBalancerClass: example.com/lb\nports: [{port: 80}]") == [
+        "spec.loadBalancerClass: Forbidden: may only be used when `type` is 'LoadBalancer'"
+    ]
+    assert errors("type: LoadBalancer\nloadBalancerClass: a/b/c\nports: [{port: 80}]") == [
+        'spec.loadBalancerClass: Invalid value: "a/b/c": a qualified name must consist of alphanumeric '
+        "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName' "
+        "or 'my.name' or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') "
+        "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+    ]
+    assert load_yaml(
+        service("type: LoadBalancer\nloadBalancerClass: service.k8s.aws/nlb\nports: [{port: 80}]")
+    ).ok
+
+
+def test_a_written_empty_internal_traffic_policy_is_not_defaulted() -> None:
+    assert errors('internalTrafficPolicy: ""\nports: [{port: 80}]') == [
+        'spec.internalTrafficPolicy: Unsupported value: "": supported values: "Cluster", "Local"'
+    ]

@@ -28,13 +28,34 @@ def test_syntax_error_names_file_line_and_the_parser_problem() -> None:
 def test_a_syntax_error_in_one_document_does_not_hide_the_next() -> None:
     result = load_yaml("a: [1, 2\n---\n" + pod("containers: [{name: a, image: b}]"))
 
+    # go-yaml prints a parser error's 0-based line (a scanner error's is 1-based).
     assert formatted(result) == [
-        "test.yaml:2: error converting YAML to JSON: yaml: line 2: did not find expected ',' or ']'"
+        "test.yaml:2: error converting YAML to JSON: yaml: line 1: did not find expected ',' or ']'"
     ]
     assert [o.name for o in result.objects] == ["web"]
 
 
-def test_duplicate_mapping_keys_are_an_error_as_in_strict_yaml_decoding() -> None:
+def test_syntax_error_lines_in_messages_count_from_the_document_as_kubectl_cut_it() -> None:
+    second = "---\nkind: Pod\nmetadata:\n  a: b\n    c: d\n"
+    result = load_yaml(pod("containers: [{name: a, image: b}]") + second)
+
+    # The second document is lines 8-11 of the file; kubectl parses it alone.
+    assert formatted(result) == [
+        "test.yaml:11: error converting YAML to JSON: yaml: line 4: mapping values are not allowed in this "
+        "context"
+    ]
+
+
+def test_undefined_alias_is_named_as_go_yaml_names_it() -> None:
+    result = load_yaml("a: 1\nb: *nowhere\n")
+
+    assert formatted(result) == [
+        "test.yaml:2: error converting YAML to JSON: yaml: unknown anchor 'nowhere' referenced"
+    ]
+
+
+def test_a_duplicate_key_is_accepted_last_value_wins_with_a_warning() -> None:
+    # kubectl's YAML-to-JSON conversion is go-yaml's non-strict Unmarshal: no error, last value wins.
     result = load_yaml(
         """
         apiVersion: v1
@@ -45,15 +66,22 @@ def test_duplicate_mapping_keys_are_an_error_as_in_strict_yaml_decoding() -> Non
           containers:
           - name: app
             image: nginx
-            name: other
+            readinessProbe:
+              httpGet: {path: /ready, port: 8080}
+            readinessProbe:
+              tcpSocket: {port: 8080}
         """
     )
 
-    assert formatted(result) == [
-        'test.yaml:9: error converting YAML to JSON: yaml: unmarshal errors: line 9: key "name" already set '
-        "in map"
+    assert result.errors == []
+    (pod_obj,) = result.objects
+    probe = pod_obj.raw["spec"]["containers"][0]["readinessProbe"]
+    assert probe == {"tcpSocket": {"port": 8080}}
+    assert [w.format() for w in result.warnings] == [
+        'test.yaml:11: warning: key "readinessProbe" is already set at line 9; kubectl keeps only this value'
     ]
-    assert result.objects == []
+    assert pod_obj.line_of("spec.containers[0].readinessProbe") == 11
+    assert pod_obj.line_of("spec.containers[0].readinessProbe.httpGet") == 11
 
 
 def test_a_document_separator_followed_by_content_is_rejected_like_kubectl() -> None:
@@ -63,11 +91,10 @@ def test_a_document_separator_followed_by_content_is_rejected_like_kubectl() -> 
 
 
 def test_scalars_follow_yaml_1_1_as_go_yaml_v2() -> None:
-    (doc,), problems = parse_stream(
-        "a: yes\nb: off\nc: y\nd: 'y'\ne: 0755\nf: 1_000\ng: 2024-01-02\nh: 1:30\ni: ~\n"
-    )
+    parsed = parse_stream("a: yes\nb: off\nc: y\nd: 'y'\ne: 0755\nf: 1_000\ng: 2024-01-02\nh: 1:30\ni: ~\n")
 
-    assert problems == []
+    assert parsed.problems == []
+    (doc,) = parsed.documents
     assert doc.value == {
         "a": True,
         "b": False,
@@ -82,9 +109,19 @@ def test_scalars_follow_yaml_1_1_as_go_yaml_v2() -> None:
 
 
 def test_merge_keys_and_anchors() -> None:
-    (doc,), _ = parse_stream("base: &b {x: 1, z: 2}\nthing:\n  <<: *b\n  z: 3\n")
+    (doc,) = parse_stream("base: &b {x: 1, z: 2}\nthing:\n  <<: *b\n  z: 3\n").documents
 
     assert doc.value["thing"] == {"z": 3, "x": 1}
+
+
+def test_merge_keys_apply_where_written_as_in_go_yaml_v2() -> None:
+    # go-yaml v2 merges in place: a key written before "<<" is replaced; the first of several wins.
+    parsed = parse_stream("a: &a {k: 1}\nb: &b {k: 2, j: 2}\nc:\n  k: 0\n  <<: [*a, *b]\n")
+
+    assert parsed.documents[0].value["c"] == {"k": 1, "j": 2}
+    assert [(w.line, w.message) for w in parsed.warnings] == [
+        (5, 'the merge key replaces key "k" set above it; kubectl keeps the merged value')
+    ]
 
 
 def test_integral_floats_become_json_integers() -> None:
@@ -92,7 +129,7 @@ def test_integral_floats_become_json_integers() -> None:
 
 
 def test_lines_of_fields_and_list_items() -> None:
-    (doc,), _ = parse_stream("# c\nspec:\n  containers:\n  - name: a\n    image: b\n")
+    (doc,) = parse_stream("# c\nspec:\n  containers:\n  - name: a\n    image: b\n").documents
 
     assert doc.line == 2
     assert doc.lines[("spec", "containers", 0)] == 4

@@ -7,6 +7,7 @@ Timings are asserted with generous bounds and as orders: the machine is shared a
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from hitless.api.types.pod import Pod
 
@@ -103,13 +104,15 @@ async def term_and_kill_times(cluster: Cluster, name: str, pre_stop: str, grace:
     last, took = await stop_and_capture(cluster, name)
     term = last.status.container_statuses[0].state.terminated  # type: ignore[index]
     assert term is not None and term.exit_code == 137
+    return (sigterm_time(cluster, name) - deleted).total_seconds(), took
+
+
+def sigterm_time(cluster: Cluster, name: str) -> datetime:
+    """When the container logged the one SIGTERM it got (the CRI log line's timestamp)."""
     log_path = next(cluster.log_dir.glob(f"default_{name}_*/main/0.log"))
     got = [line for line in log_path.read_text().splitlines() if line.endswith("got SIGTERM")]
     assert len(got) == 1
-    from datetime import datetime
-
-    sigterm_at = datetime.fromisoformat(got[0].split(" ")[0][:26] + "+00:00")
-    return (sigterm_at - deleted).total_seconds(), took
+    return datetime.fromisoformat(got[0].split(" ")[0][:26] + "+00:00")
 
 
 async def test_prestop_sleep_then_sigterm_then_sigkill_at_grace(cluster: Cluster) -> None:
@@ -164,7 +167,7 @@ spec:
     assert cluster.pod("replica-a").status.pod_ip != cluster.pod("replica-b").status.pod_ip  # type: ignore[union-attr]
 
 
-async def test_post_start_holds_running_and_crash_restarts_keep_logs(cluster: Cluster) -> None:
+async def test_post_start_holds_the_status_and_crash_restarts_keep_logs(cluster: Cluster) -> None:
     extra = """    lifecycle:
       postStart:
         exec:
@@ -183,24 +186,11 @@ async def test_post_start_holds_running_and_crash_restarts_keep_logs(cluster: Cl
                 states.append(state)
 
     cluster.engine.store.add_listener(record)
-    await cluster.wait_pod(
-        "hooked",
-        lambda p: (
-            bool(p.status.container_statuses)
-            and p.status.container_statuses[0].state.waiting is not None
-            and p.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff"
-        ),
-    )
-    # postStart keeps the container "being created" until it returns; then it runs, exits 3,
-    # restarts at once (the first restart never waits), exits again and backs off.
-    assert states[:5] == [
-        "waiting:ContainerCreating",
-        "running",
-        "terminated",
-        "waiting:ContainerCreating",
-        "running",
-    ]
-    assert states[-1] == "waiting:CrashLoopBackOff"
+    await cluster.wait_pod("hooked", lambda p: "BackOff" in [e["reason"] for e in cluster.events("hooked")])
+    # While postStart runs the API keeps the status of the sync that started the container:
+    # ContainerCreating the first time, the previous instance's termination on a restart. The
+    # first restart is immediate; the second exit meets the back-off.
+    assert states == ["waiting:ContainerCreating", "running", "terminated", "running", "terminated"]
     pod = cluster.pod("hooked")
     assert pod is not None
     st = pod.status.container_statuses[0]  # type: ignore[index]
@@ -211,6 +201,24 @@ async def test_post_start_holds_running_and_crash_restarts_keep_logs(cluster: Cl
     assert cluster.logs("hooked", "main", 1) == ["run"]
     reasons = [e["reason"] for e in cluster.events("hooked")]
     assert reasons.index("Started") < reasons.index("BackOff")
+
+
+async def test_delete_during_post_start_waits_for_the_hook(cluster: Cluster) -> None:
+    extra = """    lifecycle:
+      postStart:
+        exec:
+          command: [sleep, "2"]"""
+    cluster.apply(pod_yaml("starting", ["sh", "-c", TRAP_AND_IGNORE], grace=1, extra=extra))
+    await cluster.wait_pod(
+        "starting", lambda p: "Started" in [e["reason"] for e in cluster.events("starting")]
+    )
+    # The kubelet does not cancel SyncPod: the hook finishes, then the container is stopped.
+    deleted = cluster.clock.wall()
+    _, took = await stop_and_capture(cluster, "starting")
+    assert [e["reason"] for e in cluster.events("starting")].count("Killing") == 1
+    sigterm_at = sigterm_time(cluster, "starting")
+    assert 1.2 < (sigterm_at - deleted).total_seconds() < 3.5  # the rest of the 2 s hook
+    assert 1.7 < took - (sigterm_at - deleted).total_seconds() < 3.5  # SIGTERM ignored, SIGKILL 2 s later
 
 
 async def test_init_containers_env_and_working_dir(cluster: Cluster) -> None:

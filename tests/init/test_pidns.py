@@ -195,3 +195,41 @@ def test_stop_orphans_when_the_child_exits_by_itself(
     assert stopping.wait() == 0
     assert lines(Path(out)) == ["w ready", "w got SIGTERM", "w clean shutdown done"]
     assert stopping.events("stop.orphans")[0]["signal"] == "SIGTERM"
+
+
+def test_grace_reaches_a_worker_that_left_the_group(
+    start: Callable[..., Proc], scripts: dict[str, str]
+) -> None:
+    """-g signals CMD's process group; a worker that called setsid() is not in it (dumb-init
+    #191). Once the shell is gone the worker is an orphan of the init, which passes the TERM on."""
+    out = scripts["out"]
+    script = f"setsid sh {scripts['worker']} escapee {out} 0.3 & sh {scripts['worker']} w {out} 0.3 & wait"
+    init = start(["-v", "-g", "--grace", "5", "--", "sh", "-c", script], pidns=True)
+    wait_until(_ready(out, "escapee", "w"), what="the workers")
+    init.signal(signal.SIGTERM)
+    assert init.wait() == 128 + signal.SIGTERM
+    got = lines(Path(out))
+    assert got.count("escapee got SIGTERM") == got.count("w got SIGTERM") == 1
+    assert {"escapee clean shutdown done", "w clean shutdown done"} <= set(got)
+    # Only the escapee needed the init's help: w had its TERM from the group forward.
+    assert init.events("stop.orphans")[0]["comms"] == "sh"
+    assert len(init.events("stop.orphans")[0]["pids"].split(",")) == 1
+
+
+def test_a_storm_of_exits_is_reaped(start: Callable[..., Proc], tmp_path: Path) -> None:
+    """Hundreds of children and orphans exiting together: SIGCHLDs coalesce, the reaping must
+    not miss one, and the exit status is still the child's."""
+    done = tmp_path / "storm-done"
+    script = f"for i in $(seq 150); do (true &); true & done; wait; touch {done}; sleep 0.3; exit 5"
+    init = start(["-v", "--", "sh", "-c", script], pidns=True)
+    wait_until(done.exists, what="the storm")
+    time.sleep(0.1)
+    inner = init.inner()
+    assert [pid for pid in children_of(inner) if (stat_fields(pid) or ["?"])[0] == "Z"] == []
+    assert init.wait() == 5
+    reaps = init.events("reap")
+    # Each `true` ends up reaped by the init (directly, or as its dead subshell's zombie),
+    # unless its subshell happened to reap it first.
+    assert 100 < sum(e["role"] == "orphan" for e in reaps) <= 150
+    assert reaps[-1]["role"] == "child"
+    assert init.events("exit")[0]["leftovers"] == "0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -103,7 +104,6 @@ def test_signal_names_without_enum() -> None:
 
 
 def test_logfmt_lines(tmp_path: object) -> None:
-    import os
 
     read, write = os.pipe()
     log = Log(1, fd=write)
@@ -124,7 +124,6 @@ def test_logfmt_lines(tmp_path: object) -> None:
 
 
 def test_log_survives_a_closed_stderr() -> None:
-    import os
 
     read, write = os.pipe()
     os.close(read)
@@ -135,8 +134,18 @@ def test_log_survives_a_closed_stderr() -> None:
 
 
 def test_parse_stat_with_awkward_names() -> None:
-    proc = parse_stat("42 (a) b (c)) S 1 42 42 0 -1 4194560 0 0 0 0")
+    # A real line (52 fields), with a comm that holds spaces and parentheses.
+    line = (
+        "42 (a) b (c)) S 1 42 40 0 -1 4194560 120 0 0 0 0 0 0 0 20 0 1 0 987654 2355200 214 "
+        "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+    )
+    proc = parse_stat(line)
     assert (proc.pid, proc.comm, proc.state, proc.ppid, proc.pgid) == (42, "a) b (c)", "S", 1, 42)
+    assert (proc.session, proc.starttime) == (40, 987654)
+    with open("/proc/self/stat") as f:
+        own = parse_stat(f.read())
+    assert (own.pid, own.ppid, own.state) == (os.getpid(), os.getppid(), "R")
+    assert own.session == os.getsid(0) and own.starttime > 0
 
 
 def test_descendants_walk_parent_links() -> None:
@@ -149,6 +158,9 @@ def test_descendants_walk_parent_links() -> None:
     ]
     assert [p.pid for p in descendants(1, procs)] == [2, 3, 4]
     assert [p.pid for p in descendants(3, procs)] == [4]
+    # A scan is not atomic: with pid reuse, two processes can look like each other's parent.
+    racy = [Proc(7, "a", "S", 8, 7), Proc(8, "b", "S", 7, 8), Proc(9, "c", "S", 7, 9)]
+    assert sorted(p.pid for p in descendants(7, racy)) == [8, 9]
 
 
 FORBIDDEN = (
@@ -190,4 +202,11 @@ def test_imports_stay_minimal() -> None:
         text=True,
         check=True,
     )
-    assert "| ctypes" in with_subreaper.stderr  # only -s pays for ctypes
+    loaded_by_s = {
+        line.split("|")[2].strip()
+        for line in with_subreaper.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    # Only -s pays for prctl, and only for the C module under ctypes, not ctypes itself.
+    assert "_ctypes" in loaded_by_s and "_ctypes" not in modules
+    assert "ctypes" not in loaded_by_s

@@ -2,20 +2,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hitless.api.types.pod import Pod
+from hitless.api.types.pod import ContainerStatus, Pod
 from hitless.clock import FakeClock
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
+from hitless.kubelet.prober.manager import KillDecision, ProbeManager
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram, FakeRuntime
 from hitless.runtime.network import PodNetwork
-from hitless.store.store import Store
+from hitless.store.store import Store, WatchEvent
 
 
 def make_pod(name: str = "web", containers: list[dict[str, Any]] | None = None, **spec: Any) -> Pod:
@@ -34,17 +35,50 @@ def make_pod(name: str = "web", containers: list[dict[str, Any]] | None = None, 
     return Pod.from_json(body)
 
 
+def state_of(status: ContainerStatus) -> str:
+    """running, terminated:<reason>, or waiting:<reason>."""
+    st = status.state
+    if st.running is not None:
+        return "running"
+    if st.terminated is not None:
+        return f"terminated:{st.terminated.reason}"
+    return f"waiting:{st.waiting.reason if st.waiting else None}"
+
+
+class FakeProbes(ProbeManager):
+    """Probe results set by the test: containers that are not started, or failed liveness."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: dict[str, str] = {}  # container name -> LivenessProbe / StartupProbe
+        self.not_started: set[str] = set()
+
+    def container_started(self, pod: Pod, container: str, container_id: str, running: bool) -> bool:
+        return running and container not in self.not_started
+
+    def kill_decision(self, pod: Pod, container: str, container_id: str) -> KillDecision | None:
+        reason = self.failed.get(container)
+        return KillDecision(f"{container} failed", reason) if reason else None
+
+
 @dataclass
 class Env:
     clock: FakeClock
     store: Store
     runtime: FakeRuntime
     kubelet: Kubelet
+    # Every Pod version the store saw: (time, event type, object).
+    history: list[tuple[float, str, Pod]] = field(default_factory=list)
 
     def pod(self, name: str = "web") -> Pod:
         pod = self.store.get("Pod", "default", name)
         assert isinstance(pod, Pod)
         return pod
+
+    def status(self, name: str = "web", container: int = 0) -> ContainerStatus:
+        statuses = self.pod(name).status.container_statuses
+        assert statuses
+        return statuses[container]
 
     def events(self, reason: str | None = None) -> list[tuple[str, str]]:
         out = []
@@ -53,6 +87,32 @@ class Env:
             if reason is None or data["reason"] == reason:
                 out.append((data["reason"], data["message"]))
         return out
+
+    def states(self, name: str = "web", container: int = 0) -> list[str]:
+        """The container's successive states as published, without repeats."""
+        seen: list[str] = []
+        for _, _, pod in self.history:
+            statuses = pod.status.container_statuses
+            if pod.name == name and statuses:
+                state = state_of(statuses[container])
+                if not seen or seen[-1] != state:
+                    seen.append(state)
+        return seen
+
+    def signals(self, container: str = "app") -> list[tuple[float, object]]:
+        return [(e.time, e.detail) for e in self.runtime.events(container, "signal")]
+
+    def starts(self, container: str = "app") -> list[float]:
+        return [e.time for e in self.runtime.events(container, "start")]
+
+    def exits(self, container: str = "app") -> list[float]:
+        return [e.time for e in self.runtime.events(container, "exit")]
+
+    def use_probes(self) -> FakeProbes:
+        probes = FakeProbes()
+        self.kubelet.probes = probes
+        self.kubelet.context.probes = probes
+        return probes
 
 
 @pytest.fixture
@@ -84,8 +144,15 @@ async def env(
         rng=random.Random(0),
         retry_jitter=0.0,
     )
+    env = Env(clock, store, runtime, kubelet)
+
+    def record(event: WatchEvent) -> None:
+        if isinstance(event.object, Pod):
+            env.history.append((clock.now(), event.type, event.object))
+
+    store.add_listener(record)
     kubelet.start()
     await clock.settle()
-    yield Env(clock, store, runtime, kubelet)
+    yield env
     await kubelet.stop()
     await runtime.shutdown()

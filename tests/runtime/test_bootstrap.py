@@ -163,3 +163,66 @@ def test_advice_names_the_fixes() -> None:
         "root",
     ):
         assert fix in text
+
+
+# E announces itself, then takes its time before it would restore its own signal dispositions:
+# a SIGTERM sent meanwhile must wait for them, not be swallowed by the forwarding handler.
+SLOW_ENGINE = """
+import sys, time
+from hitless.runtime.linux import bootstrap
+become = bootstrap._become_engine
+def slow_become(*args):
+    print("forked", flush=True)
+    time.sleep(0.3)
+    become(*args)
+bootstrap._become_engine = slow_become
+bootstrap.enter_engine_namespaces()
+print("engine running", flush=True)
+time.sleep(30)
+"""
+
+
+def _python(code: str) -> subprocess.Popen[bytes]:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(SRC), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/"
+    )
+
+
+def test_signal_during_start_up_is_not_lost() -> None:
+    proc = _python(SLOW_ENGINE)
+    try:
+        assert proc.stdout is not None
+        assert select.select([proc.stdout], [], [], 30)[0]
+        assert proc.stdout.readline() == b"forked\n"
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+        assert proc.stdout.read() == b""  # E died of it before running anything
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # I dies with P (PDEATHSIG), and E with I's namespace
+        proc.communicate()
+
+
+def test_engine_errors_and_threads() -> None:
+    crash = _python(
+        "from hitless.runtime.linux import enter_engine_namespaces\n"
+        "import signal\n"
+        "enter_engine_namespaces()\n"
+        "assert not signal.pthread_sigmask(signal.SIG_BLOCK, []), 'E must not pass a mask on'\n"
+        "raise ValueError('boom')\n"
+    )
+    _, err = crash.communicate(timeout=30)
+    assert crash.returncode == 1  # E's exit status, through I and P
+    assert b"ValueError: boom" in err and err.count(b"Traceback") == 1
+
+    # A thread Python's threading module does not know of still counts.
+    threaded = _python(
+        "import _thread, os, time\n"
+        "r, w = os.pipe(); _thread.start_new_thread(os.read, (r, 1)); time.sleep(0.05)\n"
+        "from hitless.runtime.linux import enter_engine_namespaces\n"
+        "enter_engine_namespaces()\n"
+    )
+    _, err = threaded.communicate(timeout=30)
+    assert threaded.returncode == 1
+    assert b"before any thread is started (this process has 2)" in err

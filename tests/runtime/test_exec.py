@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 
@@ -96,3 +97,22 @@ async def test_without_path_in_env_containerds_default_is_used(
     cid = await run(runtime, sandbox, container(["sleep", "1000"], env={"A": "1"}))
     result = await runtime.exec_sync(cid, ["env"], timeout=10)
     assert result.output == b"A=1\n"
+
+
+async def test_exec_cancelled_twice_still_cleans_up(runtime: LinuxRuntime, app: str) -> None:
+    """The caller gives up, then its caller too, while the exec's tree is being killed; a process
+    that left the exec's session keeps its pipes open, and the engine still lets go of them."""
+    pid1 = runtime.container_status(app).pid
+    assert pid1 is not None
+    fds = len(os.listdir("/proc/self/fd"))
+    argv = ["sh", "-c", "setsid sleep 1000 & sleep 1000"]
+    task = asyncio.ensure_future(runtime.exec_sync(app, argv, timeout=None))
+    await wait_until(lambda: len(pid_ns_members(pid1)) == 4)
+    task.cancel()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The session is gone; the escapee stays, as it would in a container, until PID 1 dies.
+    await wait_until(lambda: len(pid_ns_members(pid1)) == 2, timeout=5)
+    await wait_until(lambda: len(os.listdir("/proc/self/fd")) == fds, timeout=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -157,10 +158,32 @@ async def test_shutdown_kills_everything(pod_config: Callable[..., PodSandboxCon
         for pid1 in pids[1::2]:
             await wait_until(lambda: len(pid_ns_members(pid1)) == 2)  # noqa: B023 (awaited at once)
             pids.extend(pid_ns_members(pid1))
-        await rt.shutdown()
+        await asyncio.gather(rt.shutdown(), rt.shutdown())
         await rt.shutdown()
         assert not any(alive(pid) for pid in pids)
         with pytest.raises(RuntimeError_):
             await rt.run_pod_sandbox(pod_config("c"))
     finally:
         await rt.shutdown()
+
+
+async def test_holder_killed_from_outside(
+    runtime: LinuxRuntime, pod_config: Callable[..., PodSandboxConfig]
+) -> None:
+    """As a dead pause container: the sandbox turns NOTREADY, its containers run on until the
+    sandbox is stopped, and the stop still releases everything."""
+    sandbox = await runtime.run_pod_sandbox(pod_config())
+    cid = await run(runtime, sandbox, container(["sleep", "1000"]))
+    threads = len(os.listdir("/proc/self/task"))
+    os.kill(runtime._sandboxes[sandbox].holder.pid, signal.SIGKILL)
+    await wait_until(lambda: runtime.pod_sandbox_status(sandbox).state is SandboxState.NOTREADY)
+    assert runtime.container_status(cid).state is ContainerState.RUNNING
+    with pytest.raises(RuntimeError_, match="not ready"):
+        await runtime.create_container(sandbox, container(["true"], name="late"))
+    await runtime.stop_pod_sandbox(sandbox)
+    assert runtime.container_status(cid).exit_code == 137
+    await wait_until(lambda: len(os.listdir("/proc/self/task")) == threads - 1)
+    await runtime.remove_pod_sandbox(sandbox)
+    await runtime.remove_pod_sandbox(sandbox)  # idempotent
+    with pytest.raises(RuntimeError_, match="not found"):
+        runtime.pod_sandbox_status(sandbox)

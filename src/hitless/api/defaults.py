@@ -22,6 +22,7 @@ DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30
 TERMINATION_MESSAGE_PATH_DEFAULT = "/dev/termination-log"
 DEFAULT_CLIENT_IP_SERVICE_AFFINITY_SECONDS = 10800
 VOLUME_DEFAULT_MODE = 0o644
+SERVICE_ACCOUNT_TOKEN_EXPIRATION_SECONDS = 3600
 
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
@@ -49,8 +50,15 @@ def _sub(obj: Obj, key: str) -> Obj:
 
 
 def _unset_to(obj: Obj, key: str, value: Any) -> None:
-    """Default a string or pointer field: absent, null or "" (a Go empty string) is unset."""
+    """Default a plain string field: absent, null or "" (Go's zero string) is unset."""
     if obj.get(key) in (None, ""):
+        obj[key] = value
+
+
+def _nil_to(obj: Obj, key: str, value: Any) -> None:
+    """Default a pointer field: only absent or null is nil. A written "" stays, for validation to
+    reject (``maxSurge: ""`` is an IntOrString, ``internalTrafficPolicy: ""`` a *string)."""
+    if obj.get(key) is None:
         obj[key] = value
 
 
@@ -79,7 +87,7 @@ def default_pod(pod: Obj) -> None:
                 if isinstance(requests, dict):
                     for name, limit in resources["limits"].items():
                         requests.setdefault(name, limit)
-    _unset_to(spec, "enableServiceLinks", True)
+    _nil_to(spec, "enableServiceLinks", True)
     if spec.get("hostNetwork") is True:
         for key in ("containers", "initContainers"):
             for ctr in _each(spec, key):
@@ -92,8 +100,8 @@ def default_pod_spec(spec: Obj) -> None:
     """SetDefaults_PodSpec and everything below it, for Pods and pod templates alike."""
     _unset_to(spec, "dnsPolicy", "ClusterFirst")
     _unset_to(spec, "restartPolicy", "Always")
-    _unset_to(spec, "securityContext", {})
-    _unset_to(spec, "terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS)
+    _nil_to(spec, "securityContext", {})
+    _nil_to(spec, "terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS)
     _unset_to(spec, "schedulerName", "default-scheduler")
     for volume in _each(spec, "volumes"):
         _default_volume(volume)
@@ -109,10 +117,28 @@ def _default_volume(volume: Obj) -> None:
     for key in ("secret", "configMap", "downwardAPI", "projected"):
         source = volume.get(key)
         if isinstance(source, dict):
-            _unset_to(source, "defaultMode", VOLUME_DEFAULT_MODE)
+            _nil_to(source, "defaultMode", VOLUME_DEFAULT_MODE)
     host_path = volume.get("hostPath")
     if isinstance(host_path, dict) and host_path.get("type") is None:
         host_path["type"] = ""
+    downward = volume.get("downwardAPI")
+    if isinstance(downward, dict):
+        _default_field_refs(_each(downward, "items"))
+    projected = volume.get("projected")
+    if isinstance(projected, dict):
+        for source in _each(projected, "sources"):
+            if isinstance(files := source.get("downwardAPI"), dict):
+                _default_field_refs(_each(files, "items"))
+            if isinstance(token := source.get("serviceAccountToken"), dict):
+                _nil_to(token, "expirationSeconds", SERVICE_ACCOUNT_TOKEN_EXPIRATION_SECONDS)
+
+
+def _default_field_refs(holders: list[Obj]) -> None:
+    """SetDefaults_ObjectFieldSelector, wherever a fieldRef is (env vars, downward API files)."""
+    for holder in holders:
+        ref = holder.get("fieldRef")
+        if isinstance(ref, dict):
+            _unset_to(ref, "apiVersion", "v1")
 
 
 def _default_container(ctr: Obj) -> None:
@@ -122,10 +148,7 @@ def _default_container(ctr: Obj) -> None:
     _unset_to(ctr, "terminationMessagePolicy", "File")
     for port in _each(ctr, "ports"):
         _unset_to(port, "protocol", "TCP")
-    for var in _each(ctr, "env"):
-        source = var.get("valueFrom")
-        if isinstance(source, dict) and isinstance(source.get("fieldRef"), dict):
-            _unset_to(source["fieldRef"], "apiVersion", "v1")
+    _default_field_refs([v["valueFrom"] for v in _each(ctr, "env") if isinstance(v.get("valueFrom"), dict)])
     for key in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = ctr.get(key)
         if isinstance(probe, dict):
@@ -186,15 +209,15 @@ def image_tag(image: str) -> str:
 
 def default_deployment(deployment: Obj) -> None:
     spec = _sub(deployment, "spec")
-    _unset_to(spec, "replicas", 1)
+    _nil_to(spec, "replicas", 1)
     strategy = _sub(spec, "strategy")
     _unset_to(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
         rolling = _sub(strategy, "rollingUpdate")
-        _unset_to(rolling, "maxUnavailable", "25%")
-        _unset_to(rolling, "maxSurge", "25%")
-    _unset_to(spec, "revisionHistoryLimit", 10)
-    _unset_to(spec, "progressDeadlineSeconds", 600)
+        _nil_to(rolling, "maxUnavailable", "25%")
+        _nil_to(rolling, "maxSurge", "25%")
+    _nil_to(spec, "revisionHistoryLimit", 10)
+    _nil_to(spec, "progressDeadlineSeconds", 600)
     default_pod_spec(_sub(_sub(spec, "template"), "spec"))
 
 
@@ -225,14 +248,14 @@ def default_service(service: Obj) -> None:
     if accessible:
         _unset_to(spec, "externalTrafficPolicy", "Cluster")
     if kind in ("NodePort", "LoadBalancer", "ClusterIP"):
-        _unset_to(spec, "internalTrafficPolicy", "Cluster")
+        _nil_to(spec, "internalTrafficPolicy", "Cluster")
     if kind == "LoadBalancer":
-        _unset_to(spec, "allocateLoadBalancerNodePorts", True)
+        _nil_to(spec, "allocateLoadBalancerNodePorts", True)
     if kind != "ExternalName":
         # The create strategy keeps clusterIPs[0] equal to clusterIP; the allocator picks families.
         cluster_ip = spec.get("clusterIP")
         if isinstance(cluster_ip, str) and cluster_ip and not spec.get("clusterIPs"):
             spec["clusterIPs"] = [cluster_ip]
-        _unset_to(spec, "ipFamilyPolicy", "SingleStack")
+        _nil_to(spec, "ipFamilyPolicy", "SingleStack")
         if not spec.get("ipFamilies"):
             spec["ipFamilies"] = ["IPv4"]

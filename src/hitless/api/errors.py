@@ -96,9 +96,9 @@ def not_found(path: Path, value: GoValue) -> FieldError:
 
 
 def too_long(path: Path, max_length: int) -> FieldError:
-    # Wording of field.TooLong as read in the stored apimachinery copy; 1.34 may say
-    # "may not be more than N bytes" (not confirmed).
-    return FieldError(ErrorType.TOO_LONG, path, "", f"must have at most {max_length} bytes")
+    # field.TooLong since 1.32 (apimachinery's "may not be more than %d bytes"; "byte" for 1 only
+    # in later releases, which no caller here reaches).
+    return FieldError(ErrorType.TOO_LONG, path, "", f"may not be more than {max_length} bytes")
 
 
 def dedupe(errors: Iterable[FieldError]) -> list[FieldError]:
@@ -151,6 +151,22 @@ class LoadError:
 
     def format(self) -> str:
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass(frozen=True)
+class LoadWarning:
+    """Something kubectl and the API server accept silently but that is almost surely a mistake
+    (a YAML key written twice: only the last value is applied). hitless's words, not Kubernetes'."""
+
+    file: str
+    line: int
+    message: str
+
+    def format(self) -> str:
+        return f"{self.file}:{self.line}: warning: {self.message}"
 
     def __str__(self) -> str:
         return self.format()

@@ -1,9 +1,19 @@
 """Values printed the way Go's ``fmt`` prints them in API server messages.
 
-``field.Error.ErrorBody`` prints a bad value with ``%v`` for numbers and bools, ``%q`` for strings,
-``String()`` for types that have one (``intstr.IntOrString``, ``metav1.LabelSelector``) and ``%#v``
-for everything else (``map[string]string{"app":"web"}``). hitless has no Go values, so a validator
-passes either a plain Python value or a ``GoLiteral`` holding the exact text Go would print.
+``field.Error.ErrorBody`` (``k8s.io/apimachinery/pkg/util/validation/field/errors.go``, read in a
+vendored 1.32 copy) prints a nil as the string ``"null"``, dereferences any other pointer, then
+prints ``%v`` for int64/int32, floats and bools, ``%q`` for a ``string``, ``String()`` when the
+*dereferenced value* implements ``fmt.Stringer``, and ``%#v`` for everything else.
+``intstr.IntOrString`` and ``metav1.LabelSelector`` define ``String()`` on the pointer only, so
+they print with ``%#v`` (``intstr.IntOrString{Type:1, IntVal:0, StrVal:"abc"}``); the change
+that would have used the pointer's ``String()`` (kubernetes PR 109387) was never merged.
+
+Not confirmed for 1.34: kubernetes PR 132314 (opened June 2025) renders composite values as JSON
+(``{"app":"web"}``) and is in later releases; if it shipped in 1.34 already, ``intstr``,
+``string_map``, ``label_selector`` and the ``%#v`` literals in ``validation/`` are what changes.
+
+hitless has no Go values, so a validator passes either a plain Python value or a ``GoLiteral``
+holding the exact text Go would print.
 """
 
 from __future__ import annotations
@@ -75,7 +85,8 @@ def float_v(f: float) -> str:
 def value(v: GoValue) -> str:
     """A bad value as ``ErrorBody`` prints it."""
     if v is None:
-        return "null"
+        # ErrorBody replaces a nil with the string "null", which it then prints with %q.
+        return quote("null")
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -96,31 +107,36 @@ def string_map(m: Mapping[str, Any] | None) -> GoLiteral:
 
 
 def intstr(v: int | str) -> GoLiteral:
-    """``intstr.IntOrString.String()``: the number, or the string unquoted."""
-    return GoLiteral(str(v))
+    """``%#v`` of an ``intstr.IntOrString`` value: ``Type`` 0 holds an int, 1 a string."""
+    if isinstance(v, str):
+        return GoLiteral(f"intstr.IntOrString{{Type:1, IntVal:0, StrVal:{quote(v)}}}")
+    return GoLiteral(f'intstr.IntOrString{{Type:0, IntVal:{v}, StrVal:""}}')
 
 
 def label_selector(selector: Mapping[str, Any] | None) -> GoLiteral:
-    """The protobuf-generated ``(*metav1.LabelSelector).String()``.
-
-    Reconstructed from the generated code's layout (``&LabelSelector{MatchLabels:map[string]string{k: v,},
-    MatchExpressions:[]LabelSelectorRequirement{...},}``); not checked against a 1.34 server.
-    """
+    """A ``*metav1.LabelSelector`` as ``ErrorBody`` prints it: ``"null"`` for nil, else ``%#v`` of the
+    struct (``MatchLabels`` and ``MatchExpressions`` nil when absent, empty when written empty)."""
     if selector is None:
-        return GoLiteral("nil")
-    labels = selector.get("matchLabels") or {}
-    label_text = "".join(f"{k}: {labels[k]}," for k in sorted(labels))
-    exprs = selector.get("matchExpressions") or []
-    expr_text = "".join(_requirement(e) + "," for e in exprs if isinstance(e, Mapping))
-    return GoLiteral(
-        f"&LabelSelector{{MatchLabels:map[string]string{{{label_text}}},"
-        f"MatchExpressions:[]LabelSelectorRequirement{{{expr_text}}},}}"
-    )
+        return GoLiteral(value(None))
+    labels = selector.get("matchLabels")
+    exprs = selector.get("matchExpressions")
+    match_labels = string_map(labels if isinstance(labels, Mapping) else None).text
+    if not isinstance(exprs, Sequence):
+        match_expressions = "[]v1.LabelSelectorRequirement(nil)"
+    else:
+        inner = ", ".join(_requirement(e if isinstance(e, Mapping) else {}) for e in exprs)
+        match_expressions = f"[]v1.LabelSelectorRequirement{{{inner}}}"
+    return GoLiteral(f"v1.LabelSelector{{MatchLabels:{match_labels}, MatchExpressions:{match_expressions}}}")
 
 
 def _requirement(req: Mapping[str, Any]) -> str:
-    values: Sequence[Any] = req.get("values") or []
+    values = req.get("values")
+    if isinstance(values, Sequence) and not isinstance(values, str):
+        shown = "[]string{" + ", ".join(quote(v if isinstance(v, str) else "") for v in values) + "}"
+    else:
+        shown = "[]string(nil)"
+    key, operator = req.get("key"), req.get("operator")
     return (
-        f"LabelSelectorRequirement{{Key:{req.get('key') or ''},Operator:{req.get('operator') or ''},"
-        f"Values:[{' '.join(str(v) for v in values)}],}}"
+        f"v1.LabelSelectorRequirement{{Key:{quote(key if isinstance(key, str) else '')}, "
+        f"Operator:{quote(operator if isinstance(operator, str) else '')}, Values:{shown}}}"
     )

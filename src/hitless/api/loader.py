@@ -19,7 +19,7 @@ import pydantic
 
 from hitless.api import errors, schema, validation
 from hitless.api.defaults import apply_defaults
-from hitless.api.errors import FieldError, LoadError, SkippedObject
+from hitless.api.errors import FieldError, LoadError, LoadWarning, SkippedObject
 from hitless.api.fieldpath import Path, Segment, parse
 from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
@@ -94,6 +94,7 @@ class LoadResult:
     objects: list[LoadedObject] = field(default_factory=list)
     skipped: list[SkippedObject] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
+    warnings: list[LoadWarning] = field(default_factory=list)  # accepted by Kubernetes, yet suspect
 
     @property
     def ok(self) -> bool:
@@ -120,6 +121,7 @@ class LoadResult:
         self.objects += other.objects
         self.skipped += other.skipped
         self.errors += other.errors
+        self.warnings += other.warnings
 
 
 def load(paths: Sequence[str], stdin: TextIO | None = None) -> LoadResult:
@@ -161,10 +163,11 @@ def load_text(text: str, file: str = STDIN_NAME) -> LoadResult:
     """Load a manifest stream already read; ``file`` names it in messages."""
     schema.warm_up([(kind, api_version) for api_version, kind in SUPPORTED])
     result = LoadResult()
-    documents, problems = parse_stream(text)
-    for problem in problems:
+    parsed = parse_stream(text)
+    for problem in parsed.problems:
         result.errors.append(LoadError(file, problem.line, problem.message, "yaml"))
-    for doc in documents:
+    result.warnings += [LoadWarning(file, w.line, w.message) for w in parsed.warnings]
+    for doc in parsed.documents:
         _ingest(doc.value, SourceMap(doc.lines, (), doc.line), file, result)
     # Stream order; within an object, the order the API server reports in (stable sort).
     result.errors.sort(key=lambda e: e.object_line or e.line)
@@ -173,14 +176,13 @@ def load_text(text: str, file: str = STDIN_NAME) -> LoadResult:
 
 def _ingest(value: Any, source: SourceMap, file: str, result: LoadResult) -> None:
     if not isinstance(value, dict):
-        result.errors.append(
-            LoadError(file, source.line, "error validating data: invalid object to validate", "object")
-        )
+        message = _kubectl_validation_error(["invalid object to validate"])
+        result.errors.append(LoadError(file, source.line, message, "object"))
         return
     api_version, kind, name = value.get("apiVersion"), value.get("kind"), _name(value)
     problems = _kind_problems(api_version, kind)
     if problems:
-        message = f"error validating data: {errors.aggregate(problems)}"
+        message = _kubectl_validation_error(problems)
         str_kind = kind if isinstance(kind, str) and kind else None
         result.errors.append(
             LoadError(file, source.line, message, "object", str_kind, name, object_line=source.line)
@@ -205,6 +207,14 @@ def _name(value: Mapping[str, Any]) -> str | None:
     meta = value.get("metadata")
     name = meta.get("name") if isinstance(meta, Mapping) else None
     return name if isinstance(name, str) else None
+
+
+def _kubectl_validation_error(problems: list[str]) -> str:
+    """cli-runtime's ``ValidateSchema`` wording (kubectl prefixes ``error validating "<file>": ``)."""
+    return (
+        f"error validating data: {errors.aggregate(problems)}; "
+        "if you choose to ignore these errors, turn validation off with --validate=false"
+    )
 
 
 def _kind_problems(api_version: Any, kind: Any) -> list[str]:

@@ -1,21 +1,35 @@
 """YAML text to JSON-like documents, with the line of every field.
 
 kubectl reads a manifest stream by cutting it at ``---`` lines (apimachinery's ``YAMLReader``) and
-converting each document to JSON with go-yaml. This module does the same with PyYAML's composer
-(the C one when available): each document is composed into nodes, and one walk over the nodes
+converting each document to JSON with go-yaml (``sigs.k8s.io/yaml``, apimachinery's
+``YAMLToJSONDecoder``). This module does the same with PyYAML's composer (the C one when
+available; both are libyaml): each document is composed into nodes, and one walk over the nodes
 builds both the value and the map from field path to line. Cutting first means that a syntax
 error in one document does not hide the others.
 
 Scalars follow go-yaml v2 (YAML 1.1), which is what kubectl uses: ``yes``/``on``/``y`` are bools,
 ``0755`` is octal. Timestamps stay strings, since JSON has none.
+
+kubectl converts with go-yaml's non-strict ``Unmarshal``: a key written twice in one mapping is
+no error, the last value wins, and the JSON sent to the API server holds only that one (so
+server-side strict field validation never sees the duplicate either; kubernetes/kubernetes
+issues 99286 and 125885). hitless does the same and reports each duplicate as a warning, since
+the dropped value is almost never what the author meant. Merge keys (``<<``) likewise apply where
+they are written, as go-yaml v2 applies them.
+
+Syntax errors carry go-yaml's ``yaml: line N:``, counted from the start of the document kubectl
+cut (not of the file), while ``YamlProblem.line`` is the line in the file.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+import yaml.composer
+import yaml.scanner
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -51,10 +65,11 @@ class YamlProblem:
     message: str
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, line: int, key: Any) -> None:
-        self.line = line
-        self.key = key
+@dataclass
+class ParsedStream:
+    documents: list[Document] = field(default_factory=list)
+    problems: list[YamlProblem] = field(default_factory=list)  # what kubectl rejects
+    warnings: list[YamlProblem] = field(default_factory=list)  # what kubectl silently accepts
 
 
 def split_documents(text: str) -> tuple[list[tuple[int, str]], list[YamlProblem]]:
@@ -81,74 +96,125 @@ def split_documents(text: str) -> tuple[list[tuple[int, str]], list[YamlProblem]
     return chunks, problems
 
 
-def parse_stream(text: str) -> tuple[list[Document], list[YamlProblem]]:
+def parse_stream(text: str) -> ParsedStream:
     """All non-empty documents of a stream, and every problem found, in stream order."""
     text = text.removeprefix("\ufeff")
     chunks, problems = split_documents(text)
-    documents: list[Document] = []
+    result = ParsedStream(problems=problems)
     for start, chunk in chunks:
         # Padding with newlines makes the parser's marks absolute line numbers in the file.
         try:
             nodes = list(yaml.compose_all("\n" * start + chunk, Loader=_Loader))
         except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line = mark.line + 1 if mark is not None else start + 1
-            problems.append(YamlProblem(line, f"{_TO_JSON}yaml: line {line}: {e.problem or e.context}"))
+            result.problems.append(_syntax_problem(e, start, chunk))
             continue
         except yaml.YAMLError as e:
-            problems.append(YamlProblem(start + 1, f"{_TO_JSON}yaml: {e}"))
+            result.problems.append(YamlProblem(start + 1, f"{_TO_JSON}yaml: {e}"))
             continue
         for node in nodes:
             doc = Document(line=node.start_mark.line + 1, value=None)
-            try:
-                doc.value = _build(node, (), doc.lines)
-            except _DuplicateKey as e:
-                key = f'"{e.key}"' if isinstance(e.key, str) else str(e.key)
-                # go-yaml's strict decoding, as kubectl reports it (one line instead of Go's two).
-                message = f"{_TO_JSON}yaml: unmarshal errors: line {e.line}: key {key} already set in map"
-                problems.append(YamlProblem(e.line, message))
-                continue
+            doc.value = _Builder(doc.lines, result.warnings).build(node, ())
             if doc.value is not None:
-                documents.append(doc)
-    problems.sort(key=lambda p: p.line)
-    return documents, problems
-
-
-def _build(node: Node, path: SegPath, lines: dict[SegPath, int]) -> Any:
-    if isinstance(node, MappingNode):
-        return _mapping(node, path, lines)
-    if isinstance(node, SequenceNode):
-        items = []
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            items.append(_build(item, (*path, i), lines))
-        return items
-    assert isinstance(node, ScalarNode)
-    return _scalar(node)
-
-
-def _mapping(node: MappingNode, path: SegPath, lines: dict[SegPath, int]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    merged: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        if key_node.tag == _TAG + "merge":
-            # "<<: *base": merged keys never override keys written in the mapping itself.
-            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-            for source in sources:
-                built = _build(source, path, lines)
-                if isinstance(built, dict):
-                    for k, v in built.items():
-                        merged.setdefault(k, v)
-            continue
-        raw_key = _build(key_node, path, {})
-        key = _json_key(raw_key)
-        if key in result:
-            raise _DuplicateKey(key_node.start_mark.line + 1, raw_key)
-        lines[(*path, key)] = key_node.start_mark.line + 1
-        result[key] = _build(value_node, (*path, key), lines)
-    for k, v in merged.items():
-        result.setdefault(k, v)
+                result.documents.append(doc)
+    result.problems.sort(key=lambda p: p.line)
+    result.warnings.sort(key=lambda p: p.line)
     return result
+
+
+def _syntax_problem(e: yaml.MarkedYAMLError, start: int, chunk: str) -> YamlProblem:
+    """go-yaml's ``parser.fail()``: its line counts from the document kubectl cut, and it is the
+    scanner's 1-based line but the parser's 0-based one (go-yaml's own quirk, kept by kubectl)."""
+    problem = e.problem_mark.line - start if e.problem_mark is not None else 0
+    context = e.context_mark.line - start if e.context_mark is not None else 0
+    if isinstance(e, yaml.composer.ComposerError) and e.problem == "found undefined alias":
+        alias = _alias(chunk, problem, e.problem_mark.column if e.problem_mark else 0)
+        return YamlProblem(start + problem + 1, f"{_TO_JSON}yaml: unknown anchor '{alias}' referenced")
+    line = 0
+    if problem:
+        line = problem + 1 if isinstance(e, yaml.scanner.ScannerError) else problem
+    elif context:
+        line = context
+    where = f"line {line}: " if line else ""
+    detail = e.problem or "unknown problem parsing YAML content"
+    return YamlProblem(start + problem + 1, f"{_TO_JSON}yaml: {where}{detail}")
+
+
+def _alias(chunk: str, line: int, column: int) -> str:
+    """The name in ``*name`` where the composer stopped (libyaml's message does not carry it)."""
+    lines = chunk.splitlines()
+    text = lines[line][column:] if 0 <= line < len(lines) else ""
+    match = re.match(r"\*([^\s,\[\]{}]+)", text)
+    return match.group(1) if match else ""
+
+
+class _Builder:
+    """One walk over a document's nodes: the JSON-like value, and the line of every field in it."""
+
+    def __init__(self, lines: dict[SegPath, int], warnings: list[YamlProblem]) -> None:
+        self.lines = lines
+        self.warnings = warnings
+
+    def build(self, node: Node, path: SegPath) -> Any:
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                self.lines[(*path, i)] = item.start_mark.line + 1
+                items.append(self.build(item, (*path, i)))
+            return items
+        assert isinstance(node, ScalarNode)
+        return _scalar(node)
+
+    def _mapping(self, node: MappingNode, path: SegPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        written: dict[str, str] = {}  # keys written in this mapping itself, as shown in warnings
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _TAG + "merge":
+                self._merge(value_node, path, result, written, line)
+                continue
+            raw_key = _Builder({}, []).build(key_node, ())
+            key = _json_key(raw_key)
+            if key in written:
+                first = self.lines[(*path, key)]
+                message = f"key {written[key]} is already set at line {first}; kubectl keeps only this value"
+                self.warnings.append(YamlProblem(line, message))
+            if key in result:
+                self._forget((*path, key))
+            written[key] = f'"{raw_key}"' if isinstance(raw_key, str) else str(raw_key)
+            self.lines[(*path, key)] = line
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+    def _merge(
+        self, value_node: Node, path: SegPath, result: dict[str, Any], written: dict[str, str], line: int
+    ) -> None:
+        """``<<: *base`` as go-yaml v2 does it: in place, where it is written, so a merged key
+        replaces one written before the ``<<`` (YAML 1.1 says it should not), and of several merged
+        mappings the first wins."""
+        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        for source in reversed(sources):
+            lines: dict[SegPath, int] = {}
+            built = _Builder(lines, self.warnings).build(source, path)
+            if not isinstance(built, dict):
+                continue
+            for key, value in built.items():
+                if key in written:
+                    shown = written.pop(key)
+                    message = (
+                        f"the merge key replaces key {shown} set above it; kubectl keeps the merged value"
+                    )
+                    self.warnings.append(YamlProblem(line, message))
+                if key in result:
+                    self._forget((*path, key))
+                result[key] = value
+            self.lines.update(lines)
+
+    def _forget(self, prefix: SegPath) -> None:
+        """Drop the lines of a value that a later duplicate key replaces."""
+        for p in [p for p in self.lines if p[: len(prefix)] == prefix]:
+            del self.lines[p]
 
 
 def _json_key(key: Any) -> str:

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     result = load(args.files, stdin=sys.stdin)
+    for warning in result.warnings:
+        print(warning.format(), file=sys.stderr)
     for error in result.errors:
         print(error.format(), file=sys.stderr)
     if result.errors:

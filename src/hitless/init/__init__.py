@@ -5,6 +5,7 @@ every descendant during a shutdown and SIGKILL what is left after a grace period
 ``docs/init.md``.
 
 Everything under this package must stay cheap to import: it runs as the first process of every
-container, so it uses only ``os``, ``signal``, ``time`` (and ``ctypes`` for ``-s``), never
-asyncio, pydantic or the rest of hitless.
+container, so it uses only ``os``, ``_signal``, ``time``, ``errno`` (and ``_ctypes`` for ``-s``),
+never asyncio, pydantic or the rest of hitless. (The engine's runtime borrows the /proc parser
+in ``procs.py``; nothing here may import from the runtime.)
 """

@@ -1,4 +1,10 @@
-"""Finding the init's descendants through /proc.
+"""Reading ``/proc/<pid>/stat``, and finding the init's descendants through it.
+
+This is also the parser the engine's runtime uses (``hitless.runtime.linux.procfs`` builds on
+it), so that the awkward parts (a ``comm`` holding spaces and parentheses, a racy snapshot) are
+handled in one place. It lives here rather than in the runtime because the init must stay
+cheap to import: ``hitless.runtime.linux`` pulls in asyncio, and even ``dataclasses`` costs the
+init milliseconds on every container start. Hence plain ``os`` and a slotted class.
 
 Descendants are found by walking parent links (``ppid`` in /proc/<pid>/stat) down from the init,
 not by process group or session: a process that calls ``setsid()`` or ``setpgid()`` leaves the
@@ -16,32 +22,45 @@ import os
 
 
 class Proc:
-    __slots__ = ("comm", "pgid", "pid", "ppid", "state")
+    """One line of /proc/<pid>/stat, the fields anyone here needs.
 
-    def __init__(self, pid: int, comm: str, state: str, ppid: int, pgid: int) -> None:
+    Ids are as seen in the PID namespace of the /proc mount that was read.
+    """
+
+    __slots__ = ("comm", "pgid", "pid", "ppid", "session", "starttime", "state")
+
+    def __init__(
+        self, pid: int, comm: str, state: str, ppid: int, pgid: int, session: int = 0, starttime: int = 0
+    ) -> None:
         self.pid = pid
         self.comm = comm
         self.state = state
         self.ppid = ppid
         self.pgid = pgid
+        self.session = session
+        # Clock ticks after boot: with the pid it names one process, across pid reuse.
+        self.starttime = starttime
 
     def __repr__(self) -> str:
         return f"Proc({self.pid}, {self.comm!r}, {self.state}, ppid={self.ppid}, pgid={self.pgid})"
 
 
 def parse_stat(text: str) -> Proc:
-    """One /proc/<pid>/stat line. ``comm`` may hold spaces and parentheses, hence rfind."""
+    """One /proc/<pid>/stat line. ``comm`` may hold spaces and parentheses, hence rindex."""
     open_paren = text.index("(")
     close_paren = text.rindex(")")
     pid = int(text[:open_paren])
     comm = text[open_paren + 1 : close_paren]
-    fields = text[close_paren + 2 :].split(" ", 3)
-    return Proc(pid, comm, fields[0], int(fields[1]), int(fields[2]))
+    # From the state on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+    # cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime ...
+    fields = text[close_paren + 2 :].split(" ", 20)
+    return Proc(pid, comm, fields[0], int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]))
 
 
-def read_proc(pid: int) -> Proc | None:
+def read_proc(pid: int, proc: str = "/proc") -> Proc | None:
+    """The process, or None when it is gone (or its stat cannot be read)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+        with open(f"{proc}/{pid}/stat", encoding="utf-8", errors="replace") as f:
             return parse_stat(f.read())
     except (OSError, ValueError, IndexError):
         return None
@@ -60,37 +79,41 @@ def proc_is_ours() -> bool:
         return False
 
 
-def scan() -> list[Proc]:
-    procs = []
+def pids(proc: str = "/proc") -> list[int]:
     try:
-        names = os.listdir("/proc")
+        names = os.listdir(proc)
     except OSError:
         return []
-    for name in names:
-        if name.isdigit():
-            proc = read_proc(int(name))
-            if proc is not None:
-                procs.append(proc)
-    return procs
+    return [int(name) for name in names if name.isdigit()]
+
+
+def scan(proc: str = "/proc") -> list[Proc]:
+    """Every process that could be read, at about one instant (not atomically)."""
+    found = []
+    for pid in pids(proc):
+        p = read_proc(pid, proc)
+        if p is not None:
+            found.append(p)
+    return found
 
 
 def descendants(root: int, procs: list[Proc] | None = None) -> list[Proc]:
-    """Every process below ``root``, parents before their children."""
+    """Every process below ``root`` (not ``root`` itself), parents before their children."""
     children: dict[int, list[Proc]] = {}
-    for proc in scan() if procs is None else procs:
-        children.setdefault(proc.ppid, []).append(proc)
+    for p in scan() if procs is None else procs:
+        children.setdefault(p.ppid, []).append(p)
     found: list[Proc] = []
     frontier = [root]
     seen = {root}
     while frontier:
         parent = frontier.pop(0)
-        for proc in children.get(parent, ()):
-            # PID 1 of a namespace shows ppid 0, and pid 0 is nobody's child: no cycles are
-            # possible in a consistent snapshot, but a racy one could repeat a pid.
-            if proc.pid not in seen:
-                seen.add(proc.pid)
-                found.append(proc)
-                frontier.append(proc.pid)
+        for p in children.get(parent, ()):
+            # A consistent snapshot has no cycles, but a scan is not one: with pid reuse, a
+            # process read early can look like the child of one read later. Visit each once.
+            if p.pid not in seen:
+                seen.add(p.pid)
+                found.append(p)
+                frontier.append(p.pid)
     return found
 
 

@@ -104,12 +104,29 @@ def _exec_child(command: list[str], child_mask: set[int]) -> None:  # pragma: no
 def set_subreaper() -> None:
     """prctl(PR_SET_CHILD_SUBREAPER): orphans below us are re-parented to us, not to PID 1.
 
-    ctypes costs a few milliseconds to import, so only ``-s`` pays for it.
+    Python has no prctl. The call goes through ``_ctypes``, the C module under :mod:`ctypes`:
+    ``import ctypes`` costs ~3 ms of every ``-s`` start (its ``__init__`` builds dozens of
+    classes and imports ``struct``), ``_ctypes`` under 1 ms. The few names used here are the
+    ones ``ctypes/__init__.py`` itself is built on (``CDLL`` and ``c_int`` are these, dressed up).
     """
-    import ctypes
+    import _ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    result: int = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    class CInt(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_int
+        _type_ = "i"
+
+    class CULong(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_ulong
+        _type_ = "L"
+
+    class Function(_ctypes.CFuncPtr):  # a function of ctypes.CDLL(None, use_errno=True)
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = CInt
+
+    class Libc:  # what CFuncPtr needs of a CDLL: its dlopen handle (None: the process itself)
+        _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]
+
+    prctl = Function(("prctl", Libc()))  # type: ignore[arg-type]
+    prctl.argtypes = (CInt, CULong, CULong, CULong, CULong)
+    result: int = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if result != 0:
-        err = ctypes.get_errno()
+        err = _ctypes.get_errno()
         raise OSError(err, os.strerror(err))

@@ -5,7 +5,8 @@ the config, create, start, then run postStart synchronously (the pod's sync wait
 failure kills the container, preStop included). ``kill_container`` follows killContainer: the
 grace period for the kill reason, preStop counted against it in whole seconds and abandoned when
 it overruns, sidecar ordering, the 2-second floor, then the runtime's stop (signal to PID 1,
-SIGKILL at the deadline).
+SIGKILL at the deadline). ``kill_pod`` is killPodWithSyncResult: every running container at once,
+then the sandbox.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from hitless.api.types.pod import Container, Pod
 from hitless.clock import Clock, wait_for
 from hitless.kubelet.backoff import Backoff
 from hitless.kubelet.env import ContainerConfigError, container_environment, expand
-from hitless.kubelet.format import container_field_path
+from hitless.kubelet.format import container_field_path, format_pod, go_duration
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService, container_argv, not_runnable_message
 from hitless.kubelet.ordering import TerminationOrdering
-from hitless.kubelet.status import ContainerView
+from hitless.kubelet.views import ContainerView
 from hitless.runtime import cri
 from hitless.store.events import NORMAL, WARNING, EventRecorder
 
@@ -112,8 +113,6 @@ class ContainerManager:
             return None
         key = stable_key(ctx.pod, view.spec)
         if self.crash_backoff.is_in_backoff_since(key, latest.finished_mono):
-            from hitless.kubelet.format import format_pod, go_duration
-
             pod = ctx.pod
             self._event(
                 pod,
@@ -131,19 +130,31 @@ class ContainerManager:
         return None
 
     def _ensure_image(
-        self, ctx: PodContext, container: Container
-    ) -> tuple[list[str], cri.ContainerConfig] | StartFailure:
+        self, ctx: PodContext, container: Container, attempt: int
+    ) -> cri.ContainerConfig | StartFailure:
+        """images/image_manager.go EnsureImageExists, then generateContainerConfig.
+
+        An image the process runtime has a command for is "present on the machine"; one it cannot
+        run is an image that cannot be pulled, with the image manager's back-off (10 s doubling to
+        300 s, per pod and image) between attempts.
+        """
         pod, name, image = ctx.pod, container.name, container.image or ""
-        key = f"{pod.metadata.uid}_{image}"
-        if self.image_backoff.is_in_backoff_since(key, self._clock.now()):
-            message = f'Back-off pulling image "{image}"'
-            self._event(pod, name, NORMAL, "BackOff", message)
-            self._event(pod, name, WARNING, "Failed", "Error: ImagePullBackOff")
-            return StartFailure("ImagePullBackOff", message)
         config = self._images.resolve(image)
         argv = container_argv(container, config)
+        if argv is None and container.image_pull_policy == "Never":
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            self._event(pod, name, WARNING, "ErrImageNeverPull", message)
+            self._event(pod, name, WARNING, "Failed", "Error: ErrImageNeverPull")
+            return StartFailure("ErrImageNeverPull", message)
         if argv is None:
+            key = f"{pod.metadata.uid}_{image}"
+            if self.image_backoff.is_in_backoff_since_update(key):
+                message = f'Back-off pulling image "{image}"'
+                self._event(pod, name, NORMAL, "BackOff", message)
+                self._event(pod, name, WARNING, "Failed", "Error: ImagePullBackOff")
+                return StartFailure("ImagePullBackOff", message)
             message = not_runnable_message(image)
+            self._event(pod, name, NORMAL, "Pulling", f'Pulling image "{image}"')
             self._event(pod, name, WARNING, "Failed", f'Failed to pull image "{image}": {message}')
             self._event(pod, name, WARNING, "Failed", "Error: ErrImagePull")
             self.image_backoff.next(key, self._clock.now())
@@ -155,63 +166,49 @@ class ContainerManager:
             self._event(pod, name, WARNING, "Failed", f"Error: {exc}")
             return StartFailure("CreateContainerConfigError", str(exc))
         working_dir = container.working_dir or (config.working_dir if config else None)
-        return argv, cri.ContainerConfig(
+        return cri.ContainerConfig(
             name=name,
             argv=[expand(arg, kube_env) for arg in argv],
             env=env,
             working_dir=working_dir,
-            attempt=0,
+            attempt=attempt,
             stop_signal=stop_signal(container, config.stop_signal if config else None),
             image=image,
         )
 
     async def start_container(
-        self,
-        ctx: PodContext,
-        view: ContainerView,
-        on_created: Callable[[cri.ContainerStatus], None],
-        on_creating: Callable[[bool], None],
+        self, ctx: PodContext, view: ContainerView, on_created: Callable[[cri.ContainerStatus], None]
     ) -> StartFailure | None:
+        """Start a new instance; ``on_created`` learns of it as soon as the runtime has it."""
         pod, container = ctx.pod, view.spec
-        prepared = self._ensure_image(ctx, container)
-        if isinstance(prepared, StartFailure):
-            return prepared
-        _, config = prepared
+        # restartCount: one more than the newest instance's.
         attempt = view.latest.attempt + 1 if view.latest is not None else 0
-        config = cri.ContainerConfig(**{**config.__dict__, "attempt": attempt})
+        config = self._ensure_image(ctx, container, attempt)
+        if isinstance(config, StartFailure):
+            return config
         view.image_id = self._images.image_id(
             container.image or "", self._images.resolve(container.image or "")
         )
         container_id = await self._runtime.create_container(ctx.sandbox_id, config)
         self._event(pod, container.name, NORMAL, "Created", f"Created container: {container.name}")
-        # The instance exists from here on, so its restart count and logs are the pod's history.
         try:
             await asyncio.shield(self._runtime.start_container(container_id))
         except cri.StartError as exc:
             on_created(self._runtime.container_status(container_id))
             self._event(pod, container.name, WARNING, "Failed", f"Error: {exc}")
             return StartFailure("RunContainerError", str(exc))
-        post_start = container.lifecycle.post_start if container.lifecycle else None
         on_created(self._runtime.container_status(container_id))
-        if post_start is not None:
-            on_creating(True)
         self._event(pod, container.name, NORMAL, "Started", f"Started container {container.name}")
+        post_start = container.lifecycle.post_start if container.lifecycle else None
         if post_start is None:
             return None
-        try:
-            hook = asyncio.ensure_future(self._hooks.run(container_id, pod, container, post_start))
-            exited = asyncio.ensure_future(self._runtime.wait_container(container_id))
-            await asyncio.wait({hook, exited}, return_when=asyncio.FIRST_COMPLETED)
-            if not hook.done():
-                # The container died while the hook ran: the hook is aborted (API doc, Lifecycle).
-                hook.cancel()
-                return None
-            exited.cancel()
-            message, err = hook.result()
-        finally:
-            on_creating(False)
+        # The sync waits for the hook, however long it takes. If the container dies meanwhile,
+        # an exec hook dies with it (it runs in the container's PID namespace) and an HTTP hook
+        # finds nobody listening, so both fail, as they do on a node.
+        message, err = await self._hooks.run(container_id, pod, container, post_start, ctx.pod_ip)
         if err is None:
             return None
+        # The kubelet keeps the hook's output out of the Event (it may hold secrets).
         self._event(pod, container.name, WARNING, "FailedPostStartHook", "PostStartHook failed")
         await self.kill_container(ctx, view, container_id, "FailedPostStartHook", "FailedPostStartHook", None)
         return StartFailure("PostStartHookError", message)
@@ -252,17 +249,47 @@ class ContainerManager:
         start = self._clock.now()
 
         async def run() -> None:
-            _, err = await self._hooks.run(container_id, ctx.pod, container, handler)
+            _, err = await self._hooks.run(container_id, ctx.pod, container, handler, ctx.pod_ip)
             if err is not None:
                 # The kubelet does not put the hook's output in the Event (it may hold secrets).
                 self._event(ctx.pod, container.name, WARNING, "FailedPreStopHook", "PreStopHook failed")
 
         task: asyncio.Task[object] = asyncio.ensure_future(run())
-        finished, _ = await wait_for(self._clock, asyncio.shield(task), grace)
+        try:
+            finished, _ = await wait_for(self._clock, asyncio.shield(task), grace)
+        except asyncio.CancelledError:
+            # Termination starts over (a shorter grace period): the kubelet's context is
+            # cancelled, which ends the hook with an error; the new attempt runs preStop again.
+            task.cancel()
+            self._event(ctx.pod, container.name, WARNING, "FailedPreStopHook", "PreStopHook failed")
+            raise
         if not finished:
             self._abandoned.add(task)
             task.add_done_callback(self._abandoned.discard)
         return int(self._clock.now() - start)
+
+    async def kill_pod(
+        self, ctx: PodContext, views: list[ContainerView], grace: int | None, force: bool = False
+    ) -> None:
+        """killPodWithSyncResult: kill every running container in parallel, then the sandbox.
+
+        Sidecars wait for the app containers and for the sidecars after them
+        (kuberuntime_termination_order.go). ``force``
+        is hitless's own kill-now: SIGKILL at once, no hooks.
+        """
+        running = [v for v in views if v.running]
+        if force:
+            kills = [self._runtime.stop_container(v.latest_id, 0) for v in running]
+        else:
+            ordering = None
+            if ctx.pod.spec.sidecars():
+                ordering = TerminationOrdering(ctx.pod, [v.name for v in running], self._clock)
+            kills = [self.kill_container(ctx, v, v.latest_id, "", "", grace, ordering) for v in running]
+        results = await asyncio.gather(*kills, return_exceptions=True)
+        await self._runtime.stop_pod_sandbox(ctx.sandbox_id)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def shutdown(self) -> None:
         for task in list(self._abandoned):

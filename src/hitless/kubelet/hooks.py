@@ -28,8 +28,10 @@ class HandlerRunner:
         self._clock = clock
 
     async def run(
-        self, container_id: str, pod: Pod, container: Container, handler: LifecycleHandler
+        self, container_id: str, pod: Pod, container: Container, handler: LifecycleHandler, pod_ip: str
     ) -> tuple[str, Exception | None]:
+        """Run a hook; ``pod_ip`` is the sandbox's address (the runtime's, not the API status's,
+        which a pod's first sync has not published yet)."""
         if handler.exec is not None:
             command = handler.exec.command or []
             try:
@@ -51,7 +53,7 @@ class HandlerRunner:
             action = handler.http_get
             try:
                 port = resolve_port(action.port, container)
-                host = action.host or pod.status.pod_ip or ""
+                host = action.host or pod_ip
                 headers = [(h.name, h.value) for h in action.http_headers or []]
                 # The kubelet's lifecycle client has no timeout of its own; the caller's wait bounds it.
                 await http_get(

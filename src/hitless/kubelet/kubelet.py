@@ -2,8 +2,9 @@
 
 It reacts to the store as the real kubelet reacts to the API server: a pod bound to this node
 gets a worker; an update with a ``deletionTimestamp`` starts termination with the deletion
-grace period; a pod removed from the API without it (a force delete) is still terminated, with
-the minimal grace period.
+grace period; a pod removed from the API (a force delete) is still terminated, with the grace
+period its last version carries (0, so 1 s and the 2 s container floor). A worker is forgotten
+once its pod is gone from the API and it has terminated (the kubelet's housekeeping).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from hitless.clock import Clock
 from hitless.kubelet.containers import ContainerManager
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
-from hitless.kubelet.pod_worker import KubeletContext, PodWorker
+from hitless.kubelet.pod_worker import PodWorker
 from hitless.kubelet.prober.manager import ProbeManager
+from hitless.kubelet.syncer import KubeletContext
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
 from hitless.store.events import EventRecorder
-from hitless.store.store import AlreadyExists, Store, Watch
+from hitless.store.store import AlreadyExists, Store, WatchExpired
+from hitless.store.strategy import TERMINAL_PHASES
 
 
 class Kubelet:
@@ -65,6 +68,7 @@ class Kubelet:
         if retry_jitter is not None:
             self.context.retry_jitter = retry_jitter
         self.workers: dict[str, PodWorker] = {}
+        # The spec and metadata each pod was last seen with.
         self._seen: dict[str, object] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -93,34 +97,63 @@ class Kubelet:
 
     def start(self) -> None:
         self.register_node()
-        watch = self._store.watch(["Pod"], initial=True)
-        self._task = asyncio.ensure_future(self._run(watch))
+        self._task = asyncio.ensure_future(self._run())
 
-    async def _run(self, watch: Watch) -> None:
-        with watch:
-            async for event in watch:
-                pod = event.object
-                if not isinstance(pod, Pod) or pod.spec.node_name != self.node_name:
+    async def _run(self) -> None:
+        while True:
+            # List (the initial ADDED events) and watch; after a watch expired, start over and
+            # terminate the workers whose pods went away meanwhile.
+            with self._store.watch(["Pod"], initial=True) as watch:
+                present = {p.metadata.uid for p in self._store.pods()}
+                for uid, worker in list(self.workers.items()):
+                    if uid not in present:
+                        self._pod_gone(uid, worker.pod)
+                try:
+                    async for event in watch:
+                        pod = event.object
+                        if isinstance(pod, Pod) and pod.spec.node_name == self.node_name:
+                            self._handle(event.type, pod)
+                    return
+                except WatchExpired:
                     continue
-                uid = pod.metadata.uid or ""
-                worker = self.workers.get(uid)
-                if event.type == "DELETED":
-                    if worker is not None and not worker.terminated.is_set():
-                        worker.request_termination(1)
-                    continue
-                if worker is None:
-                    if pod.status.phase in ("Succeeded", "Failed"):
-                        continue
-                    self._changed(pod)
-                    worker = PodWorker(self.context, pod)
-                    self.workers[uid] = worker
-                    worker.start()
-                    if pod.metadata.deletion_timestamp is not None:
-                        worker.update(pod)
-                elif self._changed(pod):
-                    # Status writes come back through the watch too; like the kubelet's pod
-                    # config, only a change of spec or metadata is news to the worker.
-                    worker.update(pod)
+
+    def _handle(self, kind: str, pod: Pod) -> None:
+        uid = pod.metadata.uid or ""
+        worker = self.workers.get(uid)
+        if kind == "DELETED":
+            self._pod_gone(uid, pod)
+            return
+        if worker is None:
+            if pod.status.phase in TERMINAL_PHASES:
+                return  # finished before this kubelet saw it: nothing to run
+            self._changed(pod)
+            worker = PodWorker(self.context, pod)
+            self.workers[uid] = worker
+            worker.start()
+            if pod.metadata.deletion_timestamp is not None:
+                worker.update(pod)
+        elif self._changed(pod):
+            # Status writes come back through the watch too; like the kubelet's pod config,
+            # only a change of spec or metadata is news to the worker.
+            worker.update(pod)
+
+    def _pod_gone(self, uid: str, pod: Pod) -> None:
+        self._seen.pop(uid, None)
+        worker = self.workers.get(uid)
+        if worker is None:
+            return
+        worker.removed(pod)
+
+        def forget(_: object) -> None:
+            if self.workers.get(uid) is worker:
+                del self.workers[uid]
+            self.containers.crash_backoff.gc()
+            self.containers.image_backoff.gc()
+
+        if worker.task is None or worker.task.done():
+            forget(None)
+        else:
+            worker.task.add_done_callback(forget)
 
     def _changed(self, pod: Pod) -> bool:
         data = pod.to_json()
@@ -134,30 +167,20 @@ class Kubelet:
     def _probe_changed(self, uid: str) -> None:
         worker = self.workers.get(uid)
         if worker is not None:
-            worker.update(worker.pod)
+            worker.probe_changed()
 
     def kill_now(self) -> None:
         for worker in self.workers.values():
-            if not worker.terminated.is_set():
-                worker.kill_now()
+            worker.kill_now()
 
     async def wait_idle(self) -> None:
-        """Until every pod worker of this node has finished or terminated."""
-        while True:
-            pending = [w for w in self.workers.values() if not (w.terminated.is_set() or w.finished)]
-            if not pending:
-                return
-            await asyncio.wait(
-                [asyncio.ensure_future(w.terminated.wait()) for w in pending],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+        """Until every pod worker of this node has terminated."""
+        pending = [w.terminated.wait() for w in self.workers.values() if not w.terminated.is_set()]
+        await asyncio.gather(*pending)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for worker in self.workers.values():
-            if worker.task is not None and not worker.task.done():
-                worker.task.cancel()
+        tasks = [t for t in (self._task, *(w.task for w in self.workers.values())) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.containers.shutdown()

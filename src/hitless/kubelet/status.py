@@ -1,8 +1,9 @@
-"""Pod status as the kubelet generates it: container statuses, conditions and phase.
+"""The pod status the kubelet generates: container statuses, phase, and the final status.
 
-Pure functions of the pod spec and what the runtime reports, so they are tested without
-processes. Sources: pkg/kubelet/kubelet_pods.go (convertToAPIContainerStatuses, getPhase),
-pkg/kubelet/status/generate.go (conditions).
+Pure functions of the pod and the worker's :class:`ContainerView`\\ s, so they are tested without
+processes. Sources: pkg/kubelet/kubelet_pods.go (generateAPIPodStatus,
+convertToAPIContainerStatuses, getPhase), pkg/kubelet/status/status_manager.go (TerminatePod),
+pkg/kubelet/prober/prober_manager.go (UpdatePodStatus: started and ready).
 """
 
 from __future__ import annotations
@@ -11,41 +12,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hitless.api.types.pod import (
-    Container,
     ContainerState,
     ContainerStateRunning,
     ContainerStateTerminated,
     ContainerStateWaiting,
     ContainerStatus,
+    HostIP,
     Pod,
-    PodCondition,
+    PodIP,
+    PodStatus,
 )
+from hitless.kubelet.conditions import carry_transition_times, conditions, has_any_regular_container_started
+from hitless.kubelet.prober.manager import ProbeManager
+from hitless.kubelet.views import ContainerView, should_restart
 from hitless.runtime import cri
+from hitless.store.strategy import TERMINAL_PHASES, qos_class
 
 CONTAINER_ID_PREFIX = "hitless://"
-
-
-@dataclass
-class ContainerView:
-    """What the pod worker knows about one container of the spec."""
-
-    spec: Container
-    latest: cri.ContainerStatus | None = None
-    previous: cri.ContainerStatus | None = None
-    # Why the container is not running now although it should be (CrashLoopBackOff,
-    # ErrImagePull, CreateContainerConfigError, RunContainerError, PostStartHookError...).
-    waiting: tuple[str, str] | None = None
-    # postStart is running: the API still shows the container as being created.
-    creating: bool = False
-    image_id: str = ""
-    started: bool = False
-    ready: bool = False
-
-    @property
-    def running(self) -> bool:
-        return (
-            self.latest is not None and self.latest.state is cri.ContainerState.RUNNING and not self.creating
-        )
+STATUS_UNKNOWN_MESSAGE = "The container could not be located when the pod was terminated"
 
 
 def terminated_state(s: cri.ContainerStatus) -> ContainerState:
@@ -61,46 +45,51 @@ def terminated_state(s: cri.ContainerStatus) -> ContainerState:
     )
 
 
-def container_status(view: ContainerView, default_waiting: str) -> ContainerStatus:
+def _state(s: cri.ContainerStatus) -> ContainerState:
+    if s.state is cri.ContainerState.RUNNING:
+        return ContainerState(running=ContainerStateRunning(started_at=s.started_at))
+    if s.state is cri.ContainerState.EXITED:
+        return terminated_state(s)
+    # Created but not started, or unknown: "waiting to be running".
+    return ContainerState(waiting=ContainerStateWaiting())
+
+
+def container_status(
+    view: ContainerView, pod: Pod, default_waiting: str, started: bool, ready: bool
+) -> ContainerStatus:
+    """convertToAPIContainerStatuses for one container."""
     latest, previous = view.latest, view.previous
-    status = ContainerStatus(
-        name=view.spec.name,
-        image=view.spec.image or "",
-        image_id=view.image_id if latest is not None else "",
-        started=False,
-    )
+    status = ContainerStatus(name=view.name, image=view.spec.image or "", started=False)
     if latest is None:
-        reason, message = view.waiting or (default_waiting, "")
-        status.state = ContainerState(waiting=ContainerStateWaiting(reason=reason, message=message or None))
-        return status
-    status.container_id = CONTAINER_ID_PREFIX + latest.id
-    status.restart_count = latest.attempt
-    if previous is not None and previous.state is cri.ContainerState.EXITED:
-        status.last_state = terminated_state(previous)
-    if view.creating:
-        status.state = ContainerState(waiting=ContainerStateWaiting(reason="ContainerCreating"))
-    elif latest.state is cri.ContainerState.RUNNING:
-        status.state = ContainerState(running=ContainerStateRunning(started_at=latest.started_at))
-        status.started = view.started
-        status.ready = view.ready
-    elif latest.state is cri.ContainerState.EXITED:
-        if view.waiting is not None:
-            # Will be restarted: waiting with the reason, the exit moves to lastState.
-            reason, message = view.waiting
-            status.state = ContainerState(
-                waiting=ContainerStateWaiting(reason=reason, message=message or None)
-            )
-            status.last_state = terminated_state(latest)
-        else:
-            status.state = terminated_state(latest)
+        status.state = ContainerState(waiting=ContainerStateWaiting(reason=default_waiting))
     else:
-        status.state = ContainerState(waiting=ContainerStateWaiting())
+        status.container_id = CONTAINER_ID_PREFIX + latest.id
+        status.image_id = view.image_id
+        status.restart_count = latest.attempt
+        status.state = _state(latest)
+        if previous is not None:
+            status.last_state = _state(previous)
+    # A container that will be started again shows why its last start did not happen. An init
+    # container that succeeded is never started again.
+    succeeded_init = (
+        view.init
+        and latest is not None
+        and latest.state is cri.ContainerState.EXITED
+        and latest.exit_code == 0
+    )
+    if view.waiting is not None and not succeeded_init and should_restart(view, pod):
+        if status.state.terminated is not None:
+            status.last_state = status.state
+        reason, message = view.waiting
+        status.state = ContainerState(waiting=ContainerStateWaiting(reason=reason, message=message or None))
+    if view.init and not view.sidecar:
+        # prober_manager UpdatePodStatus: a regular init container is ready once it succeeded.
+        status.started = status.state.running is not None
+        status.ready = succeeded_init
+    elif status.state.running is not None:
+        status.started = started
+        status.ready = ready
     return status
-
-
-def init_container_ready(view: ContainerView) -> bool:
-    latest = view.latest
-    return latest is not None and latest.state is cri.ContainerState.EXITED and latest.exit_code == 0
 
 
 # --- phase (kubelet_pods.go getPhase, 1.29+ with sidecars) -------------------------------------
@@ -112,20 +101,28 @@ def pod_phase(
     """From the API container statuses, as getPhase reads them."""
     restart_policy = pod.spec.restart_policy or "Always"
     pending_init = failed_init = 0
+    running = waiting = stopped = succeeded = unknown = 0
     init_by_name = {s.name: s for s in init_statuses}
     for c in pod.spec.init_containers or []:
         st = init_by_name.get(c.name)
-        if st is None:
-            pending_init += 1
-            continue
         if c.restart_policy == "Always":
-            # Terminated sidecars do not count; a sidecar holds initialization until started.
-            not_started = st.state.running is not None and not st.started
-            never_ran = st.state.waiting is not None and st.last_state.terminated is None
-            if not_started or never_ran:
+            # Sidecars: running ones count as running; terminated ones do not count at all.
+            if st is None:
+                unknown += 1
+            elif st.state.running is not None:
+                running += 1
+                if not st.started:
+                    pending_init += 1
+            elif st.state.terminated is not None:
+                pass
+            elif st.state.waiting is not None:
+                if st.last_state.terminated is None:
+                    pending_init += 1
+                    waiting += 1
+            else:
                 pending_init += 1
-            continue
-        if st.state.running is not None:
+                unknown += 1
+        elif st is None or st.state.running is not None:
             pending_init += 1
         elif st.state.terminated is not None:
             if st.state.terminated.exit_code != 0:
@@ -136,7 +133,8 @@ def pod_phase(
                 pending_init += 1
             elif last.exit_code != 0:
                 failed_init += 1
-    running = waiting = stopped = succeeded = unknown = 0
+        else:
+            pending_init += 1
     app_by_name = {s.name: s for s in app_statuses}
     for c in pod.spec.containers:
         st = app_by_name.get(c.name)
@@ -155,10 +153,9 @@ def pod_phase(
                 waiting += 1
         else:
             unknown += 1
-    any_app_started = running > 0 or stopped > 0
     if failed_init and restart_policy == "Never":
         return "Failed"
-    if (pending_init and not any_app_started) or waiting:
+    if (pending_init and not has_any_regular_container_started(pod, app_statuses)) or waiting:
         return "Pending"
     if running and not unknown:
         return "Running"
@@ -175,134 +172,115 @@ def pod_phase(
     return "Pending"
 
 
-# --- conditions (status/generate.go) ------------------------------------------------------------
+# --- the whole status ----------------------------------------------------------------------------
 
 
-def _names(names: list[str]) -> str:
-    return "[" + " ".join(names) + "]"
+@dataclass
+class PodStatusInput:
+    """What generating a pod's status needs beyond its containers."""
+
+    pod: Pod
+    host_ip: str
+    pod_ip: str | None
+    sandbox_ready: bool
+    start_time: datetime
+    now: datetime
 
 
-def _condition(type_: str, ok: bool, reason: str | None = None, message: str | None = None) -> PodCondition:
-    return PodCondition(type=type_, status="True" if ok else "False", reason=reason, message=message or None)
+def generate_pod_status(
+    inp: PodStatusInput,
+    init_views: list[ContainerView],
+    app_views: list[ContainerView],
+    probes: ProbeManager,
+    old: PodStatus,
+    terminal: bool,
+) -> PodStatus:
+    """generateAPIPodStatus. ``old`` is the last status this kubelet generated (or the API's)."""
+    pod = inp.pod
+    default = "PodInitializing" if init_views else "ContainerCreating"
+
+    def convert(view: ContainerView) -> ContainerStatus:
+        cid, running = view.latest_id, view.running
+        started = probes.container_started(pod, view.name, cid, running)
+        ready = probes.container_ready(pod, view.name, cid, running, started)
+        return container_status(view, pod, default, started, ready)
+
+    init_statuses = [convert(v) for v in init_views]
+    app_statuses = [convert(v) for v in app_views]
+    phase = pod_phase(pod, init_statuses, app_statuses, terminal)
+    if phase not in TERMINAL_PHASES and old.phase in TERMINAL_PHASES:
+        phase = old.phase  # a terminal phase is never left
+    conds = conditions(pod, init_statuses, app_statuses, phase, inp.sandbox_ready)
+    carry_transition_times(conds, old.conditions, inp.now)
+    status = PodStatus(
+        phase=phase,
+        conditions=conds,
+        host_ip=inp.host_ip,
+        host_ips=[HostIP(ip=inp.host_ip)],
+        pod_ip=inp.pod_ip,
+        pod_ips=[PodIP(ip=inp.pod_ip)] if inp.pod_ip else None,
+        start_time=inp.start_time,
+        init_container_statuses=init_statuses or None,
+        container_statuses=app_statuses,
+        qos_class=qos_class(pod),
+    )
+    if phase == old.phase:
+        status.reason, status.message = old.reason, old.message
+    return status
 
 
-def conditions(
-    pod: Pod,
-    init: list[ContainerView],
-    init_statuses: list[ContainerStatus],
-    app_statuses: list[ContainerStatus],
-    phase: str,
-    sandbox_ready: bool,
-) -> list[PodCondition]:
-    result = [_condition("PodReadyToStartContainers", sandbox_ready)]
-    result.append(_initialized(pod, init_statuses, app_statuses, phase))
-    ready = _containers_ready(pod, [*init_statuses, *app_statuses], phase)
-    pod_ready = PodCondition(type="Ready", status=ready.status, reason=ready.reason, message=ready.message)
-    if ready.status == "True":
-        pod_ready = _readiness_gates(pod)
-    result.append(pod_ready)
-    result.append(ready)
-    result.append(_condition("PodScheduled", True))
-    return result
+# --- the end of the pod's life (status_manager.go TerminatePod) ---------------------------------
 
 
-def _initialized(
-    pod: Pod, init_statuses: list[ContainerStatus], app_statuses: list[ContainerStatus], phase: str
-) -> PodCondition:
-    if not pod.spec.init_containers:
-        return _condition("Initialized", True)
-    by_name = {s.name: s for s in init_statuses}
-    incomplete = []
-    for c in pod.spec.init_containers:
-        s = by_name.get(c.name)
-        if s is None:
-            continue
-        if c.restart_policy == "Always":
-            if not s.started:
-                incomplete.append(c.name)
-        elif not s.ready:
-            incomplete.append(c.name)
-    if phase == "Succeeded":
-        return _condition("Initialized", True, "PodCompleted")
-    # Once any regular container has started the pod stays initialized (sidecar restarts).
-    if any(s.state.waiting is None or s.restart_count > 0 or s.last_state.terminated for s in app_statuses):
-        return _condition("Initialized", True)
-    if incomplete:
-        return _condition(
-            "Initialized",
-            False,
-            "ContainersNotInitialized",
-            f"containers with incomplete status: {_names(incomplete)}",
+def _unknown_terminated() -> ContainerState:
+    return ContainerState(
+        terminated=ContainerStateTerminated(
+            exit_code=137, reason="ContainerStatusUnknown", message=STATUS_UNKNOWN_MESSAGE
         )
-    return _condition("Initialized", True)
+    )
 
 
-def _containers_ready(pod: Pod, statuses: list[ContainerStatus], phase: str) -> PodCondition:
-    if phase == "Succeeded":
-        return _condition("ContainersReady", False, "PodCompleted")
-    if phase == "Failed":
-        return _condition("ContainersReady", False, "PodFailed")
-    by_name = {s.name: s for s in statuses}
-    unready = [
-        c.name
-        for c in [*pod.spec.sidecars(), *pod.spec.containers]
-        if not (by_name.get(c.name) and by_name[c.name].ready)
-    ]
-    if unready:
-        return _condition(
-            "ContainersReady",
-            False,
-            "ContainersNotReady",
-            f"containers with unready status: {_names(unready)}",
-        )
-    return _condition("ContainersReady", True)
+def _has_initialized(pod: Pod, status: PodStatus) -> bool:
+    """status_manager.go hasPodInitialized."""
+    init = pod.spec.init_containers or []
+    if not init:
+        return True
+    for s in status.container_statuses or []:
+        if s.last_state.terminated is not None or s.state.waiting is None:
+            return True
+    statuses = status.init_container_statuses or []
+    if statuses:
+        last, spec = statuses[-1], init[len(statuses) - 1]
+        if spec.restart_policy == "Always":
+            return last.state.running is not None and bool(last.started)
+        for state in (last.last_state, last.state):
+            if state.terminated is not None and state.terminated.exit_code == 0:
+                return True
+    return False
 
 
-def _readiness_gates(pod: Pod) -> PodCondition:
-    for gate in pod.spec.readiness_gates or []:
-        cond = pod.status.condition(gate.condition_type)
-        if cond is None:
-            return _condition(
-                "Ready",
-                False,
-                "ReadinessGatesNotReady",
-                f'corresponding condition of pod readiness gate "{gate.condition_type}" does not exist.',
-            )
-        if cond.status != "True":
-            return _condition(
-                "Ready",
-                False,
-                "ReadinessGatesNotReady",
-                f'the status of pod readiness gate "{gate.condition_type}" is not "True", but {cond.status}',
-            )
-    return _condition("Ready", True)
+def terminate_pod_status(pod: Pod, status: PodStatus) -> PodStatus:
+    """The final status: nothing is left running or waiting, and the phase is terminal.
 
-
-def carry_transition_times(new: list[PodCondition], old: list[PodCondition] | None, now: datetime) -> None:
-    """A condition's lastTransitionTime moves only when its status changes."""
-    previous = {c.type: c for c in old or []}
-    for c in new:
-        before = previous.get(c.type)
-        c.last_transition_time = (
-            before.last_transition_time if before is not None and before.status == c.status else now
-        )
-
-
-def qos_class(pod: Pod) -> str:
-    """BestEffort, Burstable or Guaranteed (pkg/apis/core/v1/helper/qos), by requests and limits."""
-    containers = [*(pod.spec.init_containers or []), *pod.spec.containers]
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        resources = (c.model_extra or {}).get("resources") or {}
-        requests = resources.get("requests") or {}
-        limits = resources.get("limits") or {}
-        if requests or limits:
-            any_set = True
-        for name in ("cpu", "memory"):
-            limit = limits.get(name)
-            if limit is None or str(requests.get(name, limit)) != str(limit):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
+    A container that never got a terminated state (waiting in a crash loop, never started in an
+    initialized pod) is reported terminated with ContainerStatusUnknown, exit code 137; of the
+    init containers, all but the trailing ones that never started are. Pending or Running
+    becomes Failed: a pod is moved to a terminal phase before it is removed.
+    """
+    final = status.copy_deep()
+    if _has_initialized(pod, status):
+        for s in final.container_statuses or []:
+            if s.state.terminated is None:
+                s.state = _unknown_terminated()
+    inits = final.init_container_statuses or []
+    attempted = len(inits)
+    while attempted > 1 and inits[attempted - 1].state.waiting is not None:
+        if inits[attempted - 1].last_state.terminated is not None:
+            break
+        attempted -= 1
+    for s in inits[:attempted]:
+        if s.state.terminated is None:
+            s.state = _unknown_terminated()
+    if final.phase not in TERMINAL_PHASES:
+        final.phase = "Failed"
+    return final

@@ -36,6 +36,9 @@ def human_duration(seconds: float) -> str:
         return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
     if hours < 24 * 365 * 2:
         return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
     return f"{hours // 24 // 365}y"
 
 
@@ -46,26 +49,28 @@ def pod_row(pod: Pod, now: datetime) -> tuple[str, str, str, str, str]:
     total = len(spec.containers)
     ready = 0
     restarts = 0
-    last_restart: datetime | None = None
-    reason = status.reason or status.phase or "Pending"
-    init_specs = {c.name: c for c in spec.init_containers or []}
-    initializing = False
     sidecar_restarts = 0
-    for c in spec.init_containers or []:
-        if c.restart_policy == "Always":
-            total += 1
+    last_restart: datetime | None = None
+    last_sidecar_restart: datetime | None = None
+    reason = status.reason or status.phase or ""
+    init_specs = {c.name: c for c in spec.init_containers or []}
+    total += sum(1 for c in spec.init_containers or [] if c.restart_policy == "Always")
+    initializing = False
     for i, st in enumerate(status.init_container_statuses or []):
-        restarts += st.restart_count
-        if st.last_state.terminated is not None:
-            last_restart = _later(last_restart, st.last_state.terminated.finished_at)
         spec_c = init_specs.get(st.name)
-        if spec_c is not None and spec_c.restart_policy == "Always":
+        sidecar = spec_c is not None and spec_c.restart_policy == "Always"
+        restarts += st.restart_count
+        finished = st.last_state.terminated.finished_at if st.last_state.terminated else None
+        last_restart = _later(last_restart, finished)
+        if sidecar:
             sidecar_restarts += st.restart_count
-            if st.started and st.ready:
-                ready += 1
-            continue
+            last_sidecar_restart = _later(last_sidecar_restart, finished)
         term, waiting = st.state.terminated, st.state.waiting
         if term is not None and term.exit_code == 0:
+            continue
+        if sidecar and st.started:
+            if st.ready:
+                ready += 1
             continue
         if term is not None:
             if not term.reason:
@@ -81,6 +86,7 @@ def pod_row(pod: Pod, now: datetime) -> tuple[str, str, str, str, str]:
     initialized = status.condition("Initialized")
     if not initializing or (initialized is not None and initialized.status == "True"):
         restarts = sidecar_restarts
+        last_restart = last_sidecar_restart
         has_running = False
         for st in reversed(status.container_statuses or []):
             restarts += st.restart_count

@@ -130,6 +130,10 @@ class RuntimeService(Protocol):
         """Kill every container of the sandbox and the sandbox holder. Idempotent."""
         ...
 
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        """Stop the sandbox, remove its containers and forget it (their log files stay). Idempotent."""
+        ...
+
     def pod_sandbox_status(self, sandbox_id: str) -> PodSandboxStatus: ...
 
     # --- containers ---
@@ -142,8 +146,10 @@ class RuntimeService(Protocol):
     async def stop_container(self, container_id: str, timeout: float) -> None:
         """Send the stop signal to PID 1 only, wait up to ``timeout`` seconds, then SIGKILL.
 
-        ``timeout <= 0`` means SIGKILL at once. Returns once the container has exited and every
-        process of it is gone. Stopping an exited container is a no-op.
+        ``timeout <= 0`` means SIGKILL at once. The stop signal is sent once per container, as
+        containerd does: a second stop (a shorter grace period) only brings the SIGKILL closer.
+        Returns once the container has exited and every process of it is gone. Stopping an
+        exited container is a no-op.
         """
         ...
 

@@ -46,6 +46,7 @@ class _Container:
     program: FakeProgram
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    signalled: bool = False
 
 
 ExecHandler = Callable[[cri.ContainerConfig, list[str]], Awaitable[cri.ExecResult]]
@@ -98,6 +99,14 @@ class FakeRuntime:
                 await self.stop_container(cid, 0)
         if sandbox_id in self._sandboxes:
             self._sandboxes[sandbox_id].state = cri.SandboxState.NOTREADY
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        if sandbox_id not in self._sandboxes:
+            return
+        await self.stop_pod_sandbox(sandbox_id)
+        for cid in [cid for cid, c in self._containers.items() if c.sandbox == sandbox_id]:
+            await self.remove_container(cid)
+        del self._sandboxes[sandbox_id]
 
     def pod_sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus:
         return self._sandboxes[sandbox_id]
@@ -152,12 +161,15 @@ class FakeRuntime:
             return
         name = c.config.name
         if timeout > 0:
-            self._record(name, "signal", signals.Signals(c.config.stop_signal).name)
-            delay = c.program.on_stop_signal
-            if delay is not None and delay < timeout:
-                if c.task is not None:
-                    c.task.cancel()
-                c.task = asyncio.ensure_future(self._exit_later(c, delay, c.program.term_exit_code))
+            if not c.signalled:
+                # Once per container, as containerd: a re-issued stop only moves the SIGKILL.
+                c.signalled = True
+                self._record(name, "signal", signals.Signals(c.config.stop_signal).name)
+                delay = c.program.on_stop_signal
+                if delay is not None:
+                    if c.task is not None:
+                        c.task.cancel()
+                    c.task = asyncio.ensure_future(self._exit_later(c, delay, c.program.term_exit_code))
             waiter = asyncio.ensure_future(c.exited.wait())
             timer = asyncio.ensure_future(self._clock.sleep(timeout))
             try:

@@ -53,10 +53,12 @@ class EventRecorder:
         field_path: str | None = None,
     ) -> Event:
         ref = object_reference(obj, field_path)
-        key = (ref.uid, ref.field_path, type_, reason, message)
+        key = (ref.uid, ref.field_path, type_, reason, message, ref.namespace)
         now = self._clock.wall()
         name = self._seen.get(key)
         existing = self._store.get("Event", ref.namespace or "default", name) if name else None
+        if name is not None and not isinstance(existing, Event):
+            del self._seen[key]  # garbage-collected meanwhile: this occurrence starts a new Event
         if isinstance(existing, Event):
             updated = existing.copy_deep()
             updated.count += 1
@@ -95,3 +97,10 @@ class EventRecorder:
         events.sort(key=lambda e: int(e.metadata.resource_version or 0))
         for e in events[: len(events) - MAX_EVENTS + 1]:
             self._store.delete("Event", e.namespace, e.name)
+        # Forget the Events that are gone, whichever recorder removed them, so this map stays
+        # as bounded as the store's Events.
+        self._seen = {
+            key: name
+            for key, name in self._seen.items()
+            if self._store.get("Event", key[5] or "default", name) is not None
+        }

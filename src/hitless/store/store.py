@@ -16,12 +16,12 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Literal, TypeVar, cast
 
 from hitless.api.types.meta import K8sObject
-from hitless.api.types.pod import Pod
+from hitless.api.types.pod import Pod, PodCondition
 from hitless.clock import Clock
+from hitless.store.strategy import before_delete, prepare_pod_for_create, update_pod_condition
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 ObjT = TypeVar("ObjT", bound=K8sObject)
@@ -33,8 +33,17 @@ _STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
 _GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
 
 
+# A watcher that falls this far behind is dropped, as the API server's watch cache drops a watcher
+# whose buffer is full; it has to list and watch again.
+WATCH_QUEUE_LIMIT = 100_000
+
+
 class NotFound(KeyError):
     pass
+
+
+class WatchExpired(Exception):
+    """The watch was closed because its consumer fell behind: list and watch again."""
 
 
 class AlreadyExists(ValueError):
@@ -51,16 +60,25 @@ class WatchEvent:
 class Watch:
     """An async iterator of :class:`WatchEvent`, filtered by kind. Close it when done."""
 
-    def __init__(self, store: Store, kinds: frozenset[str] | None) -> None:
+    def __init__(self, store: Store, kinds: frozenset[str] | None, limit: int = WATCH_QUEUE_LIMIT) -> None:
         self._store = store
         self._kinds = kinds
+        self._limit = limit
         self._queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
         self.closed = False
+        self.expired = False
 
     def wants(self, event: WatchEvent) -> bool:
         return self._kinds is None or event.object.kind in self._kinds
 
-    def _push(self, event: WatchEvent | None) -> None:
+    def _push(self, event: WatchEvent) -> None:
+        if self._queue.qsize() >= self._limit:
+            # Keep memory bounded: drop what is queued and tell the consumer to start over.
+            self.expired = True
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.close()
+            return
         self._queue.put_nowait(event)
 
     def close(self) -> None:
@@ -75,6 +93,8 @@ class Watch:
     async def __anext__(self) -> WatchEvent:
         event = await self._queue.get()
         if event is None:
+            if self.expired:
+                raise WatchExpired("watch closed: the consumer fell behind")
             raise StopAsyncIteration
         return event
 
@@ -139,6 +159,8 @@ class Store:
         meta.creation_timestamp = self._clock.wall()
         if obj.kind in _GENERATION:
             meta.generation = 1
+        if isinstance(obj, Pod):
+            prepare_pod_for_create(obj)
         self._commit("ADDED", obj)
         return obj
 
@@ -169,7 +191,7 @@ class Store:
         return new
 
     def bind(self, namespace: str, name: str, node_name: str) -> Pod:
-        """The pods/binding subresource: set spec.nodeName (once) without a new generation."""
+        """The pods/binding subresource: set spec.nodeName (once) and PodScheduled, no new generation."""
         current = self._objects.get(("Pod", namespace, name))
         if not isinstance(current, Pod):
             raise NotFound(f'pods "{name}" not found')
@@ -177,6 +199,7 @@ class Store:
             raise AlreadyExists(f'pod {name} is already assigned to node "{current.spec.node_name}"')
         new = current.copy_deep()
         new.spec.node_name = node_name
+        update_pod_condition(new.status, PodCondition(type="PodScheduled", status="True"), self._clock.wall())
         self._commit("MODIFIED", new)
         return new
 
@@ -185,27 +208,27 @@ class Store:
     ) -> K8sObject:
         """Delete an object as the API server does.
 
-        A Pod bound to a node is deleted gracefully: ``deletionTimestamp`` (now + grace) and
-        ``deletionGracePeriodSeconds`` are set, the kubelet terminates it and then removes it with
-        a grace period of 0. A second delete may only shorten the grace period.
+        A Pod is deleted gracefully (:func:`~hitless.store.strategy.before_delete`): a pod that
+        runs on a node gets ``deletionTimestamp`` (now + grace) and ``deletionGracePeriodSeconds``,
+        its kubelet terminates it and then deletes it again with a grace period of 0. A second
+        delete may only shorten the grace period. Every removal of a pod is preceded by a write
+        of ``deletionGracePeriodSeconds: 0``, as on a real API server.
         """
         current = self._objects.get((kind, namespace, name))
         if current is None:
             raise NotFound(f'{kind.lower()}s "{name}" not found')
-        if isinstance(current, Pod) and current.spec.node_name and not _pod_finished(current):
-            grace = grace_period_seconds
-            if grace is None:
-                tgps = current.spec.termination_grace_period_seconds
-                grace = 30 if tgps is None else tgps
-            if grace > 0:
-                existing = current.metadata.deletion_grace_period_seconds
-                if existing is not None and existing <= grace:
-                    return current
+        if isinstance(current, Pod):
+            decision = before_delete(current, grace_period_seconds, self._clock.wall())
+            if decision.timestamp is not None:
                 new = current.copy_deep()
-                new.metadata.deletion_grace_period_seconds = grace
-                new.metadata.deletion_timestamp = self._clock.wall() + timedelta(seconds=grace)
+                if current.metadata.deletion_timestamp is None and new.metadata.generation:
+                    new.metadata.generation += 1
+                new.metadata.deletion_timestamp = decision.timestamp
+                new.metadata.deletion_grace_period_seconds = decision.grace
                 self._commit("MODIFIED", new)
-                return new
+                current = new
+            if not decision.remove:
+                return current
         del self._objects[(kind, namespace, name)]
         self._commit("DELETED", current, store=False)
         return current
@@ -257,6 +280,10 @@ class Store:
         if store:
             obj.metadata.resource_version = str(self._rv)
             self._objects[obj.key] = obj
+        else:
+            # The deleted object, as of the revision that deleted it.
+            obj = obj.copy_deep()
+            obj.metadata.resource_version = str(self._rv)
         event = WatchEvent(type_, obj, self._rv)
         self._history.append(event)
         for fn in self._listeners:
@@ -268,8 +295,3 @@ class Store:
 
 def _spec(obj: K8sObject) -> object:
     return obj.to_json().get("spec")
-
-
-def _pod_finished(pod: Pod) -> bool:
-    # pkg/registry/core/pod/strategy.go CheckGracefulDelete: a terminal pod goes at once.
-    return pod.status.phase in ("Succeeded", "Failed")

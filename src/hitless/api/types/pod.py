@@ -22,7 +22,7 @@ class ExecAction(K8sModel):
 
 class HTTPHeader(K8sModel):
     name: str
-    value: str
+    value: str = ""  # Go has no omitempty here: a header written without a value is sent empty
 
 
 class HTTPGetAction(K8sModel):
@@ -44,7 +44,9 @@ class GRPCAction(K8sModel):
 
 
 class SleepAction(K8sModel):
-    seconds: int
+    # Marked required in the OpenAPI schema, but the API server decodes an absent one as 0, which
+    # validation accepts (PodLifecycleSleepActionAllowZero).
+    seconds: int = 0
 
 
 class Probe(K8sModel):

@@ -21,7 +21,6 @@ from hitless.api.validation.meta import (
     o,
     opt_int,
     s,
-    selector_value,
     string_map,
     validate_label_selector,
     validate_nonnegative,
@@ -50,14 +49,14 @@ def validate_deployment_spec(spec: Obj, path: Path) -> list[FieldError]:
             errs.append(
                 fe.invalid(
                     path.child("selector"),
-                    selector_value(raw_selector),
+                    gofmt.label_selector(raw_selector),
                     "empty selector is invalid for deployment",
                 )
             )
     selector = Selector(raw_selector)
     if not selector.convertible():
         errs.append(
-            fe.invalid(path.child("selector"), selector_value(raw_selector), "invalid label selector")
+            fe.invalid(path.child("selector"), gofmt.label_selector(raw_selector), "invalid label selector")
         )
     else:
         errs += _validate_template_for_replica_set(

@@ -32,7 +32,7 @@ ENV_FIELD_PATHS = (
     "status.podIP",
     "status.podIPs",
 )
-# What ConvertDownwardAPIFieldLabel accepts for v1 (from memory of pkg/apis/core/pods; not re-read).
+# What ConvertDownwardAPIFieldLabel (pkg/apis/core/pods/helpers.go) accepts for v1 besides spec.host.
 _CONVERTIBLE_FIELD_PATHS = {
     *ENV_FIELD_PATHS,
     "metadata.annotations",
@@ -149,28 +149,40 @@ def _validate_env_value_from(var: Obj, path: Path) -> list[FieldError]:
 
 
 def _validate_field_ref(ref: Obj, path: Path) -> list[FieldError]:
-    if not s(ref, "apiVersion"):
+    """``validateObjectFieldSelector`` with the env var field paths."""
+    api_version, field_path = s(ref, "apiVersion"), s(ref, "fieldPath")
+    if not api_version:
         return [fe.required(path.child("apiVersion"))]
-    field_path = s(ref, "fieldPath")
     if not field_path:
         return [fe.required(path.child("fieldPath"))]
-    api_version = s(ref, "apiVersion")
-    base, bracket, _ = field_path.partition("[")
+    subscripted = split_subscript(field_path)
+    # ConvertDownwardAPIFieldLabel (pkg/apis/core/pods/helpers.go)
     problem = ""
     if api_version != "v1":
         problem = f"unsupported pod version: {api_version}"
-    elif bracket and base not in ("metadata.annotations", "metadata.labels"):
+    elif subscripted is not None and subscripted[0] not in ("metadata.annotations", "metadata.labels"):
         problem = f"field label does not support subscript: {field_path}"
-    elif not bracket and field_path not in _CONVERTIBLE_FIELD_PATHS and field_path != "spec.host":
+    elif subscripted is None and field_path not in _CONVERTIBLE_FIELD_PATHS and field_path != "spec.host":
         problem = f"field label not supported: {field_path}"
     if problem:
         return [fe.invalid(path.child("fieldPath"), field_path, f"error converting fieldPath: {problem}")]
-    if bracket:
-        return []  # the label or annotation key in the subscript is not checked by hitless
+    if subscripted is not None:
+        # Reported on the fieldRef itself, annotation keys case-insensitively (lower-cased).
+        base, key = subscripted
+        key = key.lower() if base == "metadata.annotations" else key
+        return [fe.invalid(path, key, m) for m in names.is_qualified_name(key)]
     converted = "spec.nodeName" if field_path == "spec.host" else field_path
     if converted not in ENV_FIELD_PATHS:
         return [fe.not_supported(path.child("fieldPath"), converted, ENV_FIELD_PATHS)]
     return []
+
+
+def split_subscript(field_path: str) -> tuple[str, str] | None:
+    """``fieldpath.SplitMaybeSubscriptedPath``: ``metadata.labels['app']`` is (metadata.labels, app)."""
+    if not field_path.endswith("']"):
+        return None
+    base, sep, key = field_path.removesuffix("']").partition("['")
+    return (base, key) if sep and base else None
 
 
 def _validate_key_selector(ref: Obj, path: Path) -> list[FieldError]:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hitless.api import errors as fe
-from hitless.api import gofmt
 from hitless.api.errors import FieldError
 from hitless.api.fieldpath import Path
 from hitless.api.validation import names
@@ -224,7 +223,3 @@ class Selector:
             if operator == "DoesNotExist" and present:
                 return False
         return True
-
-
-def selector_value(selector: Obj | None) -> gofmt.GoLiteral:
-    return gofmt.label_selector(selector)

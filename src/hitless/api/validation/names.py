@@ -111,8 +111,10 @@ def is_qualified_name(value: str) -> list[str]:
         else:
             errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
     else:
-        # Wording of the long-standing IsQualifiedName; the newer content.IsLabelKey says
-        # "a valid label key" here. Which one 1.34 ships is not confirmed.
+        # Wording of the long-standing util/validation.IsQualifiedName. Later releases alias it to
+        # api/validate/content.IsLabelKey (read in the 2026 source), which says "a valid label key"
+        # here and "must be no more than 63 bytes" for a long name part; whether 1.34 already does
+        # is not confirmed.
         return [
             "a qualified name "
             + regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")

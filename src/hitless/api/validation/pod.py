@@ -7,6 +7,7 @@ tolerations, topology spread, DNS config, resources, and the pod-specific annota
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from hitless.api import errors as fe
@@ -22,6 +23,7 @@ from hitless.api.validation.container import (
 )
 from hitless.api.validation.meta import (
     Obj,
+    n,
     o,
     objs,
     opt_int,
@@ -35,14 +37,17 @@ from hitless.api.validation.meta import (
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _INIT_ONLY = "may not be set for init containers without restartPolicy=Always"
+POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
 def validate_pod(pod: Obj) -> list[FieldError]:
     """``ValidatePodCreate``."""
     spec_path = Path.new("spec")
     spec = o(pod, "spec") or {}
-    errs = validate_object_meta(o(pod, "metadata"), True, names.name_is_dns_subdomain, Path.new("metadata"))
-    errs += validate_pod_spec(spec, spec_path)
+    meta_path = Path.new("metadata")
+    errs = validate_object_meta(o(pod, "metadata"), True, names.name_is_dns_subdomain, meta_path)
+    errs += _validate_pod_specific_annotations(o(pod, "metadata"), meta_path.child("annotations"))
+    errs += validate_pod_spec(spec, spec_path, resource_is_pod=True)
     for key in ("containers", "initContainers"):
         for i, ctr in enumerate(objs(spec, key)):
             image = s(ctr, "image")
@@ -65,7 +70,8 @@ def validate_pod_template_spec(template: Obj, path: Path) -> list[FieldError]:
     meta = o(template, "metadata")
     errs = validate_labels(string_map(meta, "labels"), path.child("labels"))
     errs += validate_annotations(string_map(meta, "annotations"), path.child("annotations"))
-    errs += validate_pod_spec(o(template, "spec") or {}, path.child("spec"))
+    errs += _validate_pod_specific_annotations(meta, path.child("annotations"))
+    errs += validate_pod_spec(o(template, "spec") or {}, path.child("spec"), resource_is_pod=False)
     if objs(o(template, "spec"), "ephemeralContainers"):
         errs.append(
             fe.forbidden(
@@ -75,7 +81,26 @@ def validate_pod_template_spec(template: Obj, path: Path) -> list[FieldError]:
     return errs
 
 
-def validate_pod_spec(spec: Obj, path: Path) -> list[FieldError]:
+def _validate_pod_specific_annotations(meta: Obj | None, path: Path) -> list[FieldError]:
+    """The rollout-relevant part of ``ValidatePodSpecificAnnotations``: the deletion cost that decides
+    which pods a scale-down removes first (``GetDeletionCostFromPodAnnotations``). Not ported: the
+    mirror-pod, tolerations, seccomp and AppArmor annotations."""
+    cost = (string_map(meta, "annotations") or {}).get(POD_DELETION_COST)
+    if cost is None or _is_int32(cost):
+        return []
+    return [fe.invalid(path.key(POD_DELETION_COST), cost, "must be a 32bit integer")]
+
+
+def _is_int32(value: str) -> bool:
+    # validFirstDigit (a "-", a lone "0" or 1-9 first: no "+", no leading zero), then
+    # strconv.ParseInt(value, 10, 32), which takes "-007".
+    if not re.fullmatch(r"-[0-9]+|0|[1-9][0-9]*", value):
+        return False
+    return -(2**31) <= int(value) < 2**31
+
+
+def validate_pod_spec(spec: Obj, path: Path, *, resource_is_pod: bool) -> list[FieldError]:
+    """``ValidatePodSpec``, for a Pod or (``resource_is_pod`` false) a pod template."""
     errs: list[FieldError] = []
     grace = opt_int(spec, "terminationGracePeriodSeconds")
     if grace is None:
@@ -87,6 +112,7 @@ def validate_pod_spec(spec: Obj, path: Path) -> list[FieldError]:
     errs += _validate_init_containers(
         init_containers, containers, volumes, grace, path.child("initContainers")
     )
+    errs += _validate_host_network_ports(spec, containers, path, resource_is_pod)
     restart = s(spec, "restartPolicy")
     if not restart:
         errs.append(fe.required(path.child("restartPolicy")))
@@ -120,6 +146,25 @@ def validate_pod_spec(spec: Obj, path: Path) -> list[FieldError]:
             fe.invalid(path.child("priorityClassName"), value, m)
             for m in names.name_is_dns_subdomain(value, False)
         ]
+    return errs
+
+
+def _validate_host_network_ports(
+    spec: Obj, containers: Sequence[Obj], path: Path, resource_is_pod: bool
+) -> list[FieldError]:
+    """``validatePodHostNetworkDeps``: with the host's network a port is the host's port. A template
+    may leave hostPort 0 (defaulted when its Pods are created); a Pod had it defaulted already."""
+    if spec.get("hostNetwork") is not True:
+        return []
+    errs: list[FieldError] = []
+    for ci, ctr in enumerate(containers):
+        for pi, port in enumerate(objs(ctr, "ports")):
+            host_port, container_port = n(port, "hostPort"), n(port, "containerPort")
+            if (resource_is_pod or host_port != 0) and host_port != container_port:
+                port_path = path.child("containers").index(ci).child("ports").index(pi).child("hostPort")
+                errs.append(
+                    fe.invalid(port_path, host_port, "must match `containerPort` when `hostNetwork` is true")
+                )
     return errs
 
 

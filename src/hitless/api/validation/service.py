@@ -95,8 +95,19 @@ def validate_service(service: Obj) -> list[FieldError]:
                 "may only be used when `type` is 'LoadBalancer'",
             )
         )
+    errs += _validate_load_balancer_class(spec, spec_path.child("loadBalancerClass"))
     errs += _validate_traffic_policies(spec, spec_path)
     return errs
+
+
+def _validate_load_balancer_class(spec: Obj, path: Path) -> list[FieldError]:
+    """``validateLoadBalancerClassField`` on create."""
+    value = spec.get("loadBalancerClass")
+    if not isinstance(value, str):
+        return []
+    if s(spec, "type") != "LoadBalancer":
+        return [fe.forbidden(path, "may only be used when `type` is 'LoadBalancer'")]
+    return [fe.invalid(path, value, m) for m in names.is_qualified_name(value)]
 
 
 def _headless(spec: Obj) -> bool:

@@ -2,7 +2,7 @@
 
 Three processes, all forks of the one the user started::
 
-    P  the process the user started; stays in the user's namespaces. It forwards SIGINT,
+    P  the process the user started; stays in the user's PID namespace. It forwards SIGINT,
        SIGTERM, SIGHUP and SIGQUIT to I, waits for I, and exits with its status.
     └─ I  PID 1 of a new PID namespace (with a private mount namespace and its own /proc).
           Dies with P (PR_SET_PDEATHSIG=SIGKILL). Forwards those signals to E, reaps every
@@ -21,6 +21,10 @@ the engine the PID-1 rule that drops signals without a handler.
 As a normal user, P first creates a user namespace in which it is root (``uid_map`` maps only
 the user's own uid and gid, ``setgroups`` is denied): that is what makes the other namespaces
 possible without privileges. Files the engine creates belong to the user.
+
+Signals: the forwarded ones are blocked across each fork and unblocked only once the process
+knows where they go (P: to I; I: to E; E: its own default actions), so one that arrives while
+the tree is being built waits in the kernel's queue rather than being lost or sent twice.
 """
 
 from __future__ import annotations
@@ -58,7 +62,6 @@ class EngineNamespaces:
 
 _current: EngineNamespaces | None = None
 _forward_to: int | None = None
-_pending: list[int] = []
 
 
 def current() -> EngineNamespaces | None:
@@ -67,18 +70,24 @@ def current() -> EngineNamespaces | None:
 
 
 def _forward(signum: int, _frame: object) -> None:
-    if _forward_to is None:
-        _pending.append(signum)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(_forward_to, signum)
+    # Only ever unblocked once _forward_to is set; the check is for safety's sake.
+    if _forward_to is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(_forward_to, signum)
 
 
 def _forward_signals_to(pid: int) -> None:
     global _forward_to
     _forward_to = pid
-    while _pending:
-        _forward(_pending.pop(0), None)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+
+
+def _thread_count() -> int:
+    """Threads of this process, Python's or not (a C library's threads count too)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _sysctl(name: str) -> str | None:
@@ -157,8 +166,14 @@ def enter_engine_namespaces() -> EngineNamespaces:
     global _current
     if _current is not None:
         return _current
-    if threading.active_count() > 1:
-        raise RuntimeError_("enter_engine_namespaces() must be called before any thread is started")
+    threads = _thread_count()
+    if threads > 1:
+        # unshare(CLONE_NEWUSER) refuses a multi-threaded caller (EINVAL), and forking one is
+        # unsafe anyway (another thread may hold a lock the child will never see released).
+        raise RuntimeError_(
+            "enter_engine_namespaces() must be called before any thread is started "
+            f"(this process has {threads})"
+        )
     uid, gid, outer_pid = os.geteuid(), os.getegid(), os.getpid()
     user_namespace = _enter_pid_namespace(uid, gid)
     engine = EngineNamespaces(user_namespace, outer_pid, uid, gid)
@@ -170,16 +185,24 @@ def enter_engine_namespaces() -> EngineNamespaces:
     alive_r, alive_w = os.pipe()
     report_r, report_w = os.pipe()
     # Installed before the fork so that I never runs without a handler: as PID 1 it would drop
-    # a signal it has no handler for.
-    for sig in FORWARDED:
-        signal.signal(sig, _forward)
-    init_pid = os.fork()
+    # a signal it has no handler for (blocked ones wait, whatever the handler).
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    old_handlers = {sig: signal.signal(sig, _forward) for sig in FORWARDED}
+    try:
+        init_pid = os.fork()
+    except OSError as exc:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for fd in (alive_r, alive_w, report_r, report_w):
+            os.close(fd)
+        raise NamespacesUnavailable(f"cannot start the engine's init process: {exc}") from exc
     if init_pid == 0:
         os.close(alive_w)
         os.close(report_r)
         _init(alive_r, report_w)  # returns in E only
         _current = engine
-        _become_engine()
+        _become_engine(old_mask)
         return engine
     os.close(alive_r)
     os.close(report_w)
@@ -193,7 +216,9 @@ def _outer(init_pid: int, report_r: int) -> NoReturn:
         failure = report.read()
     _, status = os.waitpid(init_pid, 0)
     if failure:
-        # Nothing was started; let the caller report it, still in the user's process.
+        # Nothing was started; let the caller report it, still in the user's process. (Which
+        # cannot start children any more: the PID namespace its next fork would go to has
+        # lost its init. Report and exit.)
         for sig in FORWARDED:
             signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
         raise NamespacesUnavailable(advice(failure.decode(errors="replace")))
@@ -243,10 +268,14 @@ def _init(alive_r: int, report_w: int) -> None:
         os._exit(1)
 
 
-def _become_engine() -> None:
+def _become_engine(mask: set[int | signal.Signals]) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_DFL)
+    # The caller's own mask again (every process the engine starts inherits it): what I
+    # forwarded since the fork is delivered now, with the engine's dispositions. A Ctrl-C
+    # during start-up is a KeyboardInterrupt right here.
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     if sys.version_info < (3, 12):
         import asyncio
 

@@ -53,6 +53,8 @@ class Container:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     starting: asyncio.Future[None] | None = None
     monitor: asyncio.Task[None] | None = None
+    # Whether a stop with a timeout has sent the stop signal: it goes out once per container.
+    stop_signalled: bool = False
 
     @property
     def cwd(self) -> str:
@@ -99,9 +101,12 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str)
 
     loop = asyncio.get_running_loop()
     log = CriLogWriter(c.log_path, clock.wall)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    fds: list[int] = []
     try:
+        out_r, out_w = os.pipe()
+        fds += (out_r, out_w)
+        err_r, err_w = os.pipe()
+        fds += (err_r, err_w)
         popen, pid_ns_fd = await sandbox.thread.spawn(
             [unshare_path, "--mount-proc", "--", *argv],
             PidNamespace(new=True),
@@ -113,15 +118,20 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str)
             start_new_session=True,
         )
     except BaseException:
-        for fd in (out_r, err_r):
+        for fd in fds:
             os.close(fd)
         log.close()
         raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-
-    c.process = ChildProcess(popen, loop)
+    # The child has its copies: ours would keep the pipes open after it exits.
+    os.close(out_w)
+    os.close(err_w)
+    try:
+        c.process = ChildProcess(popen, loop)
+    except OSError:  # out of fds; the child has been killed
+        for fd in (out_r, err_r, *([] if pid_ns_fd is None else [pid_ns_fd])):
+            os.close(fd)
+        log.close()
+        raise
     c.pid_ns_fd = pid_ns_fd
     c.started_mono = clock.now()
     c.started_at = clock.wall()
@@ -131,14 +141,16 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str)
         PipeReader(err_r, loop, lambda data: log.feed("stderr", data)),
     ]
     c.monitor = asyncio.create_task(_monitor(c, log, readers, clock), name=f"container-{c.id[:12]}")
-    await _wait_exec(c, clock, unshare_path)
+    await _wait_exec(c, clock, unshare_path, exe)
 
 
-async def _wait_exec(c: Container, clock: Clock, unshare_path: str) -> None:
+async def _wait_exec(c: Container, clock: Clock, unshare_path: str, exe: str) -> None:
     """Wait until the helper has set up the mount namespace and exec'd the command, so that an
     exec right after the start already sees the container's own /proc."""
     assert c.process is not None
     helper = os.path.realpath(unshare_path)  # noqa: ASYNC240 (a readlink or two, no I/O wait)
+    if os.path.realpath(exe) == helper:  # noqa: ASYNC240
+        return  # the command is unshare itself: its exec cannot be told from the helper's
     deadline = clock.now() + EXEC_WAIT
     delay = 0.0005
     while not c.process.exited.done() and clock.now() < deadline:
@@ -154,7 +166,7 @@ async def _wait_exec(c: Container, clock: Clock, unshare_path: str) -> None:
 async def _monitor(c: Container, log: CriLogWriter, readers: list[PipeReader], clock: Clock) -> None:
     assert c.process is not None
     try:
-        returncode = await c.process.exited
+        returncode = await c.process.wait()
         finished_mono, finished_at = clock.now(), clock.wall()
         # When PID 1 is gone the kernel has already killed the rest of its PID namespace, so
         # every writer of the pipes is gone: EOF follows promptly.
@@ -175,14 +187,23 @@ async def _monitor(c: Container, log: CriLogWriter, readers: list[PipeReader], c
 
 
 async def stop(c: Container, timeout: float, clock: Clock) -> None:
-    """Stop signal to PID 1 only, then SIGKILL after ``timeout``; returns once it is all gone."""
+    """Stop signal to PID 1 only, then SIGKILL after ``timeout``; returns once it is all gone.
+
+    Cancelling it leaves the container as it is (signalled or not, never half-killed): a later
+    stop starts over. The stop signal goes out once per container, as containerd does it
+    (``IsStopSignaledWithTimeout``): the kubelet re-issues a stop when a shorter grace period
+    arrives, and many servers take a second SIGTERM as "skip the drain, exit now". The
+    re-issued stop brings its own timeout, after which it SIGKILLs.
+    """
     if c.starting is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(c.starting)
+        await asyncio.shield(c.starting)
     if c.process is None:
         return
-    if timeout > 0 and c.process.send_signal(c.config.stop_signal):
-        # The kernel drops the signal if PID 1 has no handler for it: that is the point.
+    if timeout > 0:
+        if not c.stop_signalled:
+            c.stop_signalled = True
+            # The kernel drops the signal if PID 1 has no handler for it: that is the point.
+            c.process.send_signal(c.config.stop_signal)
         await _sleep_or_done(c, timeout, clock)
         if c.done.is_set():
             return

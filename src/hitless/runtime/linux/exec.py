@@ -73,7 +73,12 @@ async def exec_sync(
     clock: Clock,
     nsenter_path: str,
 ) -> ExecResult:
-    if c.state is not ContainerState.RUNNING or c.process is None or c.pid_ns_fd is None:
+    if (
+        c.state is not ContainerState.RUNNING
+        or c.process is None
+        or c.process.exited.done()
+        or c.pid_ns_fd is None
+    ):
         raise RuntimeError_(f"container {c.id} is not in running state")
     pid1 = c.process.pid
     exe = lookup.resolve(argv[0] if argv else "", c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX)
@@ -82,15 +87,20 @@ async def exec_sync(
     pid_ns_fd = c.pid_ns_fd
 
     loop = asyncio.get_running_loop()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    fds: list[int] = []
     try:
+        out_r, out_w = os.pipe()
+        fds += (out_r, out_w)
+        err_r, err_w = os.pipe()
+        fds += (err_r, err_w)
         popen, _ = await sandbox.thread.spawn(
             [
                 nsenter_path,
-                # PID 1 is our unreaped child, so /proc/<pid1> cannot name anyone else. The
-                # working directory is opened through PID 1's root so that it is a path of
-                # the container's mount namespace once nsenter has entered it.
+                # The exec starts inside PID 1's PID namespace: if PID 1 is gone, its fork
+                # fails (or the kernel kills it with the namespace), so /proc/<pid1> cannot
+                # name a recycled pid by the time nsenter opens it. The working directory is
+                # opened through PID 1's root so that it is a path of the container's mount
+                # namespace once nsenter has entered it.
                 f"--mount=/proc/{pid1}/ns/mnt",
                 f"--wd=/proc/{pid1}/root{c.cwd}",
                 "--",
@@ -105,17 +115,21 @@ async def exec_sync(
             start_new_session=True,
         )
     except BaseException as exc:
-        os.close(out_r)
-        os.close(err_r)
+        for fd in fds:
+            os.close(fd)
         if isinstance(exc, OSError):
             # fork fails with ENOMEM once PID 1 is dead: the container is exiting.
             raise RuntimeError_(f"cannot exec in container {c.id}: {exc}") from exc
         raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
+    os.close(out_w)
+    os.close(err_w)
 
-    proc = ChildProcess(popen, loop)
+    try:
+        proc = ChildProcess(popen, loop)
+    except OSError:  # out of fds; the child has been killed
+        os.close(out_r)
+        os.close(err_r)
+        raise
     stdout, stderr = _Capture(output_limit), _Capture(output_limit)
     readers = [PipeReader(out_r, loop, stdout.feed), PipeReader(err_r, loop, stderr.feed)]
     finished: asyncio.Future[Any] = asyncio.ensure_future(
@@ -135,19 +149,36 @@ async def exec_sync(
     finally:
         if not finished.done():
             # Timed out, or the caller gave up on us: nothing of this exec may keep running.
-            proc.kill()
-            # Repeat: a process of the session may have forked between the scan and the kill.
-            for _ in range(10):
-                if not kill_session(popen.pid):
-                    break
-            await proc.exited
-            drain: asyncio.Future[Any] = asyncio.ensure_future(clock.sleep(DRAIN_AFTER_KILL))
-            await asyncio.wait({finished, drain}, return_when=asyncio.FIRST_COMPLETED)
-            drain.cancel()
-            for r in readers:
-                r.close()
-            finished.cancel()
+            # The clean-up is a task of its own so that a second cancellation (the caller's
+            # caller giving up too) cannot cut it short and leave processes or fds behind.
+            cleanup = asyncio.ensure_future(_kill_exec(proc, popen.pid, readers, finished, clock))
+            _cleanups.add(cleanup)
+            cleanup.add_done_callback(_cleanups.discard)
+            await asyncio.shield(cleanup)
     returncode = proc.returncode
     assert returncode is not None
+    # CRI ExecSync returns the two streams apart; the kubelet appends stderr to stdout and keeps
+    # the first 10 KiB of that (probe/exec maxReadLength): one limit over both, stdout first.
     out = bytes(stdout.data) + bytes(stderr.data[: max(0, output_limit - len(stdout.data))])
     return ExecResult(exit_code=kubernetes_exit_code(returncode), output=out, timed_out=timed_out)
+
+
+# Clean-ups still running after their exec_sync was cancelled (the loop holds tasks weakly).
+_cleanups: set[asyncio.Future[None]] = set()
+
+
+async def _kill_exec(
+    proc: ChildProcess, session: int, readers: list[PipeReader], finished: asyncio.Future[Any], clock: Clock
+) -> None:
+    proc.kill()
+    # Repeat: a process of the session may have forked between the scan and the kill.
+    for _ in range(10):
+        if not kill_session(session):
+            break
+    await proc.wait()
+    drain: asyncio.Future[Any] = asyncio.ensure_future(clock.sleep(DRAIN_AFTER_KILL))
+    await asyncio.wait({finished, drain}, return_when=asyncio.FIRST_COMPLETED)
+    drain.cancel()
+    for r in readers:
+        r.close()
+    finished.cancel()

@@ -36,21 +36,32 @@ class CriLogWriter:
         self._pending: dict[str, bytes] = {name: b"" for name in STREAMS}
 
     def feed(self, stream: str, data: bytes) -> None:
-        buf = self._pending[stream] + data
-        records: list[tuple[bytes, bool]] = []
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0 or nl > self._max_line:
-                if len(buf) < self._max_line:
-                    break
-                records.append((buf[: self._max_line], True))
-                buf = buf[self._max_line :]
-                continue
-            line = buf[:nl]
-            records.append((line[:-1] if line.endswith(b"\r") else line, False))
-            buf = buf[nl + 1 :]
-        self._pending[stream] = buf
-        self._write(stream, records)
+        pending = self._pending[stream]
+        buf = pending + data if pending else data
+        max_line = self._max_line
+        last_nl = buf.rfind(b"\n")
+        # Split in C and join in C: a per-line Python loop over a 64 KiB read of short lines
+        # costs tens of milliseconds, which a chatty container would take from the event loop.
+        lines = buf[:last_nl].split(b"\n") if last_nl >= 0 else []
+        rest = buf[last_nl + 1 :]
+        records: list[tuple[bytes, bool]] | None = None
+        if lines and (max(map(len, lines)) > max_line or b"\r" in buf):
+            records = []
+            for line in lines:
+                while len(line) > max_line:
+                    records.append((line[:max_line], True))
+                    line = line[max_line:]
+                records.append((line[:-1] if line.endswith(b"\r") else line, False))
+        while len(rest) >= max_line:
+            if records is None:
+                records = [(line, False) for line in lines]
+            records.append((rest[:max_line], True))
+            rest = rest[max_line:]
+        self._pending[stream] = rest
+        if records is not None:
+            self._write(stream, records)
+        elif lines:
+            self._write_full(stream, lines)
 
     def end(self, stream: str) -> None:
         """The stream reached EOF: flush what is left of its last line."""
@@ -58,11 +69,25 @@ class CriLogWriter:
         if rest:
             self._write(stream, [(rest, False)])
 
+    def _prefix(self, stream: str) -> bytes:
+        return f"{cri_timestamp(self._wall())} {stream} ".encode()
+
+    def _write_full(self, stream: str, lines: list[bytes]) -> None:
+        """Complete lines only, the common case."""
+        head = self._prefix(stream) + b"F "
+        self._append(head + (b"\n" + head).join(lines) + b"\n")
+
     def _write(self, stream: str, records: list[tuple[bytes, bool]]) -> None:
-        if not records or self._fd is None:
+        if not records:
             return
-        prefix = f"{cri_timestamp(self._wall())} {stream} ".encode()
-        out = b"".join(prefix + (b"P " if partial else b"F ") + line + b"\n" for line, partial in records)
+        prefix = self._prefix(stream)
+        self._append(
+            b"".join(prefix + (b"P " if partial else b"F ") + line + b"\n" for line, partial in records)
+        )
+
+    def _append(self, out: bytes) -> None:
+        if self._fd is None:
+            return
         # As containerd: a log that cannot be written loses lines, the container goes on.
         with contextlib.suppress(OSError):
             os.write(self._fd, out)

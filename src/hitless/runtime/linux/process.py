@@ -23,7 +23,13 @@ class ChildProcess:
         self.pid = popen.pid
         self._loop = loop
         # The child is ours and unreaped, so its pid still names it: opening the pidfd is safe.
-        self._pidfd: int | None = os.pidfd_open(popen.pid)
+        try:
+            self._pidfd: int | None = os.pidfd_open(popen.pid)
+        except OSError:
+            # Out of fds: a child we could neither watch nor signal must not run on unowned.
+            popen.kill()
+            popen.wait()
+            raise
         self.exited: asyncio.Future[int] = loop.create_future()
         loop.add_reader(self._pidfd, self._on_exit)
 
@@ -37,6 +43,14 @@ class ChildProcess:
         self._pidfd = None
         if not self.exited.done():
             self.exited.set_result(returncode)
+
+    async def wait(self) -> int:
+        """The exit status once the process has exited.
+
+        Shielded: ``exited`` is shared by every waiter, and a cancelled waiter must not cancel
+        it for the others (a cancelled stop would otherwise make every later stop raise).
+        """
+        return await asyncio.shield(self.exited)
 
     @property
     def returncode(self) -> int | None:

@@ -1,79 +1,41 @@
-"""Reading ``/proc``: process parentage, sessions and liveness, as seen from the engine."""
+"""Reading ``/proc`` from the engine: sessions, liveness across pid reuse, capabilities.
+
+The parsing is :mod:`hitless.init.procs`, shared with ``hitless init``: that module has to stay
+importable without the runtime's dependencies, so the runtime borrows from it, not the reverse.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from hitless.init.procs import Proc, descendants, pids, read_proc, scan
 
+# The runtime's name for it; the same class.
+ProcStat = Proc
 
-@dataclass(frozen=True)
-class ProcStat:
-    pid: int
-    comm: str
-    state: str
-    ppid: int
-    pgrp: int
-    session: int
-    # Clock ticks since boot: together with the pid it names one process, across pid reuse.
-    starttime: int
+__all__ = [
+    "ProcStat",
+    "descendants",
+    "has_cap_sys_admin",
+    "in_session",
+    "is_alive",
+    "pids",
+    "read_stat",
+]
 
 
 def read_stat(pid: int, proc: str = "/proc") -> ProcStat | None:
     """``/proc/<pid>/stat``, or None when the process is gone."""
-    try:
-        with open(f"{proc}/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # comm is in parentheses and may itself contain spaces and parentheses: split at the last ')'.
-    lpar, rpar = raw.index(b"("), raw.rindex(b")")
-    fields = raw[rpar + 2 :].split()
-    return ProcStat(
-        pid=pid,
-        comm=raw[lpar + 1 : rpar].decode(errors="replace"),
-        state=fields[0].decode(),
-        ppid=int(fields[1]),
-        pgrp=int(fields[2]),
-        session=int(fields[3]),
-        starttime=int(fields[19]),
-    )
-
-
-def pids(proc: str = "/proc") -> list[int]:
-    return [int(name) for name in os.listdir(proc) if name.isdigit()]
-
-
-def iter_stats(proc: str = "/proc") -> Iterator[ProcStat]:
-    for pid in pids(proc):
-        st = read_stat(pid, proc)
-        if st is not None:
-            yield st
+    return read_proc(pid, proc)
 
 
 def in_session(session: int, proc: str = "/proc") -> list[ProcStat]:
     """Every live process of a session (which survives re-parenting, unlike the parent link)."""
-    return [st for st in iter_stats(proc) if st.session == session and st.state != "Z"]
-
-
-def descendants(root: int, proc: str = "/proc") -> list[ProcStat]:
-    """Every live descendant of ``root`` (not ``root`` itself), by parent links."""
-    children: dict[int, list[ProcStat]] = {}
-    for st in iter_stats(proc):
-        children.setdefault(st.ppid, []).append(st)
-    found: list[ProcStat] = []
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child.pid)
-    return found
+    return [p for p in scan(proc) if p.session == session and p.state not in "ZX"]
 
 
 def is_alive(pid: int, starttime: int, proc: str = "/proc") -> bool:
     """Whether that very process (not a later one with the same pid) still exists, zombies excluded."""
-    st = read_stat(pid, proc)
-    return st is not None and st.starttime == starttime and st.state != "Z"
+    p = read_proc(pid, proc)
+    return p is not None and p.starttime == starttime and p.state not in "ZX"
 
 
 def has_cap_sys_admin() -> bool:

@@ -105,7 +105,7 @@ class LinuxRuntime:
         task.add_done_callback(self._watchers.discard)
 
     async def _watch_holder(self, sandbox: Sandbox) -> None:
-        await sandbox.holder.exited
+        await sandbox.holder.wait()
         # A holder that dies on its own is a sandbox gone bad, as a dead pause container.
         sandbox.state = SandboxState.NOTREADY
 
@@ -130,10 +130,24 @@ class LinuxRuntime:
             *(self.stop_container(cid, 0) for cid in list(sandbox.containers) if cid in self._containers)
         )
         sandbox.holder.kill()
-        await sandbox.holder.exited
+        await sandbox.holder.wait()
         if not sandbox.closed:
             sandbox.close()
             self._addresses.release(sandbox.ip)
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        """CRI RemovePodSandbox: stop it, remove its containers and forget it. Idempotent.
+
+        Without it a long run keeps one small record per pod ever started (the namespaces,
+        the thread and the pod IP are released by the stop already).
+        """
+        sandbox = self._sandboxes.get(sandbox_id)
+        if sandbox is None:
+            return
+        await self.stop_pod_sandbox(sandbox_id)
+        for cid in list(sandbox.containers):
+            await self.remove_container(cid)
+        self._sandboxes.pop(sandbox_id, None)
 
     def pod_sandbox_status(self, sandbox_id: str) -> PodSandboxStatus:
         sandbox = self._sandbox(sandbox_id)
@@ -179,6 +193,9 @@ class LinuxRuntime:
             raise failure from exc
         finally:
             c.starting.set_result(None)
+            if c.state is ContainerState.CREATED and c.process is None:
+                # Cancelled (or the sandbox went away) before anything ran: it may be started again.
+                c.starting = None
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         await container.stop(self._container(container_id), timeout, self.clock)

@@ -78,8 +78,3 @@ def set_parent_death_signal(sig: int) -> None:
 def open_ns(path: str) -> int:
     """An fd on a namespace file (``/proc/<pid>/ns/<type>``), close-on-exec."""
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-
-
-def ns_id(path: str) -> str:
-    """The namespace a ``/proc/.../ns/<type>`` link points to, e.g. ``net:[4026531840]``."""
-    return os.readlink(path)
