@@ -123,16 +123,14 @@ def _sidecar_running(
 ) -> bool:
     """A running sidecar; True when it completes initialization (it is the last init container)."""
     decision = probes.kill_decision(pod, view.name, container_id)
-    if decision is not None and decision.reason == REASON_STARTUP_PROBE:
-        actions.kill.append(
-            Kill(
-                view,
-                container_id,
-                _probe_message("Init container", view.name, decision.reason),
-                decision.reason,
-            )
-        )
+
+    def kill_and_restart(reason: str) -> None:
+        message = _probe_message("Init container", view.name, reason)
+        actions.kill.append(Kill(view, container_id, message, reason))
         to_start.append(i)
+
+    if decision is not None and decision.reason == REASON_STARTUP_PROBE:
+        kill_and_restart(decision.reason)
         return False
     if not probes.container_started(pod, view.name, container_id, True):
         return False  # its startup probe has not succeeded yet: the next one waits
@@ -141,15 +139,7 @@ def _sidecar_running(
         to_start.append(i + 1)  # started for the first time: on to the next init container
     if decision is not None:
         # A sidecar's liveness failure restarts it whatever the pod's restartPolicy.
-        actions.kill.append(
-            Kill(
-                view,
-                container_id,
-                _probe_message("Init container", view.name, decision.reason),
-                decision.reason,
-            )
-        )
-        to_start.append(i)
+        kill_and_restart(decision.reason)
     return done
 
 
