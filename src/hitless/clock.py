@@ -14,11 +14,15 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> object: ...
 
 
 class Clock(Protocol):
@@ -31,6 +35,11 @@ class Clock(Protocol):
         ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> TimerHandle:
+        """Run ``callback`` after ``seconds``; cancellable. Cheaper than a task that sleeps, for
+        the hot paths (a probe worker waits for its next tick hundreds of times a second)."""
+        ...
 
     def wall_at(self, monotonic: float) -> datetime:
         """The wall time that corresponds to a ``now()`` reading."""
@@ -76,6 +85,9 @@ class RealClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(seconds, 0.0))
 
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> TimerHandle:
+        return asyncio.get_running_loop().call_later(max(seconds, 0.0), callback)
+
 
 class FakeClock:
     """A clock that only moves when told to.
@@ -107,6 +119,12 @@ class FakeClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._timers, (self._now + seconds, next(self._seq), fut))
         await fut
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> TimerHandle:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: None if f.cancelled() else callback())
+        heapq.heappush(self._timers, (self._now + max(seconds, 0.0), next(self._seq), fut))
+        return fut
 
     def next_deadline(self) -> float | None:
         while self._timers and self._timers[0][2].done():

@@ -75,6 +75,10 @@ class DemoApp:
     def port(self) -> int:
         return int(self.wait_line(r"listening on \S+:(\d+)$").group(1))
 
+    def port_of(self, label: str) -> int:
+        """The first port of a kind: ``https`` (--tls-port) or ``grpc`` (--grpc-port)."""
+        return int(self.wait_line(rf"listening on \S+:(\d+) \({label}\)$").group(1))
+
     def request(
         self,
         path: str,

@@ -98,6 +98,20 @@ def test_options_defaults_and_flags() -> None:
     assert (o.latency.low, o.latency.high) == (0.01, 0.02)
 
 
+def test_options_of_the_tls_and_grpc_ports() -> None:
+    o = parse_options(["--grpc-port", "9090"])
+    assert (o.ports, o.grpc_ports, o.tls_ports, o.tls_context) == ([], [9090], [], None)  # no :8080
+    assert (o.grpc_health, o.grpc_services) == ("readyz", [])
+    o = parse_options(["-p", "80", "--grpc-port", "1", "--grpc-health", "healthz", "--grpc-service", "a"])
+    assert (o.ports, o.grpc_health, o.grpc_services) == ([80], "healthz", ["a"])
+    spec = parse_options(["--grpc-port", "1", "--grpc-health", "fail-after:2"]).grpc_health
+    assert not isinstance(spec, str)
+    assert spec.state_at(2) == "fail"
+    o = parse_options(["--tls-port", "8443", "--https-port", "8444"])
+    assert (o.ports, o.tls_ports) == ([], [8443, 8444])
+    assert o.tls_context is not None
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "hitless", "demo-app", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=20)
@@ -119,6 +133,14 @@ def test_help_documents_every_knob_and_version_prints() -> None:
         "/control/NAME",
         "fail-for:D[@M]",
         "PID 1",
+        "--tls-port",
+        "--tls-cert",
+        "--grpc-port",
+        "--grpc-health",
+        "--grpc-service",
+        "/redirect-chain",
+        "/headers",
+        "/big",
     ]:
         assert word in out.stdout
     version = _cli("--version")
@@ -128,6 +150,9 @@ def test_help_documents_every_knob_and_version_prints() -> None:
 
 def test_bad_flags_exit_2_with_the_reason() -> None:
     out = _cli("--readyz", "sometimes")
+    assert out.returncode == 2
+    assert "unknown health spec 'sometimes'" in out.stderr
+    out = _cli("--grpc-health", "sometimes")
     assert out.returncode == 2
     assert "unknown health spec 'sometimes'" in out.stderr
     out = _cli("--port", "70000")

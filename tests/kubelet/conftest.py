@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from hitless.api.types.pod import ContainerStatus, Pod
+from hitless.api.types.pod import ContainerStatus, Pod, Probe
 from hitless.clock import FakeClock
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.prober.manager import KillDecision, ProbeManager
+from hitless.kubelet.prober.probers.base import ProbeOutcome, ProbeTarget
+from hitless.kubelet.prober.results import Result
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram, FakeRuntime
 from hitless.runtime.network import PodNetwork
@@ -58,7 +60,58 @@ class FakeProbes(ProbeManager):
 
     def kill_decision(self, pod: Pod, container: str, container_id: str) -> KillDecision | None:
         reason = self.failed.get(container)
-        return KillDecision(f"{container} failed", reason) if reason else None
+        return KillDecision(reason) if reason else None
+
+
+ProbeScript = Callable[[float], "ProbeOutcome | tuple[ProbeOutcome, float]"]
+
+
+class FakeProber:
+    """Probe outcomes scripted per (container, kind) as a function of the clock; calls recorded.
+
+    A script may return ``(outcome, seconds)`` for a probe that takes that long. Unscripted
+    probes succeed.
+    """
+
+    def __init__(self, clock: FakeClock) -> None:
+        self._clock = clock
+        self.scripts: dict[tuple[str, str], ProbeScript] = {}
+        self.calls: list[tuple[float, str, str]] = []
+
+    def script(self, container: str, kind: str, fn: ProbeScript) -> None:
+        self.scripts[(container, kind)] = fn
+
+    def times(self, container: str, kind: str) -> list[float]:
+        return [t for t, c, k in self.calls if c == container and k == kind]
+
+    async def probe(self, probe: Probe, target: ProbeTarget, timeout: float) -> ProbeOutcome:
+        c = target.container
+        kind = (
+            "Liveness"
+            if probe is c.liveness_probe
+            else "Readiness"
+            if probe is c.readiness_probe
+            else "Startup"
+        )
+        now = self._clock.now()
+        self.calls.append((now, c.name, kind))
+        fn = self.scripts.get((c.name, kind))
+        got = fn(now) if fn else ProbeOutcome(Result.SUCCESS)
+        if isinstance(got, tuple):
+            outcome, seconds = got
+            await self._clock.sleep(min(seconds, timeout))
+            if seconds >= timeout:
+                return ProbeOutcome(Result.FAILURE, "timed out")
+            return outcome
+        return got
+
+
+def ok() -> ProbeOutcome:
+    return ProbeOutcome(Result.SUCCESS)
+
+
+def fail(output: str = "HTTP probe failed with statuscode: 503") -> ProbeOutcome:
+    return ProbeOutcome(Result.FAILURE, output)
 
 
 @dataclass
@@ -67,6 +120,7 @@ class Env:
     store: Store
     runtime: FakeRuntime
     kubelet: Kubelet
+    prober: FakeProber
     # Every Pod version the store saw: (time, event type, object).
     history: list[tuple[float, str, Pod]] = field(default_factory=list)
 
@@ -132,6 +186,7 @@ async def env(
         return fn(config) if fn else FakeProgram()
 
     runtime = FakeRuntime(clock, choose)
+    prober = FakeProber(clock)
     kubelet = Kubelet(
         "node-1",
         "127.0.1.1",
@@ -143,8 +198,9 @@ async def env(
         tmp_path,
         rng=random.Random(0),
         retry_jitter=0.0,
+        probers=lambda probe: prober,
     )
-    env = Env(clock, store, runtime, kubelet)
+    env = Env(clock, store, runtime, kubelet, prober)
 
     def record(event: WatchEvent) -> None:
         if isinstance(event.object, Pod):

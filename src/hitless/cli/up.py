@@ -19,7 +19,7 @@ from hitless import KUBERNETES_VERSION, __version__
 from hitless.api import load
 from hitless.api.types.pod import Pod
 from hitless.clock import RealClock
-from hitless.engine import Engine, EngineOptions
+from hitless.engine import Engine, EngineOptions, tune_gc
 from hitless.kubelet.images import ImageConfigError, ImageService
 from hitless.output.jsonl import JsonlPrinter
 from hitless.output.text import TextPrinter
@@ -148,6 +148,7 @@ async def _run(args: argparse.Namespace, pods: list[Pod], images: ImageService, 
         loop.add_signal_handler(sig, on_signal)
 
     await engine.start()
+    tune_gc()
     engine.apply(pods)
     node_word = "node" if args.nodes == 1 else "nodes"
     print(

@@ -35,9 +35,10 @@ def process_start() -> float:
 def keep_tls_out() -> None:
     """Make ``import ssl`` fail in this process, which must not have imported asyncio yet.
 
-    asyncio imports ssl only for TLS and takes an ImportError to mean "no TLS". The demo app serves
-    plain HTTP, and ssl with OpenSSL costs about a sixth of the start-up time and 4-5 MiB of resident
-    memory, in every one of the dozens of containers a benchmark starts.
+    asyncio imports ssl only for TLS and takes an ImportError to mean "no TLS". Unless a --tls-port
+    is asked for, the demo app serves plain HTTP, and ssl with OpenSSL costs about a sixth of the
+    start-up time and 4-5 MiB of resident memory, in every one of the dozens of containers a
+    benchmark starts.
     """
     if "ssl" not in sys.modules:
         sys.modules["ssl"] = None  # type: ignore[assignment]
@@ -51,7 +52,8 @@ def main(argv: list[str]) -> int:
         # stdout is a pipe to the engine's log collector: a line must leave when it is written,
         # not when a 8 KiB buffer fills or the process exits.
         sys.stdout.reconfigure(line_buffering=True)
-    keep_tls_out()
+    if not opts.tls_ports:
+        keep_tls_out()  # a TLS port has loaded ssl already, to read its certificate
     from hitless.demo.lifecycle import run
 
     return run(opts, origin)

@@ -9,6 +9,7 @@ import socket
 
 from hitless import __version__
 from hitless.demo.children import Children
+from hitless.demo.conns import ConnServer
 from hitless.demo.log import log, uptime
 from hitless.demo.options import Options
 from hitless.demo.routes import State
@@ -25,7 +26,14 @@ class App:
     def __init__(self, opts: Options, origin: float) -> None:
         self.opts = opts
         self.state = State(opts, pod_name(), self.finish)
+        # One HTTP server for the plain and the TLS ports: the same endpoints, drained together.
         self.server = HttpServer(self.state, opts.request_log, opts.keep_alive_during_drain)
+        self.grpc: ConnServer | None = None
+        if opts.grpc_ports:
+            from hitless.demo.grpc_health import GrpcServer  # h2 only when asked for
+
+            self.grpc = GrpcServer(self.state, opts.grpc_services, opts.request_log)
+        self.servers = [self.server] if self.grpc is None else [self.server, self.grpc]
         self.children = Children(opts.children, opts.child_cleanup, origin)
         self._done: asyncio.Future[int] | None = None
         self._listening: asyncio.Task[None] | None = None
@@ -48,6 +56,12 @@ class App:
             f"drain-timeout={o.drain_timeout:g}s healthz={o.healthz.text} readyz={o.readyz.text} "
             f"startupz={o.startupz.text} latency={o.latency}"
         )
+        if o.tls_ports:
+            log(f"tls: certificate {o.tls_cert or 'the test-only hitless-demo one (self-signed)'}")
+        if o.grpc_ports:
+            follows = o.grpc_health if isinstance(o.grpc_health, str) else o.grpc_health.text
+            names = ", ".join(repr(s) for s in ["", *o.grpc_services])
+            log(f"grpc health: {follows}; services {names}")
         self._install_signal_handlers(loop)
         self.children.start()
         if o.exit_after is not None:
@@ -64,10 +78,15 @@ class App:
         if wait > 0:
             log(f"startup delay: listening in {wait:.3f}s")
             await asyncio.sleep(wait)
+        o = self.opts
         try:
-            await self.server.listen(self.opts.address, self.opts.ports)
+            await self.server.listen(o.address, o.ports)
+            await self.server.listen(o.address, o.tls_ports, "https", o.tls_context)
+            if self.grpc is not None:
+                await self.grpc.listen(o.address, o.grpc_ports, "grpc")
         except OSError as e:
-            log(f"cannot listen on {self.opts.address} port(s) {self.opts.ports}: {e}")
+            ports = [*o.ports, *o.tls_ports, *o.grpc_ports]
+            log(f"cannot listen on {o.address} port(s) {ports}: {e}")
             self.finish(1, "listening failed")
 
     def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -110,14 +129,15 @@ class App:
             await asyncio.sleep(o.shutdown_delay)
         if self._listening is not None and not self._listening.done():
             self._listening.cancel()  # still in its startup delay: never listen
-        self.server.close_listeners()
-        idle = self.server.close_idle()
-        in_flight = self.server.in_flight()
+        for server in self.servers:
+            server.close_listeners()
+        idle = sum(server.close_idle() for server in self.servers)
+        in_flight = sum(server.in_flight() for server in self.servers)
         log(
             f"drain: listeners closed, {idle} idle connection(s) closed, waiting up to "
             f"{o.drain_timeout:g}s for {in_flight} in-flight request(s)"
         )
-        left = await self.server.wait_closed(o.drain_timeout)
+        left = sum(await asyncio.gather(*(s.wait_closed(o.drain_timeout) for s in self.servers)))
         if left:
             log(f"drain: timeout after {o.drain_timeout:g}s, dropping {left} connection(s)")
         else:
@@ -127,8 +147,9 @@ class App:
     async def _stop(self) -> None:
         if self._listening is not None:
             self._listening.cancel()
-        self.server.close_listeners()
-        dropped = self.server.close_all()
+        for server in self.servers:
+            server.close_listeners()
+        dropped = sum(server.close_all() for server in self.servers)
         if dropped:
             log(f"closed {dropped} open connection(s)")
         if not len(self.children):

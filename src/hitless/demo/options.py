@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from hitless import __version__
 from hitless.demo.specs import (
@@ -18,18 +18,23 @@ from hitless.demo.specs import (
     parse_latency,
 )
 
+if TYPE_CHECKING:
+    import ssl
+
 T = TypeVar("T")
 
 SIGTERM_MODES = ("drain", "exit", "ignore", "default")
 REQUEST_LOG_MODES = ("all", "app", "none")
+GRPC_FOLLOWS = ("readyz", "healthz", "startupz")
 
 DESCRIPTION = """\
 The test workload of hitless, in the spirit of Kubernetes' e2e 'agnhost netexec': an HTTP/1.1
-server (keep-alive, 'Connection: close' honoured) whose startup, health endpoints, SIGTERM
-handling, drain and latency are set by flags, and whose health can be flipped at run time."""
+server (keep-alive, 'Connection: close' honoured; also over TLS, and a gRPC health service) whose
+startup, health endpoints, SIGTERM handling, drain and latency are set by flags, and whose health
+can be flipped at run time."""
 
 EPILOG = f"""\
-endpoints (on every port):
+endpoints (on every HTTP and HTTPS port):
   GET  /, /echo            JSON: pod name, pid, peer and local address, method, path, headers, time
   GET  /hostname           the pod name, as plain text (agnhost compatible)
   GET  /clientip           the peer as ip:port, as plain text (agnhost compatible)
@@ -40,21 +45,32 @@ endpoints (on every port):
   GET  /control            JSON: the current state of every knob
   POST /control/NAME?state=ok|fail|hang|auto
                            override healthz, readyz or startupz (auto: back to its SPEC)
+  POST /control/grpc?state=ok|fail|hang|auto
+                           override the gRPC health (with a --grpc-health SPEC of its own)
   POST /control/latency?value=LATENCY
                            change --latency for the app endpoints
   ANY  /exit?code=N        answer, then exit with code N (default 0), like a crash
+  GET  /redirect?to=URL&code=302[&port=P&scheme=https][&no-location=1]
+                           a redirect (any 3xx) to URL; port/scheme: same host, that port/scheme
+  GET  /redirect-chain?n=N&to=/healthz
+                           N redirects in a row on this host, the last one to 'to'
+  GET  /headers            the request's headers as received: in order, repeats, original case
+  GET  /big?size=N         200 with an N-byte body (default 65536): beyond a probe's 10 KiB
   Any endpoint but /control takes ?latency=LATENCY to delay that one answer, and the app
-  endpoints take ?code=N to answer with that status. Unknown paths answer 404.
+  endpoints, /headers and /big take ?code=N to answer with that status. Unknown paths answer 404.
+
+gRPC (--grpc-port): grpc.health.v1.Health/Check over plaintext HTTP/2, as the kubelet's grpc probe
+calls it: SERVING, NOT_SERVING or no answer per --grpc-health; unknown services NOT_FOUND.
 
 {HEALTH_GRAMMAR}
 
 LATENCY is seconds (0.2, 200ms) or a uniform range LOW:HIGH (0.05:0.2).
 
 SIGTERM (--on-sigterm):
-  drain    fail /readyz, keep serving --shutdown-delay s (answers carry 'Connection: close'
-           unless --keep-alive-during-drain), close the listeners and the idle connections,
-           finish in-flight requests (at most --drain-timeout s, answered with 'Connection:
-           close'), stop the children, exit --sigterm-exit-code
+  drain    fail /readyz and the gRPC health, keep serving --shutdown-delay s (answers carry
+           'Connection: close' unless --keep-alive-during-drain), close the listeners and the
+           idle connections, finish in-flight requests (at most --drain-timeout s, answered with
+           'Connection: close'; gRPC: GOAWAY), stop the children, exit --sigterm-exit-code
   exit     stop the children and exit --sigterm-exit-code at once
   ignore   log it and carry on (a handler that ignores it: works whether PID 1 or not)
   default  no handler: the kernel's default action, which kills the process, unless it is
@@ -68,6 +84,13 @@ class Options(argparse.Namespace):
     """The parsed flags, typed; argparse fills them in and holds the defaults."""
 
     ports: list[int]
+    tls_ports: list[int]
+    tls_cert: str | None
+    tls_key: str | None
+    tls_context: ssl.SSLContext | None
+    grpc_ports: list[int]
+    grpc_health: str | HealthSpec
+    grpc_services: list[str]
     address: str
     startup_delay: float
     healthz: HealthSpec
@@ -114,6 +137,10 @@ def _port(text: str) -> int:
     return _int_in(text, 0, 65535, "a port")
 
 
+def _grpc_health(text: str) -> str | HealthSpec:
+    return text if text in GRPC_FOLLOWS else parse_health(text)
+
+
 def _count(text: str) -> int:
     return _int_in(text, 0, 1000, "a count")
 
@@ -152,8 +179,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_arg(_port),
         metavar="PORT",
-        help="port to listen on; repeat for several (default 8080; 0 picks a "
-        "free port, printed in the 'listening on' line)",
+        help="port to listen on; repeat for several (default 8080 unless a --tls-port or "
+        "--grpc-port is given; 0 picks a free port, printed in the 'listening on' line)",
+    )
+    net.add_argument(
+        "--tls-port",
+        "--https-port",
+        dest="tls_ports",
+        action="append",
+        type=_arg(_port),
+        metavar="PORT",
+        help="port serving the same endpoints over TLS (HTTPS); repeat for several",
+    )
+    net.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="PEM certificate (chain) for the TLS ports (default: a self-signed test-only one "
+        "shipped with hitless, CN hitless-demo)",
+    )
+    net.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    net.add_argument(
+        "--grpc-port",
+        dest="grpc_ports",
+        action="append",
+        type=_arg(_port),
+        metavar="PORT",
+        help="port serving the gRPC health service (plaintext HTTP/2); repeat for several",
     )
     net.add_argument(
         "--address",
@@ -197,9 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="answers of /startupz and /started (default ok)",
     )
     hp.add_argument(
+        "--grpc-health",
+        type=_arg(_grpc_health),
+        default="readyz",
+        metavar="SPEC|ENDPOINT",
+        help="gRPC health: follow readyz (default), healthz or startupz, or a SPEC of its own "
+        "(ok: SERVING, fail: NOT_SERVING, hang: no answer; overridden by /control/grpc)",
+    )
+    hp.add_argument(
+        "--grpc-service",
+        dest="grpc_services",
+        action="append",
+        metavar="NAME",
+        help="a service name the gRPC health service knows, answering as '' does; repeat for "
+        "several (other names: NOT_FOUND, as grpc-go's)",
+    )
+    hp.add_argument(
         "--keep-ready-on-sigterm",
         action="store_true",
-        help="keep /readyz as it was after SIGTERM (default: it fails from SIGTERM on)",
+        help="keep /readyz (and the gRPC health) as it was after SIGTERM (default: it fails from SIGTERM on)",
     )
 
     st = p.add_argument_group("SIGTERM and shutdown")
@@ -304,7 +371,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_options(argv: list[str]) -> Options:
-    opts = build_parser().parse_args(argv, namespace=Options())
+    parser = build_parser()
+    opts = parser.parse_args(argv, namespace=Options())
     # An "append" option's default would be appended to, not replaced: default here instead.
-    opts.ports = opts.ports or [8080]
+    opts.tls_ports, opts.grpc_ports = opts.tls_ports or [], opts.grpc_ports or []
+    opts.grpc_services = opts.grpc_services or []
+    opts.ports = opts.ports or ([] if opts.tls_ports or opts.grpc_ports else [8080])
+    opts.tls_context = None
+    if (opts.tls_cert is None) != (opts.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if opts.tls_cert and not opts.tls_ports:
+        parser.error("--tls-cert needs a --tls-port")
+    if opts.tls_ports:
+        # Loaded now: a bad file is a usage error (exit 2), before anything listens.
+        from hitless.demo.tls import server_context
+
+        try:
+            opts.tls_context = server_context(opts.tls_cert, opts.tls_key)
+        except OSError as e:  # ssl.SSLError is an OSError
+            parser.error(f"cannot load the TLS certificate and key: {e}")
+    if (opts.grpc_services or opts.grpc_health != "readyz") and not opts.grpc_ports:
+        parser.error("--grpc-health and --grpc-service need a --grpc-port")
+    if opts.grpc_ports:
+        try:
+            import h2  # noqa: F401  # only a gRPC port needs it: checked now for a clear message
+        except ImportError:
+            parser.error("--grpc-port needs the h2 package (pip install h2)")
     return opts

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 
 from hitless.demo.log import log, uptime, wall_stamp
+from hitless.demo.messages import Request, Response, query_int, text
 from hitless.demo.options import Options
 from hitless.demo.specs import FAIL, HANG, HEALTH_STATES, OK, HealthSpec, Latency, parse_latency
 
@@ -21,58 +22,8 @@ HEALTH_PATHS = {
     "/started": "startupz",
 }
 APP_PATHS = ("/", "/echo", "/hostname", "/clientip")
+PROBE_PATHS = ("/redirect", "/redirect-chain", "/headers", "/big")  # answered by probing.py
 JSON = "application/json"
-
-
-class Request:
-    # Plain classes, not dataclasses: see specs.py.
-    __slots__ = (
-        "body_bytes",
-        "headers",
-        "http_version",
-        "local",
-        "method",
-        "on_connection",
-        "path",
-        "peer",
-        "query",
-        "target",
-    )
-
-    def __init__(
-        self,
-        *,
-        method: str,
-        target: str,
-        query: dict[str, str],
-        http_version: str,
-        headers: list[tuple[str, str]],
-        body_bytes: int,
-        peer: tuple[str, int],
-        local: tuple[str, int],
-        on_connection: int,
-    ) -> None:
-        self.method, self.target, self.query = method, target, query
-        self.path = target.partition("?")[0]
-        self.http_version, self.headers, self.body_bytes = http_version, headers, body_bytes
-        self.peer, self.local = peer, local
-        self.on_connection = on_connection  # 1 for a connection's first request: shows keep-alive reuse
-
-
-class Response:
-    __slots__ = ("after", "body", "content_type", "hang", "status")
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes = b"",
-        content_type: str = "text/plain; charset=utf-8",
-        after: Callable[[], None] | None = None,
-        hang: bool = False,
-    ) -> None:
-        self.status, self.body, self.content_type, self.hang = status, body, content_type, hang
-        # Run once the response is on the wire, e.g. /exit's exit, so the client sees its answer.
-        self.after = after
 
 
 HANG_RESPONSE = Response(0, hang=True)
@@ -91,6 +42,12 @@ class State:
             "readyz": opts.readyz,
             "startupz": opts.startupz,
         }
+        # gRPC health either follows an endpoint (--grpc-health readyz, the default) or has its own
+        # schedule, overridden by /control/grpc.
+        self.grpc_follows = opts.grpc_health if isinstance(opts.grpc_health, str) else ""
+        self.grpc_served = bool(opts.grpc_ports)
+        if isinstance(opts.grpc_health, HealthSpec):
+            self.specs["grpc"] = opts.grpc_health
         self.overrides: dict[str, str] = {}
         # Set on SIGTERM in the drain mode: /readyz fails (unless --keep-ready-on-sigterm).
         self.draining = False
@@ -98,7 +55,11 @@ class State:
 
     def health(self, name: str) -> tuple[str, str]:
         """The endpoint's state now, and why (for the response body and the logs)."""
-        if name == "readyz" and self.draining and not self.keep_ready_on_sigterm:
+        if name == "grpc" and self.grpc_follows:
+            state, why = self.health(self.grpc_follows)
+            return state, f"{self.grpc_follows}: {why}"
+        # Own-schedule gRPC health fails on SIGTERM too, as grpc-go's health server's Shutdown does.
+        if name in ("readyz", "grpc") and self.draining and not self.keep_ready_on_sigterm:
             return FAIL, "shutting down"
         if name in self.overrides:
             return self.overrides[name], "set by /control"
@@ -115,6 +76,9 @@ class State:
                 "spec": spec.text,
                 "override": self.overrides.get(name),
             }
+        if self.grpc_served and self.grpc_follows:
+            state, why = self.health("grpc")
+            health["grpc"] = {"state": state, "because": why, "spec": f"follows {self.grpc_follows}"}
         return {
             "pod": self.pod,
             "pid": self.pid,
@@ -123,10 +87,6 @@ class State:
             "latency": str(self.latency),
             "health": health,
         }
-
-
-def _text(status: int, text: str) -> Response:
-    return Response(status, (text + "\n").encode())
 
 
 def _json(status: int, data: object) -> Response:
@@ -142,30 +102,33 @@ async def handle(state: State, req: Request) -> Response:
         if path.startswith("/delay/"):
             delay = parse_latency(path[len("/delay/") :]).sample()
     except ValueError as e:
-        return _text(400, f"bad latency: {e}")
+        return text(400, f"bad latency: {e}")
 
     if path in HEALTH_PATHS:
         await _sleep(delay)
         return _health(state, HEALTH_PATHS[path])
+    if path in PROBE_PATHS:
+        # Like the health endpoints, not slowed by --latency: they stand in for a probe's target.
+        # Imported on first use: only tests of the probers call them.
+        from hitless.demo.probing import probe_endpoint
+
+        await _sleep(delay)
+        return probe_endpoint(req)
     if path == "/exit":
         await _sleep(delay)
         return _exit(state, req)
     if path not in APP_PATHS and not path.startswith("/delay/"):
-        return _text(404, f"no endpoint {path} (see hitless demo-app --help)")
+        return text(404, f"no endpoint {path} (see hitless demo-app --help)")
 
-    status = 200
-    if "code" in req.query:
-        try:
-            status = int(req.query["code"])
-        except ValueError:
-            status = 0
-        if not 200 <= status <= 599:
-            return _text(400, f"code must be a status between 200 and 599, not {req.query['code']!r}")
+    try:
+        status = query_int(req, "code", 200, 200, 599, "a status")
+    except ValueError as e:
+        return text(400, str(e))
     await _sleep(state.latency.sample() if delay is None else delay)
     if path == "/hostname":
-        return _text(status, state.pod)
+        return text(status, state.pod)
     if path == "/clientip":
-        return _text(status, f"{req.peer[0]}:{req.peer[1]}")
+        return text(status, f"{req.peer[0]}:{req.peer[1]}")
     return _json(status, _echo(state, req))
 
 
@@ -179,9 +142,9 @@ def _health(state: State, name: str) -> Response:
     if current == HANG:
         return HANG_RESPONSE
     if current == OK:
-        return _text(200, "ok")
+        return text(200, "ok")
     # 503, as agnhost's /readyz answers while shutting down; any status >= 400 fails a probe.
-    return _text(503, f"{name} failing: {why}")
+    return text(503, f"{name} failing: {why}")
 
 
 def _exit(state: State, req: Request) -> Response:
@@ -191,7 +154,7 @@ def _exit(state: State, req: Request) -> Response:
     except ValueError:
         code = -1
     if not 0 <= code <= 255:
-        return _text(400, f"code must be an exit code between 0 and 255, not {raw!r}")
+        return text(400, f"code must be an exit code between 0 and 255, not {raw!r}")
     return Response(
         200,
         f"exiting with code {code}\n".encode(),
@@ -201,7 +164,8 @@ def _exit(state: State, req: Request) -> Response:
 
 def _echo(state: State, req: Request) -> dict[str, object]:
     headers: dict[str, str] = {}
-    for name, value in req.headers:
+    for raw_name, value in req.headers:
+        name = raw_name.lower()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return {
         "pod": state.pod,
@@ -211,6 +175,7 @@ def _echo(state: State, req: Request) -> dict[str, object]:
         "method": req.method,
         "path": req.path,
         "query": req.query,
+        "scheme": req.scheme,
         "http_version": req.http_version,
         "headers": headers,
         "body_bytes": req.body_bytes,
@@ -225,18 +190,20 @@ def _control(state: State, req: Request) -> Response:
     if req.path == "/control":
         return _json(200, state.snapshot())
     if req.method != "POST":
-        return _text(405, f"{req.path} changes state: use POST")
+        return text(405, f"{req.path} changes state: use POST")
     name = req.path[len("/control/") :]
     if name == "latency":
         try:
             state.latency = parse_latency(req.query.get("value", ""))
         except ValueError as e:
-            return _text(400, f"bad latency: {e}")
+            return text(400, f"bad latency: {e}")
         log(f"control: latency set to {state.latency}")
         return _json(200, state.snapshot())
-    target = HEALTH_PATHS.get("/" + name)
+    target = "grpc" if name == "grpc" and "grpc" in state.specs else HEALTH_PATHS.get("/" + name)
+    if name == "grpc" and target is None:
+        return text(409, f"gRPC health follows {state.grpc_follows} (--grpc-health): change that one")
     if target is None:
-        return _text(404, f"no control {name!r}: healthz, readyz, startupz or latency")
+        return text(404, f"no control {name!r}: healthz, readyz, startupz, grpc or latency")
     value = req.query.get("state", "")
     if value == "auto":
         state.overrides.pop(target, None)
@@ -245,5 +212,5 @@ def _control(state: State, req: Request) -> Response:
         state.overrides[target] = value
         log(f"control: {target} set to {value}")
     else:
-        return _text(400, f"state must be ok, fail, hang or auto, not {value!r}")
+        return text(400, f"state must be ok, fail, hang or auto, not {value!r}")
     return _json(200, state.snapshot())

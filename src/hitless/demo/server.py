@@ -1,30 +1,36 @@
-"""HTTP/1.1 over asyncio streams with h11: keep-alive, pipelining, and the pieces of a drain.
+"""HTTP/1.1 (and HTTPS) over asyncio streams with h11: keep-alive, pipelining, and the drain's answers.
 
-The drain is built from the same steps as Go's ``http.Server.Shutdown``, which most real
-services inherit: close the listeners, close the connections that sit idle between requests,
-let the others finish their current request (answered with ``Connection: close``), and give up
-after a timeout.
+The listeners, the connection bookkeeping and the drain's steps are in conns.py; here, what makes the
+HTTP/1.1 side of it: a draining server answers the request in progress with ``Connection: close``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import h11
 
 from hitless import __version__
+from hitless.demo.conns import READ_SIZE, Conn, ConnServer, discard_until_closed, format_address
 from hitless.demo.log import log
-from hitless.demo.routes import HEALTH_PATHS, Request, Response, State, handle
+from hitless.demo.messages import Request, Response
+from hitless.demo.routes import HEALTH_PATHS, State, handle
 
-READ_SIZE = 65536
+__all__ = ["HttpServer", "format_address", "parse_query", "reason"]
+
 SERVER_HEADER = f"hitless-demo-app/{__version__}".encode()
 
 
 # The statuses the app answers itself; ?code=N may ask for any other, looked up on demand.
 REASONS = {
     200: b"OK",
+    # The redirects of /redirect, which probes follow (or not) by their own rules.
+    301: b"Moved Permanently",
+    302: b"Found",
+    303: b"See Other",
+    307: b"Temporary Redirect",
+    308: b"Permanent Redirect",
     400: b"Bad Request",
     404: b"Not Found",
     405: b"Method Not Allowed",
@@ -43,11 +49,6 @@ def reason(status: int) -> bytes:
     return REASONS[status]
 
 
-def format_address(sockname: tuple[str, int] | tuple[str, int, int, int]) -> str:
-    host, port = sockname[0], sockname[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def parse_query(query: str) -> dict[str, str]:
     result: dict[str, str] = {}
     for pair in query.split("&"):
@@ -63,87 +64,14 @@ def parse_query(query: str) -> dict[str, str]:
     return result
 
 
-class _Conn:
-    __slots__ = ("idle", "requests", "writer")
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        # True while waiting for the first byte of a next request: the state in which a
-        # draining server may close a keep-alive connection without cutting a request.
-        self.idle = True
-        self.requests = 0
-
-
-class HttpServer:
+class HttpServer(ConnServer):
     def __init__(self, state: State, request_log: str, keep_alive_during_drain: bool = False) -> None:
+        super().__init__()
         self._state = state
         self._request_log = request_log
         self._keep_alive_during_drain = keep_alive_during_drain
-        self._listeners: list[asyncio.Server] = []
-        self._conns: set[_Conn] = set()
-        self._no_conns = asyncio.Event()
-        self._no_conns.set()
-        self._closing = False
 
-    async def listen(self, address: str, ports: list[int]) -> None:
-        for port in ports:
-            # A large backlog: benchmarks open hundreds of connections at once, and a full
-            # backlog would show up as dropped requests that are not the rollout's fault.
-            listener = await asyncio.start_server(self._on_connection, address or None, port, backlog=1024)
-            self._listeners.append(listener)
-            for sock in listener.sockets:
-                log(f"listening on {format_address(sock.getsockname())}")
-
-    def close_listeners(self) -> None:
-        for listener in self._listeners:
-            listener.close()
-        self._listeners.clear()
-
-    def close_idle(self) -> int:
-        """Close the connections between requests; from now on connections close when idle."""
-        self._closing = True
-        idle = [c for c in self._conns if c.idle]
-        for conn in idle:
-            conn.writer.close()
-        return len(idle)
-
-    def in_flight(self) -> int:
-        return sum(1 for c in self._conns if not c.idle)
-
-    async def wait_closed(self, within: float) -> int:
-        """Wait until every connection has closed, for at most ``within`` s; how many are left."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._no_conns.wait(), within)
-        return len(self._conns)
-
-    def close_all(self) -> int:
-        count = len(self._conns)
-        for conn in list(self._conns):
-            conn.writer.close()
-        return count
-
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Conn(writer)
-        self._conns.add(conn)
-        self._no_conns.clear()
-        try:
-            await self._serve(conn, reader)
-        except (ConnectionError, TimeoutError):
-            pass  # the client went away; nothing to answer
-        except Exception as e:
-            # One line in the app's log rather than asyncio's traceback on stderr; the connection
-            # closes, the app carries on serving the others.
-            log(
-                f"error on connection {format_address(writer.get_extra_info('peername') or ('?', 0))}: "
-                f"{type(e).__name__}: {e}"
-            )
-        finally:
-            self._conns.discard(conn)
-            if not self._conns:
-                self._no_conns.set()
-            writer.close()
-
-    async def _next_event(self, h: h11.Connection, conn: _Conn, reader: asyncio.StreamReader) -> object:
+    async def _next_event(self, h: h11.Connection, conn: Conn, reader: asyncio.StreamReader) -> object:
         while True:
             event = h.next_event()
             if event is not h11.NEED_DATA:
@@ -155,11 +83,12 @@ class HttpServer:
             conn.idle = False
             h.receive_data(data)
 
-    async def _serve(self, conn: _Conn, reader: asyncio.StreamReader) -> None:
+    async def _serve(self, conn: Conn, reader: asyncio.StreamReader) -> None:
         h = h11.Connection(h11.SERVER)
         writer = conn.writer
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
+        scheme = "https" if writer.get_extra_info("ssl_object") is not None else "http"
         while True:
             try:
                 event = await self._next_event(h, conn, reader)
@@ -183,16 +112,19 @@ class HttpServer:
                 target=target,
                 query=parse_query(target.partition("?")[2]),
                 http_version=event.http_version.decode("latin-1"),
-                headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers],
+                # As the client spelled them (h11 lowercases the names it hands out): /headers shows a
+                # probe's httpHeaders exactly as sent.
+                headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers.raw_items()],
                 body_bytes=body_bytes,
                 peer=(peer[0], peer[1]),
                 local=(local[0], local[1]),
                 on_connection=conn.requests,
+                scheme=scheme,
             )
             response = await handle(self._state, request)
             if response.hang:
                 self._log(request, "hanging: will never answer", started)
-                await _discard_until_closed(reader)
+                await discard_until_closed(reader)
                 return
             close = self._closing or (self._state.draining and not self._keep_alive_during_drain)
             await self._send(h, writer, request.method, response, close)
@@ -216,6 +148,7 @@ class HttpServer:
             # without parsing bodies.
             (b"x-pod-name", self._state.pod.encode()),
         ]
+        headers.extend(response.headers)
         if response.status != 204:
             headers.append((b"content-length", str(len(body)).encode()))
         if close:
@@ -237,10 +170,3 @@ class HttpServer:
             f'request {format_address(req.peer)} "{req.method} {req.target} HTTP/{req.http_version}" '
             f"{outcome} {time.monotonic() - started:.3f}s (request {req.on_connection} on its connection)"
         )
-
-
-async def _discard_until_closed(reader: asyncio.StreamReader) -> None:
-    # A hanging endpoint holds the connection open without answering; reading on until the
-    # client gives up frees the socket then, instead of keeping it until the process exits.
-    while await reader.read(READ_SIZE):
-        pass

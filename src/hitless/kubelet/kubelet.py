@@ -12,17 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node, NodeAddress, NodeStatus
-from hitless.api.types.pod import Pod
+from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
 from hitless.kubelet.containers import ContainerManager
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.pod_worker import PodWorker
 from hitless.kubelet.prober.manager import ProbeManager
+from hitless.kubelet.prober.prober import KubeletProber
+from hitless.kubelet.prober.probers import Prober, ProberDeps, probers_for
 from hitless.kubelet.syncer import KubeletContext
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
@@ -44,12 +47,21 @@ class Kubelet:
         log_root: Path,
         rng: random.Random | None = None,
         retry_jitter: float | None = None,
+        probers: Callable[[Probe], Prober | None] | None = None,
     ) -> None:
         self.node_name = node_name
         self.host_ip = host_ip
         self._store = store
         recorder = EventRecorder(store, clock, "kubelet", node_name)
-        self.probes = ProbeManager(on_change=self._probe_changed)
+        rng = rng or random.Random()
+        choose = probers or probers_for(ProberDeps(network, runtime, clock))
+        self.probes = ProbeManager(
+            self._probe_changed,
+            clock=clock,
+            prober=KubeletProber(choose, recorder),
+            pod_status=self._pod_status,
+            rng=random.Random(rng.random()),
+        )
         hooks = HandlerRunner(runtime, network, clock)
         self.containers = ContainerManager(runtime, images, hooks, clock, recorder)
         self.context = KubeletContext(
@@ -63,7 +75,7 @@ class Kubelet:
             probes=self.probes,
             recorder=recorder,
             log_root=log_root,
-            rng=rng or random.Random(),
+            rng=rng,
         )
         if retry_jitter is not None:
             self.context.retry_jitter = retry_jitter
@@ -164,6 +176,13 @@ class Kubelet:
         self._seen[uid] = key
         return True
 
+    def _pod_status(self, pod: Pod) -> PodStatus | None:
+        """The status manager's copy of the pod's status, which probe workers read."""
+        current = self._store.get("Pod", pod.namespace, pod.name)
+        if not isinstance(current, Pod) or current.metadata.uid != pod.metadata.uid:
+            return None
+        return current.status
+
     def _probe_changed(self, uid: str) -> None:
         worker = self.workers.get(uid)
         if worker is not None:
@@ -183,4 +202,9 @@ class Kubelet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A probe in flight is abandoned: the engine is going away.
+        probe_tasks = [w.task for w in self.probes.workers.values() if w.task is not None]
+        for task in probe_tasks:
+            task.cancel()
+        await asyncio.gather(*probe_tasks, return_exceptions=True)
         await self.containers.shutdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import shutil
 import socket
 import uuid
@@ -50,6 +51,19 @@ class Tools:
         return cls(**{name: str(path) for name, path in found.items()})
 
 
+def raise_open_files_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard one: every pod holds a dozen fds (namespaces,
+    pidfds, log pipes, spare sockets), and the usual soft limit of 1024 ends at ~80 pods."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# Sockets made per trip to a sandbox's thread (see sandbox_socket).
+SPARE_SOCKETS = 4
+
+
 class LinuxRuntime:
     def __init__(self, clock: Clock | None = None, tools: Tools | None = None) -> None:
         self.clock: Clock = clock or RealClock()
@@ -59,6 +73,7 @@ class LinuxRuntime:
         self._addresses = AddressPool()
         self._watchers: set[asyncio.Task[None]] = set()
         self._shutdown: asyncio.Task[None] | None = None
+        raise_open_files_limit()
 
     def info(self) -> RuntimeInfo:
         capable = procfs.has_cap_sys_admin()
@@ -231,7 +246,19 @@ class LinuxRuntime:
         self, sandbox_id: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
     ) -> socket.socket:
         sandbox = self._ready_sandbox(sandbox_id)
-        sock = await sandbox.thread.call(lambda: socket.socket(family, type))
+        spares = sandbox.spare_sockets.setdefault((family, type), [])
+        if not spares:
+            # A thread round trip costs more than the socket itself (~200 µs on a busy loop), and
+            # a pod is probed several times a second: make a few at once.
+            made = await sandbox.thread.call(
+                lambda: [socket.socket(family, type) for _ in range(SPARE_SOCKETS)]
+            )
+            if sandbox.closed:
+                for sock in made:
+                    sock.close()
+                raise RuntimeError_(f"pod sandbox {sandbox_id} is not ready")
+            spares.extend(made)
+        sock = spares.pop()
         sock.setblocking(False)
         return sock
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,12 +56,19 @@ class Sandbox:
     state: SandboxState = SandboxState.READY
     containers: set[str] = field(default_factory=set)
     closed: bool = False
+    # Sockets made ahead in the pod's network namespace, by (family, type): a probe takes one
+    # instead of waiting for a round trip to the sandbox's thread.
+    spare_sockets: dict[tuple[int, int], list[socket.socket]] = field(default_factory=dict)
 
     def close(self) -> None:
         """Release the namespaces and the thread; only once (the fd numbers get reused)."""
         if self.closed:
             return
         self.closed = True
+        for spares in self.spare_sockets.values():
+            for sock in spares:
+                sock.close()
+        self.spare_sockets.clear()
         for fd in (self.net_fd, self.uts_fd, self.ipc_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
