@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 
 from hitless.runtime.cri import RuntimeService
 
@@ -34,18 +35,36 @@ class PodNetwork:
     def sandbox_of(self, ip: str) -> str | None:
         return self._by_ip.get(ip)
 
+    @staticmethod
+    def check_dialable(host: str, port: int) -> None:
+        """Besides pod IPs, only loopback addresses are dialed: a manifest cannot make hitless
+        send traffic off the machine."""
+        try:
+            allowed = ipaddress.ip_address(host) in LOOPBACK
+        except ValueError:
+            allowed = False
+        if not allowed:
+            raise DialError(f"dial tcp {host}:{port}: hitless only dials pod IPs and 127.0.0.0/8")
+
+    async def new_socket(self, host: str, port: int, family: int) -> socket.socket:
+        """A non-blocking TCP socket to dial ``host`` from: made inside the pod's network
+        namespace for a pod IP, in the engine's for a loopback address. Raises DialError for any
+        other address, RuntimeError_ when the pod's sandbox is gone."""
+        sandbox = self._by_ip.get(host)
+        if sandbox is not None:
+            return await self._runtime.sandbox_socket(sandbox, family)
+        self.check_dialable(host, port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        return sock
+
     async def open_connection(
         self, host: str, port: int, timeout: float
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         sandbox = self._by_ip.get(host)
         if sandbox is not None:
             return await self._runtime.open_connection(sandbox, host, port, timeout)
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is None or address not in LOOPBACK:
-            raise DialError(f"dial tcp {host}:{port}: hitless only dials pod IPs and 127.0.0.0/8")
+        self.check_dialable(host, port)
         try:
             return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         except TimeoutError as exc:

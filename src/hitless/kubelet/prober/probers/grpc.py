@@ -58,7 +58,7 @@ def code_name(code: int) -> str:
 
 class GRPCProber:
     def __init__(self, deps: ProberDeps) -> None:
-        self._dialer = Dialer(deps.network, deps.runtime)
+        self._dialer = Dialer(deps.network)
 
     async def probe(self, probe: Probe, target: ProbeTarget, timeout: float) -> ProbeOutcome:
         action = probe.grpc

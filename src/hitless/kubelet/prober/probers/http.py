@@ -42,7 +42,7 @@ READING_BODY = "context deadline exceeded (Client.Timeout or context cancellatio
 
 class HTTPProber:
     def __init__(self, deps: ProberDeps) -> None:
-        self._dialer = Dialer(deps.network, deps.runtime)
+        self._dialer = Dialer(deps.network)
 
     async def probe(self, probe: Probe, target: ProbeTarget, timeout: float) -> ProbeOutcome:
         action = probe.http_get

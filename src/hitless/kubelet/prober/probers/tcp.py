@@ -10,7 +10,6 @@ the engine's own, anything else is refused. Errors read as Go's dialer words the
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import socket
 import struct
@@ -19,8 +18,8 @@ from hitless.api.types.pod import Probe
 from hitless.kubelet.ports import PortError, resolve_probe_port
 from hitless.kubelet.prober.probers.base import ProbeOutcome, ProberDeps, ProbeTarget
 from hitless.kubelet.prober.results import Result
-from hitless.runtime.cri import RuntimeError_, RuntimeService
-from hitless.runtime.network import LOOPBACK, DialError, PodNetwork
+from hitless.runtime.cri import RuntimeError_
+from hitless.runtime.network import DialError, PodNetwork
 
 # SO_LINGER {on, 1 s}, as probe.ProbeDialer sets it.
 LINGER_1S = struct.pack("ii", 1, 1)
@@ -71,9 +70,8 @@ class Conn:
 
 
 class Dialer:
-    def __init__(self, network: PodNetwork, runtime: RuntimeService) -> None:
+    def __init__(self, network: PodNetwork) -> None:
         self._network = network
-        self._runtime = runtime
 
     async def dial(self, host: str, port: int, *, linger: bool) -> socket.socket:
         """A connected non-blocking socket, or GoError. No deadline of its own: the caller's
@@ -87,12 +85,8 @@ class Dialer:
         """
         addr = join_host_port(host, port)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sandbox = self._network.sandbox_of(host)
         try:
-            if sandbox is not None:
-                sock = await self._runtime.sandbox_socket(sandbox, family)
-            else:
-                sock = _engine_socket(host, addr, family)
+            sock = await self._network.new_socket(host, port, family)
         except RuntimeError_ as exc:  # the sandbox is gone, and its address with it
             raise GoError(f"dial tcp {addr}: {exc}") from exc
         except DialError as exc:
@@ -112,22 +106,9 @@ class Dialer:
         return sock
 
 
-def _engine_socket(host: str, addr: str, family: int) -> socket.socket:
-    # PodNetwork.open_connection's rule: besides pod IPs, only loopback is dialed.
-    try:
-        allowed = ipaddress.ip_address(host) in LOOPBACK
-    except ValueError:
-        allowed = False
-    if not allowed:
-        raise DialError(f"dial tcp {addr}: hitless only dials pod IPs and 127.0.0.0/8")
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    return sock
-
-
 class TCPProber:
     def __init__(self, deps: ProberDeps) -> None:
-        self._dialer = Dialer(deps.network, deps.runtime)
+        self._dialer = Dialer(deps.network)
 
     async def probe(self, probe: Probe, target: ProbeTarget, timeout: float) -> ProbeOutcome:
         action = probe.tcp_socket
