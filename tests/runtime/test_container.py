@@ -185,9 +185,11 @@ async def test_path_lookup_uses_the_containers_path(
 
 
 # A PID 1 that logs each SIGTERM and goes on running: only a SIGKILL ends it.
+# The handler writes with os.write: a print() there can run inside the main thread's own
+# print('ready') (signal handlers run between its I/O steps) and die of a reentrant call.
 TERM_COUNTER = (
-    "import signal, time\n"
-    "signal.signal(signal.SIGTERM, lambda n, f: print('TERM', flush=True))\n"
+    "import os, signal, time\n"
+    "signal.signal(signal.SIGTERM, lambda n, f: os.write(1, b'TERM\\n'))\n"
     "print('ready', flush=True)\n"
     "while True: time.sleep(1)\n"
 )
@@ -220,7 +222,7 @@ async def test_concurrent_stops_both_return(runtime: LinuxRuntime, sandbox: str)
         asyncio.gather(runtime.stop_container(cid, 30), runtime.stop_container(cid, 0.3)), timeout=10
     )
     assert time.monotonic() - started < 5  # the shorter one SIGKILLed, the longer one saw it end
-    assert runtime.container_status(cid).exit_code == 137
+    assert runtime.container_status(cid).exit_code == 137, log_lines(runtime, cid)
     assert log_lines(runtime, cid).count("TERM") <= 1
 
 
