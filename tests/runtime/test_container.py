@@ -94,7 +94,7 @@ async def test_pid_1_cannot_kill_itself_with_sigterm(runtime: LinuxRuntime, sand
     code = (
         "import os, signal, sys, time\n"
         "def again(n, f):\n"
-        "    signal.signal(n, signal.SIG_DFL); print('re-raise', flush=True); os.kill(os.getpid(), n)\n"
+        "    signal.signal(n, signal.SIG_DFL); os.write(1, b're-raise\\n'); os.kill(os.getpid(), n)\n"
         "signal.signal(signal.SIGTERM, again)\n"
         "print('ready', flush=True)\n"
         "time.sleep(1000)\n"
