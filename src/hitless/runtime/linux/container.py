@@ -93,11 +93,7 @@ class Container:
 
 async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str) -> None:
     lookup.check_working_dir(c.cwd)
-    exe = lookup.resolve(c.config.argv[0] if c.config.argv else "", c.config.env, c.cwd)
-    argv = list(c.config.argv)
-    if "PATH" not in c.config.env and "/" not in argv[0]:
-        # The final execvp would search glibc's default PATH, not containerd's: give it the file.
-        argv[0] = exe
+    exe, argv = lookup.runnable_argv(c.config.argv, c.config.env, c.cwd)
 
     loop = asyncio.get_running_loop()
     log = CriLogWriter(c.log_path, clock.wall)

@@ -81,9 +81,7 @@ async def exec_sync(
     ):
         raise RuntimeError_(f"container {c.id} is not in running state")
     pid1 = c.process.pid
-    exe = lookup.resolve(argv[0] if argv else "", c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX)
-    if "PATH" not in c.config.env and "/" not in argv[0]:
-        argv = [exe, *argv[1:]]  # as for the container: nsenter's execvp would use glibc's PATH
+    _, argv = lookup.runnable_argv(argv, c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX)
     pid_ns_fd = c.pid_ns_fd
 
     loop = asyncio.get_running_loop()

@@ -67,6 +67,20 @@ def resolve(name: str, env: dict[str, str], cwd: str, prefix: str = CREATE_PREFI
     raise ExecutableError(f'{prefix}exec: "{name}": executable file not found in $PATH: unknown', 127)
 
 
+def runnable_argv(
+    argv: list[str], env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX
+) -> tuple[str, list[str]]:
+    """The file argv[0] runs and ``argv`` ready to hand to exec (ExecutableError otherwise).
+
+    Without PATH in the env, the final execvp would search glibc's default PATH rather than
+    containerd's, so argv[0] becomes the file that containerd's PATH finds.
+    """
+    exe = resolve(argv[0] if argv else "", env, cwd, prefix)
+    if "PATH" not in env and "/" not in argv[0]:
+        return exe, [exe, *argv[1:]]
+    return exe, list(argv)
+
+
 def check_working_dir(cwd: str) -> None:
     """runc chdirs into the process cwd before the exec; a missing one fails the start.
 
