@@ -124,12 +124,12 @@ class Kubelet:
                     async for event in watch:
                         pod = event.object
                         if isinstance(pod, Pod) and pod.spec.node_name == self.node_name:
-                            self._handle(event.type, pod)
+                            self._handle(event.type, pod, event.status_only)
                     return
                 except WatchExpired:
                     continue
 
-    def _handle(self, kind: str, pod: Pod) -> None:
+    def _handle(self, kind: str, pod: Pod, status_only: bool = False) -> None:
         uid = pod.metadata.uid or ""
         worker = self.workers.get(uid)
         if kind == "DELETED":
@@ -144,7 +144,7 @@ class Kubelet:
             worker.start()
             if pod.metadata.deletion_timestamp is not None:
                 worker.update(pod)
-        elif self._changed(pod):
+        elif not status_only and self._changed(pod):
             # Status writes come back through the watch too; like the kubelet's pod config,
             # only a change of spec or metadata is news to the worker.
             worker.update(pod)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
 
+from hitless.api.types.base import K8sModel
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod, PodCondition
 from hitless.clock import Clock
@@ -55,6 +56,8 @@ class WatchEvent:
     type: EventType
     object: K8sObject
     resource_version: int
+    # A write of the status subresource: spec and metadata are as they were.
+    status_only: bool = False
 
 
 class Watch:
@@ -183,11 +186,15 @@ class Store:
     def update_status(self, obj: ObjT) -> ObjT:
         """Replace the status of an object, keeping everything else as stored."""
         current = self._require(obj)
-        new = current.copy_deep()
-        new.__dict__["status"] = obj.copy_deep().__dict__.get("status")
-        if new.to_json() == current.to_json():
+        status = obj.__dict__.get("status")
+        before = current.__dict__.get("status")
+        # Only the status can differ: comparing it alone spares serializing the whole object
+        # on every status write (the kubelet writes one at every sync).
+        if _json(status) == _json(before):
             return current
-        self._commit("MODIFIED", new)
+        new = current.copy_deep()
+        new.__dict__["status"] = status.copy_deep() if isinstance(status, K8sModel) else status
+        self._commit("MODIFIED", new, status_only=True)
         return new
 
     def bind(self, namespace: str, name: str, node_name: str) -> Pod:
@@ -275,7 +282,9 @@ class Store:
         new.metadata.deletion_timestamp = current.metadata.deletion_timestamp
         new.metadata.deletion_grace_period_seconds = current.metadata.deletion_grace_period_seconds
 
-    def _commit(self, type_: EventType, obj: K8sObject, store: bool = True) -> None:
+    def _commit(
+        self, type_: EventType, obj: K8sObject, store: bool = True, status_only: bool = False
+    ) -> None:
         self._rv += 1
         if store:
             obj.metadata.resource_version = str(self._rv)
@@ -284,13 +293,17 @@ class Store:
             # The deleted object, as of the revision that deleted it.
             obj = obj.copy_deep()
             obj.metadata.resource_version = str(self._rv)
-        event = WatchEvent(type_, obj, self._rv)
+        event = WatchEvent(type_, obj, self._rv, status_only)
         self._history.append(event)
         for fn in self._listeners:
             fn(event)
         for w in list(self._watches):
             if w.wants(event):
                 w._push(event)
+
+
+def _json(value: object) -> object:
+    return value.to_json() if isinstance(value, K8sModel) else value
 
 
 def _spec(obj: K8sObject) -> object:
