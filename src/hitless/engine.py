@@ -15,14 +15,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.clock import Clock
+from hitless.controllers.deployment import DeploymentController
+from hitless.controllers.endpointslice import EndpointSliceController
+from hitless.controllers.garbagecollector import GarbageCollector
+from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
+from hitless.proxy.loadbalancer import LoadBalancer, Preset
+from hitless.proxy.node import NodeProxy, ProxyOptions
+from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
+from hitless.store.apply import Applier, ApplyResult, rollout_restart, scale
 from hitless.store.store import NotFound, Store
 
 
@@ -38,19 +47,33 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 50, 100)
 
 
-def node_address(index: int) -> str:
+def node_address(index: int, prefix: str = "127.0.1.") -> str:
     """Node N (1-based) lives at 127.0.1.N."""
-    return f"127.0.1.{index}"
+    return f"{prefix}{index}"
 
 
 @dataclass
 class EngineOptions:
-    nodes: int = 1
+    nodes: int = 2
     log_dir: Path = field(default_factory=lambda: Path("/tmp/hitless-logs"))
     images: ImageService = field(default_factory=ImageService)
     # Jitter of the kubelet's 10 s sync retry; None keeps the kubelet's 0.5.
     retry_jitter: float | None = None
     seed: int | None = None
+    # Service traffic (docs/architecture.md, "Nodes and traffic"). propagation_delay None is
+    # kube-proxy's model: watch_latency, then a sync at most every min_sync_period (burst 2);
+    # a number is a fixed delay from each endpoint change to every node's proxy.
+    propagation_delay: float | None = None
+    watch_latency: float = 0.1
+    min_sync_period: float = 1.0
+    # False: no serving-terminating fallback (KEP-1669), kube-proxy before 1.26.
+    serving_terminating_fallback: bool = True
+    # The load balancer's health-check preset: "gce", "aws-nlb" or a Preset of one's own
+    # (proxy/loadbalancer.py), e.g. shorter intervals for a test.
+    load_balancer: str | Preset = "gce"
+    # Where nodes (prefix + N) and load balancers live; another prefix lets two engines share a host.
+    node_address_prefix: str = "127.0.1."
+    load_balancer_address_prefix: str = "127.0.2."
 
 
 class Engine:
@@ -61,11 +84,51 @@ class Engine:
         self.store = Store(clock)
         self.network = PodNetwork(runtime)
         self.scheduler = Scheduler(self.store, clock)
+        self.deployments = DeploymentController(self.store, clock)
+        self.replicasets = ReplicaSetController(self.store, clock)
+        self.garbage_collector = GarbageCollector(self.store)
+        self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
+        # Its own random source, so that adding Services does not change the kubelets' draws.
+        net_rng = random.Random(None if self.options.seed is None else self.options.seed + 1)
+        self.connections = ConnectionLog()
+        self.endpointslices = EndpointSliceController(self.store, clock)
+        proxy_options = ProxyOptions(
+            watch_latency=self.options.watch_latency,
+            min_sync_period=self.options.min_sync_period,
+            propagation_delay=self.options.propagation_delay,
+            serving_terminating_fallback=self.options.serving_terminating_fallback,
+        )
+        # The host plays a process on node-1: its ClusterIP traffic goes through node-1's proxy.
+        self.proxies = [
+            NodeProxy(
+                f"node-{i}",
+                node_address(i, self.options.node_address_prefix),
+                clock,
+                self.store,
+                self.network,
+                self.connections,
+                proxy_options,
+                rng=random.Random(net_rng.random()),
+                serves_cluster_ips=i == 1,
+            )
+            for i in range(1, self.options.nodes + 1)
+        ]
+        self.load_balancer = LoadBalancer(
+            clock,
+            self.store,
+            self.network,
+            self.connections,
+            [(p.node, p.address) for p in self.proxies],
+            self.options.load_balancer,
+            rng=random.Random(net_rng.random()),
+            options=proxy_options,
+            address_prefix=self.options.load_balancer_address_prefix,
+        )
         self.kubelets = [
             Kubelet(
                 f"node-{i}",
-                node_address(i),
+                node_address(i, self.options.node_address_prefix),
                 clock,
                 self.store,
                 runtime,
@@ -82,10 +145,29 @@ class Engine:
         for kubelet in self.kubelets:
             kubelet.start()
         self.scheduler.start()
+        self.replicasets.start()
+        self.deployments.start()
+        self.garbage_collector.start()
+        self.endpointslices.start()
+        for proxy in self.proxies:
+            proxy.start()
+        self.load_balancer.start()
         await asyncio.sleep(0)
 
     def apply(self, objects: Iterable[K8sObject]) -> list[K8sObject]:
-        return [self.store.create(obj) for obj in objects]
+        return [self.store.create(obj) for obj in self.applier.remember(objects)]
+
+    def reapply(self, objects: Iterable[K8sObject]) -> ApplyResult:
+        """``kubectl apply --prune`` of the manifests as they are now (store/apply.py)."""
+        return self.applier.apply(objects)
+
+    def rollout_restart(self, namespace: str, name: str) -> Deployment:
+        """``kubectl rollout restart deployment/NAME``."""
+        return rollout_restart(self.store, self.clock, namespace, name)
+
+    def scale(self, namespace: str, name: str, replicas: int) -> Deployment:
+        """``kubectl scale deployment/NAME --replicas=N``."""
+        return scale(self.store, namespace, name, replicas)
 
     def pods(self) -> list[Pod]:
         return self.store.pods()
@@ -95,7 +177,11 @@ class Engine:
         return bool(pods) and all(p.status.phase in ("Succeeded", "Failed") for p in pods)
 
     async def delete_all_pods(self, grace_period_seconds: int | None = None) -> None:
-        """Delete every pod gracefully, each by its own spec, and wait until all are gone."""
+        """Delete every pod gracefully, each by its own spec, and wait until all are gone.
+
+        The Deployment and ReplicaSet controllers stop first, or they would replace the pods."""
+        await self.deployments.stop()
+        await self.replicasets.stop()
         for pod in self.store.pods():
             with contextlib.suppress(NotFound):
                 self.store.delete("Pod", pod.namespace, pod.name, grace_period_seconds)
@@ -109,7 +195,14 @@ class Engine:
             kubelet.kill_now()
 
     async def stop(self) -> None:
+        await self.deployments.stop()
+        await self.replicasets.stop()
+        await self.garbage_collector.stop()
         await self.scheduler.stop()
+        await self.load_balancer.stop()
+        for proxy in self.proxies:
+            await proxy.stop()
+        await self.endpointslices.stop()
         for kubelet in self.kubelets:
             await kubelet.stop()
         await self.runtime.shutdown()

@@ -19,6 +19,8 @@ usage: hitless <command> [options]
 
 commands:
   up FILE...        run the Pods of the manifests as local processes, with the kubelet's lifecycle
+  verify FILE...    load a Service through a rollout; explain every dropped request (pod, phase, fix)
+  check FILE...     lint manifests for zero-downtime mistakes, with the numbers behind each finding
   demo-app          the test workload: an HTTP server with knobs for probes, shutdown and latency
   init -- CMD       a PID 1 that forwards signals, reaps zombies and finishes the shutdown
   version           print hitless's version
@@ -31,6 +33,18 @@ def _up(argv: list[str]) -> int:
     from hitless.cli.up import main as up_main
 
     return up_main(argv)
+
+
+def _verify(argv: list[str]) -> int:
+    from hitless.cli.verify import main as verify_main
+
+    return verify_main(argv)
+
+
+def _check(argv: list[str]) -> int:
+    from hitless.cli.check import main as check_main
+
+    return check_main(argv)
 
 
 def _demo_app(argv: list[str]) -> int:
@@ -54,6 +68,8 @@ def _version(argv: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "up": _up,
+    "verify": _verify,
+    "check": _check,
     "demo-app": _demo_app,
     "init": _init,
     "version": _version,

@@ -17,15 +17,21 @@ from pathlib import Path
 
 from hitless import KUBERNETES_VERSION, __version__
 from hitless.api import load
+from hitless.api.types.apps import Deployment
 from hitless.api.types.pod import Pod
+from hitless.api.types.service import Service
+from hitless.cli.reapply import watch_and_reapply
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, tune_gc
 from hitless.kubelet.images import ImageConfigError, ImageService
 from hitless.output.jsonl import JsonlPrinter
+from hitless.output.services import ServiceAnnouncer, sync_line
 from hitless.output.text import TextPrinter
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 
 EXIT_INVALID = 2
+# What `hitless up` runs; saving a manifest re-applies these (cli/reapply.py).
+RUNNABLE = (Pod, Service, Deployment)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="text: pod rows as 'kubectl get pods -w' and the Events; jsonl: every Pod and Event "
         "object as the Kubernetes API returns it, one per line (docs/jsonl.md)",
     )
-    p.add_argument("--nodes", type=int, default=1, metavar="N", help="emulated nodes (default 1)")
+    p.add_argument(
+        "--nodes", type=int, default=2, metavar="N", help="emulated nodes at 127.0.1.N (default 2)"
+    )
     p.add_argument(
         "--image",
         action="append",
@@ -95,16 +103,17 @@ def main(argv: list[str]) -> int:
         print(f"hitless: {skipped.format()}", file=sys.stderr)
     # What `kubectl apply -f` leaves: a later object of the same kind and name replaces an earlier one.
     applied = result.applied()
-    pods = [o.obj for o in applied if isinstance(o.obj, Pod)]
+    # Services are run too: cluster IP, node ports, EndpointSlices, every node's proxy, the load balancer.
+    pods = [o.obj for o in applied if isinstance(o.obj, RUNNABLE)]
     for other in applied:
-        if not isinstance(other.obj, Pod):
+        if not isinstance(other.obj, RUNNABLE):
             print(
                 f"hitless: {other.file}:{other.line}: {other.obj.kind} {other.obj.name!r} is stored but not "
                 f"run yet: this version of hitless runs Pods",
                 file=sys.stderr,
             )
-    if not pods:
-        print("hitless: no Pods to run", file=sys.stderr)
+    if not any(isinstance(p, Pod | Deployment) for p in pods):
+        print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
     log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="hitless-logs-"))
@@ -120,15 +129,25 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(log_dir, ignore_errors=True)
 
 
-async def _run(args: argparse.Namespace, pods: list[Pod], images: ImageService, log_dir: Path) -> int:
+async def _run(
+    args: argparse.Namespace, pods: list[Pod | Service | Deployment], images: ImageService, log_dir: Path
+) -> int:
     clock = RealClock()
     engine = Engine(
         LinuxRuntime(clock), clock, EngineOptions(nodes=args.nodes, log_dir=log_dir, images=images)
     )
     if args.output == "jsonl":
-        engine.store.add_listener(JsonlPrinter(sys.stdout))
+        jsonl = JsonlPrinter(sys.stdout)
+        engine.store.add_listener(jsonl)
+        engine.connections.sync_listeners.append(lambda sync: jsonl.proxy_sync(sync, clock.wall_at(sync.at)))
     else:
         engine.store.add_listener(TextPrinter(clock, sys.stdout, show_events=not args.no_events))
+        if not args.no_events:
+            start = clock.now()
+            engine.connections.sync_listeners.append(
+                lambda sync: print(sync_line(sync, sync.at - start), flush=True)
+            )
+    engine.store.add_listener(ServiceAnnouncer([p.address for p in engine.proxies]))
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -150,9 +169,13 @@ async def _run(args: argparse.Namespace, pods: list[Pod], images: ImageService, 
     await engine.start()
     tune_gc()
     engine.apply(pods)
+    reapply = asyncio.ensure_future(
+        watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE))
+    )
     node_word = "node" if args.nodes == 1 else "nodes"
+    pod_count = sum(isinstance(p, Pod) for p in pods)
     print(
-        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): {len(pods)} pod(s) on "
+        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): {pod_count} pod(s) on "
         f"{args.nodes} {node_word}; Ctrl-C to stop",
         file=sys.stderr,
         flush=True,
@@ -172,6 +195,7 @@ async def _run(args: argparse.Namespace, pods: list[Pod], images: ImageService, 
     if args.duration is not None:
         waits.append(asyncio.ensure_future(clock.sleep(args.duration)))
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    reapply.cancel()
     for w in waits:
         w.cancel()
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import TextIO
 
+from hitless.api.types.base import format_micro_time
+from hitless.proxy.records import ProxySync
 from hitless.store.store import WatchEvent
 
-KINDS = {"Pod", "Event"}
+KINDS = {"Pod", "Event", "Service", "EndpointSlice", "Deployment", "ReplicaSet"}
 
 
 class JsonlPrinter:
@@ -27,4 +30,29 @@ class JsonlPrinter:
         if obj.kind not in self._kinds or event.type == "DELETED":
             return
         self._out.write(json.dumps(obj.to_json(), separators=(",", ":")) + "\n")
+        self._out.flush()
+
+    def proxy_sync(self, sync: ProxySync, wall: datetime) -> None:
+        """A node's proxy applied a Service's endpoints (docs/jsonl.md, ``ProxySync``)."""
+        line = {
+            "apiVersion": "hitless.dev/v1alpha1",
+            "kind": "ProxySync",
+            "node": sync.node,
+            "service": sync.service,
+            "time": format_micro_time(wall),
+            "endpoints": [
+                {
+                    "pod": e.pod,
+                    "address": f"{e.address[0]}:{e.address[1]}",
+                    "nodeName": e.node,
+                    "conditions": {"ready": e.ready, "serving": e.serving, "terminating": e.terminating},
+                }
+                for e in sync.used
+            ],
+            "internalMode": sync.internal_mode or None,
+            "externalMode": sync.external_mode or None,
+            "localEndpoints": sync.local_ready,
+        }
+        clean = {k: v for k, v in line.items() if v is not None}
+        self._out.write(json.dumps(clean, separators=(",", ":")) + "\n")
         self._out.flush()

@@ -91,9 +91,9 @@ class EventRecorder:
         return created
 
     def _gc(self) -> None:
-        events = self._store.objects("Event")
-        if len(events) < MAX_EVENTS:
+        if self._store.count("Event") < MAX_EVENTS:
             return
+        events = self._store.objects("Event")
         events.sort(key=lambda e: int(e.metadata.resource_version or 0))
         for e in events[: len(events) - MAX_EVENTS + 1]:
             self._store.delete("Event", e.namespace, e.name)

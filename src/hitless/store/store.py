@@ -12,6 +12,7 @@ Objects handed out are the stored instances: treat them as read-only and write c
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -21,7 +22,9 @@ from typing import Literal, TypeVar, cast
 from hitless.api.types.base import K8sModel
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod, PodCondition
+from hitless.api.types.service import Service
 from hitless.clock import Clock
+from hitless.store.allocator import ServiceAllocator
 from hitless.store.strategy import before_delete, prepare_pod_for_create, update_pod_condition
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -30,6 +33,7 @@ ObjT = TypeVar("ObjT", bound=K8sObject)
 # Kinds whose status is written only through the status subresource: an update of the main
 # resource keeps the stored status, an update of the status keeps the stored spec.
 _STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # Kinds whose metadata.generation tracks spec changes.
 _GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
 
@@ -112,10 +116,15 @@ class Store:
     def __init__(self, clock: Clock, history: int = 20000) -> None:
         self._clock = clock
         self._objects: dict[tuple[str, str, str], K8sObject] = {}
+        # The same objects by kind: controllers and the Event recorder list one kind at a time,
+        # and a scan of every object per listing grows with the cluster (bench/bench_probes.py).
+        self._by_kind: dict[str, dict[tuple[str, str], K8sObject]] = {}
         self._rv = 0
         self._watches: list[Watch] = []
         self._history: deque[WatchEvent] = deque(maxlen=history)
         self._listeners: list[Callable[[WatchEvent], None]] = []
+        # Cluster IPs and node ports, allocated on create as the API server's Service registry does.
+        self.services = ServiceAllocator(seed=0)
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -138,9 +147,12 @@ class Store:
     ) -> list[K8sObject]:
         return [
             obj
-            for (k, ns, _), obj in self._objects.items()
-            if k == kind and (namespace is None or ns == namespace) and (where is None or where(obj))
+            for (ns, _), obj in self._by_kind.get(kind, {}).items()
+            if (namespace is None or ns == namespace) and (where is None or where(obj))
         ]
+
+    def count(self, kind: str) -> int:
+        return len(self._by_kind.get(kind, ()))
 
     def pods(self, where: Callable[[Pod], bool] | None = None) -> list[Pod]:
         return [p for p in self.objects("Pod") if isinstance(p, Pod) and (where is None or where(p))]
@@ -155,7 +167,12 @@ class Store:
         if not meta.name:
             if not meta.generate_name:
                 raise ValueError(f"{obj.kind}: name or generateName is required")
-            meta.name = meta.generate_name + uuid.uuid4().hex[:5]
+            # names.SimpleNameGenerator: five characters of utilrand's vowel-free alphabet; a
+            # name that is taken is generated again (the API server fails, the client retries).
+            while True:
+                meta.name = meta.generate_name + "".join(random.choices(_NAME_ALPHABET, k=5))
+                if (obj.kind, meta.namespace or "", meta.name) not in self._objects:
+                    break
         if obj.key in self._objects:
             raise AlreadyExists(f'{obj.kind.lower()}s "{meta.name}" already exists')
         meta.uid = str(uuid.uuid4())
@@ -164,6 +181,8 @@ class Store:
             meta.generation = 1
         if isinstance(obj, Pod):
             prepare_pod_for_create(obj)
+        if isinstance(obj, Service):
+            self.services.allocate(obj)
         self._commit("ADDED", obj)
         return obj
 
@@ -172,6 +191,8 @@ class Store:
         current = self._require(obj)
         obj = obj.copy_deep()
         self._keep_identity(current, obj)
+        if isinstance(current, Service) and isinstance(obj, Service):
+            self.services.keep(current, obj)
         if obj.kind in _STATUS_SUBRESOURCE:
             obj.__dict__["status"] = current.__dict__.get("status")
         if obj.kind in _GENERATION and _spec(obj) != _spec(current):
@@ -237,6 +258,9 @@ class Store:
             if not decision.remove:
                 return current
         del self._objects[(kind, namespace, name)]
+        del self._by_kind[kind][(namespace, name)]
+        if isinstance(current, Service):
+            self.services.release(current)
         self._commit("DELETED", current, store=False)
         return current
 
@@ -289,6 +313,7 @@ class Store:
         if store:
             obj.metadata.resource_version = str(self._rv)
             self._objects[obj.key] = obj
+            self._by_kind.setdefault(obj.key[0], {})[obj.key[1:]] = obj
         else:
             # The deleted object, as of the revision that deleted it.
             obj = obj.copy_deep()

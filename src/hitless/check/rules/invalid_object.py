@@ -1,0 +1,46 @@
+"""``invalid-object``: what the API server (or kubectl) would refuse, in its own words."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from hitless.check.finding import Finding, Severity
+from hitless.check.model import Context
+from hitless.check.rule import Rule
+
+
+def _check(ctx: Context) -> Iterator[Finding]:
+    for e in ctx.result.errors:
+        if e.category == "file":
+            continue  # cannot be read at all: the command's exit status 2, not a finding
+        obj = next((o for o in ctx.objects if (o.file, o.line) == (e.file, e.object_line)), None)
+        yield Finding(
+            rule=RULE.id,
+            severity=Severity.ERROR,
+            message=e.message,
+            file=e.file,
+            line=e.line,
+            kind=e.kind,
+            name=e.name,
+            namespace=obj.namespace if obj else None,
+            field=e.field,
+            behaviour=RULE.behaviour,
+            fix=RULE.fix,
+            numbers={},
+        )
+
+
+RULE = Rule(
+    id="invalid-object",
+    severity=Severity.ERROR,
+    summary="The API server (or kubectl) rejects the object",
+    behaviour=(
+        "kubectl apply sends each object on its own; the API server decodes it strictly and "
+        "validates it, and refuses it whole on any error, so nothing of it is created or changed "
+        "while the other objects are applied. hitless still checks the object as written, so "
+        "the problems it will meet once accepted are reported in the same run."
+    ),
+    fix="Correct the field the message names (a number where a string belongs must be quoted).",
+    check=_check,
+    suppressible=False,
+)

@@ -1,0 +1,64 @@
+"""The garbage collector, for background cascading deletion.
+
+When an object is deleted, every object whose ownerReferences all point to objects that no
+longer exist is deleted in turn, with a plain delete: a ReplicaSet goes at once, a Pod gets its
+graceful deletion (deletionTimestamp, its own terminationGracePeriodSeconds) and terminates as
+any deleted pod does. So deleting a Deployment takes its ReplicaSets and then their pods, as
+``kubectl delete deployment`` does on a cluster (propagationPolicy Background, the default).
+Foreground deletion and orphaning are not modelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from hitless.api.types.meta import K8sObject
+from hitless.store.store import NotFound, Store, WatchExpired
+
+# Kinds whose objects may be dependents (what the controllers create with ownerReferences).
+DEPENDENT_KINDS = ("ReplicaSet", "Pod")
+
+
+class GarbageCollector:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with self._store.watch() as watch:
+                self.collect()  # dependents orphaned while nobody watched
+                try:
+                    async for event in watch:
+                        if event.type == "DELETED" and event.object.kind != "Event":
+                            self.collect()
+                    return
+                except WatchExpired:
+                    continue
+
+    def collect(self) -> list[K8sObject]:
+        """Delete every dependent whose owners are all gone; returns what was deleted."""
+        live = {
+            obj.metadata.uid for kind in {"Deployment", *DEPENDENT_KINDS} for obj in self._store.objects(kind)
+        }
+        deleted: list[K8sObject] = []
+        for kind in DEPENDENT_KINDS:
+            for obj in self._store.objects(kind):
+                refs = obj.metadata.owner_references or []
+                if not refs or obj.metadata.deletion_timestamp is not None:
+                    continue
+                if any(ref.uid in live for ref in refs):
+                    continue
+                with contextlib.suppress(NotFound):
+                    deleted.append(self._store.delete(kind, obj.namespace, obj.name))
+        return deleted

@@ -1,0 +1,455 @@
+"""Each node's kube-proxy: it learns Services and EndpointSlices through a watch, applies them
+after kube-proxy's delays, and serves the node's frontends, ``/healthz`` and health-check ports.
+
+Propagation, per node: every watch event reaches the node ``watch_latency`` later (in order),
+then asks the ``BoundedFrequencyRunner`` for a sync (``minSyncPeriod`` 1 s, burst 2), which
+applies everything received so far at once. ``propagation_delay`` replaces that model with a
+fixed delay from each change to its sync. All of it runs on the injected clock.
+
+Frontends: a ClusterIP frontend (on the one node that plays the host, ``serves_cluster_ips``)
+uses the internalTrafficPolicy set; a NodePort frontend on the node's address uses the
+externalTrafficPolicy set. An empty set refuses (no endpoint anywhere: REJECT) or drops (endpoints
+elsewhere only: DROP), see ``listener.py``. Upstream connections are opened inside the endpoint
+pod's network namespace, their source bound to the node's address (Cluster: SNAT, the pod sees
+the node) or to the client's address (Local: the client IP is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import random
+import socket
+from dataclasses import dataclass
+
+from hitless.api.types.discovery import EndpointSlice
+from hitless.api.types.service import Service
+from hitless.clock import Clock
+from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, service_health_body
+from hitless.proxy.listener import Listener
+from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync, SyncedEndpoint
+from hitless.proxy.relay import Relay, reset
+from hitless.proxy.runner import BoundedFrequencyRunner
+from hitless.proxy.selection import (
+    Mode,
+    ProxyEndpoint,
+    categorize,
+    local_ready_ips,
+    mode_for,
+    policies,
+    port_endpoints,
+)
+from hitless.runtime.network import PodNetwork
+from hitless.store.store import Store, WatchEvent, WatchExpired
+
+Key = tuple[str, str]
+
+
+@dataclass
+class ProxyOptions:
+    # Informer delivery of a change to this node's kube-proxy.
+    watch_latency: float = 0.1
+    # iptables.minSyncPeriod and the runner's burst.
+    min_sync_period: float = 1.0
+    burst: int = 2
+    # A fixed delay from each change to its sync instead of the model above.
+    propagation_delay: float | None = None
+    # KEP-1669 (on since 1.26): serving-terminating endpoints when no ready one exists.
+    serving_terminating_fallback: bool = True
+    healthz_port: int = PROXY_HEALTHZ_PORT
+    # An upstream connect that takes longer fails (the kernel's SYN retries would take ~2 min).
+    connect_timeout: float = 30.0
+    # A pod whose network is gone does not answer: the client waits this long, then is reset.
+    unreachable_after: float = 3.0
+
+
+@dataclass
+class Frontend:
+    kind: str  # "clusterIP" or "nodePort"
+    service: str
+    port_name: str
+    listener: Listener
+    endpoints: tuple[ProxyEndpoint, ...] = ()
+    snat: bool = True
+
+    @property
+    def mode(self) -> Mode:
+        return self.listener.mode
+
+
+@dataclass
+class _Applied:
+    used: tuple[SyncedEndpoint, ...] = ()
+    internal: tuple[SyncedEndpoint, ...] = ()
+    external: tuple[SyncedEndpoint, ...] = ()
+    local_ready: int | None = None
+    modes: tuple[str, str] = ("", "")
+
+
+def _synced(endpoints: tuple[ProxyEndpoint, ...] | list[ProxyEndpoint]) -> tuple[SyncedEndpoint, ...]:
+    return tuple(
+        SyncedEndpoint(e.pod, (e.ip, e.port), e.ready, e.serving, e.terminating, e.node) for e in endpoints
+    )
+
+
+@dataclass
+class _HealthCheck:
+    service: Key
+    listener: Listener
+    count: int = 0
+
+
+class NodeProxy:
+    def __init__(
+        self,
+        node: str,
+        address: str,
+        clock: Clock,
+        store: Store,
+        network: PodNetwork,
+        log: ConnectionLog,
+        options: ProxyOptions | None = None,
+        rng: random.Random | None = None,
+        serves_cluster_ips: bool = False,
+        listen: bool = True,
+    ) -> None:
+        self.node = node
+        self.address = address
+        self.clock = clock
+        self.options = options or ProxyOptions()
+        self._store = store
+        self._network = network
+        self._log = log
+        self._rng = rng or random.Random()
+        self.serves_cluster_ips = serves_cluster_ips
+        self._listen = listen
+        self.services: dict[Key, Service] = {}
+        self.slices: dict[Key, EndpointSlice] = {}
+        self.frontends: dict[tuple[str, int], Frontend] = {}
+        self.health_checks: dict[int, _HealthCheck] = {}
+        self.health = ProxierHealth(clock)
+        self._applied: dict[Key, _Applied] = {}
+        self._runner = BoundedFrequencyRunner(
+            clock, self.sync, self.options.min_sync_period, self.options.burst
+        )
+        self._last_delivery = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watch_task: asyncio.Task[None] | None = None
+        self._timers: list[object] = []
+        self._healthz = Listener(address, self.options.healthz_port, self._accept_healthz, bind=listen)
+        self.syncs = 0
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._healthz.set_mode("route")
+        self._watch_task = asyncio.ensure_future(self._watch())
+
+    async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        self._runner.stop()
+        self._healthz.close()
+        for frontend in self.frontends.values():
+            frontend.listener.close()
+        for check in self.health_checks.values():
+            check.listener.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- learning changes ---------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            with self._store.watch(["Service", "EndpointSlice"], initial=True) as watch:
+                self._deliver(None)  # a relist replaces what this node knew
+                try:
+                    async for event in watch:
+                        self._deliver(event)
+                    return
+                except WatchExpired:
+                    continue
+
+    def _deliver(self, event: WatchEvent | None) -> None:
+        now = self.clock.now()
+        delay = self.options.propagation_delay
+        delay = self.options.watch_latency if delay is None else delay
+        at = max(self._last_delivery, now + delay)
+        self._last_delivery = at
+        self.health.queued()
+        self.clock.call_later(at - now, lambda: self._received(event))
+
+    def _received(self, event: WatchEvent | None) -> None:
+        if event is None:
+            self.services.clear()
+            self.slices.clear()
+        else:
+            obj = event.object
+            key = (obj.namespace, obj.name)
+            if isinstance(obj, Service):
+                if event.type == "DELETED":
+                    self.services.pop(key, None)
+                else:
+                    self.services[key] = obj
+            elif isinstance(obj, EndpointSlice):
+                if event.type == "DELETED":
+                    self.slices.pop(key, None)
+                else:
+                    self.slices[key] = obj
+        if self.options.propagation_delay is not None:
+            self.sync()
+        else:
+            self._runner.run()
+
+    # --- applying them ------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """syncProxyRules: recompute every Service's sets and apply them to the frontends."""
+        self.syncs += 1
+        fallback = self.options.serving_terminating_fallback
+        by_service: dict[Key, list[EndpointSlice]] = {}
+        for slice_ in self.slices.values():
+            if slice_.service_name:
+                by_service.setdefault((slice_.namespace, slice_.service_name), []).append(slice_)
+        desired: dict[tuple[str, int], tuple[str, str, str, tuple[ProxyEndpoint, ...], bool, bool]] = {}
+        checks: dict[int, tuple[Key, int]] = {}
+        applied: dict[Key, _Applied] = {}
+        for key, svc in self.services.items():
+            spec = svc.spec
+            if spec.type == "ExternalName" or not spec.cluster_ip or spec.cluster_ip == "None":
+                continue
+            name = f"{key[0]}/{key[1]}"
+            internal_policy, external_policy = policies(svc)
+            external = spec.type in ("NodePort", "LoadBalancer")
+            uses_cluster = internal_policy == "Cluster" or (external and external_policy == "Cluster")
+            uses_local = internal_policy == "Local" or (external and external_policy == "Local")
+            internal_all: list[ProxyEndpoint] = []
+            external_all: list[ProxyEndpoint] = []
+            local_ips: set[str] = set()
+            modes = ["", ""]
+            for port in spec.ports or []:
+                if (port.protocol or "TCP") != "TCP":
+                    continue
+                endpoints = port_endpoints(port, by_service.get(key, []))
+                cat = categorize(endpoints, self.node, uses_cluster, uses_local, fallback)
+                internal_set = (cat.local if internal_policy == "Local" else cat.cluster) or ()
+                external_set = (cat.local if external_policy == "Local" else cat.cluster) or ()
+                local_ips |= local_ready_ips(endpoints, self.node)
+                if self.serves_cluster_ips:
+                    mode = mode_for(internal_set, cat.has_any)
+                    modes[0] = modes[0] or mode
+                    desired[(spec.cluster_ip, port.port)] = (
+                        "clusterIP",
+                        name,
+                        port.name or "",
+                        internal_set,
+                        cat.has_any,
+                        True,
+                    )
+                    internal_all.extend(internal_set)
+                if external and port.node_port:
+                    mode = mode_for(external_set, cat.has_any)
+                    modes[1] = modes[1] or mode
+                    snat = external_policy != "Local"
+                    desired[(self.address, port.node_port)] = (
+                        "nodePort",
+                        name,
+                        port.name or "",
+                        external_set,
+                        cat.has_any,
+                        snat,
+                    )
+                    external_all.extend(external_set)
+            local_ready: int | None = None
+            if spec.type == "LoadBalancer" and external_policy == "Local" and spec.health_check_node_port:
+                local_ready = len(local_ips)
+                checks[spec.health_check_node_port] = (key, local_ready)
+            union = {(e.ip, e.port): e for e in internal_all + external_all}
+            applied[key] = _Applied(
+                used=_synced(sorted(union.values(), key=lambda e: (e.ip, e.port))),
+                internal=_synced(internal_all),
+                external=_synced(external_all),
+                local_ready=local_ready,
+                modes=(modes[0], modes[1]),
+            )
+        self._apply_frontends(desired)
+        self._apply_health_checks(checks)
+        self.health.updated()
+        now = self.clock.now()
+        for key in sorted(set(applied) | set(self._applied)):
+            new = applied.get(key, _Applied())
+            if self._applied.get(key) != new:
+                self._log.synced(
+                    ProxySync(
+                        node=self.node,
+                        service=f"{key[0]}/{key[1]}",
+                        at=now,
+                        used=new.used,
+                        internal=new.internal,
+                        external=new.external,
+                        local_ready=new.local_ready,
+                        internal_mode=new.modes[0],
+                        external_mode=new.modes[1],
+                    )
+                )
+        self._applied = applied
+
+    def _apply_frontends(
+        self, desired: dict[tuple[str, int], tuple[str, str, str, tuple[ProxyEndpoint, ...], bool, bool]]
+    ) -> None:
+        for address in list(self.frontends):
+            if address not in desired:
+                self.frontends.pop(address).listener.close()
+        for address, (kind, service, port_name, endpoints, has_any, snat) in desired.items():
+            frontend = self.frontends.get(address)
+            if frontend is None or frontend.service != service:
+                if frontend is not None:
+                    frontend.listener.close()
+                frontend = Frontend(kind, service, port_name, Listener(address[0], address[1], self._nothing))
+                frontend.listener = Listener(
+                    address[0], address[1], functools.partial(self._accept, frontend), bind=self._listen
+                )
+                self.frontends[address] = frontend
+            frontend.kind, frontend.port_name, frontend.endpoints, frontend.snat = (
+                kind,
+                port_name,
+                endpoints,
+                snat,
+            )
+            frontend.listener.set_mode(mode_for(endpoints, has_any))
+
+    def _apply_health_checks(self, checks: dict[int, tuple[Key, int]]) -> None:
+        for port in list(self.health_checks):
+            if port not in checks or self.health_checks[port].service != checks[port][0]:
+                self.health_checks.pop(port).listener.close()
+        for port, (key, count) in checks.items():
+            check = self.health_checks.get(port)
+            if check is None:
+                check = _HealthCheck(key, Listener(self.address, port, self._nothing))
+                check.listener = Listener(
+                    self.address, port, functools.partial(self._accept_health_check, check), bind=self._listen
+                )
+                self.health_checks[port] = check
+                check.listener.set_mode("route")
+            check.count = count
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def service_health(self, check: _HealthCheck) -> tuple[int, bytes]:
+        healthy = self.health.is_healthy()
+        status = 200 if check.count != 0 and healthy else 503
+        return status, service_health_body(check.service[0], check.service[1], check.count, healthy)
+
+    @staticmethod
+    def _nothing(conn: socket.socket, addr: tuple[str, int]) -> None:
+        conn.close()
+
+    def _accept_health_check(self, check: _HealthCheck, conn: socket.socket, addr: tuple[str, int]) -> None:
+        self._spawn(serve_http(conn, lambda path: self.service_health(check), self.clock))
+
+    def _accept_healthz(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+        self._spawn(serve_http(conn, self.health.healthz, self.clock))
+
+    def _accept(self, frontend: Frontend, conn: socket.socket, addr: tuple[str, int]) -> None:
+        record = self._log.open(
+            hop="proxy",
+            node=self.node,
+            service=frontend.service,
+            port_name=frontend.port_name,
+            frontend=frontend.kind,
+            client=(addr[0], addr[1]),
+            accepted_at=self.clock.now(),
+        )
+        if not frontend.endpoints:  # the rules changed between the SYN and the accept
+            record.outcome = "refused"
+            self._fail(conn, record)
+            return
+        endpoint = self._rng.choice(frontend.endpoints)
+        record.pod = endpoint.pod or None
+        record.endpoint = (endpoint.ip, endpoint.port)
+        source = self.address if frontend.snat else addr[0]
+        self._spawn(self._connect(conn, endpoint, source, record))
+
+    def _fail(self, conn: socket.socket, record: ConnectionRecord) -> None:
+        reset(conn)
+        record.closed_at = self.clock.now()
+        self._log.closed(record)
+
+    async def _connect(
+        self, conn: socket.socket, endpoint: ProxyEndpoint, source: str, record: ConnectionRecord
+    ) -> None:
+        upstream = await dial(
+            self._network, self.clock, endpoint.ip, endpoint.port, source, record, self.options
+        )
+        if upstream is None:
+            self._fail(conn, record)
+            return
+        relay = Relay(record, self.clock.now, lambda: self._log.closed(record))
+        try:
+            await relay.start(conn, upstream)
+        except OSError:
+            record.error = record.error or "relay failed"
+
+
+async def dial(
+    network: PodNetwork,
+    clock: Clock,
+    ip: str,
+    port: int,
+    source: str,
+    record: ConnectionRecord,
+    options: ProxyOptions,
+) -> socket.socket | None:
+    """Connect to ``ip:port`` from ``source`` (inside the pod's network namespace for a pod IP);
+    on failure set the record's outcome and return None."""
+    loop = asyncio.get_running_loop()
+    if ip.startswith("127.244.") and network.sandbox_of(ip) is None:
+        # The pod's network is gone: nothing answers, the connect would hang until ARP gave up.
+        await clock.sleep(options.unreachable_after)
+        record.outcome, record.error = "upstream-timeout", "no route to host"
+        return None
+    try:
+        sock = await network.new_socket(ip, port, socket.AF_INET)
+    except Exception as exc:  # the sandbox went away between the check and the call
+        record.outcome, record.error = "upstream-timeout", str(exc)
+        return None
+    try:
+        sock.bind((source, 0))
+        connect = asyncio.ensure_future(loop.sock_connect(sock, (ip, port)))
+        timer = asyncio.ensure_future(clock.sleep(options.connect_timeout))
+        try:
+            await asyncio.wait({connect, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if not connect.done():
+            connect.cancel()
+            record.outcome, record.error = "upstream-timeout", "i/o timeout"
+            sock.close()
+            return None
+        connect.result()
+    except ConnectionRefusedError:
+        record.outcome, record.error = "upstream-refused", "connection refused"
+        sock.close()
+        return None
+    except ConnectionResetError:
+        record.outcome, record.error = "upstream-reset", "connection reset by peer"
+        sock.close()
+        return None
+    except OSError as exc:
+        record.outcome, record.error = "upstream-refused", exc.strerror or str(exc)
+        sock.close()
+        return None
+    record.upstream = sock.getsockname()[:2]
+    record.connected_at = clock.now()
+    record.outcome = "routed"
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock

@@ -1,0 +1,183 @@
+"""What ``kubectl apply -f FILES --prune``, ``kubectl rollout restart`` and ``kubectl scale`` do to
+the store.
+
+Apply is client-side apply in miniature: each object is merged three ways — the live object, the
+object as last applied, the object as applied now — so that a key removed from the manifest is
+removed, and what others set (the controllers' annotations, ``restartedAt``, a cluster IP) is
+kept. Maps merge key by key; lists and scalars are replaced. Objects that were applied before and
+are no longer in the manifests are deleted (``--prune``): a Pod gracefully, a Deployment with its
+ReplicaSets and their pods through the garbage collector. Updates the API server refuses are
+refused with its message, and nothing of that object changes: a Pod's spec (beyond what pods
+allow), a Deployment's selector.
+
+Deviation: the last-applied objects are the defaulted ones and are kept here, not in a
+``kubectl.kubernetes.io/last-applied-configuration`` annotation; so a field deleted from the
+manifest takes its default value (``replicas: 1``) where kubectl would leave the live value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hitless.api import gofmt
+from hitless.api.types.apps import Deployment
+from hitless.api.types.base import format_time
+from hitless.api.types.meta import K8sObject
+from hitless.clock import Clock
+from hitless.store.store import NotFound, Store
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+_GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "EndpointSlice": "discovery.k8s.io"}
+# Set by the API server or by controllers: never part of what is applied.
+_SERVER_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+                    "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}  # fmt: skip
+POD_SPEC_FORBIDDEN = (
+    "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+    "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+    "previously negative)"
+)
+
+
+def resource_name(obj: K8sObject) -> str:
+    """``deployment.apps/web``, ``pod/web``: how kubectl names what it applied."""
+    group = _GROUPS.get(obj.kind)
+    kind = obj.kind.lower()
+    return f"{kind}.{group}/{obj.name}" if group else f"{kind}/{obj.name}"
+
+
+def merge(live: Any, last: Any, new: Any) -> Any:
+    """A three-way merge of JSON values: what ``last`` had and ``new`` lacks is removed."""
+    if not isinstance(new, dict) or not isinstance(live, dict):
+        return new
+    last = last if isinstance(last, dict) else {}
+    out = dict(live)
+    for key in last:
+        if key not in new:
+            out.pop(key, None)
+    for key, value in new.items():
+        out[key] = merge(live.get(key), last.get(key), value)
+    return out
+
+
+class ApplyError(Exception):
+    pass
+
+
+@dataclass
+class ApplyResult:
+    # kubectl's lines: "deployment.apps/web configured", "pod/old pruned"...
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    objects: list[K8sObject] = field(default_factory=list)
+
+
+class Applier:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._last: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def remember(self, objects: Iterable[K8sObject]) -> Iterator[K8sObject]:
+        """Record objects created by other means (the first start) as applied, passing them on."""
+        for obj in objects:
+            self._last[obj.key] = _applied_json(obj)
+            yield obj
+
+    def apply(self, objects: Iterable[K8sObject], prune: bool = True) -> ApplyResult:
+        result = ApplyResult()
+        applied: set[tuple[str, str, str]] = set()
+        for obj in objects:
+            if obj.metadata.namespace is None:
+                obj = obj.copy_deep()
+                obj.metadata.namespace = "default"
+            applied.add(obj.key)
+            try:
+                stored, action = self._apply_one(obj)
+            except ApplyError as exc:
+                result.errors.append(f"{resource_name(obj)}: {exc}")
+                continue
+            self._last[obj.key] = _applied_json(obj)
+            result.objects.append(stored)
+            result.lines.append(f"{resource_name(obj)} {action}")
+        if prune:
+            for key in [k for k in self._last if k not in applied]:
+                kind, namespace, name = key
+                del self._last[key]
+                try:
+                    gone = self._store.delete(kind, namespace, name)
+                except NotFound:
+                    continue
+                result.lines.append(f"{resource_name(gone)} pruned")
+        return result
+
+    def _apply_one(self, obj: K8sObject) -> tuple[K8sObject, str]:
+        live = self._store.get(*obj.key)
+        if live is None or live.metadata.deletion_timestamp is not None:
+            if live is not None:
+                raise ApplyError("object is being deleted; apply again once it is gone")
+            return self._store.create(obj), "created"
+        live_json = live.to_json()
+        live_json.pop("status", None)
+        merged = merge(live_json, self._last.get(obj.key), _applied_json(obj))
+        self._check_update(live, live_json, merged)
+        updated = self._store.update(type(live).from_json(merged))
+        return (
+            updated,
+            "unchanged"
+            if updated.metadata.resource_version == live.metadata.resource_version
+            else "configured",
+        )
+
+    @staticmethod
+    def _check_update(live: K8sObject, live_json: dict[str, Any], merged: dict[str, Any]) -> None:
+        """The API server's update validation, for the fields hitless knows to be immutable."""
+        if live.kind == "Pod":
+            before, after = dict(live_json.get("spec") or {}), dict(merged.get("spec") or {})
+            after.setdefault("nodeName", before.get("nodeName"))
+            if before != after:
+                raise ApplyError(f'The Pod "{live.name}" is invalid: {POD_SPEC_FORBIDDEN}')
+        elif live.kind == "Deployment":
+            before_sel = (live_json.get("spec") or {}).get("selector")
+            after_sel = (merged.get("spec") or {}).get("selector")
+            if before_sel != after_sel:
+                raise ApplyError(
+                    f'The Deployment "{live.name}" is invalid: spec.selector: Invalid value: '
+                    f"{gofmt.label_selector(after_sel)}: field is immutable"
+                )
+
+
+def _applied_json(obj: K8sObject) -> dict[str, Any]:
+    data = obj.to_json()
+    data.pop("status", None)
+    meta = data.get("metadata") or {}
+    for key in _SERVER_METADATA:
+        meta.pop(key, None)
+    return data
+
+
+def rollout_restart(store: Store, clock: Clock, namespace: str, name: str) -> Deployment:
+    """``kubectl rollout restart deployment/NAME``: a new ``restartedAt`` template annotation, so a
+    new pod template hash and an ordinary rollout by the Deployment's strategy."""
+    current = store.get_typed(Deployment, "Deployment", namespace, name)
+    if current is None:
+        raise NotFound(f'deployments.apps "{name}" not found')
+    if current.spec.paused:
+        raise ValueError("can't restart paused deployment (run rollout resume first)")
+    d = current.copy_deep()
+    meta = d.spec.template.metadata
+    meta.annotations = {**(meta.annotations or {}), RESTARTED_AT: format_time(clock.wall())}
+    return store.update(d)
+
+
+def scale(store: Store, namespace: str, name: str, replicas: int) -> Deployment:
+    """``kubectl scale deployment/NAME --replicas=N`` (the scale subresource)."""
+    current = store.get_typed(Deployment, "Deployment", namespace, name)
+    if current is None:
+        raise NotFound(f'deployments.apps "{name}" not found')
+    if replicas < 0:
+        raise ValueError(f"spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0")
+    d = current.copy_deep()
+    d.spec.replicas = replicas
+    return store.update(d)

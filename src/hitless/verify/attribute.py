@@ -1,0 +1,281 @@
+"""Attribution: every failed request gets a cause, a pod, a node, a time and the pod's phase.
+
+A pure function of what was measured: the requests (``generator.RequestResult``), the hops'
+connection records (``proxy.records``) and the pods' timeline. A request is joined to the first
+hop's record by its client address, and hop to hop by ``upstream`` = next ``client``; the last hop
+names the node and the pod. The cause comes from where that pod was in its life when the
+connection was routed and when it failed; the rules are in docs/verify.md and below, in order.
+Findings (``findings.py``) turn the causes into manifest fields and values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hitless.proxy.records import Address, ConnectionRecord
+from hitless.verify.generator import RequestResult
+from hitless.verify.timeline import Timeline
+
+NOT_READY = "not-ready"
+NOT_LISTENING = "not-listening"
+TERMINATING_STILL_ROUTED = "terminating-still-routed"
+LISTENER_CLOSED = "listener-closed"
+KILLED_IN_FLIGHT = "killed-in-flight"
+LOCAL_NO_ENDPOINT = "local-no-endpoint"
+KEEPALIVE_RESET = "keepalive-reset"
+CAPACITY = "capacity"
+OTHER = "other"
+
+CAUSES = (
+    NOT_READY,
+    NOT_LISTENING,
+    TERMINATING_STILL_ROUTED,
+    LISTENER_CLOSED,
+    KILLED_IN_FLIGHT,
+    LOCAL_NO_ENDPOINT,
+    KEEPALIVE_RESET,
+    CAPACITY,
+    OTHER,
+)
+
+# The records and the requests are stamped by different tasks of one event loop; a hop may note
+# an accept a little after the client has already written.
+SLACK = 0.05
+
+
+@dataclass(frozen=True)
+class Route:
+    """The hops that carried a request's connection, first to last."""
+
+    hops: tuple[ConnectionRecord, ...] = ()
+
+    @property
+    def last(self) -> ConnectionRecord | None:
+        return self.hops[-1] if self.hops else None
+
+    @property
+    def node(self) -> str | None:
+        for hop in reversed(self.hops):
+            if hop.node:
+                return hop.node
+        return None
+
+    @property
+    def pod(self) -> str | None:
+        last = self.last
+        return last.pod if last is not None else None
+
+    @property
+    def load_balancer(self) -> ConnectionRecord | None:
+        return next((h for h in self.hops if h.hop == "load-balancer"), None)
+
+
+@dataclass
+class Failure:
+    seq: int
+    # Engine clock seconds: when the request was due (its latency counts from here).
+    time: float
+    outcome: str
+    detail: str
+    cause: str
+    pod: str | None
+    node: str | None
+    # The pod's phase when the connection was routed (timeline.py's names), None without a pod.
+    phase: str | None
+    # Why this cause, in a sentence, with the measured numbers.
+    reason: str
+    # Failed on a reused keep-alive connection before any response byte (clients retry those).
+    retryable: bool = False
+    latency: float | None = None
+    routed_at: float | None = None
+
+
+@dataclass
+class RunContext:
+    """What attribution needs to know of the manifests."""
+
+    service: str = ""  # "namespace/name"
+    pods: set[str] | None = None  # the pods the Service selects (None: every pod in the timeline)
+    desired_replicas: int | None = None
+    # The workload that owns the pods, for field paths: ("Deployment", "web") or ("Pod", "web-1").
+    workload: tuple[str, str] | None = None
+    strategy: str | None = None  # Deployment spec.strategy.type
+    external_traffic_policy: str | None = None
+    publish_not_ready_addresses: bool = False
+
+
+@dataclass
+class Attribution:
+    routes: list[Route] = field(default_factory=list)  # one per request, same order
+    failures: list[Failure] = field(default_factory=list)
+
+
+def join(requests: list[RequestResult], records: Iterable[ConnectionRecord]) -> list[Route]:
+    """Each request's hops: its client address → the first hop, each ``upstream`` → the next."""
+    by_client: dict[Address, list[ConnectionRecord]] = {}
+    for record in sorted(records, key=lambda r: r.accepted_at):
+        by_client.setdefault(record.client, []).append(record)
+
+    def latest(address: Address | None, before: float, after: float) -> ConnectionRecord | None:
+        found = None
+        for record in by_client.get(address, []) if address is not None else []:
+            if record.accepted_at > before:
+                break
+            if record.accepted_at >= after:
+                found = record
+        return found
+
+    routes = []
+    for request in requests:
+        end = (request.done if request.done is not None else float("inf")) + SLACK
+        hops: list[ConnectionRecord] = []
+        hop = latest(request.client, end, float("-inf"))
+        while hop is not None and len(hops) < 8:
+            hops.append(hop)
+            hop = latest(hop.upstream, end, hop.accepted_at - SLACK) if hop.upstream else None
+        routes.append(Route(tuple(hops)))
+    return routes
+
+
+def attribute(
+    requests: list[RequestResult],
+    records: Iterable[ConnectionRecord],
+    timeline: Timeline,
+    context: RunContext | None = None,
+) -> Attribution:
+    context = context or RunContext()
+    routes = join(requests, records)
+    result = Attribution(routes=routes)
+    served = _first_served(requests, routes)
+    for request, route in zip(requests, routes, strict=True):
+        if request.failed:
+            result.failures.append(classify(request, route, timeline, context, served))
+    return result
+
+
+def _first_served(requests: list[RequestResult], routes: list[Route]) -> dict[str, float]:
+    """When each pod first answered a request (proof that its listener was up)."""
+    first: dict[str, float] = {}
+    for request, route in zip(requests, routes, strict=True):
+        if request.failed or route.pod is None or request.done is None:
+            continue
+        if route.pod not in first or request.done < first[route.pod]:
+            first[route.pod] = request.done
+    return first
+
+
+def classify(
+    request: RequestResult,
+    route: Route,
+    timeline: Timeline,
+    context: RunContext,
+    served: dict[str, float],
+) -> Failure:
+    last = route.last
+    life = timeline.life(route.pod) if route.pod else None
+    routed_at = last.accepted_at if last is not None else None
+    at = routed_at if routed_at is not None else (request.sent or request.intended)
+    failed_at = request.done if request.done is not None else at
+    phase = life.phase_at(at) if life is not None else None
+
+    def failure(cause: str, reason: str) -> Failure:
+        return Failure(
+            seq=request.seq,
+            time=request.intended,
+            outcome=request.outcome,
+            detail=request.detail,
+            cause=cause,
+            pod=route.pod,
+            node=route.node,
+            phase=phase,
+            reason=reason,
+            retryable=request.retryable_keepalive,
+            latency=request.latency,
+            routed_at=routed_at,
+        )
+
+    # 1. SIGKILL at the grace deadline while this connection was open.
+    if life is not None and last is not None:
+        kill = life.kill()
+        if (
+            kill is not None
+            and (last.connected_at or last.accepted_at) <= kill.at + SLACK <= failed_at + 2 * SLACK
+        ):
+            grace = f" ({life.grace} s after deletion)" if life.grace is not None else ""
+            return failure(
+                KILLED_IN_FLIGHT,
+                f"{life.name} was SIGKILLed at its grace deadline{grace} with this request in flight",
+            )
+    # 2. A reused keep-alive connection failing before any response byte: clients retry those.
+    if request.retryable_keepalive:
+        return failure(KEEPALIVE_RESET, "a reused keep-alive connection was closed before any response byte")
+    # 3. No hop recorded the connection, or the last hop had nowhere to send it.
+    if last is None:
+        return failure(OTHER, "no hop recorded this connection")
+    if last.outcome == "dropped":
+        return failure(LOCAL_NO_ENDPOINT, f"{last.node} had no local endpoint and dropped the connection")
+    if last.outcome == "refused":
+        ready = timeline.ready_count(at, context.pods)
+        return failure(
+            CAPACITY, f"{last.node or 'the load balancer'} had no usable endpoint ({ready} ready pods)"
+        )
+    if life is None:
+        return failure(
+            OTHER, f"routed to {last.pod or 'an unknown endpoint'}, which the timeline does not know"
+        )
+    name, node = life.name, last.node
+    # 4. The pod was being deleted.
+    stop = life.termination_stop()
+    if life.deleted is not None and at >= life.deleted - SLACK:
+        if stop is not None and at >= stop.at - SLACK:
+            return failure(
+                TERMINATING_STILL_ROUTED,
+                f"{node} routed to {name} {at - stop.at:.2f} s after its stop signal "
+                f"({at - life.deleted:.2f} s after deletion)",
+            )
+        if stop is not None and failed_at >= stop.at - SLACK:
+            return failure(
+                LISTENER_CLOSED, f"{name} stopped serving at its stop signal with this request in flight"
+            )
+        first = served.get(life.key)
+        if request.status is None and request.error in ("refused", "reset") and (first is None or first > at):
+            return failure(NOT_LISTENING, f"{node} routed to {name}, which had never accepted connections")
+        return failure(OTHER, f"{name} failed while terminating, before its stop signal (during preStop)")
+    if life.deleted is not None and stop is not None and at < life.deleted <= failed_at:
+        # Routed before the deletion, cut after its stop signal: an app that does not drain.
+        return failure(
+            LISTENER_CLOSED, f"{name} stopped serving at its stop signal with this request in flight"
+        )
+    # 5. A container stopped or restarted without deletion (liveness, startup, a crash).
+    restart = life.stop_signal()
+    if (
+        restart is not None
+        and restart.at - SLACK <= failed_at
+        and (life.running_again(restart.at) or failed_at + 1) > at
+    ):
+        return failure(
+            LISTENER_CLOSED,
+            f"{node} routed to {name} while its container {restart.container} was being restarted",
+        )
+    exited = [e for e in life.exits if e.at <= failed_at + SLACK]
+    if exited and (life.running_again(exited[-1].at) or failed_at + 1) > at:
+        return failure(
+            LISTENER_CLOSED, f"{node} routed to {name} after its container {exited[-1].container} exited"
+        )
+    # 6. Readiness.
+    if not life.ready_at(at):
+        return failure(NOT_READY, f"{node} routed to {name} while it was not Ready ({phase})")
+    first_ok = served.get(life.key)
+    nothing_answered = request.status is None and request.error in ("refused", "reset")
+    if nothing_answered and (first_ok is None or first_ok > at):
+        became = life.first_ready()
+        since = f" {at - became:.2f} s after it became Ready" if became is not None else ""
+        return failure(NOT_LISTENING, f"{node} routed to {name}{since}, before it accepted connections")
+    if nothing_answered:
+        return failure(LISTENER_CLOSED, f"{name} had served, then refused or reset this connection")
+    # 7. Slow or erroring answers while too few pods were ready.
+    ready_now = timeline.ready_count(at, context.pods)
+    if context.desired_replicas is not None and ready_now < context.desired_replicas:
+        return failure(CAPACITY, f"{ready_now} of {context.desired_replicas} pods were ready")
+    return failure(OTHER, f"{name} answered {request.outcome} while Ready")

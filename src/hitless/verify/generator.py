@@ -1,0 +1,406 @@
+"""Open-loop HTTP/1.1 load at a constant rate.
+
+Request *i* is due at ``start + i / rate`` whatever happened to the requests before it, and its
+latency counts from that intended time, not from when it was actually sent: a stalled server (or a
+stalled generator) shows up as latency instead of silently lowering the rate, the mistake Gil Tene
+named coordinated omission. Every request records the local address of its connection, which is
+how the verifier finds the proxies' records of it (``hitless.proxy.records``), and whether it
+went over a reused keep-alive connection that failed before any response byte — the one failure
+that browsers and Go's net/http retry on their own, so it is reported apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import h11
+
+from hitless.clock import Clock, TimerHandle
+
+Address = tuple[str, int]
+ConnectionMode = Literal["keepalive", "close", "mixed"]
+# What went wrong, when no HTTP response came back.
+ErrorKind = Literal["refused", "reset", "timeout"]
+
+
+@dataclass(slots=True)
+class RequestResult:
+    seq: int
+    # Clock seconds (``Clock.now()``): when the request was due, when its bytes were written, when
+    # its outcome was known.
+    intended: float
+    keepalive: bool
+    sent: float | None = None
+    done: float | None = None
+    status: int | None = None
+    error: ErrorKind | None = None
+    detail: str = ""
+    # The local address of the connection (the first hop's record has it as ``client``).
+    client: Address | None = None
+    # The connection had already carried a request.
+    reused: bool = False
+    # Some byte of the response arrived.
+    first_byte: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """``"200"``, ``"503"``, ... or ``"refused"``, ``"reset"``, ``"timeout"``."""
+        return str(self.status) if self.status is not None else (self.error or "pending")
+
+    @property
+    def failed(self) -> bool:
+        return self.status is None or not 200 <= self.status < 400
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the intended send time to the outcome."""
+        return None if self.done is None else self.done - self.intended
+
+    @property
+    def retryable_keepalive(self) -> bool:
+        """A reused keep-alive connection failed before any response byte (clients retry those)."""
+        return self.reused and not self.first_byte and self.error == "reset"
+
+
+@dataclass
+class LoadOptions:
+    host: str
+    port: int
+    rate: float
+    path: str = "/"
+    host_header: str | None = None
+    connections: ConnectionMode = "keepalive"
+    # A request (connect included) that has no complete response after this long is a timeout.
+    timeout: float = 3.0
+    # Bind the client sockets to this local address (the "outside" client's address).
+    source: str | None = None
+    # Idle keep-alive connections kept for reuse; more are closed.
+    max_idle: int = 256
+
+
+class _Failure(Exception):
+    def __init__(self, kind: ErrorKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: h11 over an asyncio transport, one request at a time."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._h11 = h11.Connection(our_role=h11.CLIENT)
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[int] | None = None
+        self._status: int | None = None
+        self.first_byte = False
+        self.closed = False
+        self.requests = 0
+        self.local: Address | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():
+            # Bytes nobody asked for (a 408 on an idle connection): never reuse it.
+            self.abort()
+            return
+        self.first_byte = True
+        self._h11.receive_data(data)
+        self._pump()
+
+    def eof_received(self) -> bool | None:
+        if self._waiter is not None and not self._waiter.done():
+            self._h11.receive_data(b"")
+            self._pump()
+        self.closed = True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._fail_eof(exc)
+
+    def _fail_eof(self, exc: BaseException | None) -> None:
+        assert self._waiter is not None
+        if isinstance(exc, ConnectionResetError) or (
+            isinstance(exc, OSError) and exc.errno == errno.ECONNRESET
+        ):
+            detail = "connection reset by peer"
+        elif exc is not None:
+            detail = str(exc) or type(exc).__name__
+        else:
+            detail = (
+                "closed before the end of the response"
+                if self.first_byte
+                else "closed before any response byte"
+            )
+        self._waiter.set_exception(_Failure("reset", detail))
+
+    def _pump(self) -> None:
+        assert self._waiter is not None
+        while not self._waiter.done():
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._waiter.set_exception(_Failure("reset", f"bad response: {exc}"))
+                self.abort()
+                return
+            if event is h11.NEED_DATA:
+                return
+            if isinstance(event, h11.Response):
+                self._status = event.status_code
+            elif isinstance(event, h11.EndOfMessage):
+                assert self._status is not None
+                self._waiter.set_result(self._status)
+            elif isinstance(event, h11.ConnectionClosed):
+                self._fail_eof(None)
+
+    @property
+    def reusable(self) -> bool:
+        return not self.closed and self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE
+
+    async def request(self, result: RequestResult, target: bytes, host: bytes, close: bool) -> int:
+        assert self._transport is not None
+        if self.requests:
+            self._h11.start_next_cycle()
+        self.requests += 1
+        self.first_byte = False
+        self._status = None
+        headers = [(b"Host", host), (b"User-Agent", b"hitless-verify")]
+        if close:
+            headers.append((b"Connection", b"close"))
+        data = self._h11.send(h11.Request(method=b"GET", target=target, headers=headers))
+        data = (data or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
+        self._waiter = asyncio.get_running_loop().create_future()
+        if self.closed:
+            # The server closed the idle connection before we used it; writing would be lost.
+            self._fail_eof(None)
+        else:
+            self._transport.write(data)
+        result.sent = self._clock.now()
+        try:
+            return await self._waiter
+        finally:
+            result.first_byte = self.first_byte
+
+    def abort(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.abort()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+
+@dataclass
+class LoadGenerator:
+    """Sends ``options.rate`` requests per second until :meth:`stop`; results in ``results``."""
+
+    options: LoadOptions
+    clock: Clock
+    on_result: Callable[[RequestResult], None] | None = None
+    results: list[RequestResult] = field(default_factory=list)
+    started: float | None = None
+    stopped: float | None = None
+    _idle: list[_Connection] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _stopping: bool = False
+    _wake: asyncio.Future[None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def stop(self) -> None:
+        """Send nothing more; requests in flight go on (:meth:`drain` waits for them)."""
+        self._stopping = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def run(self, duration: float | None = None) -> None:
+        """Send at the rate until :meth:`stop` (or for ``duration`` seconds)."""
+        if self.options.rate <= 0:
+            raise ValueError("the request rate must be positive")
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / self.options.rate
+        start = self.started = self.clock.now()
+        seq = 0
+        try:
+            while not self._stopping:
+                intended = start + seq * interval
+                if duration is not None and intended >= start + duration:
+                    break
+                now = self.clock.now()
+                if intended > now:
+                    await self._sleep(loop, intended - now)
+                    continue
+                # Late (the loop was busy): send at once, keeping the intended time.
+                result = RequestResult(seq=seq, intended=intended, keepalive=self._keepalive(seq))
+                self.results.append(result)
+                task = loop.create_task(self._one(result))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                seq += 1
+        finally:
+            self.stopped = self.clock.now()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the requests in flight (each ends by its own timeout anyway)."""
+        deadline = None if timeout is None else self.clock.now() + timeout
+        while self._tasks:
+            if deadline is not None and self.clock.now() >= deadline:
+                break
+            await asyncio.wait(set(self._tasks), timeout=0.1)
+        self.close_idle()
+
+    def close_idle(self) -> None:
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+
+    async def cancel(self) -> None:
+        self.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.close_idle()
+
+    # --- internals -------------------------------------------------------------------------------
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        # One future and one timer per tick, and stop() wakes it: cheaper than a task per sleep.
+        fut: asyncio.Future[None] = loop.create_future()
+        self._wake = fut
+
+        def wake() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        handle = self.clock.call_later(seconds, wake)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._wake = None
+
+    def _keepalive(self, seq: int) -> bool:
+        mode = self.options.connections
+        return mode == "keepalive" or (mode == "mixed" and seq % 2 == 0)
+
+    async def _one(self, result: RequestResult) -> None:
+        # The timeout cancels this very task (one task per request, not two); uncancel() tells
+        # that cancellation apart from a cancellation of the generator itself.
+        task = asyncio.current_task()
+        assert task is not None
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            timed_out = True
+            task.cancel()
+
+        handle: TimerHandle = self.clock.call_later(self.options.timeout, expire)
+        try:
+            await self._exchange(result)
+        except asyncio.CancelledError:
+            if not timed_out or task.uncancel() > 0:
+                raise
+            result.error = "timeout"
+            result.detail = result.detail or (
+                "no response" if result.sent is not None else "connect did not complete"
+            )
+        finally:
+            handle.cancel()
+            result.done = self.clock.now()
+            if self.on_result is not None:
+                self.on_result(result)
+
+    async def _exchange(self, result: RequestResult) -> None:
+        conn: _Connection | None = None
+        if result.keepalive:
+            while self._idle:
+                candidate = self._idle.pop()  # most recently used first, as Go's transport does
+                if not candidate.closed:
+                    conn = candidate
+                    break
+        if conn is not None:
+            result.reused = True
+        else:
+            conn = await self._connect(result)
+            if conn is None:
+                return
+        result.client = conn.local
+        try:
+            result.status = await conn.request(
+                result, self.options.path.encode(), self._host_header(), close=not result.keepalive
+            )
+        except _Failure as failure:
+            result.error = failure.kind
+            result.detail = failure.detail
+            conn.abort()
+            return
+        except asyncio.CancelledError:
+            conn.abort()
+            raise
+        if result.keepalive and conn.reusable and len(self._idle) < self.options.max_idle:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def _host_header(self) -> bytes:
+        if self.options.host_header:
+            return self.options.host_header.encode()
+        return f"{self.options.host}:{self.options.port}".encode()
+
+    async def _connect(self, result: RequestResult) -> _Connection | None:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            if self.options.source:
+                sock.bind((self.options.source, 0))
+            try:
+                await loop.sock_connect(sock, (self.options.host, self.options.port))
+            finally:
+                with contextlib.suppress(OSError):
+                    result.client = _address(sock.getsockname())
+            conn = _Connection(self.clock)
+            conn.local = result.client
+            await loop.create_connection(lambda: conn, sock=sock)
+            return conn
+        except ConnectionRefusedError as exc:
+            sock.close()
+            result.error, result.detail = "refused", str(exc) or "connection refused"
+        except ConnectionResetError as exc:
+            sock.close()
+            result.error, result.detail = "reset", str(exc) or "connection reset"
+        except OSError as exc:
+            sock.close()
+            # Unreachable networks and the like: the connection was refused, by the network.
+            result.error, result.detail = "refused", f"connect: {exc}"
+        except BaseException:
+            sock.close()
+            raise
+        return None
+
+
+def _address(value: object) -> Address | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None

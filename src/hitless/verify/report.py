@@ -1,0 +1,208 @@
+"""The verdict: report.json (schema in docs/verify.md), the terminal summary, JUnit for CI."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from hitless.verify.attribute import KEEPALIVE_RESET, Attribution
+from hitless.verify.findings import Finding
+from hitless.verify.generator import RequestResult
+from hitless.verify.timeline import Timeline
+
+SCHEMA_VERSION = 1
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+@dataclass
+class Report:
+    requests: list[RequestResult]
+    attribution: Attribution
+    findings: list[Finding]
+    timeline: Timeline
+    # Engine clock reading that report times count from (the load's start).
+    origin: float
+    max_failures: int = 0
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return len(self.attribution.failures)
+
+    @property
+    def passed(self) -> bool:
+        return self.failed <= self.max_failures
+
+    def latencies_ms(self) -> dict[str, float | None]:
+        values = [r.latency * 1000 for r in self.requests if r.latency is not None and not r.failed]
+        return {
+            "p50": _round(percentile(values, 50)),
+            "p90": _round(percentile(values, 90)),
+            "p99": _round(percentile(values, 99)),
+            "max": _round(max(values) if values else None),
+        }
+
+    def _t(self, value: float | None) -> float | None:
+        return None if value is None else round(value - self.origin, 4)
+
+    def to_json(self) -> dict[str, Any]:
+        by_pod: dict[str, dict[str, int]] = {}
+        for request, route in zip(self.requests, self.attribution.routes, strict=True):
+            if route.pod is not None:
+                entry = by_pod.setdefault(route.pod, {"total": 0, "failed": 0})
+                entry["total"] += 1
+                entry["failed"] += int(request.failed)
+        failures = self.attribution.failures
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "verdict": "pass" if self.passed else "fail",
+            "maxFailures": self.max_failures,
+            "run": self.run,
+            "requests": {
+                "total": len(self.requests),
+                "failed": len(failures),
+                "succeeded": len(self.requests) - len(failures),
+                "retryable": sum(f.retryable for f in failures),
+                "byOutcome": dict(sorted(Counter(r.outcome for r in self.requests).items())),
+                "byPod": dict(sorted(by_pod.items())),
+                "latencyMs": self.latencies_ms(),
+            },
+            "causes": dict(Counter(f.cause for f in failures).most_common()),
+            "failures": [
+                {
+                    "seq": f.seq,
+                    "time": self._t(f.time),
+                    "cause": f.cause,
+                    "pod": f.pod,
+                    "node": f.node,
+                    "phase": f.phase,
+                    "outcome": f.outcome,
+                    "detail": f.detail,
+                    "retryable": f.retryable,
+                    "latencyMs": _round(f.latency * 1000 if f.latency is not None else None),
+                    "reason": f.reason,
+                }
+                for f in failures
+            ],
+            "findings": [
+                {
+                    "cause": f.cause,
+                    "object": f.object,
+                    "field": f.field,
+                    "value": f.value,
+                    "message": f.message,
+                    "failures": f.failures,
+                    "measured": f.measured,
+                }
+                for f in self.findings
+            ],
+            "pods": [self._pod_json(key) for key in sorted(self.timeline.pods, key=self._pod_order)],
+            "marks": [{"time": self._t(t), "what": what} for t, what in self.timeline.marks],
+        }
+
+    def _pod_order(self, key: str) -> float:
+        created = self.timeline.pods[key].created
+        return created if created is not None else math.inf
+
+    def _pod_json(self, key: str) -> dict[str, Any]:
+        life = self.timeline.pods[key]
+        stop = life.termination_stop()
+        kill = life.kill()
+        return {
+            "pod": key,
+            "node": life.node,
+            "created": self._t(life.created),
+            "ready": [[self._t(s), self._t(e)] for s, e in life.ready],
+            "deleted": self._t(life.deleted),
+            "stopSignal": self._t(stop.at) if stop is not None else None,
+            "killed": self._t(kill.at) if kill is not None else None,
+            "exits": [
+                {"time": self._t(e.at), "container": e.container, "exitCode": e.exit_code, "killed": e.killed}
+                for e in life.exits
+            ],
+            "gone": self._t(life.gone),
+            "routedBy": {
+                node: [[self._t(s), self._t(e)] for s, e in spans]
+                for node, spans in sorted(life.routed.items())
+            },
+        }
+
+    # --- text --------------------------------------------------------------------------------------
+
+    def text(self) -> str:
+        total, failed = len(self.requests), self.failed
+        verdict = "PASS" if self.passed else "FAIL"
+        lines = [
+            f"hitless verify: {verdict}: {failed} of {total} requests failed (allowed: {self.max_failures})",
+        ]
+        lat = self.latencies_ms()
+        lines.append(
+            "  latency from the intended send time: " + "  ".join(f"{k} {_ms(v)}" for k, v in lat.items())
+        )
+        counts = Counter(f.cause for f in self.attribution.failures)
+        if counts:
+            lines.append("  failures by cause:")
+            for cause, n in counts.most_common():
+                where = Counter(
+                    f"{(f.pod or '-').split('/')[-1]}@{f.node or '-'} ({f.phase or '-'})"
+                    for f in self.attribution.failures
+                    if f.cause == cause
+                )
+                top = ", ".join(f"{k} ×{v}" for k, v in where.most_common(3))
+                note = "  (clients that retry would not see these)" if cause == KEEPALIVE_RESET else ""
+                lines.append(f"    {cause:<25} {n:>6}   {top}{note}")
+        if self.findings:
+            lines.append("  findings:")
+            for finding in self.findings:
+                target = " ".join(x for x in (finding.object, finding.field) if x)
+                value = f": {finding.value}" if finding.value is not None else ""
+                if target:
+                    lines.append(f"    {target}{value}")
+                lines.append(f"      {finding.message}")
+        return "\n".join(lines) + "\n"
+
+    # --- junit -------------------------------------------------------------------------------------
+
+    def junit(self) -> str:
+        counts = Counter(f.cause for f in self.attribution.failures)
+        suite = ET.Element(
+            "testsuite",
+            name="hitless verify",
+            tests=str(1 + len(counts)),
+            failures=str(int(not self.passed) + len(counts)),
+            errors="0",
+        )
+        case = ET.SubElement(suite, "testcase", classname="hitless.verify", name="no request dropped")
+        if not self.passed:
+            failure = ET.SubElement(
+                case,
+                "failure",
+                message=f"{self.failed} of {len(self.requests)} failed (allowed {self.max_failures})",
+            )
+            failure.text = self.text()
+        by_cause = {f.cause: f for f in self.findings}
+        for cause, n in counts.most_common():
+            cause_case = ET.SubElement(suite, "testcase", classname="hitless.verify.cause", name=cause)
+            finding = by_cause.get(cause)
+            failure = ET.SubElement(cause_case, "failure", message=f"{n} requests failed: {cause}")
+            failure.text = finding.message if finding is not None else ""
+        ET.indent(suite)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"

@@ -1,0 +1,205 @@
+"""Attribution on synthetic timelines: one table row per cause, and the findings they produce."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from hitless.api.types.pod import Pod
+from hitless.proxy.records import ConnectionRecord
+from hitless.verify import attribute as a
+from hitless.verify.attribute import RunContext, attribute, join
+from hitless.verify.findings import findings
+from hitless.verify.generator import RequestResult
+from hitless.verify.timeline import ContainerExit, PodLife, StopSignal, Timeline
+
+_ports = itertools.count(40000)
+_ids = itertools.count(1)
+
+
+def spec(pre_stop: float | None = None, grace: int = 30, readiness: bool = True) -> Pod:
+    container: dict[str, Any] = {"name": "web", "image": "x", "ports": [{"containerPort": 8080}]}
+    if pre_stop is not None:
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
+    if readiness:
+        container["readinessProbe"] = {"httpGet": {"path": "/", "port": 8080}}
+    return Pod.from_json(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web-a", "namespace": "default"},
+            "spec": {"terminationGracePeriodSeconds": grace, "containers": [container]},
+        }
+    )
+
+
+def life(
+    ready: tuple[float, float | None] | None = (1.0, None),
+    deleted: float | None = None,
+    stop: float | None = None,
+    exit_at: float | None = None,
+    killed: bool = False,
+    pod: Pod | None = None,
+    grace: int | None = None,
+) -> PodLife:
+    p = PodLife("default", "web-a", node="node-1", created=0.0, pod=pod or spec())
+    p.started.append((0.2, "web"))
+    if ready is not None:
+        p.ready.append([ready[0], ready[1]])
+    p.deleted, p.grace = deleted, grace
+    if stop is not None:
+        p.stop_signals.append(StopSignal(stop, "web", 30))
+    if exit_at is not None:
+        p.exits.append(ContainerExit(exit_at, "web", 137 if killed else 0, killed))
+    return p
+
+
+@dataclass
+class Row:
+    name: str
+    life: PodLife
+    routed_at: float
+    done: float
+    cause: str
+    phase: str | None
+    outcome: str = "reset"
+    hop_outcome: str = "routed"
+    reused: bool = False
+    with_pod: bool = True
+    recorded: bool = True
+
+
+def request(row: Row) -> tuple[RequestResult, list[ConnectionRecord]]:
+    client = ("127.0.0.1", next(_ports))
+    r = RequestResult(seq=0, intended=row.routed_at - 0.001, keepalive=row.reused, client=client)
+    r.sent, r.done, r.reused = row.routed_at, row.done, row.reused
+    if row.outcome.isdigit():
+        r.status = int(row.outcome)
+    else:
+        r.error = row.outcome  # type: ignore[assignment]
+    if not row.recorded:
+        return r, []
+    record = ConnectionRecord(
+        id=next(_ids),
+        hop="proxy",
+        node="node-2",
+        service="default/web",
+        port_name="",
+        frontend="nodePort",
+        client=client,
+        accepted_at=row.routed_at,
+        outcome=row.hop_outcome,  # type: ignore[arg-type]
+        pod="default/web-a" if row.with_pod else None,
+        connected_at=row.routed_at,
+    )
+    return r, [record]
+
+
+ROWS = [
+    Row("routed after the stop signal", life(deleted=10, stop=10, exit_at=10.1), 10.8, 10.81,
+        a.TERMINATING_STILL_ROUTED, "stopped", hop_outcome="upstream-refused"),
+    Row("routed during preStop, cut at the stop signal", life(deleted=10, stop=12, exit_at=12.01), 11.0, 12.0,
+        a.LISTENER_CLOSED, "terminating"),
+    Row("routed before deletion, cut at stop", life(deleted=10, stop=10, exit_at=10.02), 9.9, 10.05,
+        a.LISTENER_CLOSED, "ready"),
+    Row("SIGKILL at the deadline", life(deleted=10, stop=15, exit_at=17, killed=True, grace=5), 9.5, 17.0,
+        a.KILLED_IN_FLIGHT, "ready"),
+    Row("reused keep-alive connection, no byte", life(), 5.0, 5.01, a.KEEPALIVE_RESET, "ready", reused=True),
+    Row("Ready but nothing listening yet", life(ready=(1.0, None)), 1.2, 1.21, a.NOT_LISTENING, "ready",
+        hop_outcome="upstream-refused"),
+    Row("routed before Ready", life(ready=(1.0, None)), 0.5, 0.51, a.NOT_READY, "starting",
+        hop_outcome="upstream-refused"),
+    Row("no local endpoint", life(), 5.0, 8.0, a.LOCAL_NO_ENDPOINT, None, outcome="timeout",
+        hop_outcome="dropped", with_pod=False),
+    Row("no endpoint at all", life(), 5.0, 5.01, a.CAPACITY, None, hop_outcome="refused", with_pod=False),
+    Row("no hop saw it", life(), 5.0, 5.01, a.OTHER, None, outcome="refused", recorded=False),
+    Row("liveness restart while routed", life(ready=(1.0, None), stop=5.0, exit_at=5.1), 5.5, 5.51,
+        a.LISTENER_CLOSED, "restarting", hop_outcome="upstream-refused"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_cause_table(row: Row) -> None:
+    timeline = Timeline({row.life.key: row.life})
+    req, records = request(row)
+    # A pod that served a request at 3.0 is known to listen (it matters for not-listening).
+    ok = RequestResult(seq=1, intended=3.0, keepalive=False, client=("127.0.0.1", next(_ports)))
+    ok.sent, ok.done, ok.status = 3.0, 3.01, 200
+    ok_record = ConnectionRecord(
+        id=next(_ids), hop="proxy", node="node-1", service="default/web", port_name="",
+        frontend="nodePort", client=ok.client, accepted_at=3.0, pod="default/web-a",
+    )  # fmt: skip
+    requests = [req] if row.cause == a.NOT_LISTENING else [req, ok]
+    result = attribute(requests, [*records, ok_record], timeline, RunContext(service="default/web"))
+    [failure] = result.failures
+    assert (failure.cause, failure.phase) == (row.cause, row.phase), failure.reason
+    assert failure.time == req.intended
+    if row.with_pod and row.recorded:
+        assert failure.pod == "default/web-a" and failure.node == "node-2"
+    assert failure.cause in a.CAUSES
+
+
+def test_join_follows_upstream_from_the_load_balancer_to_the_pod() -> None:
+    client = ("127.0.3.1", 50000)
+    lb = ConnectionRecord(
+        id=1, hop="load-balancer", node="node-2", service="default/web", port_name="",
+        frontend="loadBalancer", client=client, accepted_at=1.0, upstream=("127.0.3.1", 50001),
+    )  # fmt: skip
+    proxy = ConnectionRecord(
+        id=2, hop="proxy", node="node-2", service="default/web", port_name="", frontend="nodePort",
+        client=("127.0.3.1", 50001), accepted_at=1.001, pod="default/web-a", upstream=("127.0.1.2", 50002),
+    )  # fmt: skip
+    # An older connection from the same port, long closed: not this request's.
+    stale = ConnectionRecord(
+        id=3, hop="load-balancer", node="node-1", service="default/web", port_name="",
+        frontend="loadBalancer", client=client, accepted_at=0.1,
+    )  # fmt: skip
+    r = RequestResult(seq=0, intended=1.0, keepalive=True, client=client, sent=1.0, done=1.01, status=200)
+    [route] = join([r], [stale, lb, proxy])
+    assert [h.id for h in route.hops] == [1, 2]
+    assert (route.node, route.pod) == ("node-2", "default/web-a")
+
+
+def test_findings_name_the_field_and_the_value() -> None:
+    pod = life(deleted=10, stop=10, exit_at=10.1, pod=spec(grace=30))
+    pod.routed["node-2"] = [[2.0, 11.3]]
+    timeline = Timeline({pod.key: pod})
+    row = Row("", pod, 10.8, 10.81, a.TERMINATING_STILL_ROUTED, "stopped", hop_outcome="upstream-refused")
+    req, records = request(row)
+    context = RunContext(service="default/web", workload=("Deployment", "web"))
+    result = attribute([req], records, timeline, context)
+    [finding] = findings(result.failures, timeline, context)
+    assert finding.object == "Deployment/web"
+    assert finding.field == "spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds"
+    assert finding.value == "2"
+    assert finding.message.startswith(
+        "preStop sleep ≥ 1.3 s: node-2 routed to web-a 1.3 s after its stop signal"
+    )
+
+
+def test_findings_for_kills_recreate_and_missing_readiness() -> None:
+    killed = life(deleted=10, stop=15, exit_at=17, killed=True, grace=7, pod=spec(pre_stop=5, grace=7))
+    timeline = Timeline({killed.key: killed})
+    req, records = request(Row("", killed, 9.5, 17.0, a.KILLED_IN_FLIGHT, "ready"))
+    context = RunContext(service="default/web", workload=("Deployment", "web"), strategy="Recreate")
+    result = attribute([req], records, timeline, context)
+    [finding] = findings(result.failures, timeline, context)
+    assert finding.field == "spec.template.spec.terminationGracePeriodSeconds"
+    assert finding.value == "15"  # 7 s given + the 7.5 s the cut request had been running, rounded up
+
+    cap = life()
+    req, records = request(Row("", cap, 5.0, 5.01, a.CAPACITY, None, hop_outcome="refused", with_pod=False))
+    result = attribute([req], records, Timeline({cap.key: cap}), context)
+    [finding] = findings(result.failures, Timeline(), context)
+    assert (finding.field, finding.value) == ("spec.strategy.type", "RollingUpdate")
+
+    bare = life(pod=spec(readiness=False))
+    req, records = request(Row("", bare, 1.2, 1.21, a.NOT_LISTENING, "ready", hop_outcome="upstream-refused"))
+    timeline = Timeline({bare.key: bare})
+    result = attribute([req], records, timeline, context)
+    [finding] = findings(result.failures, timeline, context)
+    assert finding.field == "spec.template.spec.containers[0].readinessProbe"
+    assert "add a readinessProbe on port 8080" in finding.message
