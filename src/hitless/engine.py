@@ -81,7 +81,7 @@ class Engine:
         self.options = options or EngineOptions()
         self.clock = clock
         self.runtime = runtime
-        self.store = Store(clock)
+        self.store = Store(clock, seed=self.options.seed)
         self.network = PodNetwork(runtime)
         self.scheduler = Scheduler(self.store, clock)
         self.deployments = DeploymentController(self.store, clock)

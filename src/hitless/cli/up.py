@@ -13,11 +13,13 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from hitless import KUBERNETES_VERSION, __version__
 from hitless.api import load
 from hitless.api.types.apps import Deployment
+from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.cli.reapply import watch_and_reapply
@@ -173,9 +175,8 @@ async def _run(
         watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE))
     )
     node_word = "node" if args.nodes == 1 else "nodes"
-    pod_count = sum(isinstance(p, Pod) for p in pods)
     print(
-        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): {pod_count} pod(s) on "
+        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): {_summary(pods)} on "
         f"{args.nodes} {node_word}; Ctrl-C to stop",
         file=sys.stderr,
         flush=True,
@@ -213,3 +214,11 @@ async def _run(
 
 def _note(text: str) -> None:
     print(f"hitless: {text}", file=sys.stderr, flush=True)
+
+
+def _summary(objects: Sequence[K8sObject]) -> str:
+    """'2 pod(s), 1 deployment(s), 1 service(s)': what was asked for, by kind."""
+    counts: dict[str, int] = {}
+    for obj in objects:
+        counts[obj.kind.lower()] = counts.get(obj.kind.lower(), 0) + 1
+    return ", ".join(f"{n} {kind}(s)" for kind, n in counts.items())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from hitless.api.types.apps import Deployment
 from hitless.api.types.pod import Pod
 
 
@@ -121,3 +122,34 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     if b is None:
         return a
     return max(a, b)
+
+
+def rollout_status(deployment: Deployment) -> str:
+    """What ``kubectl rollout status`` prints for the Deployment as it is now.
+
+    kubectl's DeploymentStatusViewer (polymorphichelpers/rollout_status.go), whose messages users
+    know from CI logs; a timed-out rollout is the error it exits with.
+    """
+    name, status = deployment.name, deployment.status
+    if (deployment.metadata.generation or 0) > (status.observed_generation or 0):
+        return "Waiting for deployment spec update to be observed..."
+    progressing = next((c for c in status.conditions or [] if c.type == "Progressing"), None)
+    if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
+        return f'error: deployment "{name}" exceeded its progress deadline'
+    replicas, updated = deployment.spec.replicas, status.updated_replicas or 0
+    if replicas is not None and updated < replicas:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: '
+            f"{updated} out of {replicas} new replicas have been updated..."
+        )
+    if (status.replicas or 0) > updated:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: '
+            f"{(status.replicas or 0) - updated} old replicas are pending termination..."
+        )
+    if (status.available_replicas or 0) < updated:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: '
+            f"{status.available_replicas or 0} of {updated} updated replicas are available..."
+        )
+    return f'deployment "{name}" successfully rolled out'

@@ -8,10 +8,11 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from hitless.api.types.apps import Deployment
 from hitless.api.types.event import Event
 from hitless.api.types.pod import Pod
 from hitless.clock import Clock
-from hitless.output.printers import pod_row
+from hitless.output.printers import pod_row, rollout_status
 from hitless.store.store import WatchEvent
 
 COLUMNS = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
@@ -28,6 +29,7 @@ class TextPrinter:
         self._start = clock.now()
         self._header = False
         self._last: dict[str, tuple[str, ...]] = {}
+        self._rollout: dict[str, str] = {}
 
     def _row(self, cells: tuple[str, ...]) -> str:
         self._widths = [max(w, len(c)) for w, c in zip(self._widths, cells, strict=True)]
@@ -48,13 +50,25 @@ class TextPrinter:
                 self._out.write(self._row(COLUMNS) + "\n")
                 self._header = True
             self._out.write(self._row(cells) + "\n")
+        elif isinstance(obj, Deployment) and event.type != "DELETED":
+            # A Deployment's progress as `kubectl rollout status` words it, once per change.
+            message = rollout_status(obj)
+            if self._rollout.get(obj.metadata.uid or "") != message:
+                self._rollout[obj.metadata.uid or ""] = message
+                self._out.write(
+                    f"  {self._elapsed():>8}  {'':<7}  {'':<17}  deployment/{obj.name}: {message}\n"
+                )
         elif isinstance(obj, Event) and self._show_events and event.type != "DELETED":
             ref = obj.involved_object
             who = f"{(ref.kind or '').lower()}/{ref.name}"
             if ref.field_path:
                 who += f" {ref.field_path}"
             count = f" (x{obj.count})" if obj.count > 1 else ""
-            # Seconds since hitless started: the order and spacing of lifecycle steps is the point.
-            elapsed = f"+{self._clock.now() - self._start:.2f}s"
-            self._out.write(f"  {elapsed:>8}  {obj.type:<7}  {obj.reason:<17}  {who}: {obj.message}{count}\n")
+            self._out.write(
+                f"  {self._elapsed():>8}  {obj.type:<7}  {obj.reason:<17}  {who}: {obj.message}{count}\n"
+            )
         self._out.flush()
+
+    def _elapsed(self) -> str:
+        # Seconds since hitless started: the order and spacing of lifecycle steps is the point.
+        return f"+{self._clock.now() - self._start:.2f}s"

@@ -3,14 +3,16 @@
 - ``route``: listening and accepting; each accepted socket goes to ``on_accept``.
 - ``refuse``: no socket at all, so the kernel answers a SYN with RST and the client gets
   ECONNREFUSED, as from iptables' REJECT.
-- ``drop``: a socket that listens with a backlog of 0 whose one queue slot is taken by a
-  connection of our own that is never accepted. The kernel then drops every client SYN (accept
-  queue overflow) without answering; the client retransmits and its connect times out, as
-  behind iptables' DROP. A retransmitted SYN that arrives after the frontend went back to
-  ``route`` connects, as it would once the rules change.
+- ``drop``: the socket stays bound but stops accepting; its backlog is set to 0 and its one queue
+  slot is taken by a connection of our own. The kernel then drops every client SYN (accept queue
+  overflow) without answering; the client retransmits and its connect times out, as behind
+  iptables' DROP. A retransmitted SYN that arrives after the frontend went back to ``route``
+  connects, as it would once the rules change.
 
-Switching replaces the socket: the new one is bound (SO_REUSEPORT) before the old one is closed,
-so no SYN meets a closed port in between; the filler connects once the old socket is gone.
+One socket per frontend, never SO_REUSEPORT: with it, any other process of the same user (another
+hitless, a test) that binds the same address would silently share the frontend's connections.
+``route`` and ``drop`` switch by calling listen() again with another backlog, which Linux allows
+on a listening socket, so no SYN meets a closed port in between.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ Accept = Callable[[socket.socket, tuple[str, int]], None]
 def _bind(ip: str, port: int, backlog: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        # Only so that a port left in TIME_WAIT by the previous socket can be bound again.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((ip, port))
         sock.listen(backlog)
         sock.setblocking(False)
@@ -53,6 +55,8 @@ class Listener:
         self.mode: Mode = "refuse"
         self._sock: socket.socket | None = None
         self._filler: socket.socket | None = None
+        # The drop state's own connection, once closed on our side, until it is accepted.
+        self._stale_filler: tuple[str, int] | None = None
         self.error: str = ""
 
     @property
@@ -65,26 +69,41 @@ class Listener:
             return
         if mode == self.mode and (mode == "refuse" or self._sock is not None):
             return
-        old, old_filler = self._sock, self._filler
-        self._sock = self._filler = None
-        new: socket.socket | None = None
-        if mode != "refuse":
+        if mode == "refuse":
+            self.close()
+            return
+        if self._sock is None:
             try:
-                new = _bind(self.ip, self.port, self._backlog if mode == "route" else 0)
+                self._sock = _bind(self.ip, self.port, self._backlog)
                 self.error = ""
             except OSError as exc:
                 self.error = f"listen tcp {self.ip}:{self.port}: {exc.strerror or exc}"
                 log.warning("%s", self.error)
-        self._close(old, old_filler)
-        self.mode = mode
-        if new is None:
-            return
-        self._sock = new
-        if self.port == 0:  # an ephemeral port: from now on this listener keeps it
-            self.port = new.getsockname()[1]
+                self.mode = mode
+                return
+            if self.port == 0:  # an ephemeral port: from now on this listener keeps it
+                self.port = self._sock.getsockname()[1]
+        sock = self._sock
+        loop = asyncio.get_running_loop()
         if mode == "route":
-            asyncio.get_running_loop().add_reader(new.fileno(), self._accept_ready)
+            sock.listen(self._backlog)
+            loop.add_reader(sock.fileno(), self._accept_ready)
+            if self._filler is not None:
+                # Its queued connection comes out of the queue like any other: _accept_ready
+                # recognises it by its address and closes it.
+                self._stale_filler = self._filler.getsockname()[:2]
+                self._filler.close()
+                self._filler = None
+            self.mode = mode
+            self._accept_ready()
         else:
+            # What waits in the queue arrived while routing: those connections were established
+            # under the old rules and are served. Then nothing more is accepted.
+            self._accept_ready()
+            # The queue stays readable while the filler waits in it: stop watching it.
+            loop.remove_reader(sock.fileno())
+            self.mode = mode
+            sock.listen(0)
             filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             filler.setblocking(False)
             with contextlib.suppress(BlockingIOError, InterruptedError):
@@ -93,7 +112,7 @@ class Listener:
 
     def _accept_ready(self) -> None:
         sock = self._sock
-        if sock is None:
+        if sock is None or self.mode != "route":
             return
         for _ in range(64):  # a burst at a time, then let other callbacks run
             try:
@@ -103,19 +122,20 @@ class Listener:
             except OSError as exc:
                 log.warning("accept on %s:%s: %s", self.ip, self.port, exc)
                 return
+            if self._stale_filler is not None and addr[:2] == self._stale_filler:
+                self._stale_filler = None
+                conn.close()
+                continue
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.on_accept(conn, addr)
 
-    def _close(self, sock: socket.socket | None, filler: socket.socket | None) -> None:
-        if sock is not None:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(sock.fileno())
-            sock.close()
-        if filler is not None:
-            filler.close()
-
     def close(self) -> None:
-        self._close(self._sock, self._filler)
-        self._sock = self._filler = None
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+        if self._filler is not None:
+            self._filler.close()
+        self._sock = self._filler = self._stale_filler = None
         self.mode = "refuse"

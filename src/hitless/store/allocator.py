@@ -6,7 +6,8 @@ The service CIDR is 127.96.0.0/12 instead of a cluster's 10.96.0.0/12, so that e
 is a loopback address the host can reach. Node ports come from the default
 ``--service-node-port-range`` 30000-32767. Like upstream, a requested value is taken from the
 whole range and a dynamic one is picked at random, first from the upper band (the lower band is
-kept for requests, KEP-3668); the random source is seeded so that runs repeat.
+kept for requests, KEP-3668). The random source takes the engine's seed, so that a seeded run
+repeats, and two unseeded hitless on one machine do not pick the same addresses.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ class Watch:
 
 
 class Store:
-    def __init__(self, clock: Clock, history: int = 20000) -> None:
+    def __init__(self, clock: Clock, history: int = 20000, seed: int | None = None) -> None:
         self._clock = clock
         self._objects: dict[tuple[str, str, str], K8sObject] = {}
         # The same objects by kind: controllers and the Event recorder list one kind at a time,
@@ -124,7 +124,7 @@ class Store:
         self._history: deque[WatchEvent] = deque(maxlen=history)
         self._listeners: list[Callable[[WatchEvent], None]] = []
         # Cluster IPs and node ports, allocated on create as the API server's Service registry does.
-        self.services = ServiceAllocator(seed=0)
+        self.services = ServiceAllocator(seed=seed)
 
     # --- reads ---------------------------------------------------------------------------------
 
