@@ -14,7 +14,7 @@ from hitless.verify import attribute as a
 from hitless.verify.attribute import RunContext, attribute, join
 from hitless.verify.findings import findings
 from hitless.verify.generator import RequestResult
-from hitless.verify.timeline import ContainerExit, PodLife, StopSignal, Timeline
+from hitless.verify.timeline import ContainerExit, NodeView, PodLife, StopSignal, Timeline
 
 _ports = itertools.count(40000)
 _ids = itertools.count(1)
@@ -182,13 +182,16 @@ def test_findings_name_the_field_and_the_value() -> None:
 
 def test_findings_for_kills_recreate_and_missing_readiness() -> None:
     killed = life(deleted=10, stop=15, exit_at=17, killed=True, grace=7, pod=spec(pre_stop=5, grace=7))
+    killed.routed["node-2"] = [[2.0, 11.5]]
     timeline = Timeline({killed.key: killed})
     req, records = request(Row("", killed, 9.5, 17.0, a.KILLED_IN_FLIGHT, "ready"))
+    slow = RequestResult(seq=1, intended=3.0, keepalive=False, sent=3.0, done=9.0, status=200)
     context = RunContext(service="default/web", workload=("Deployment", "web"), strategy="Recreate")
-    result = attribute([req], records, timeline, context)
+    result = attribute([req, slow], records, timeline, context)
     [finding] = findings(result.failures, timeline, context)
     assert finding.field == "spec.template.spec.terminationGracePeriodSeconds"
-    assert finding.value == "15"  # 7 s given + the 7.5 s the cut request had been running, rounded up
+    # Routed to until 1.5 s after the deletion, and a request takes up to 6 s: 7.5 s, rounded up.
+    assert finding.value == "8", finding.message
 
     cap = life()
     req, records = request(Row("", cap, 5.0, 5.01, a.CAPACITY, None, hop_outcome="refused", with_pod=False))
@@ -203,3 +206,58 @@ def test_findings_for_kills_recreate_and_missing_readiness() -> None:
     [finding] = findings(result.failures, timeline, context)
     assert finding.field == "spec.template.spec.containers[0].readinessProbe"
     assert "add a readinessProbe on port 8080" in finding.message
+
+
+def _view(at: float, mode: str = "route", fallback: bool = False, local_ready: int | None = None) -> NodeView:
+    return NodeView(at, mode, mode, fallback, fallback, local_ready)
+
+
+def test_a_fallback_to_a_terminating_pod_is_blamed_on_the_missing_ready_endpoint() -> None:
+    # Recreate: every pod terminating, the proxy falls back to them, the app stops at its signal.
+    pod = life(deleted=10, stop=13, exit_at=13.1)
+    row = Row("", pod, 13.2, 13.21, a.CAPACITY, "stopped", hop_outcome="upstream-refused")
+    req, records = request(row)
+    timeline = Timeline({pod.key: pod}, views={"node-2": [_view(0.0), _view(10.1, fallback=True)]})
+    [failure] = attribute([req], records, timeline, RunContext(service="default/web")).failures
+    assert failure.cause == a.CAPACITY and "fell back to the terminating web-a" in failure.reason
+    # The same on the external path of a Local Service: the node had no ready local endpoint.
+    local = RunContext(service="default/web", external_traffic_policy="Local")
+    [failure] = attribute([req], records, timeline, local).failures
+    assert failure.cause == a.LOCAL_NO_ENDPOINT
+    # Without the fallback (other pods were ready) it is the pod's own shutdown.
+    timeline.views["node-2"] = [_view(0.0)]
+    [failure] = attribute([req], records, timeline, RunContext(service="default/web")).failures
+    assert failure.cause == a.TERMINATING_STILL_ROUTED
+
+
+def test_connections_no_node_took() -> None:
+    timeline = Timeline({}, views={"node-1": [_view(0.0), _view(5.0, mode="refuse")], "node-2": []})
+    # The ClusterIP refused the connect itself (REJECT): no hop has a record.
+    refused = RequestResult(seq=0, intended=5.5, keepalive=False, client=("127.0.0.1", 1), done=5.51)
+    refused.error = "refused"
+    # The load balancer sent one to node-2, which dropped it (Local, no local endpoint).
+    lb = ConnectionRecord(
+        id=next(_ids), hop="load-balancer", node="node-2", service="default/web", port_name="",
+        frontend="loadBalancer", client=("127.0.0.1", 2), accepted_at=6.0, outcome="upstream-timeout",
+    )  # fmt: skip
+    timeline.views["node-2"] = [_view(0.0), _view(5.9, mode="drop", local_ready=0)]
+    dropped = RequestResult(seq=1, intended=6.0, keepalive=False, client=("127.0.0.1", 2), sent=6.0, done=9.0)
+    dropped.error = "timeout"
+    result = attribute([refused, dropped], [lb], timeline, RunContext(service="default/web"))
+    assert [f.cause for f in result.failures] == [a.CAPACITY, a.LOCAL_NO_ENDPOINT]
+
+
+def test_a_restarted_container_is_blamed_until_the_pod_is_ready_again() -> None:
+    pod = life(ready=(1.0, 5.3), stop=5.0, exit_at=5.1)
+    pod.started.append((5.2, "web"))
+    pod.ready.append([6.5, None])
+    # Routed after the new container started, before the pod was Ready again: refused.
+    row = Row("", pod, 5.6, 5.61, a.LISTENER_CLOSED, "not-ready", hop_outcome="upstream-refused")
+    req, records = request(row)
+    timeline = Timeline({pod.key: pod})
+    context = RunContext(service="default/web", workload=("Deployment", "web"))
+    [failure] = attribute([req], records, timeline, context).failures
+    assert failure.cause == a.LISTENER_CLOSED and failure.restart
+    [finding] = findings([failure], timeline, context)
+    assert finding.field == "spec.template.spec.containers[0].readinessProbe"
+    assert finding.message.startswith("a restarted container must keep serving ≥ 0.6 s")

@@ -13,6 +13,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from hitless.api import load
@@ -22,18 +23,27 @@ from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, tune_gc
+from hitless.proxy.loadbalancer import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
-from hitless.verify.attribute import RunContext, attribute
+from hitless.verify.attribute import RunContext, attribute, join
 from hitless.verify.findings import findings
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.observe import ObservedRuntime, TimelineRecorder
 from hitless.verify.report import Report
-from hitless.verify.scenarios import SCENARIOS, UNSUPPORTED, ScenarioTimeout, Workload, run_once, wait_settled
+from hitless.verify.scenarios import (
+    NEEDS_DEPLOYMENT,
+    SCENARIOS,
+    ScenarioTimeout,
+    Workload,
+    run_once,
+    wait_settled,
+)
 from hitless.verify.timeline import Timeline
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 SETTLE_TIMEOUT = 120.0
+WARM_UP_TIMEOUT = 30.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,14 +76,10 @@ def _error(message: str) -> int:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from hitless.proxy.loadbalancer import PRESETS
-
     if args.rps <= 0 or args.repeat < 1 or args.nodes < 1 or args.max_failures < 0 or args.timeout <= 0:
         return _error("--rps, --timeout must be positive; --repeat, --nodes at least 1; --max-failures ≥ 0")
     if args.lb_preset not in PRESETS:
         return _error(f"unknown --lb-preset {args.lb_preset!r} (known: {', '.join(PRESETS)})")
-    if args.scenario in UNSUPPORTED:
-        return _error(f"--scenario {args.scenario} is not supported yet")
     result = load(args.files, stdin=sys.stdin)
     for error in result.errors:
         print(error.format(), file=sys.stderr)
@@ -91,6 +97,10 @@ def main(argv: list[str]) -> int:
     workload, context = _workload(service, objects)
     if workload is None:
         return _error(f"Service {service.name!r} selects no Deployment or Pod of the manifests")
+    if args.scenario in NEEDS_DEPLOYMENT and workload.deployment is None:
+        return _error(f"--scenario {args.scenario} needs a Deployment behind Service {service.name!r}")
+    if args.scenario == "node-drain" and args.nodes < 2:
+        return _error("--scenario node-drain needs --nodes 2 or more")
     log_dir = Path(tempfile.mkdtemp(prefix="hitless-logs-"))
     try:
         enter_engine_namespaces()
@@ -137,8 +147,11 @@ def _workload(service: Service, objects: list[K8sObject]) -> tuple[Workload | No
     return None, context
 
 
+_STARTED = time.monotonic()
+
+
 def _note(text: str) -> None:
-    print(f"hitless verify: {text}", file=sys.stderr, flush=True)
+    print(f"hitless verify: [{time.monotonic() - _STARTED:5.1f} s] {text}", file=sys.stderr, flush=True)
 
 
 async def _run(
@@ -164,6 +177,7 @@ async def _run(
     tune_gc()
     engine.apply(objects)
     generator: LoadGenerator | None = None
+    sampler: asyncio.Future[None] | None = None
     code = EXIT_FAILED
     try:
         kind, name = context.workload or ("", "")
@@ -171,6 +185,10 @@ async def _run(
         await wait_settled(engine, workload, SETTLE_TIMEOUT)
         host, port = await _frontend(engine, service, SETTLE_TIMEOUT)
         context.pods = None
+        if service.spec.type == "LoadBalancer":
+            sampler = asyncio.ensure_future(_sample_lb(engine, service, timeline))
+        if not await _warm_up(engine, workload, host, port, args.path, args.timeout, WARM_UP_TIMEOUT):
+            _note(f"not every pod answered within {WARM_UP_TIMEOUT:.0f} s; loading anyway")
         _note(f"{args.rps:.0f} requests/s to {host}:{port}{args.path} ({args.connections})")
         generator = LoadGenerator(
             LoadOptions(
@@ -187,8 +205,10 @@ async def _run(
         await asyncio.sleep(1.0)
         for i in range(args.repeat):
             timeline.marks.append((clock.now(), f"{args.scenario} {i + 1}"))
-            what = await run_once(engine, workload, args.scenario, SETTLE_TIMEOUT)
+            last = i == args.repeat - 1
+            what = await run_once(engine, workload, args.scenario, SETTLE_TIMEOUT, last)
             _note(f"{i + 1}/{args.repeat}: {what}: settled; {len(generator.results)} requests so far")
+            # The steady state after the scenario is part of what is measured.
             await asyncio.sleep(1.0)
         generator.stop()
         await runner
@@ -200,11 +220,18 @@ async def _run(
             await generator.cancel()
     finally:
         _note("stopping")
+        if sampler is not None:
+            sampler.cancel()
         await engine.delete_all_pods()
         await engine.stop()
     if generator is None:
         return EXIT_FAILED, None
+    _note(f"stopped; explaining {len(generator.results)} requests")
     timeline.apply_syncs(engine.connections.syncs, context.service)
+    if service.spec.type == "LoadBalancer":
+        preset = PRESETS[args.lb_preset]
+        check = preset.local if service.spec.external_traffic_policy == "Local" else preset.cluster
+        context.lb_detection = check.interval * check.unhealthy_threshold
     attribution = attribute(generator.results, engine.connections.records, timeline, context)
     report = Report(
         generator.results,
@@ -275,3 +302,52 @@ def _synced(engine: Engine, namespace: str, service: Service) -> bool:
     """node-1's proxy (which serves the host's ClusterIP traffic) routes to some endpoint."""
     key = f"{namespace}/{service.name}"
     return any(s.service == key and s.node == "node-1" and s.used for s in engine.connections.syncs)
+
+
+async def _warm_up(
+    engine: Engine,
+    workload: Workload,
+    host: str,
+    port: int,
+    path: str,
+    request_timeout: float,
+    timeout: float,
+) -> bool:
+    """Wait until every Ready pod of the Service has answered once through it.
+
+    Ready is not "listening" (no readiness probe, or one on another port): the measured load
+    starts from a Service that really serves, so that what fails is the scenario's doing. A few
+    requests a second on fresh connections, not counted; the pod that answered each one is read
+    from the hops' records, as for the load itself.
+    """
+    probe = LoadGenerator(
+        LoadOptions(host=host, port=port, rate=20, path=path, connections="close", timeout=request_timeout),
+        engine.clock,
+    )
+    runner = asyncio.ensure_future(probe.run())
+    deadline = engine.clock.now() + timeout
+    try:
+        while engine.clock.now() < deadline:
+            await asyncio.sleep(0.1)
+            want = {
+                f"{p.namespace}/{p.name}"
+                for p in engine.store.pods()
+                if workload.selects(p) and p.is_ready() and p.metadata.deletion_timestamp is None
+            }
+            done = [r for r in probe.results if r.done is not None and not r.failed]
+            served = {route.pod for route in join(done, engine.connections.records)}
+            if want and want <= served:
+                return True
+        return False
+    finally:
+        probe.stop()
+        await runner
+        await probe.cancel()
+
+
+async def _sample_lb(engine: Engine, service: Service, timeline: Timeline) -> None:
+    """The load balancer's healthy nodes over time (it keeps no history of its own)."""
+    key = (service.namespace or "default", service.name)
+    while True:
+        timeline.note_lb_health(engine.clock.now(), frozenset(engine.load_balancer.healthy_nodes(key)))
+        await asyncio.sleep(0.05)

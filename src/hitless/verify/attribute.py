@@ -10,7 +10,7 @@ Findings (``findings.py``) turn the causes into manifest fields and values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hitless.proxy.records import Address, ConnectionRecord
@@ -89,6 +89,8 @@ class Failure:
     retryable: bool = False
     latency: float | None = None
     routed_at: float | None = None
+    # The pod was not being deleted: one of its containers was restarted (or exited).
+    restart: bool = False
 
 
 @dataclass
@@ -103,6 +105,10 @@ class RunContext:
     strategy: str | None = None  # Deployment spec.strategy.type
     external_traffic_policy: str | None = None
     publish_not_ready_addresses: bool = False
+    # Filled after the run, for findings: the longest a successful request took (seconds).
+    longest_ok: float | None = None
+    # The load balancer's health-check detection time (interval x unhealthy threshold), if any.
+    lb_detection: float | None = None
 
 
 @dataclass
@@ -147,6 +153,9 @@ def attribute(
     context = context or RunContext()
     routes = join(requests, records)
     result = Attribution(routes=routes)
+    ok = [r.latency for r in requests if not r.failed and r.latency is not None]
+    if ok and context.longest_ok is None:
+        context.longest_ok = max(ok)
     served = _first_served(requests, routes)
     for request, route in zip(requests, routes, strict=True):
         if request.failed:
@@ -177,7 +186,9 @@ def classify(
     routed_at = last.accepted_at if last is not None else None
     at = routed_at if routed_at is not None else (request.sent or request.intended)
     failed_at = request.done if request.done is not None else at
-    phase = life.phase_at(at) if life is not None else None
+    # On a reused keep-alive connection the request came long after the routing: its phase is
+    # the pod's when the request was sent.
+    phase = life.phase_at(max(at, request.sent or at)) if life is not None else None
 
     def failure(cause: str, reason: str) -> Failure:
         return Failure(
@@ -210,9 +221,9 @@ def classify(
     # 2. A reused keep-alive connection failing before any response byte: clients retry those.
     if request.retryable_keepalive:
         return failure(KEEPALIVE_RESET, "a reused keep-alive connection was closed before any response byte")
-    # 3. No hop recorded the connection, or the last hop had nowhere to send it.
+    # 3. No hop took the connection, or the last hop had nowhere to send it.
     if last is None:
-        return failure(OTHER, "no hop recorded this connection")
+        return _unrecorded(request, at, timeline, context, failure)
     if last.outcome == "dropped":
         return failure(LOCAL_NO_ENDPOINT, f"{last.node} had no local endpoint and dropped the connection")
     if last.outcome == "refused":
@@ -220,11 +231,40 @@ def classify(
         return failure(
             CAPACITY, f"{last.node or 'the load balancer'} had no usable endpoint ({ready} ready pods)"
         )
+    if last.hop == "load-balancer" and last.outcome != "routed" and last.node is not None:
+        # The chosen node never took the connection: it drops (Local, no local endpoint) or refuses.
+        view = timeline.view(last.node, at)
+        if view is not None and view.external_mode == "drop":
+            return failure(
+                LOCAL_NO_ENDPOINT,
+                f"the load balancer sent the connection to {last.node}, which had no local endpoint "
+                f"and dropped it",
+            )
+        if view is not None and view.external_mode == "refuse":
+            ready = timeline.ready_count(at, context.pods)
+            return failure(CAPACITY, f"{last.node} had no usable endpoint ({ready} ready pods)")
     if life is None:
         return failure(
             OTHER, f"routed to {last.pod or 'an unknown endpoint'}, which the timeline does not know"
         )
     name, node = life.name, last.node
+    # A terminating pod chosen because nothing ready was left: kube-proxy's serving-terminating
+    # fallback. The cause is the missing ready endpoint, not the pod's shutdown.
+    view = timeline.view(node, at) if node is not None else None
+    external = last.frontend in ("nodePort", "loadBalancer")
+    if view is not None and (view.external_fallback if external else view.internal_fallback):
+        if external and context.external_traffic_policy == "Local":
+            return failure(
+                LOCAL_NO_ENDPOINT,
+                f"{node} had no ready local endpoint and fell back to the terminating {name}, which "
+                f"stopped serving; the load balancer still sent to {node}",
+            )
+        ready = timeline.ready_count(at, context.pods)
+        return failure(
+            CAPACITY,
+            f"{node} had no ready endpoint ({ready} ready pods) and fell back to the terminating "
+            f"{name}, which stopped serving",
+        )
     # 4. The pod was being deleted.
     stop = life.termination_stop()
     if life.deleted is not None and at >= life.deleted - SLACK:
@@ -247,22 +287,17 @@ def classify(
         return failure(
             LISTENER_CLOSED, f"{name} stopped serving at its stop signal with this request in flight"
         )
-    # 5. A container stopped or restarted without deletion (liveness, startup, a crash).
-    restart = life.stop_signal()
-    if (
-        restart is not None
-        and restart.at - SLACK <= failed_at
-        and (life.running_again(restart.at) or failed_at + 1) > at
-    ):
-        return failure(
-            LISTENER_CLOSED,
-            f"{node} routed to {name} while its container {restart.container} was being restarted",
-        )
-    exited = [e for e in life.exits if e.at <= failed_at + SLACK]
-    if exited and (life.running_again(exited[-1].at) or failed_at + 1) > at:
-        return failure(
-            LISTENER_CLOSED, f"{node} routed to {name} after its container {exited[-1].container} exited"
-        )
+    # 5. A container stopped or exited without deletion (liveness, startup, a crash): until the
+    # pod is Ready again, what its proxies still send it meets a closed or not yet open listener.
+    stops = [(s.at, s.container, "was being restarted") for s in life.stop_signals]
+    stops += [(e.at, e.container, "exited") for e in life.exits]
+    for moment, container, what in sorted(stops, reverse=True):
+        if life.deleted is not None and moment >= life.deleted - SLACK:
+            continue
+        if moment - SLACK <= failed_at and at < (life.ready_again(moment) or failed_at + 1):
+            cut = failure(LISTENER_CLOSED, f"{node} routed to {name} while its container {container} {what}")
+            cut.restart = True
+            return cut
     # 6. Readiness.
     if not life.ready_at(at):
         return failure(NOT_READY, f"{node} routed to {name} while it was not Ready ({phase})")
@@ -279,3 +314,27 @@ def classify(
     if context.desired_replicas is not None and ready_now < context.desired_replicas:
         return failure(CAPACITY, f"{ready_now} of {context.desired_replicas} pods were ready")
     return failure(OTHER, f"{name} answered {request.outcome} while Ready")
+
+
+def _unrecorded(
+    request: RequestResult,
+    at: float,
+    timeline: Timeline,
+    context: RunContext,
+    failure: Callable[[str, str], Failure],
+) -> Failure:
+    """No hop has a record: the frontend itself refused (REJECT) or dropped (DROP) the connect."""
+    # The connect was refused somewhere between the intended time and the outcome.
+    moments = (at, request.done if request.done is not None else at)
+    views = [v for t in moments for v in (timeline.view(node, t) for node in timeline.views) if v is not None]
+    modes = {v.internal_mode for v in views if v.internal_mode} | {
+        v.external_mode for v in views if v.external_mode
+    }
+    ready = timeline.ready_count(at, context.pods)
+    if request.sent is None and request.error in ("refused", "reset") and ("refuse" in modes or ready == 0):
+        return failure(
+            CAPACITY, f"the Service had no usable endpoint and refused the connection ({ready} ready pods)"
+        )
+    if request.sent is None and request.error == "timeout" and "drop" in modes:
+        return failure(LOCAL_NO_ENDPOINT, "no local endpoint: the node dropped the connection")
+    return failure(OTHER, "no hop recorded this connection")

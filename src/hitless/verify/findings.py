@@ -40,7 +40,13 @@ def findings(failures: list[Failure], timeline: Timeline, context: RunContext) -
     for f in failures:
         by_cause[f.cause].append(f)
     out: list[Finding] = []
+    restarts = [f for f in by_cause.get(LISTENER_CLOSED, []) if f.restart]
+    if restarts:
+        out.append(_restart(restarts, timeline, context))
+        by_cause[LISTENER_CLOSED] = [f for f in by_cause[LISTENER_CLOSED] if not f.restart]
     for cause, group in by_cause.items():
+        if not group:
+            continue
         rule = _RULES.get(cause)
         if rule is not None:
             finding = rule(group, timeline, context)
@@ -137,22 +143,64 @@ def _pre_stop_finding(
     )
 
 
-def _killed(failures: list[Failure], timeline: Timeline, context: RunContext) -> Finding:
+def _restart(failures: list[Failure], timeline: Timeline, context: RunContext) -> Finding:
+    """A container restarted in place (liveness, a crash) while its pod was still routed: the pod
+    leaves the endpoints only once it is not Ready, and the proxies learn it later still."""
     obj, prefix = _workload(context, timeline, failures)
-    needed, grace_now, pod = 0.0, None, "?"
+    worst: tuple[float, str, str, str] | None = None  # (seconds after the stop, node, pod, container)
     for f in failures:
         life = timeline.life(f.pod) if f.pod else None
-        kill = life.kill() if life is not None else None
-        if life is None or kill is None or life.deleted is None or f.routed_at is None:
+        if life is None or f.routed_at is None:
             continue
-        # The time the pod was given, plus the age of the oldest request it was still serving.
-        want = (kill.at - life.deleted) + (kill.at - f.routed_at)
-        if want > needed:
-            needed, grace_now, pod = want, life.grace, life.name
+        stops = [s for s in life.stop_signals if s.at <= f.routed_at + 0.05]
+        exits = [e for e in life.exits if e.at <= f.routed_at + 0.05]
+        # From the stop signal when there was one (a kill), else from the exit (a crash).
+        moments = [(s.at, s.container) for s in stops] or [(e.at, e.container) for e in exits]
+        if not moments:
+            continue
+        at, container = max(moments)
+        until = life.unrouted(f.node, after=at) if f.node else None
+        lag = max(f.routed_at, until or f.routed_at) - at
+        if worst is None or lag > worst[0]:
+            worst = (lag, f.node or "?", life.name, container)
+    lag, node, pod, container = worst or (0.0, "?", "?", "?")
+    index, spec = _container(timeline.life(failures[0].pod) if failures[0].pod else None)
+    probe = spec.readiness_probe if spec is not None else None
+    detection = (probe.period_seconds or 10) * (probe.failure_threshold or 3) if probe is not None else None
+    readiness = f" (its readiness probe needs up to {detection} s to fail)" if detection is not None else ""
+    return Finding(
+        LISTENER_CLOSED,
+        obj,
+        f"{prefix}containers[{index}].readinessProbe",
+        None,
+        f"a restarted container must keep serving ≥ {lag:.1f} s after its stop signal: {node} routed to "
+        f"{pod} {lag:.1f} s after its container {container} was stopped or exited, before the pod left "
+        f"the endpoints{readiness}. Fail readiness first and drain after SIGTERM for longer than that.",
+        len(failures),
+        {"routed_after_stop_seconds": round(lag, 3)},
+    )
+
+
+def _killed(failures: list[Failure], timeline: Timeline, context: RunContext) -> Finding:
+    """The grace period that lets every request a pod received finish: from its deletion until
+    the last proxy stopped routing to it, plus the longest request measured."""
+    obj, prefix = _workload(context, timeline, failures)
+    longest = context.longest_ok or 0.0
+    routed_for, grace_now, pod = 0.0, None, "?"
+    for f in failures:
+        life = timeline.life(f.pod) if f.pod else None
+        if life is None or life.kill() is None or life.deleted is None:
+            continue
+        ends = [end for spans in life.routed.values() for _, end in spans if end is not None]
+        last = max([*ends, *(x.routed_at for x in failures if x.pod == f.pod and x.routed_at is not None)])
+        if last - life.deleted >= routed_for:
+            routed_for, grace_now, pod = max(0.0, last - life.deleted), life.grace, life.name
+    needed = routed_for + longest
     value = math.ceil(needed) if needed else None
     message = (
-        f"terminationGracePeriodSeconds ≥ {needed:.1f} s: {pod} was SIGKILLed at its grace deadline "
-        f"({grace_now} s) with {len(failures)} requests in flight"
+        f"terminationGracePeriodSeconds ≥ {needed:.1f} s: proxies routed to {pod} until {routed_for:.1f} s "
+        f"after its deletion and requests took up to {longest:.1f} s, but it was SIGKILLed at its grace "
+        f"deadline (terminationGracePeriodSeconds {grace_now}) with {len(failures)} requests in flight"
     )
     return Finding(
         KILLED_IN_FLIGHT,
@@ -161,7 +209,11 @@ def _killed(failures: list[Failure], timeline: Timeline, context: RunContext) ->
         str(value) if value is not None else None,
         message,
         len(failures),
-        {"needed_seconds": round(needed, 3)},
+        {
+            "needed_seconds": round(needed, 3),
+            "routed_after_deletion_seconds": round(routed_for, 3),
+            "longest_request_seconds": round(longest, 3),
+        },
     )
 
 
@@ -222,19 +274,36 @@ def _not_ready(failures: list[Failure], timeline: Timeline, context: RunContext)
 
 
 def _local(failures: list[Failure], timeline: Timeline, context: RunContext) -> Finding:
+    """How long a node without a ready local pod kept getting the load balancer's traffic."""
     windows: dict[str, list[float]] = defaultdict(list)
     for f in failures:
         windows[f.node or "?"].append(f.routed_at if f.routed_at is not None else f.time)
     node, times = max(windows.items(), key=lambda kv: max(kv[1]) - min(kv[1]))
-    span = max(times) - min(times)
+    start = min(times)
+    # When the node lost its last ready local endpoint (as its proxy saw it) before these drops.
+    since = None
+    for view in timeline.views.get(node, []):
+        if view.at > start:
+            break
+        since = (since if since is not None else view.at) if view.local_ready == 0 else None
+    start = since if since is not None else start
+    until = timeline.lb_dropped(node, after=start)
+    if until is not None:
+        span = until - start
+        noticed = f"until the load balancer's health check took it out {span:.1f} s later"
+    else:
+        span = max(times) - start
+        detection = (
+            f" (its health check needs up to {context.lb_detection:g} s)" if context.lb_detection else ""
+        )
+        noticed = f"for {span:.1f} s, and the load balancer still sent to it when the load stopped{detection}"
     return Finding(
         LOCAL_NO_ENDPOINT,
         f"Service/{context.service.split('/')[-1]}",
         "spec.externalTrafficPolicy",
         "Cluster",
-        f"externalTrafficPolicy: Cluster (or a ready pod on every node throughout the rollout): {node} "
-        f"dropped connections for {span:.1f} s with no local endpoint before the load balancer stopped "
-        f"sending to it",
+        f"externalTrafficPolicy: Cluster (or a ready pod on every node throughout the rollout): {node} had "
+        f"no ready local endpoint and dropped connections {noticed}",
         len(failures),
         {"no_endpoint_seconds": round(span, 3)},
     )

@@ -125,6 +125,11 @@ class Report:
             "ready": [[self._t(s), self._t(e)] for s, e in life.ready],
             "deleted": self._t(life.deleted),
             "stopSignal": self._t(stop.at) if stop is not None else None,
+            # Every stop signal, the restarts' (liveness, startup) included.
+            "stopSignals": [
+                {"time": self._t(s.at), "container": s.container, "graceSeconds": round(s.timeout, 3)}
+                for s in life.stop_signals
+            ],
             "killed": self._t(kill.at) if kill is not None else None,
             "exits": [
                 {"time": self._t(e.at), "container": e.container, "exitCode": e.exit_code, "killed": e.killed}

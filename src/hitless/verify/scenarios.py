@@ -1,7 +1,8 @@
 """Scenarios: what ``hitless verify`` does to the workload while the load runs.
 
-Each drives the engine the way ``kubectl`` would (rollout restart, delete, scale) and waits, on
-store state, until the workload is settled again: every wanted pod Ready, none terminating.
+Each drives the engine the way ``kubectl`` would (rollout restart, delete, scale, drain) or the
+app would (a liveness endpoint that starts failing) and waits, on store state, until the
+workload is settled again: every wanted pod Ready, none terminating.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hitless.api.types.apps import Deployment
-from hitless.api.types.pod import Pod
+from hitless.api.types.node import Node
+from hitless.api.types.pod import Container, Pod
 from hitless.engine import Engine
 from hitless.store.store import NotFound
 
 SCENARIOS = ("rollout", "delete-pod", "scale-down", "liveness-restart", "node-drain")
-# Not driven yet: they need an app-side trigger (liveness) and node cordoning (drain).
-UNSUPPORTED = {"liveness-restart", "node-drain"}
+# Scenarios that need a controller to bring the pods back.
+NEEDS_DEPLOYMENT = {"rollout", "scale-down", "node-drain"}
+# The demo app's run-time override of its liveness endpoint (docs/demo-app.md).
+LIVENESS_FAIL = "/control/healthz?state=fail"
 
 
 class ScenarioTimeout(Exception):
@@ -41,10 +45,14 @@ def desired(engine: Engine, workload: Workload) -> int:
     return 1 if replicas is None else replicas
 
 
-def settled(engine: Engine, workload: Workload, want: int) -> bool:
+def settled(engine: Engine, workload: Workload, want: int, terminating_ok: bool = False) -> bool:
+    """Every wanted pod Ready and, unless ``terminating_ok`` (what ``kubectl rollout status``
+    waits for), no pod of the workload still terminating."""
     pods = [p for p in engine.store.pods() if workload.selects(p)]
     live = [p for p in pods if p.metadata.deletion_timestamp is None]
-    if len(live) != want or len(pods) != want or not all(p.is_ready() for p in live):
+    if len(live) != want or not all(p.is_ready() for p in live):
+        return False
+    if len(pods) != want and not terminating_ok:
         return False
     if workload.deployment is None:
         return True
@@ -59,17 +67,25 @@ def settled(engine: Engine, workload: Workload, want: int) -> bool:
     )
 
 
-async def wait_settled(engine: Engine, workload: Workload, timeout: float) -> None:
+async def wait_settled(
+    engine: Engine, workload: Workload, timeout: float, terminating_ok: bool = False
+) -> None:
     deadline = engine.clock.now() + timeout
     want = desired(engine, workload)
-    while not settled(engine, workload, want):
+    while not settled(engine, workload, want, terminating_ok):
         if engine.clock.now() > deadline:
             raise ScenarioTimeout(f"the workload did not settle within {timeout:.0f} s")
         await asyncio.sleep(0.05)
 
 
-async def run_once(engine: Engine, workload: Workload, scenario: str, timeout: float) -> str:
-    """Run the scenario once and wait until the workload has settled; return what was done."""
+async def run_once(
+    engine: Engine, workload: Workload, scenario: str, timeout: float, last: bool = True
+) -> str:
+    """Run the scenario once and wait until the workload has settled; return what was done.
+
+    Before the last round the old pods may still be terminating (``kubectl rollout status``
+    would return): they finish under the load of the next round, which saves their whole
+    shutdown time per round. After the last one, the wait includes them."""
     ns = workload.namespace
     if scenario == "rollout":
         if workload.deployment is None:
@@ -101,7 +117,113 @@ async def run_once(engine: Engine, workload: Workload, scenario: str, timeout: f
         engine.scale(ns, workload.deployment, want)
         await asyncio.sleep(0.1)
         what = f"scale deployment/{workload.deployment} {want} → {want - 1} → {want}"
+    elif scenario == "liveness-restart":
+        what = await _liveness_restart(engine, workload, timeout)
+    elif scenario == "node-drain":
+        return await _drain(engine, workload, timeout, last)
     else:
-        raise ValueError(f"scenario {scenario!r} is not supported yet")
-    await wait_settled(engine, workload, timeout)
+        raise ValueError(f"unknown scenario {scenario!r}")
+    await wait_settled(engine, workload, timeout, terminating_ok=not last)
     return what
+
+
+def _live(engine: Engine, workload: Workload) -> list[Pod]:
+    return sorted(
+        (p for p in engine.store.pods() if workload.selects(p) and p.metadata.deletion_timestamp is None),
+        key=lambda p: (
+            p.metadata.creation_timestamp.timestamp() if p.metadata.creation_timestamp else 0.0,
+            p.name,
+        ),
+    )
+
+
+def liveness_target(container: Container) -> int | None:
+    """The port of a container's httpGet liveness probe, which the demo app's /control serves."""
+    probe = container.liveness_probe
+    if probe is None or probe.http_get is None:
+        return None
+    port = probe.http_get.port
+    if isinstance(port, int):
+        return port
+    for declared in container.ports or []:
+        if declared.name == port:
+            return declared.container_port
+    return int(port) if str(port).isdigit() else None
+
+
+async def _liveness_restart(engine: Engine, workload: Workload, timeout: float) -> str:
+    """Make one pod's liveness endpoint fail (the demo app's /control), as a hung app would, and
+    wait until the kubelet has restarted the container and the pod is Ready again."""
+    pods = [p for p in _live(engine, workload) if p.is_ready()]
+    if not pods:
+        raise ValueError("no Ready pod to make unhealthy")
+    pod = pods[0]
+    targets = [(c.name, liveness_target(c)) for c in pod.spec.containers]
+    name, port = next(((n, p) for n, p in targets if p is not None), (None, None))
+    if name is None or port is None or not pod.status.pod_ip:
+        raise ValueError("liveness-restart needs a container with an httpGet livenessProbe")
+    before = _restarts(pod, name)
+    reader, writer = await engine.network.open_connection(pod.status.pod_ip, port, timeout=2.0)
+    try:
+        writer.write(
+            f"POST {LIVENESS_FAIL} HTTP/1.1\r\nHost: {pod.status.pod_ip}:{port}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        status = (await asyncio.wait_for(reader.readline(), 2.0)).split(b" ")[1:2]
+    finally:
+        writer.close()
+    if status != [b"200"]:
+        raise ValueError(
+            f"POST {LIVENESS_FAIL} to {pod.name} answered {status or 'nothing'}: liveness-restart "
+            "needs an app with hitless demo-app's /control endpoints"
+        )
+    deadline = engine.clock.now() + timeout
+    while True:
+        current = engine.store.get_typed(Pod, "Pod", pod.namespace, pod.name)
+        if current is None or current.metadata.uid != pod.metadata.uid:
+            break  # replaced meanwhile: settled() judges the rest
+        if _restarts(current, name) > before and current.is_ready():
+            break
+        if engine.clock.now() > deadline:
+            raise ScenarioTimeout(f"{pod.name} was not restarted and Ready within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+    return f"liveness failure of pod/{pod.name} (container {name}): restarted"
+
+
+def _restarts(pod: Pod, container: str) -> int:
+    return next((s.restart_count for s in pod.status.container_statuses or [] if s.name == container), 0)
+
+
+async def _drain(engine: Engine, workload: Workload, timeout: float, last: bool) -> str:
+    """``kubectl drain``: cordon the node that runs most of the workload's pods, evict every pod
+    on it (graceful deletion, each with its own grace period), wait until the workload is settled
+    elsewhere, then ``kubectl uncordon`` it for the next round."""
+    counts: dict[str, int] = {}
+    for p in _live(engine, workload):
+        if p.spec.node_name:
+            counts[p.spec.node_name] = counts.get(p.spec.node_name, 0) + 1
+    if not counts:
+        raise ValueError("no scheduled pod to drain a node of")
+    if len(engine.store.objects("Node")) < 2:
+        raise ValueError("node-drain needs at least 2 nodes (--nodes)")
+    node = max(sorted(counts), key=lambda n: counts[n])
+    _cordon(engine, node, True)
+    try:
+        for pod in engine.store.pods(lambda p: p.spec.node_name == node):
+            with contextlib.suppress(NotFound):
+                engine.store.delete("Pod", pod.namespace, pod.name)
+        await asyncio.sleep(0.1)
+        await wait_settled(engine, workload, timeout, terminating_ok=not last)
+    finally:
+        _cordon(engine, node, False)
+    return f"drain node/{node} ({counts[node]} pods evicted), uncordon"
+
+
+def _cordon(engine: Engine, name: str, unschedulable: bool) -> None:
+    node = next((n for n in engine.store.objects("Node") if isinstance(n, Node) and n.name == name), None)
+    if node is None:
+        raise ValueError(f"no node {name}")
+    updated = node.copy_deep()
+    updated.spec.unschedulable = True if unschedulable else None
+    engine.store.update(updated)

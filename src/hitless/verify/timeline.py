@@ -107,6 +107,10 @@ class PodLife:
     def exit_after(self, t: float) -> ContainerExit | None:
         return next((e for e in self.exits if e.at >= t), None)
 
+    def ready_again(self, after: float) -> float | None:
+        """When the pod next became Ready after ``after``."""
+        return next((s for s, _ in self.ready if s is not None and s > after), None)
+
     def running_again(self, after: float) -> float | None:
         return next((at for at, _ in self.started if at > after), None)
 
@@ -153,11 +157,31 @@ class PodLife:
         return None
 
 
+@dataclass(frozen=True)
+class NodeView:
+    """What one node's proxy did with the Service's new connections from ``at`` on (a ProxySync)."""
+
+    at: float
+    # "route", "drop" or "refuse" (proxy/records.py); "" when the node has no such frontend.
+    internal_mode: str
+    external_mode: str
+    # Every endpoint used was a terminating one: kube-proxy's serving-terminating fallback, taken
+    # only when no ready endpoint was left (for Local traffic: on this node).
+    internal_fallback: bool
+    external_fallback: bool
+    # The node's healthCheckNodePort count (LoadBalancer + Local), else None.
+    local_ready: int | None
+
+
 @dataclass
 class Timeline:
     pods: dict[str, PodLife] = field(default_factory=dict)
     # The run's own marks: ("rollout 1", t), ("load started", t)...
     marks: list[tuple[float, str]] = field(default_factory=list)
+    # Per node, its proxy's successive views of the loaded Service (from ``apply_syncs``).
+    views: dict[str, list[NodeView]] = field(default_factory=dict)
+    # The load balancer's healthy nodes, each time they changed (sampled during the run).
+    lb_health: list[tuple[float, frozenset[str]]] = field(default_factory=list)
 
     def life(self, key: str) -> PodLife | None:
         return self.pods.get(key)
@@ -179,6 +203,35 @@ class Timeline:
             if (keys is None or key in keys) and p.ready_at(t) and (p.deleted is None or t < p.deleted)
         )
 
+    def view(self, node: str, t: float) -> NodeView | None:
+        """``node``'s proxy's view of the Service at ``t`` (the last sync at or before it)."""
+        found = None
+        for v in self.views.get(node, []):
+            if v.at > t:
+                break
+            found = v
+        return found
+
+    def lb_healthy(self, node: str, t: float) -> bool | None:
+        """Whether the load balancer sent new connections to ``node`` at ``t`` (None: unknown)."""
+        found = None
+        for at, healthy in self.lb_health:
+            if at > t:
+                break
+            found = node in healthy
+        return found
+
+    def lb_dropped(self, node: str, after: float) -> float | None:
+        """When the load balancer stopped sending to ``node``, at or after ``after``."""
+        for at, healthy in self.lb_health:
+            if at >= after and node not in healthy:
+                return at
+        return None
+
+    def note_lb_health(self, t: float, healthy: frozenset[str]) -> None:
+        if not self.lb_health or self.lb_health[-1][1] != healthy:
+            self.lb_health.append((t, healthy))
+
     # --- building from the proxies' syncs --------------------------------------------------------
 
     def apply_syncs(self, syncs: list[ProxySync], service: str | None = None) -> None:
@@ -199,3 +252,14 @@ class Timeline:
                 if life is not None and life.routed.get(sync.node):
                     life.routed[sync.node][-1][1] = sync.at
             current[scope] = after
+            if service is not None:
+                self.views.setdefault(sync.node, []).append(
+                    NodeView(
+                        sync.at,
+                        sync.internal_mode,
+                        sync.external_mode,
+                        bool(sync.internal) and not any(e.ready for e in sync.internal),
+                        bool(sync.external) and not any(e.ready for e in sync.external),
+                        sync.local_ready,
+                    )
+                )
