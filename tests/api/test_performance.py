@@ -1,7 +1,11 @@
-"""Loading and validating a 50-object file stays well under a second."""
+"""Loading and validating a 50-object file stays well under a second; valid input does not pay
+for importing jsonschema."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 
 from .helpers import load_yaml
@@ -49,3 +53,28 @@ def test_fifty_objects_load_well_under_a_second() -> None:
     assert result.ok, result.errors[:3]
     assert len(result.objects) == 50
     assert elapsed < 0.5, f"{elapsed:.3f}s"
+
+
+def test_valid_input_is_loaded_without_importing_jsonschema_and_invalid_input_with_it() -> None:
+    # jsonschema (and kubernetes_validate, whose __init__ imports it) cost ~0.1 s of start-up for
+    # every hitless command; only an object that fails the compiled check needs it.
+    script = textwrap.dedent(
+        """
+        import sys
+        from hitless.api import load_text
+        result = load_text(sys.argv[1])
+        print(len(result.objects), len(result.errors), "jsonschema" in sys.modules,
+              "kubernetes_validate" in sys.modules)
+        """
+    )
+    valid = DEPLOYMENT.format(i=0)
+    invalid = valid.replace("replicas: 3", "replicas: three")
+    runs = [
+        subprocess.run([sys.executable, "-c", script, text], capture_output=True, text=True, check=True)
+        for text in (valid, invalid)
+    ]
+
+    assert [r.stdout.split() for r in runs] == [
+        ["2", "0", "False", "False"],
+        ["1", "1", "True", "False"],
+    ]

@@ -26,6 +26,8 @@ class Path:
         return cls(tuple(("child", n) for n in names))
 
     def child(self, name: str, *more: str) -> Path:
+        if not more:  # nearly every call; validation makes tens of thousands of paths
+            return Path((*self._elems, ("child", name)))
         return Path((*self._elems, ("child", name), *(("child", m) for m in more)))
 
     def index(self, i: int) -> Path:

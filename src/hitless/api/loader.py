@@ -8,7 +8,6 @@ validation (``validation``). One object's errors never stop the others from bein
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -261,7 +260,8 @@ def _check(
                 LoadError(file, line, message, "decode", kind, name, str(e.path), None, source.line)
             )
         return
-    decoded = schema.go_nulls(kind, api_version, decoded)
+    if _has_null(decoded):  # rare in manifests, and go_nulls rebuilds the whole object
+        decoded = schema.go_nulls(kind, api_version, decoded)
     apply_defaults(decoded)
     field_errors = validation.validate(decoded)
     field_errors += [
@@ -278,8 +278,17 @@ def _check(
             LoadError(file, source.line, message, "invalid", kind, name, object_line=source.line)
         )
         return
-    raw = copy.deepcopy(value)
-    result.objects.append(LoadedObject(obj, file, source.line, raw, source))
+    # ``value`` is the parser's own tree, which nothing else holds: json_normalize built
+    # ``decoded`` afresh, so defaulting never reached it.
+    result.objects.append(LoadedObject(obj, file, source.line, value, source))
+
+
+def _has_null(value: Any) -> bool:
+    if type(value) is dict:
+        return any(v is None or (type(v) in (dict, list) and _has_null(v)) for v in value.values())
+    if type(value) is list:
+        return any(v is None or (type(v) in (dict, list) and _has_null(v)) for v in value)
+    return value is None
 
 
 def _related(a: Path, b: Path) -> bool:

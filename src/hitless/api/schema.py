@@ -13,6 +13,10 @@ The Go struct and type names are derived from the schema definitions (``io.k8s.a
 is Go's ``v1.ExecAction``). The API server stops at the first wrong type; hitless reports them all,
 each in the words the server would use had it been the only one.
 
+jsonschema is the reference but it is slow, so an object is first checked by ``schemacheck``'s
+compiled closures; only one that fails there goes through ``iter_errors`` for its errors (and
+jsonschema is imported only then).
+
 Missing ``required`` fields are not decoding errors: the decoder accepts them and validation
 reports them in its own words. They are returned separately, for the loader to use where
 hitless's validation has no rule of its own.
@@ -20,21 +24,22 @@ hitless's validation has no rule of its own.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from importlib import resources
-from typing import Any
-
-from jsonschema import ValidationError
-from jsonschema.validators import Draft202012Validator, extend
-from referencing import Registry, Resource
+from pathlib import Path as FsPath
+from typing import TYPE_CHECKING, Any
 
 from hitless import KUBERNETES_VERSION
 from hitless.api.fieldpath import Path, Segment
+from hitless.api.schemacheck import Check, Compiler
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 _DEFS = "io.k8s.apimachinery.pkg."
 _QUANTITY = _DEFS + "api.resource.Quantity"
@@ -103,12 +108,13 @@ def quantity_error(text: str) -> str | None:
 # --- schemas and validators --------------------------------------------------------------------
 
 
-def _schema_dir() -> Any:
-    return (
-        resources.files("kubernetes_validate")
-        / "kubernetes-json-schema"
-        / f"v{KUBERNETES_VERSION}.0-local-strict"
-    )
+def _schema_dir() -> FsPath:
+    # Found, not imported: the package's __init__ imports jsonschema, which the fast path avoids.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("kubernetes_validate is not installed", name="kubernetes_validate")
+    package = FsPath(spec.submodule_search_locations[0])
+    return package / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}.0-local-strict"
 
 
 @cache
@@ -120,22 +126,30 @@ def _definitions() -> dict[str, Any]:
     return defs
 
 
-def _format(validator: Any, fmt: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _format_problem(fmt: str, instance: Any) -> str | None:
     if isinstance(instance, bool):
-        return
+        return None
     if fmt in _INT_RANGE and isinstance(instance, int):
         low, high = _INT_RANGE[fmt]
         if not low <= instance <= high:
-            yield ValidationError(f"{instance} overflows {fmt}")
+            return f"{instance} overflows {fmt}"
     elif fmt == "k8s-intstr" and isinstance(instance, int) and not -(2**31) <= instance < 2**31:
-        yield ValidationError(f"{instance} overflows int32")
+        return f"{instance} overflows int32"
     elif fmt == "k8s-quantity" and isinstance(instance, str | int | float):
-        problem = quantity_error(str(instance))
-        if problem:
-            yield ValidationError(problem)
+        return quantity_error(str(instance))
+    return None
 
 
-_Validator = extend(Draft202012Validator, validators={"format": _format})
+def _format(validator: Any, fmt: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    from jsonschema import ValidationError
+
+    problem = _format_problem(fmt, instance)
+    if problem:
+        yield ValidationError(problem)
+
+
+def _format_ok(fmt: str, instance: Any) -> bool:
+    return _format_problem(fmt, instance) is None
 
 
 def schema_name(kind: str, api_version: str) -> str:
@@ -144,26 +158,43 @@ def schema_name(kind: str, api_version: str) -> str:
 
 
 @cache
-def _validator(kind: str, api_version: str) -> tuple[Any, dict[str, Any]]:
-    root = json.loads((_schema_dir() / schema_name(kind, api_version)).read_text())
-    defs = _definitions()
+def _root(kind: str, api_version: str) -> dict[str, Any]:
+    root: dict[str, Any] = json.loads((_schema_dir() / schema_name(kind, api_version)).read_text())
+    return root
+
+
+@cache
+def _compiler() -> Compiler:
+    return Compiler(_definitions()["$defs"], _format_ok)
+
+
+@cache
+def _fast_check(kind: str, api_version: str) -> Check:
+    return _compiler().compile(_root(kind, api_version))
+
+
+@cache
+def _validator(kind: str, api_version: str) -> Any:
+    from jsonschema.validators import Draft202012Validator, extend
+    from referencing import Registry, Resource
+
+    root, defs = _root(kind, api_version), _definitions()
     registry: Registry[Any] = Registry().with_resources(
         [(defs["$id"], Resource.from_contents(defs)), (root["$id"], Resource.from_contents(root))]
     )
-    return _Validator(root, registry=registry), root
+    return extend(Draft202012Validator, validators={"format": _format})(root, registry=registry)
 
 
 def warm_up(kinds: Sequence[tuple[str, str]]) -> None:
-    """Build the validators ahead of time (the definitions are ~1.5 MB of JSON)."""
+    """Read the schemas ahead of time (the definitions are ~1.5 MB of JSON)."""
     for kind, api_version in kinds:
-        _validator(kind, api_version)
+        _fast_check(kind, api_version)
 
 
 def go_nulls(kind: str, api_version: str, obj: dict[str, Any]) -> dict[str, Any]:
     """The object as Go decodes its nulls: a null field is left unset, a null list item or map
     value becomes the zero value of its type (``[a, null]`` into a ``[]string`` is ``["a", ""]``)."""
-    _, root = _validator(kind, api_version)
-    result = _zero_nulls(obj, root)
+    result = _zero_nulls(obj, _root(kind, api_version))
     assert isinstance(result, dict)
     return result
 
@@ -206,7 +237,14 @@ def _zero(schema: dict[str, Any]) -> Any:
 
 
 def decode(kind: str, api_version: str, obj: dict[str, Any]) -> DecodeResult:
-    validator, root = _validator(kind, api_version)
+    if _fast_check(kind, api_version)(obj):
+        return DecodeResult([], [])
+    return decode_slow(kind, api_version, obj)
+
+
+def decode_slow(kind: str, api_version: str, obj: dict[str, Any]) -> DecodeResult:
+    """``decode`` by jsonschema alone: the reference the fast check is tested against."""
+    validator, root = _validator(kind, api_version), _root(kind, api_version)
     errors: dict[Path, DecodeError] = {}
     missing: list[Path] = []
     for err in validator.iter_errors(obj):

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 import yaml.composer
+import yaml.reader
 import yaml.scanner
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -41,6 +42,8 @@ except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
+_MERGE = _TAG + "merge"
 _SCALARS = SafeConstructor()
 # go-yaml v2 also reads these plain scalars as bools; PyYAML does not.
 _GO_BOOLS = {"y": True, "Y": True, "n": False, "N": False}
@@ -102,18 +105,20 @@ def parse_stream(text: str) -> ParsedStream:
     chunks, problems = split_documents(text)
     result = ParsedStream(problems=problems)
     for start, chunk in chunks:
-        # Padding with newlines makes the parser's marks absolute line numbers in the file.
+        # The parser's marks count from the chunk; ``start`` makes them lines of the file.
         try:
-            nodes = list(yaml.compose_all("\n" * start + chunk, Loader=_Loader))
+            nodes = list(yaml.compose_all(chunk, Loader=_Loader))
         except yaml.MarkedYAMLError as e:
             result.problems.append(_syntax_problem(e, start, chunk))
             continue
         except yaml.YAMLError as e:
+            if isinstance(e, yaml.reader.ReaderError):
+                e.position += start  # one character per line above the chunk, as messages always counted
             result.problems.append(YamlProblem(start + 1, f"{_TO_JSON}yaml: {e}"))
             continue
         for node in nodes:
-            doc = Document(line=node.start_mark.line + 1, value=None)
-            doc.value = _Builder(doc.lines, result.warnings).build(node, ())
+            doc = Document(line=start + node.start_mark.line + 1, value=None)
+            doc.value = _Builder(doc.lines, result.warnings, start).build(node, ())
             if doc.value is not None:
                 result.documents.append(doc)
     result.problems.sort(key=lambda p: p.line)
@@ -124,8 +129,8 @@ def parse_stream(text: str) -> ParsedStream:
 def _syntax_problem(e: yaml.MarkedYAMLError, start: int, chunk: str) -> YamlProblem:
     """go-yaml's ``parser.fail()``: its line counts from the document kubectl cut, and it is the
     scanner's 1-based line but the parser's 0-based one (go-yaml's own quirk, kept by kubectl)."""
-    problem = e.problem_mark.line - start if e.problem_mark is not None else 0
-    context = e.context_mark.line - start if e.context_mark is not None else 0
+    problem = e.problem_mark.line if e.problem_mark is not None else 0
+    context = e.context_mark.line if e.context_mark is not None else 0
     if isinstance(e, yaml.composer.ComposerError) and e.problem == "found undefined alias":
         alias = _alias(chunk, problem, e.problem_mark.column if e.problem_mark else 0)
         return YamlProblem(start + problem + 1, f"{_TO_JSON}yaml: unknown anchor '{alias}' referenced")
@@ -148,34 +153,44 @@ def _alias(chunk: str, line: int, column: int) -> str:
 
 
 class _Builder:
-    """One walk over a document's nodes: the JSON-like value, and the line of every field in it."""
+    """One walk over a document's nodes: the JSON-like value, and the line of every field in it.
 
-    def __init__(self, lines: dict[SegPath, int], warnings: list[YamlProblem]) -> None:
+    ``offset`` is the line in the file where the parsed chunk starts."""
+
+    def __init__(self, lines: dict[SegPath, int], warnings: list[YamlProblem], offset: int) -> None:
         self.lines = lines
         self.warnings = warnings
+        self.offset = offset + 1  # marks are 0-based
 
     def build(self, node: Node, path: SegPath) -> Any:
-        if isinstance(node, MappingNode):
+        # Dispatch on the exact class: the composer makes no subclasses, and this is the hot loop.
+        if type(node) is ScalarNode:
+            return _scalar(node)
+        if type(node) is MappingNode:
             return self._mapping(node, path)
-        if isinstance(node, SequenceNode):
-            items = []
-            for i, item in enumerate(node.value):
-                self.lines[(*path, i)] = item.start_mark.line + 1
-                items.append(self.build(item, (*path, i)))
-            return items
-        assert isinstance(node, ScalarNode)
-        return _scalar(node)
+        assert type(node) is SequenceNode
+        items = []
+        lines, offset = self.lines, self.offset
+        for i, item in enumerate(node.value):
+            item_path = (*path, i)
+            lines[item_path] = item.start_mark.line + offset
+            items.append(_scalar(item) if type(item) is ScalarNode else self.build(item, item_path))
+        return items
 
     def _mapping(self, node: MappingNode, path: SegPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         written: dict[str, str] = {}  # keys written in this mapping itself, as shown in warnings
+        lines, offset = self.lines, self.offset
         for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if key_node.tag == _TAG + "merge":
+            line = key_node.start_mark.line + offset
+            if key_node.tag == _MERGE:
                 self._merge(value_node, path, result, written, line)
                 continue
-            raw_key = _Builder({}, []).build(key_node, ())
-            key = _json_key(raw_key)
+            if type(key_node) is ScalarNode:
+                raw_key = _scalar(key_node)
+            else:
+                raw_key = _Builder({}, [], 0).build(key_node, ())
+            key = raw_key if type(raw_key) is str else _json_key(raw_key)
             if key in written:
                 first = self.lines[(*path, key)]
                 message = f"key {written[key]} is already set at line {first}; kubectl keeps only this value"
@@ -183,8 +198,11 @@ class _Builder:
             if key in result:
                 self._forget((*path, key))
             written[key] = f'"{raw_key}"' if isinstance(raw_key, str) else str(raw_key)
-            self.lines[(*path, key)] = line
-            result[key] = self.build(value_node, (*path, key))
+            key_path = (*path, key)
+            lines[key_path] = line
+            result[key] = (
+                _scalar(value_node) if type(value_node) is ScalarNode else self.build(value_node, key_path)
+            )
         return result
 
     def _merge(
@@ -196,7 +214,7 @@ class _Builder:
         sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
         for source in reversed(sources):
             lines: dict[SegPath, int] = {}
-            built = _Builder(lines, self.warnings).build(source, path)
+            built = _Builder(lines, self.warnings, self.offset - 1).build(source, path)
             if not isinstance(built, dict):
                 continue
             for key, value in built.items():
@@ -229,9 +247,13 @@ def _json_key(key: Any) -> str:
 
 
 def _scalar(node: ScalarNode) -> Any:
-    tag = node.tag.removeprefix(_TAG)
-    if not node.style and node.value in _GO_BOOLS and tag == "str":
-        return _GO_BOOLS[node.value]
+    tag = node.tag
+    if tag == _STR:
+        value = node.value
+        if value in _GO_BOOLS and not node.style:
+            return _GO_BOOLS[value]
+        return value
+    tag = tag.removeprefix(_TAG)
     if tag == "null":
         return None
     if tag == "bool":

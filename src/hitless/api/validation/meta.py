@@ -43,7 +43,8 @@ def opt_int(obj: Obj | None, key: str) -> int | None:
 
 def o(obj: Obj | None, key: str) -> Obj | None:
     value = obj.get(key) if obj else None
-    return value if isinstance(value, Mapping) else None
+    # dict first: the decoded JSON is all dicts, and the Mapping ABC check is slow.
+    return value if isinstance(value, dict | Mapping) else None
 
 
 def items(obj: Obj | None, key: str) -> list[Any]:
@@ -53,7 +54,7 @@ def items(obj: Obj | None, key: str) -> list[Any]:
 
 def objs(obj: Obj | None, key: str) -> list[Obj]:
     """A list of structs; a null element is Go's zero struct."""
-    return [e if isinstance(e, Mapping) else {} for e in items(obj, key)]
+    return [e if isinstance(e, dict | Mapping) else {} for e in items(obj, key)]
 
 
 def string_map(obj: Obj | None, key: str) -> dict[str, str] | None:
