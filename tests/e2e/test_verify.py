@@ -8,12 +8,16 @@ round, 100 requests/s) except the zero-downtime one, which is the acceptance run
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import junitparser
 import pytest
 
-from .verify_runs import EXAMPLES, run_verify, zero_downtime_run
+from .test_cli import descendants, still_alive
+from .verify_runs import EXAMPLES, HITLESS, ROOT, run_verify, zero_downtime_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The agreement parameters of tests/check/test_examples.py: a fixed propagation, so that a run's
@@ -225,3 +229,47 @@ def test_a_node_drain_moves_the_pods_without_dropping_a_request() -> None:
     assert drained == {"node-1"} and len(evicted) == 2, report["pods"]
     assert len(created) == 2 and {p["node"] for p in created} == {"node-2"}
     assert "drain node/node-1 (2 pods evicted), uncordon" in run.stderr
+
+
+def test_ctrl_c_stops_gracefully_reports_what_was_measured_and_leaves_no_process(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            *HITLESS,
+            "verify",
+            str(EXAMPLES / "zero-downtime.yaml"),
+            "--repeat",
+            "3",
+            "--report",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None
+        err = ""
+        deadline = time.monotonic() + 60
+        while "requests/s to" not in err and time.monotonic() < deadline:
+            err += proc.stderr.readline()
+        assert "requests/s to" in err, err
+        time.sleep(1.0)
+        procs = descendants(proc.pid)
+        assert len(procs) >= 8, procs  # the engine, its PID 1, the pods' sandboxes and containers
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The pods' own shutdown (preStop 2 s, drain 1 s) and no more.
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 1, err + rest
+    assert "SIGINT: stopping the load" in rest and "Traceback" not in rest
+    assert out.startswith("hitless verify: INCOMPLETE: ")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["verdict"] == "fail" and report["run"]["completed"] is False
+    assert report["run"]["incomplete"] == "interrupted by SIGINT"
+    assert report["requests"]["total"] > 0 and report["requests"]["byOutcome"].get("pending") is None
+    assert still_alive(procs) == set()

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import junitparser
+
 from hitless.proxy.records import ConnectionRecord
 from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
@@ -15,7 +17,7 @@ from hitless.verify.report import Report, percentile
 from hitless.verify.timeline import ContainerExit, PodLife, StopSignal, Timeline
 
 
-def build(max_failures: int = 0) -> Report:
+def build(max_failures: int = 0, incomplete: str | None = None) -> Report:
     life = PodLife("default", "web-a", node="node-1", created=99.0)
     life.started.append((99.2, "web"))
     life.ready.append([100.0, 110.0])
@@ -56,7 +58,13 @@ def build(max_failures: int = 0) -> Report:
     context = RunContext(service="default/web", workload=("Deployment", "web"))
     result = attribute(requests, records, timeline, context)
     return Report(
-        requests, result, findings(result.failures, timeline, context), timeline, 100.0, max_failures
+        requests,
+        result,
+        findings(result.failures, timeline, context),
+        timeline,
+        100.0,
+        max_failures,
+        incomplete=incomplete,
     )
 
 
@@ -81,13 +89,36 @@ def test_verdict_follows_max_failures() -> None:
     assert build(max_failures=10_000).passed
 
 
+def test_an_incomplete_run_fails_whatever_it_counted() -> None:
+    report = build(max_failures=10_000, incomplete="interrupted (SIGINT)")
+    assert not report.passed
+    data = report.to_json()
+    assert data["verdict"] == "fail"
+    assert data["run"]["completed"] is False and data["run"]["incomplete"] == "interrupted (SIGINT)"
+    assert report.text().startswith("hitless verify: INCOMPLETE: ")
+    assert "incomplete: interrupted (SIGINT)" in report.text()
+
+
+def test_junit_is_read_by_junitparser_and_agrees_with_the_verdict(tmp_path: Path) -> None:
+    for report, failing in [(build(), True), (build(max_failures=10_000), False)]:
+        path = tmp_path / "verify.xml"
+        path.write_text(report.junit())
+        (suite,) = list(junitparser.JUnitXml.fromfile(str(path)))
+        assert suite.name == "hitless verify" and suite.failures == (len(list(suite)) if failing else 0)
+        cases = list(suite)
+        assert len(cases) >= 2 and cases[0].name == "no request dropped"
+        # Within --max-failures the causes are output, not failures: CI sees the exit code's verdict.
+        assert [not case.is_passed for case in cases] == [failing] * len(cases)
+
+
 def test_text_and_junit() -> None:
     report = build()
     text = report.text()
     assert text.startswith("hitless verify: FAIL: ")
     assert "terminating-still-routed" in text and "preStop sleep ≥" in text
-    suite = ET.fromstring(report.junit().split("\n", 1)[1])
-    assert suite.tag == "testsuite" and int(suite.get("failures") or 0) >= 2
+    suites = ET.fromstring(report.junit().split("\n", 1)[1])
+    (suite,) = list(suites)
+    assert suites.tag == "testsuites" and int(suite.get("failures") or 0) >= 2
     names = [c.get("name") for c in suite.iter("testcase")]
     assert names[0] == "no request dropped" and "terminating-still-routed" in names
 

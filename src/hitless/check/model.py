@@ -85,7 +85,6 @@ class Workload:
     spec: PodSpec
     replicas: int
     deployment: Deployment | None
-    template_annotations: dict[str, str] = field(default_factory=dict)
 
     def containers(self) -> Iterator[tuple[Container, str]]:
         """App containers and sidecars (restartable init containers), with their field paths."""
@@ -279,7 +278,6 @@ def _add(ctx: Context, k8s: K8sObject, obj: Obj) -> None:
                 template.spec,
                 1 if k8s.spec.replicas is None else k8s.spec.replicas,
                 k8s,
-                dict(template.metadata.annotations or {}),
             )
         )
     elif isinstance(k8s, Service):

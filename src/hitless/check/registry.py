@@ -29,7 +29,3 @@ def all_rules() -> tuple[Rule, ...]:
     if duplicates:
         raise ValueError(f"rule ids defined twice: {sorted(duplicates)}")
     return tuple(sorted(found, key=lambda r: r.id))
-
-
-def by_id() -> dict[str, Rule]:
-    return {r.id: r for r in all_rules()}

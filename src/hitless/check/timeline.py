@@ -105,11 +105,6 @@ def termination(container: Container, grace_s: int) -> Termination:
     return Termination(grace_s, seconds, has)
 
 
-def kill_worst_s(t: Termination) -> float:
-    """From the kill decision to the container being gone, for a process that ignores SIGTERM."""
-    return t.kill_at_s
-
-
 def fmt(seconds: float | None) -> str:
     if seconds is None:
         return "?"

@@ -20,6 +20,7 @@ from hitless.api import load
 from hitless.api.types.meta import K8sObject
 from hitless.clock import Clock
 from hitless.engine import Engine
+from hitless.store.apply import Key
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 POLL_INTERVAL = 0.5
@@ -34,11 +35,14 @@ def snapshot(paths: Sequence[str]) -> Snapshot:
         if name == "-":
             continue  # stdin was read once
         target = Path(name)
-        files = (
-            sorted(p for p in target.iterdir() if p.suffix in MANIFEST_SUFFIXES)
-            if target.is_dir()
-            else [target]
-        )
+        try:
+            files = (
+                sorted(p for p in target.iterdir() if p.suffix in MANIFEST_SUFFIXES)
+                if target.is_dir()
+                else [target]
+            )
+        except OSError:
+            files = [target]  # a directory removed meanwhile: the next load says so
         for f in files:
             try:
                 st = f.stat()
@@ -49,10 +53,23 @@ def snapshot(paths: Sequence[str]) -> Snapshot:
     return out
 
 
+def file_keys(paths: Sequence[str], runnable: Callable[[K8sObject], bool]) -> set[Key]:
+    """The objects the files (not stdin) hold now: what a later save may prune."""
+    result = load([p for p in paths if p != "-"])
+    return {o.obj.key for o in result.applied() if runnable(o.obj)}
+
+
 def reapply_once(
-    paths: Sequence[str], engine: Engine, runnable: Callable[[K8sObject], bool], out: TextIO
+    paths: Sequence[str],
+    engine: Engine,
+    runnable: Callable[[K8sObject], bool],
+    out: TextIO,
+    prune_scope: set[Key] | None = None,
 ) -> bool:
-    """Load and apply the manifests as they are now; False (and nothing changed) on any error."""
+    """Load and apply the manifests as they are now; False (and nothing changed) on any error.
+
+    ``prune_scope``: with ``-`` among the paths, the objects the files held before this save.
+    Only those may be pruned, or the objects read from stdin (read once, at start) would be."""
     files = [p for p in paths if p != "-"]
     result = load(files)
     for warning in result.warnings:
@@ -66,11 +83,19 @@ def reapply_once(
         out.flush()
         return False
     objects = [o.obj for o in result.applied() if runnable(o.obj)]
-    applied = engine.reapply(objects)
+    if prune_scope is not None:
+        applied = engine.applier.apply(objects, prune_scope=prune_scope)
+        if not applied.errors:
+            prune_scope.clear()
+            prune_scope.update(o.key for o in objects)
+    else:
+        applied = engine.reapply(objects)
     for line in applied.lines:
         print(f"hitless: {line}", file=out)
     for message in applied.errors:
         print(f"hitless: error: {message}", file=out)
+    if applied.errors:
+        print(f"hitless: {len(applied.errors)} object(s) refused; nothing was changed", file=out)
     out.flush()
     return not applied.errors
 
@@ -84,6 +109,7 @@ async def watch_and_reapply(
     interval: float = POLL_INTERVAL,
 ) -> None:
     seen = snapshot(paths)
+    scope = file_keys(paths, runnable) if "-" in paths else None
     while True:
         await clock.sleep(interval)
         current = snapshot(paths)
@@ -97,4 +123,4 @@ async def watch_and_reapply(
                 break
             current = settled
         seen = current
-        reapply_once(paths, engine, runnable, out)
+        reapply_once(paths, engine, runnable, out, scope)

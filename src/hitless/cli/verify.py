@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import shutil
+import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from hitless.api import load
@@ -25,8 +28,9 @@ from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, tune_gc
 from hitless.proxy.loadbalancer import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
-from hitless.verify.attribute import RunContext, attribute, join
+from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
+from hitless.verify.frontend import frontend, sample_lb, warm_up
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.observe import ObservedRuntime, TimelineRecorder
 from hitless.verify.report import Report
@@ -74,33 +78,95 @@ def _error(message: str) -> int:
     return EXIT_INVALID
 
 
+def _flag_errors(args: argparse.Namespace) -> list[str]:
+    """The flags' values argparse cannot judge, each named with what it got."""
+    errors = []
+    for flag, value, ok, want in [
+        ("--rps", args.rps, 0 < args.rps < math.inf, "a finite number greater than 0"),
+        ("--timeout", args.timeout, 0 < args.timeout < math.inf, "a finite number greater than 0"),
+        ("--repeat", args.repeat, args.repeat >= 1, "at least 1"),
+        ("--nodes", args.nodes, args.nodes >= 1, "at least 1"),
+        ("--max-failures", args.max_failures, args.max_failures >= 0, "0 or more"),
+        (
+            "--propagation-delay",
+            args.propagation_delay,
+            args.propagation_delay is None or 0 <= args.propagation_delay < math.inf,
+            "0 or more",
+        ),
+    ]:
+        if not ok:
+            errors.append(f"{flag} must be {want} (got {value:g})")
+    if not args.path.startswith("/"):
+        errors.append(f"--path must start with / (got {args.path!r})")
+    if args.lb_preset not in PRESETS:
+        errors.append(f"unknown --lb-preset {args.lb_preset!r} (known: {', '.join(PRESETS)})")
+    return errors
+
+
+def _report_dir_error(name: str) -> str | None:
+    """Create DIR and make sure it takes files now, not after a whole run."""
+    out = Path(name)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        return f"--report {name}: {exc.strerror or exc}"
+    return None
+
+
+def _pick_service(objects: list[K8sObject], name: str | None) -> Service | str:
+    """The Service to load, or why there is none."""
+    services = [o for o in objects if isinstance(o, Service)]
+    names = ", ".join(s.name for s in services)
+    if name is not None:
+        named = [s for s in services if s.name == name]
+        if not named:
+            known = f" (the manifests have: {names})" if services else " (the manifests have none)"
+            return f'services "{name}" not found{known}'
+        services = named
+    if not services:
+        return "no Service to load in the manifests (hitless verify sends its load through a Service)"
+    if len(services) > 1:
+        return f"{len(services)} Services in the manifests ({names}): name the one to load with --service"
+    service = services[0]
+    kind = service.spec.type or "ClusterIP"
+    if kind == "ExternalName":
+        return f'Service "{service.name}" is of type ExternalName: it has no endpoints to load'
+    if service.spec.cluster_ip == "None":
+        return f'Service "{service.name}" is headless (clusterIP: None): it has no virtual IP to load'
+    ports = service.spec.ports or []
+    if not ports or (ports[0].protocol or "TCP") != "TCP":
+        return f'Service "{service.name}": its first port must be TCP (the load is HTTP)'
+    return service
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.rps <= 0 or args.repeat < 1 or args.nodes < 1 or args.max_failures < 0 or args.timeout <= 0:
-        return _error("--rps, --timeout must be positive; --repeat, --nodes at least 1; --max-failures ≥ 0")
-    if args.lb_preset not in PRESETS:
-        return _error(f"unknown --lb-preset {args.lb_preset!r} (known: {', '.join(PRESETS)})")
+    flag_errors = _flag_errors(args)
+    for message in flag_errors:
+        _error(message)
+    if flag_errors:
+        return EXIT_INVALID
     result = load(args.files, stdin=sys.stdin)
     for error in result.errors:
         print(error.format(), file=sys.stderr)
     if result.errors:
         return _error(f"{len(result.errors)} error(s); nothing was started")
     objects = [o.obj for o in result.applied()]
-    services = [o for o in objects if isinstance(o, Service)]
-    if args.service:
-        services = [s for s in services if s.name == args.service]
-    if len(services) != 1:
-        return _error(
-            "name the Service with --service" if services else "no Service to load in the manifests"
-        )
-    service = services[0]
+    picked = _pick_service(objects, args.service)
+    if isinstance(picked, str):
+        return _error(picked)
+    service = picked
     workload, context = _workload(service, objects)
     if workload is None:
-        return _error(f"Service {service.name!r} selects no Deployment or Pod of the manifests")
+        return _error(f'Service "{service.name}" selects no Deployment or Pod of the manifests')
     if args.scenario in NEEDS_DEPLOYMENT and workload.deployment is None:
-        return _error(f"--scenario {args.scenario} needs a Deployment behind Service {service.name!r}")
+        return _error(f'--scenario {args.scenario} needs a Deployment behind Service "{service.name}"')
     if args.scenario == "node-drain" and args.nodes < 2:
         return _error("--scenario node-drain needs --nodes 2 or more")
+    if args.report and (problem := _report_dir_error(args.report)):
+        return _error(problem)
     log_dir = Path(tempfile.mkdtemp(prefix="hitless-logs-"))
     try:
         enter_engine_namespaces()
@@ -154,6 +220,67 @@ def _note(text: str) -> None:
     print(f"hitless verify: [{time.monotonic() - _STARTED:5.1f} s] {text}", file=sys.stderr, flush=True)
 
 
+@dataclass
+class _Measurement:
+    """What the measuring part leaves behind, also when it is cut short."""
+
+    generator: LoadGenerator | None = None
+    sampler: asyncio.Future[None] | None = None
+    # Why the scenario did not run to its end.
+    incomplete: str | None = None
+
+
+async def _measure(
+    args: argparse.Namespace,
+    engine: Engine,
+    service: Service,
+    workload: Workload,
+    context: RunContext,
+    timeline: Timeline,
+    state: _Measurement,
+) -> None:
+    """Wait until the Service serves, load it, run the scenario ``--repeat`` times, drain."""
+    clock = engine.clock
+    try:
+        kind, name = context.workload or ("", "")
+        _note(f"starting {kind} {name}; waiting for Service {service.name} to be ready")
+        await wait_settled(engine, workload, SETTLE_TIMEOUT, note=_note)
+        host, port = await frontend(engine, service, SETTLE_TIMEOUT)
+        if service.spec.type == "LoadBalancer":
+            state.sampler = asyncio.ensure_future(sample_lb(engine, service, timeline))
+        if not await warm_up(engine, workload, host, port, args.path, args.timeout, WARM_UP_TIMEOUT):
+            _note(f"not every pod answered within {WARM_UP_TIMEOUT:.0f} s; loading anyway")
+        _note(f"{args.rps:.0f} requests/s to {host}:{port}{args.path} ({args.connections})")
+        generator = state.generator = LoadGenerator(
+            LoadOptions(
+                host=host,
+                port=port,
+                rate=args.rps,
+                path=args.path,
+                connections=args.connections,
+                timeout=args.timeout,
+            ),
+            clock,
+        )
+        runner = asyncio.ensure_future(generator.run())
+        try:
+            await asyncio.sleep(1.0)
+            for i in range(args.repeat):
+                timeline.marks.append((clock.now(), f"{args.scenario} {i + 1}"))
+                last = i == args.repeat - 1
+                what = await run_once(engine, workload, args.scenario, SETTLE_TIMEOUT, last, note=_note)
+                _note(f"{i + 1}/{args.repeat}: {what}: settled; {len(generator.results)} requests so far")
+                # The steady state after the scenario is part of what is measured.
+                await asyncio.sleep(1.0)
+        finally:
+            generator.stop()
+            await runner
+        await generator.drain(args.timeout + 1)
+    except (ScenarioTimeout, ValueError) as exc:
+        _note(str(exc))
+        state.incomplete = str(exc)
+
+
 async def _run(
     args: argparse.Namespace,
     objects: list[K8sObject],
@@ -176,56 +303,47 @@ async def _run(
     await engine.start()
     tune_gc()
     engine.apply(objects)
-    generator: LoadGenerator | None = None
-    sampler: asyncio.Future[None] | None = None
-    code = EXIT_FAILED
+    state = _Measurement()
+    body = asyncio.ensure_future(_measure(args, engine, service, workload, context, timeline, state))
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        # As `hitless up`: the first signal stops gracefully (here: what was measured is still
+        # reported), the next one kills every container at once.
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1 and not body.done():
+            name = signal.Signals(signum).name
+            _note(f"{name}: stopping the load, then every pod gracefully (again to kill at once)")
+            state.incomplete = f"interrupted by {name}"
+            body.cancel()
+        else:
+            _note("killing every container now")
+            engine.kill_now()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
-        kind, name = context.workload or ("", "")
-        _note(f"starting {kind} {name}; waiting for Service {service.name} to be ready")
-        await wait_settled(engine, workload, SETTLE_TIMEOUT)
-        host, port = await _frontend(engine, service, SETTLE_TIMEOUT)
-        context.pods = None
-        if service.spec.type == "LoadBalancer":
-            sampler = asyncio.ensure_future(_sample_lb(engine, service, timeline))
-        if not await _warm_up(engine, workload, host, port, args.path, args.timeout, WARM_UP_TIMEOUT):
-            _note(f"not every pod answered within {WARM_UP_TIMEOUT:.0f} s; loading anyway")
-        _note(f"{args.rps:.0f} requests/s to {host}:{port}{args.path} ({args.connections})")
-        generator = LoadGenerator(
-            LoadOptions(
-                host=host,
-                port=port,
-                rate=args.rps,
-                path=args.path,
-                connections=args.connections,
-                timeout=args.timeout,
-            ),
-            clock,
-        )
-        runner = asyncio.ensure_future(generator.run())
-        await asyncio.sleep(1.0)
-        for i in range(args.repeat):
-            timeline.marks.append((clock.now(), f"{args.scenario} {i + 1}"))
-            last = i == args.repeat - 1
-            what = await run_once(engine, workload, args.scenario, SETTLE_TIMEOUT, last)
-            _note(f"{i + 1}/{args.repeat}: {what}: settled; {len(generator.results)} requests so far")
-            # The steady state after the scenario is part of what is measured.
-            await asyncio.sleep(1.0)
-        generator.stop()
-        await runner
-        await generator.drain(args.timeout + 1)
-        code = 0
-    except (ScenarioTimeout, ValueError) as exc:
-        _note(str(exc))
-        if generator is not None:
-            await generator.cancel()
+        await asyncio.wait([body])
+        if not body.cancelled() and (exc := body.exception()) is not None:
+            raise exc
     finally:
         _note("stopping")
-        if sampler is not None:
-            sampler.cancel()
+        if state.sampler is not None:
+            state.sampler.cancel()
+        if state.generator is not None:
+            await state.generator.cancel()
         await engine.delete_all_pods()
         await engine.stop()
+    generator = state.generator
     if generator is None:
         return EXIT_FAILED, None
+    # Requests that hitless itself cut (the run was stopped) say nothing about the workload.
+    cut = [r for r in generator.results if r.status is None and r.error is None]
+    if cut:
+        generator.results = [r for r in generator.results if r.status is not None or r.error is not None]
+        _note(f"{len(cut)} requests in flight when the run was stopped are not counted")
     _note(f"stopped; explaining {len(generator.results)} requests")
     timeline.apply_syncs(engine.connections.syncs, context.service)
     if service.spec.type == "LoadBalancer":
@@ -249,10 +367,10 @@ async def _run(
             "connections": args.connections,
             "nodes": args.nodes,
             "lbPreset": args.lb_preset,
-            "completed": code == 0,
         },
+        incomplete=state.incomplete,
     )
-    return code, report
+    return (EXIT_FAILED if state.incomplete else 0), report
 
 
 def _emit(args: argparse.Namespace, code: int, report: Report | None) -> int:
@@ -274,80 +392,3 @@ def _emit(args: argparse.Namespace, code: int, report: Report | None) -> int:
     if code != 0:
         return EXIT_FAILED
     return 0 if report.passed else EXIT_FAILED
-
-
-async def _frontend(engine: Engine, service: Service, timeout: float) -> tuple[str, int]:
-    """Where the load goes: the load balancer for a LoadBalancer Service, else the ClusterIP."""
-    deadline = engine.clock.now() + timeout
-    ns = service.namespace or "default"
-    port = (service.spec.ports or [])[0].port
-    while True:
-        current = engine.store.get("Service", ns, service.name)
-        if isinstance(current, Service):
-            if service.spec.type == "LoadBalancer":
-                ingress = current.status.load_balancer.ingress if current.status.load_balancer else None
-                if ingress and ingress[0].ip and engine.load_balancer.healthy_nodes((ns, service.name)):
-                    ports = ingress[0].ports
-                    return ingress[0].ip, ports[0].port if ports else port
-            elif (
-                current.spec.cluster_ip and current.spec.cluster_ip != "None" and _synced(engine, ns, service)
-            ):
-                return current.spec.cluster_ip, port
-        if engine.clock.now() > deadline:
-            raise ScenarioTimeout(f"Service {service.name} got no address within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
-
-
-def _synced(engine: Engine, namespace: str, service: Service) -> bool:
-    """node-1's proxy (which serves the host's ClusterIP traffic) routes to some endpoint."""
-    key = f"{namespace}/{service.name}"
-    return any(s.service == key and s.node == "node-1" and s.used for s in engine.connections.syncs)
-
-
-async def _warm_up(
-    engine: Engine,
-    workload: Workload,
-    host: str,
-    port: int,
-    path: str,
-    request_timeout: float,
-    timeout: float,
-) -> bool:
-    """Wait until every Ready pod of the Service has answered once through it.
-
-    Ready is not "listening" (no readiness probe, or one on another port): the measured load
-    starts from a Service that really serves, so that what fails is the scenario's doing. A few
-    requests a second on fresh connections, not counted; the pod that answered each one is read
-    from the hops' records, as for the load itself.
-    """
-    probe = LoadGenerator(
-        LoadOptions(host=host, port=port, rate=20, path=path, connections="close", timeout=request_timeout),
-        engine.clock,
-    )
-    runner = asyncio.ensure_future(probe.run())
-    deadline = engine.clock.now() + timeout
-    try:
-        while engine.clock.now() < deadline:
-            await asyncio.sleep(0.1)
-            want = {
-                f"{p.namespace}/{p.name}"
-                for p in engine.store.pods()
-                if workload.selects(p) and p.is_ready() and p.metadata.deletion_timestamp is None
-            }
-            done = [r for r in probe.results if r.done is not None and not r.failed]
-            served = {route.pod for route in join(done, engine.connections.records)}
-            if want and want <= served:
-                return True
-        return False
-    finally:
-        probe.stop()
-        await runner
-        await probe.cancel()
-
-
-async def _sample_lb(engine: Engine, service: Service, timeline: Timeline) -> None:
-    """The load balancer's healthy nodes over time (it keeps no history of its own)."""
-    key = (service.namespace or "default", service.name)
-    while True:
-        timeline.note_lb_health(engine.clock.now(), frozenset(engine.load_balancer.healthy_nodes(key)))
-        await asyncio.sleep(0.05)

@@ -26,7 +26,6 @@ MAX_INT32 = 2**31 - 1
 
 # Condition reasons.
 REPLICA_SET_UPDATED = "ReplicaSetUpdated"
-FAILED_RS_CREATE = "ReplicaSetCreateError"
 NEW_REPLICA_SET = "NewReplicaSetCreated"
 FOUND_NEW_RS = "FoundNewReplicaSet"
 NEW_RS_AVAILABLE = "NewReplicaSetAvailable"

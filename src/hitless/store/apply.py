@@ -10,14 +10,17 @@ ReplicaSets and their pods through the garbage collector. Updates the API server
 refused with its message, and nothing of that object changes: a Pod's spec (beyond what pods
 allow), a Deployment's selector.
 
-Deviation: the last-applied objects are the defaulted ones and are kept here, not in a
+Deviations: the last-applied objects are the defaulted ones and are kept here, not in a
 ``kubectl.kubernetes.io/last-applied-configuration`` annotation; so a field deleted from the
-manifest takes its default value (``replicas: 1``) where kubectl would leave the live value.
+manifest takes its default value (``replicas: 1``) where kubectl would leave the live value. And
+an apply is all or nothing: kubectl applies the objects the API server accepts and reports the
+others (then skips the prune), but a half-applied save under ``hitless up`` would leave a workload
+that is neither the old one nor the new, so every object is checked before any is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +32,7 @@ from hitless.clock import Clock
 from hitless.store.store import NotFound, Store
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+Key = tuple[str, str, str]
 _GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "EndpointSlice": "discovery.k8s.io"}
 # Set by the API server or by controllers: never part of what is applied.
 _SERVER_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
@@ -77,7 +81,7 @@ class ApplyResult:
 class Applier:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._last: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._last: dict[Key, dict[str, Any]] = {}
 
     def remember(self, objects: Iterable[K8sObject]) -> Iterator[K8sObject]:
         """Record objects created by other means (the first start) as applied, passing them on."""
@@ -85,24 +89,46 @@ class Applier:
             self._last[obj.key] = _applied_json(obj)
             yield obj
 
-    def apply(self, objects: Iterable[K8sObject], prune: bool = True) -> ApplyResult:
+    def apply(
+        self,
+        objects: Iterable[K8sObject],
+        prune: bool = True,
+        prune_scope: Collection[Key] | None = None,
+    ) -> ApplyResult:
+        """Apply every object, or none: when one is refused, ``errors`` says why and nothing
+        changed. Then, with ``prune``, delete what was applied before and is not now (only what
+        is in ``prune_scope`` when given: objects read once from stdin cannot be re-read)."""
         result = ApplyResult()
-        applied: set[tuple[str, str, str]] = set()
+        plans: list[tuple[K8sObject, K8sObject | None]] = []
         for obj in objects:
             if obj.metadata.namespace is None:
                 obj = obj.copy_deep()
                 obj.metadata.namespace = "default"
-            applied.add(obj.key)
             try:
-                stored, action = self._apply_one(obj)
+                plans.append((obj, self._plan_one(obj)))
             except ApplyError as exc:
                 result.errors.append(f"{resource_name(obj)}: {exc}")
-                continue
+        if result.errors:
+            return result
+        applied: set[Key] = set()
+        for obj, update in plans:
+            applied.add(obj.key)
+            live = self._store.get(*obj.key)
+            if update is None:
+                stored, action = self._store.create(obj), "created"
+            else:
+                stored = self._store.update(update)
+                unchanged = (
+                    live is not None and stored.metadata.resource_version == live.metadata.resource_version
+                )
+                action = "unchanged" if unchanged else "configured"
             self._last[obj.key] = _applied_json(obj)
             result.objects.append(stored)
             result.lines.append(f"{resource_name(obj)} {action}")
         if prune:
             for key in [k for k in self._last if k not in applied]:
+                if prune_scope is not None and key not in prune_scope:
+                    continue
                 kind, namespace, name = key
                 del self._last[key]
                 try:
@@ -112,32 +138,41 @@ class Applier:
                 result.lines.append(f"{resource_name(gone)} pruned")
         return result
 
-    def _apply_one(self, obj: K8sObject) -> tuple[K8sObject, str]:
+    def _plan_one(self, obj: K8sObject) -> K8sObject | None:
+        """The object to write over the live one (None: create ``obj``); ApplyError if refused."""
         live = self._store.get(*obj.key)
-        if live is None or live.metadata.deletion_timestamp is not None:
-            if live is not None:
-                raise ApplyError("object is being deleted; apply again once it is gone")
-            return self._store.create(obj), "created"
+        if live is None:
+            return None
+        if live.metadata.deletion_timestamp is not None:
+            raise ApplyError("object is being deleted; apply again once it is gone")
         live_json = live.to_json()
         live_json.pop("status", None)
         merged = merge(live_json, self._last.get(obj.key), _applied_json(obj))
         self._check_update(live, live_json, merged)
-        updated = self._store.update(type(live).from_json(merged))
-        return (
-            updated,
-            "unchanged"
-            if updated.metadata.resource_version == live.metadata.resource_version
-            else "configured",
-        )
+        try:
+            return type(live).from_json(merged)
+        except ValueError as exc:
+            # The merge kept a live field the new manifest's type no longer allows.
+            raise ApplyError(str(exc)) from exc
 
     @staticmethod
     def _check_update(live: K8sObject, live_json: dict[str, Any], merged: dict[str, Any]) -> None:
         """The API server's update validation, for the fields hitless knows to be immutable."""
         if live.kind == "Pod":
             before, after = dict(live_json.get("spec") or {}), dict(merged.get("spec") or {})
-            after.setdefault("nodeName", before.get("nodeName"))
-            if before != after:
-                raise ApplyError(f'The Pod "{live.name}" is invalid: {POD_SPEC_FORBIDDEN}')
+            # Set by the scheduler's binding, not by the manifest (absent until the pod is bound).
+            if "nodeName" in before:
+                after.setdefault("nodeName", before["nodeName"])
+            if before == after:
+                return
+            if _without_images(before) == _without_images(after):
+                # The API server takes it, and the kubelet would restart the container; this
+                # kubelet does not, so refusing beats a spec that says what does not run.
+                raise ApplyError(
+                    f'The Pod "{live.name}": an image change of a running Pod is not supported by '
+                    "hitless; run it from a Deployment, or delete the Pod and apply again"
+                )
+            raise ApplyError(f'The Pod "{live.name}" is invalid: {POD_SPEC_FORBIDDEN}')
         elif live.kind == "Deployment":
             before_sel = (live_json.get("spec") or {}).get("selector")
             after_sel = (merged.get("spec") or {}).get("selector")
@@ -146,6 +181,14 @@ class Applier:
                     f'The Deployment "{live.name}" is invalid: spec.selector: Invalid value: '
                     f"{gofmt.label_selector(after_sel)}: field is immutable"
                 )
+
+
+def _without_images(spec: dict[str, Any]) -> dict[str, Any]:
+    out = dict(spec)
+    for key in ("containers", "initContainers"):
+        if isinstance(out.get(key), list):
+            out[key] = [{**c, "image": None} if isinstance(c, dict) else c for c in out[key]]
+    return out
 
 
 def _applied_json(obj: K8sObject) -> dict[str, Any]:

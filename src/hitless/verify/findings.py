@@ -85,10 +85,6 @@ def _pre_stop_seconds(container: Container | None) -> float:
     return 0.0
 
 
-def _short(pod: str | None) -> str:
-    return pod.split("/")[-1] if pod else "?"
-
-
 def _pre_stop_finding(
     cause: str, failures: list[Failure], timeline: Timeline, context: RunContext
 ) -> Finding:

@@ -123,10 +123,10 @@ class _Connection(asyncio.Protocol):
         self._pump()
 
     def eof_received(self) -> bool | None:
+        self.closed = True
         if self._waiter is not None and not self._waiter.done():
             self._h11.receive_data(b"")
             self._pump()
-        self.closed = True
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -156,7 +156,11 @@ class _Connection(asyncio.Protocol):
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
-                self._waiter.set_exception(_Failure("reset", f"bad response: {exc}"))
+                if self.closed:
+                    # The peer closed mid-response: h11 words that as a protocol error.
+                    self._fail_eof(None)
+                else:
+                    self._waiter.set_exception(_Failure("reset", f"bad response: {exc}"))
                 self.abort()
                 return
             if event is h11.NEED_DATA:

@@ -14,7 +14,7 @@ COLOURS = {
     tl.STARTING: "#9ecae1",
     tl.READY: "#31a354",
     tl.NOT_READY: "#fdae6b",
-    tl.RESTARTING: "#e6550d",
+    tl.RESTARTING: "#756bb1",  # apart from the deletion track's oranges: a restart is no deletion
     tl.TERMINATING: "#fd8d3c",
     tl.STOPPING: "#d94801",
     tl.KILLED: "#a50f15",

@@ -67,19 +67,63 @@ def settled(engine: Engine, workload: Workload, want: int, terminating_ok: bool 
     )
 
 
+def unsettled(engine: Engine, workload: Workload, want: int) -> str:
+    """What the workload is waiting for, in ``kubectl get pods`` words: '1 of 3 pods Ready;
+    web-7d9c-abcde: CrashLoopBackOff'."""
+    pods = [p for p in engine.store.pods() if workload.selects(p)]
+    live = [p for p in pods if p.metadata.deletion_timestamp is None]
+    ready = [p for p in live if p.is_ready()]
+    parts = [f"{len(ready)} of {want} pods Ready"]
+    if len(pods) > len(live):
+        parts[0] += f", {len(pods) - len(live)} terminating"
+    for pod in [p for p in live if not p.is_ready()][:3]:
+        parts.append(f"{pod.name}: {_status_word(pod)}")
+    return "; ".join(parts)
+
+
+def _status_word(pod: Pod) -> str:
+    """The STATUS column of ``kubectl get pods``, roughly: a waiting reason, else the phase."""
+    for status in pod.status.container_statuses or []:
+        waiting = status.state.waiting if status.state else None
+        if waiting is not None and waiting.reason:
+            return waiting.reason
+    if not pod.spec.node_name:
+        return "Pending (not scheduled)"
+    phase = pod.status.phase or "Pending"
+    return f"{phase}, not Ready" if phase == "Running" else phase
+
+
 async def wait_settled(
-    engine: Engine, workload: Workload, timeout: float, terminating_ok: bool = False
+    engine: Engine,
+    workload: Workload,
+    timeout: float,
+    terminating_ok: bool = False,
+    note: Callable[[str], None] | None = None,
+    note_every: float = 10.0,
 ) -> None:
-    deadline = engine.clock.now() + timeout
+    """Wait until :func:`settled`; ``note`` hears what is still awaited every ``note_every`` s."""
+    start = engine.clock.now()
+    deadline, next_note = start + timeout, start + note_every
     want = desired(engine, workload)
     while not settled(engine, workload, want, terminating_ok):
-        if engine.clock.now() > deadline:
-            raise ScenarioTimeout(f"the workload did not settle within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
+        now = engine.clock.now()
+        if now > deadline:
+            raise ScenarioTimeout(
+                f"the workload did not settle within {timeout:.0f} s: {unsettled(engine, workload, want)}"
+            )
+        if note is not None and now >= next_note:
+            note(f"still waiting ({now - start:.0f} s): {unsettled(engine, workload, want)}")
+            next_note = now + note_every
+        await engine.clock.sleep(0.05)
 
 
 async def run_once(
-    engine: Engine, workload: Workload, scenario: str, timeout: float, last: bool = True
+    engine: Engine,
+    workload: Workload,
+    scenario: str,
+    timeout: float,
+    last: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> str:
     """Run the scenario once and wait until the workload has settled; return what was done.
 
@@ -113,17 +157,17 @@ async def run_once(
             raise ValueError("scale-down needs at least 2 replicas")
         engine.scale(ns, workload.deployment, want - 1)
         await asyncio.sleep(0.1)
-        await wait_settled(engine, workload, timeout)
+        await wait_settled(engine, workload, timeout, note=note)
         engine.scale(ns, workload.deployment, want)
         await asyncio.sleep(0.1)
         what = f"scale deployment/{workload.deployment} {want} → {want - 1} → {want}"
     elif scenario == "liveness-restart":
         what = await _liveness_restart(engine, workload, timeout)
     elif scenario == "node-drain":
-        return await _drain(engine, workload, timeout, last)
+        return await _drain(engine, workload, timeout, last, note)
     else:
         raise ValueError(f"unknown scenario {scenario!r}")
-    await wait_settled(engine, workload, timeout, terminating_ok=not last)
+    await wait_settled(engine, workload, timeout, terminating_ok=not last, note=note)
     return what
 
 
@@ -195,7 +239,9 @@ def _restarts(pod: Pod, container: str) -> int:
     return next((s.restart_count for s in pod.status.container_statuses or [] if s.name == container), 0)
 
 
-async def _drain(engine: Engine, workload: Workload, timeout: float, last: bool) -> str:
+async def _drain(
+    engine: Engine, workload: Workload, timeout: float, last: bool, note: Callable[[str], None] | None
+) -> str:
     """``kubectl drain``: cordon the node that runs most of the workload's pods, evict every pod
     on it (graceful deletion, each with its own grace period), wait until the workload is settled
     elsewhere, then ``kubectl uncordon`` it for the next round."""
@@ -214,7 +260,7 @@ async def _drain(engine: Engine, workload: Workload, timeout: float, last: bool)
             with contextlib.suppress(NotFound):
                 engine.store.delete("Pod", pod.namespace, pod.name)
         await asyncio.sleep(0.1)
-        await wait_settled(engine, workload, timeout, terminating_ok=not last)
+        await wait_settled(engine, workload, timeout, terminating_ok=not last, note=note)
     finally:
         _cordon(engine, node, False)
     return f"drain node/{node} ({counts[node]} pods evicted), uncordon"

@@ -193,9 +193,6 @@ class Timeline:
             life = self.pods[key] = PodLife(namespace, name)
         return life
 
-    def by_ip(self, ip: str) -> PodLife | None:
-        return next((p for p in self.pods.values() if p.ip == ip), None)
-
     def ready_count(self, t: float, keys: set[str] | None = None) -> int:
         return sum(
             1
@@ -210,15 +207,6 @@ class Timeline:
             if v.at > t:
                 break
             found = v
-        return found
-
-    def lb_healthy(self, node: str, t: float) -> bool | None:
-        """Whether the load balancer sent new connections to ``node`` at ``t`` (None: unknown)."""
-        found = None
-        for at, healthy in self.lb_health:
-            if at > t:
-                break
-            found = node in healthy
         return found
 
     def lb_dropped(self, node: str, after: float) -> float | None:

@@ -73,3 +73,11 @@ def test_invalid_objects_are_findings_and_still_checked() -> None:
         "spec.template.spec.containers[0].lifecycle.preStop.exec.command[1]",
     )
     assert of(report, "prestop-exceeds-grace")  # the object as meant: sleep "40" > 30 s grace
+
+
+def test_a_yaml_syntax_error_is_a_finding_whose_fix_is_the_yaml() -> None:
+    report = check_yaml(good() + "---\nkind: Service\n spec: [\n")
+    (f,) = of(report, "invalid-object")
+    assert f.message.startswith("error converting YAML to JSON: yaml: line ")
+    assert f.fix.startswith("Correct the YAML at the line named")
+    assert of(report, "no-pod-disruption-budget")  # the documents before it are still checked

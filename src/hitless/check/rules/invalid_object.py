@@ -25,10 +25,12 @@ def _check(ctx: Context) -> Iterator[Finding]:
             namespace=obj.namespace if obj else None,
             field=e.field,
             behaviour=RULE.behaviour,
-            fix=RULE.fix,
+            fix=YAML_FIX if e.category == "yaml" else RULE.fix,
             numbers={},
         )
 
+
+YAML_FIX = "Correct the YAML at the line named: nothing of this document can be read until it parses."
 
 RULE = Rule(
     id="invalid-object",
