@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import random
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
+from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.loadbalancer import LoadBalancer, Preset
 from hitless.proxy.node import NodeProxy, ProxyOptions
 from hitless.proxy.records import ConnectionLog
@@ -52,6 +54,27 @@ def node_address(index: int, prefix: str = "127.0.1.") -> str:
     return f"{prefix}{index}"
 
 
+def free_address_prefixes() -> tuple[str, str]:
+    """Node and load-balancer address blocks that no other engine on this host uses.
+
+    Blocks go in pairs, 127.0.1. and 127.0.2., then 127.0.3. and 127.0.4., and so on; a pair is
+    taken while something listens on its node-1's proxy health port. Without this, a second
+    hitless on the host would fail to listen on its nodes' addresses, and its load balancer would
+    health-check the first one's nodes.
+    """
+    for k in range(0, 127):
+        nodes, balancers = f"127.0.{2 * k + 1}.", f"127.0.{2 * k + 2}."
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the proxy's own listener binds: only a listening socket makes the bind fail.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((nodes + "1", PROXY_HEALTHZ_PORT))
+            except OSError:
+                continue
+        return nodes, balancers
+    raise RuntimeError("every block of node addresses in 127.0.0.0/16 is in use by another hitless")
+
+
 @dataclass
 class EngineOptions:
     nodes: int = 2
@@ -71,14 +94,19 @@ class EngineOptions:
     # The load balancer's health-check preset: "gce", "aws-nlb" or a Preset of one's own
     # (proxy/loadbalancer.py), e.g. shorter intervals for a test.
     load_balancer: str | Preset = "gce"
-    # Where nodes (prefix + N) and load balancers live; another prefix lets two engines share a host.
-    node_address_prefix: str = "127.0.1."
-    load_balancer_address_prefix: str = "127.0.2."
+    # Where nodes (prefix + N) and load balancers live. None: 127.0.1. and 127.0.2., or the first
+    # free pair after them when another engine on this host holds those (free_address_prefixes).
+    node_address_prefix: str | None = None
+    load_balancer_address_prefix: str | None = None
 
 
 class Engine:
     def __init__(self, runtime: RuntimeService, clock: Clock, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
+        if self.options.node_address_prefix is None or self.options.load_balancer_address_prefix is None:
+            nodes, balancers = free_address_prefixes()
+            self.options.node_address_prefix = self.options.node_address_prefix or nodes
+            self.options.load_balancer_address_prefix = self.options.load_balancer_address_prefix or balancers
         self.clock = clock
         self.runtime = runtime
         self.store = Store(clock, seed=self.options.seed)
