@@ -21,10 +21,12 @@ def reachability(service: Service, node_addresses: list[str]) -> str:
             where.append(f"{spec.cluster_ip}:{port.port}")
         if port.node_port:
             where.append(", ".join(f"{a}:{port.node_port}" for a in node_addresses))
+        # The load balancer lists, in order, one entry per port it serves (TCP ports with a nodePort).
+        balanced = [p for p in spec.ports or [] if (p.protocol or "TCP") == "TCP" and p.node_port]
         for ingress in service.status.load_balancer.ingress or []:
-            served = {p.port for p in ingress.ports or []}
-            index = (spec.ports or []).index(port)
-            lb_port = sorted(served)[index] if served and index < len(served) else port.port
+            served = ingress.ports or []
+            index = balanced.index(port) if port in balanced else -1
+            lb_port = served[index].port if 0 <= index < len(served) else port.port
             where.append(f"{ingress.ip}:{lb_port} (load balancer)")
         parts.append(f"{label} at " + "; ".join(where) if where else f"{label}: not reachable (headless)")
     policy = f", externalTrafficPolicy {spec.external_traffic_policy}" if spec.external_traffic_policy else ""
