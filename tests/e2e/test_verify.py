@@ -181,7 +181,12 @@ spec:
         args: [demo-app, --port=8080, --latency=0.01:0.05, --request-log=none]
         ports: [{name: http, containerPort: 8080}]
         readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1, failureThreshold: 1}
-        livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 1}
+        # Two failures, and 2 s each: one probe slowed by a busy machine must not restart a pod.
+        livenessProbe:
+          httpGet: {path: /healthz, port: http}
+          periodSeconds: 1
+          timeoutSeconds: 2
+          failureThreshold: 2
 ---
 apiVersion: v1
 kind: Service
