@@ -252,11 +252,3 @@ async def test_output_written_just_before_exit_is_in_the_log(runtime: LinuxRunti
     lines = log_lines(runtime, cid)
     assert "last" in lines  # (the order across the two streams is not defined)
     assert sum(len(line) for line in lines if line != "last") == 300000
-
-
-async def test_pod_processes_yield_the_cpu_to_the_engine(runtime: LinuxRuntime, sandbox: str) -> None:
-    # nice(1) without arguments prints the process's nice value; its child inherits it too.
-    cid = await run(runtime, sandbox, container(["sh", "-c", "nice; sh -c nice"]))
-    assert (await runtime.wait_container(cid)).exit_code == 0
-    assert log_lines(runtime, cid) == ["5", "5"]
-    assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # the engine's own thread keeps its value

@@ -33,12 +33,6 @@ from hitless.runtime.linux import syscalls
 
 T = TypeVar("T")
 
-# The nice value of a sandbox's thread, which every process of the pod inherits: the pods yield
-# the CPU to the engine. On a node the kubelet runs in a reserved cgroup and kube-proxy's data
-# path is the kernel, so probes and Service traffic are not delayed by the pods they serve; here
-# the prober, the proxies and the load generator share the CPUs with the pods (bench/bench_probes.py).
-POD_NICE = 5
-
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
@@ -75,9 +69,6 @@ class SandboxThread:
         self._thread.start()
 
     def _run(self) -> None:
-        # Linux applies setpriority(PRIO_PROCESS, 0) to the calling thread only, and children
-        # inherit it; the engine's other threads keep theirs.
-        os.setpriority(os.PRIO_PROCESS, 0, POD_NICE)
         while (job := self._jobs.get()) is not None:
             fn, fut = job
             if not fut.set_running_or_notify_cancel():
