@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 
 from hitless.api.types.service import LoadBalancerIngress, PortStatus, Service
 from hitless.clock import Clock
+from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.listener import Listener
-from hitless.proxy.node import ProxyOptions, dial
-from hitless.proxy.records import ConnectionLog, ConnectionRecord
-from hitless.proxy.relay import Relay, reset
+from hitless.proxy.node import ProxyOptions
+from hitless.proxy.records import ConnectionLog
 from hitless.runtime.network import PodNetwork
 from hitless.store.store import NotFound, Store, WatchExpired
 
@@ -303,19 +303,15 @@ class LoadBalancer:
             accepted_at=self.clock.now(),
             endpoint=(node_address, node_port),
         )
-        self._spawn(self._forward(conn, addr[0], node_address, node_port, record))
-
-    async def _forward(
-        self, conn: socket.socket, client_ip: str, node_address: str, node_port: int, record: ConnectionRecord
-    ) -> None:
-        upstream = await dial(
-            self._network, self.clock, node_address, node_port, client_ip, record, self._options
+        forward(
+            self._network,
+            self.clock,
+            self._options,
+            self._log,
+            conn,
+            node_address,
+            node_port,
+            addr[0],
+            record,
+            self._spawn,
         )
-        if upstream is None:
-            reset(conn)
-            record.closed_at = self.clock.now()
-            self._log.closed(record)
-            return
-        relay = Relay(record, self.clock.now, lambda: self._log.closed(record))
-        with contextlib.suppress(OSError):
-            await relay.start(conn, upstream)

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from hitless.api.types.discovery import EndpointSlice
 from hitless.api.types.service import Service
 from hitless.clock import Clock
+from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, service_health_body
 from hitless.proxy.listener import Listener
 from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync, SyncedEndpoint
-from hitless.proxy.relay import Relay, reset
+from hitless.proxy.relay import reset
 from hitless.proxy.runner import BoundedFrequencyRunner
 from hitless.proxy.selection import (
     Mode,
@@ -377,79 +378,20 @@ class NodeProxy:
         record.pod = endpoint.pod or None
         record.endpoint = (endpoint.ip, endpoint.port)
         source = self.address if frontend.snat else addr[0]
-        self._spawn(self._connect(conn, endpoint, source, record))
+        forward(
+            self._network,
+            self.clock,
+            self.options,
+            self._log,
+            conn,
+            endpoint.ip,
+            endpoint.port,
+            source,
+            record,
+            self._spawn,
+        )
 
     def _fail(self, conn: socket.socket, record: ConnectionRecord) -> None:
         reset(conn)
         record.closed_at = self.clock.now()
         self._log.closed(record)
-
-    async def _connect(
-        self, conn: socket.socket, endpoint: ProxyEndpoint, source: str, record: ConnectionRecord
-    ) -> None:
-        upstream = await dial(
-            self._network, self.clock, endpoint.ip, endpoint.port, source, record, self.options
-        )
-        if upstream is None:
-            self._fail(conn, record)
-            return
-        relay = Relay(record, self.clock.now, lambda: self._log.closed(record))
-        try:
-            await relay.start(conn, upstream)
-        except OSError:
-            record.error = record.error or "relay failed"
-
-
-async def dial(
-    network: PodNetwork,
-    clock: Clock,
-    ip: str,
-    port: int,
-    source: str,
-    record: ConnectionRecord,
-    options: ProxyOptions,
-) -> socket.socket | None:
-    """Connect to ``ip:port`` from ``source`` (inside the pod's network namespace for a pod IP);
-    on failure set the record's outcome and return None."""
-    loop = asyncio.get_running_loop()
-    if ip.startswith("127.244.") and network.sandbox_of(ip) is None:
-        # The pod's network is gone: nothing answers, the connect would hang until ARP gave up.
-        await clock.sleep(options.unreachable_after)
-        record.outcome, record.error = "upstream-timeout", "no route to host"
-        return None
-    try:
-        sock = await network.new_socket(ip, port, socket.AF_INET)
-    except Exception as exc:  # the sandbox went away between the check and the call
-        record.outcome, record.error = "upstream-timeout", str(exc)
-        return None
-    try:
-        sock.bind((source, 0))
-        connect = asyncio.ensure_future(loop.sock_connect(sock, (ip, port)))
-        timer = asyncio.ensure_future(clock.sleep(options.connect_timeout))
-        try:
-            await asyncio.wait({connect, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-        if not connect.done():
-            connect.cancel()
-            record.outcome, record.error = "upstream-timeout", "i/o timeout"
-            sock.close()
-            return None
-        connect.result()
-    except ConnectionRefusedError:
-        record.outcome, record.error = "upstream-refused", "connection refused"
-        sock.close()
-        return None
-    except ConnectionResetError:
-        record.outcome, record.error = "upstream-reset", "connection reset by peer"
-        sock.close()
-        return None
-    except OSError as exc:
-        record.outcome, record.error = "upstream-refused", exc.strerror or str(exc)
-        sock.close()
-        return None
-    record.upstream = sock.getsockname()[:2]
-    record.connected_at = clock.now()
-    record.outcome = "routed"
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock

@@ -1,9 +1,15 @@
 """Bytes both ways between an accepted client socket and a connected upstream socket.
 
-Protocol-based (no streams, no per-chunk copies beyond the transport's own), with flow control
-wired across: a side whose peer cannot keep up stops reading. EOF is passed on as a half-close,
-and a reset is passed on as a reset (the other transport is aborted, which sends RST), so a pod
-that dies mid-request looks to the client as it would through kube-proxy's DNAT.
+Straight on the event loop's readiness callbacks (``add_reader``/``add_writer``), not transports:
+a relayed chunk is one ``recv_into`` into a buffer shared by every relay of the thread and one
+``send`` from it, with no object made per chunk; setting a connection up or down makes no task,
+future or transport (those were most of the proxy's cost per new connection, see
+docs/performance.md). Only what the peer could not take at once is copied, and the side it came
+from stops being read until the peer has drained it, so a slow reader holds back a fast writer.
+
+EOF is passed on as a half-close (``shutdown(SHUT_WR)`` once everything before it is sent), and a
+reset is passed on as a reset (the other socket is closed with SO_LINGER 0, which sends RST), so a
+pod that dies mid-request looks to the client as it would through kube-proxy's DNAT.
 """
 
 from __future__ import annotations
@@ -11,67 +17,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 from collections.abc import Callable
 
 from hitless.proxy.records import ConnectionRecord
 
+CHUNK = 64 * 1024
+_LINGER_0 = b"\x01\x00\x00\x00\x00\x00\x00\x00"
 
-class _Side(asyncio.Protocol):
-    def __init__(self, relay: Relay, name: str) -> None:
-        self.relay = relay
+
+class _Buffer(threading.local):
+    """One receive buffer per thread (so per event loop): a chunk lives in it only from its
+    ``recv_into`` to its ``send`` in the same callback."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(CHUNK))
+
+
+_buffer = _Buffer()
+
+
+class _End:
+    """One socket of a relay; ``pending`` is what waits to be sent *to* it."""
+
+    __slots__ = ("closed", "eof", "fd", "name", "peer", "pending", "reading", "shut", "sock")
+
+    def __init__(self, sock: socket.socket, name: str) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
         self.name = name
-        self.transport: asyncio.Transport | None = None
-        self.peer: _Side | None = None
-        self.eof = False
-        self.lost = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.pause_reading()  # until both sides exist
-
-    def data_received(self, data: bytes) -> None:
-        peer = self.peer
-        if peer is None or peer.transport is None or peer.lost:
-            return
-        peer.transport.write(data)
-        if self.name == "client":
-            self.relay.record.bytes_up += len(data)
-        else:
-            self.relay.record.bytes_down += len(data)
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        self.relay.first_close(self.name)
-        peer = self.peer
-        if peer is not None and peer.transport is not None and not peer.lost:
-            if peer.eof:
-                peer.transport.close()
-                return False
-            if peer.transport.can_write_eof():
-                peer.transport.write_eof()
-        return True
-
-    def pause_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None:
-            self.peer.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None and not self.peer.lost:
-            self.peer.transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self.relay.first_close(self.name)
-        if isinstance(exc, ConnectionResetError | BrokenPipeError) and not self.relay.record.error:
-            self.relay.record.error = f"{self.name} reset"
-        peer = self.peer
-        if peer is not None and peer.transport is not None and not peer.lost:
-            if exc is not None:
-                peer.transport.abort()
-            else:
-                peer.transport.close()
-        self.relay.side_done()
+        self.peer: _End = self
+        self.pending: bytes | None = None
+        self.reading = False
+        self.eof = False  # it sent FIN: nothing more comes from it
+        self.shut = False  # we sent it FIN, or will once ``pending`` is out
+        self.closed = False
 
 
 class Relay:
@@ -81,46 +61,157 @@ class Relay:
         self.record = record
         self._now = now
         self._on_done = on_done
-        self._open = 2
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: _End | None = None
+        self._upstream: _End | None = None
 
-    def first_close(self, side: str) -> None:
+    def start(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Relay until both ends are closed; then ``on_done`` (once). Both sockets non-blocking."""
+        self._loop = asyncio.get_running_loop()
+        a, b = _End(client, "client"), _End(upstream, "upstream")
+        a.peer, b.peer = b, a
+        self._client, self._upstream = a, b
+        self._read(a)
+        self._read(b)
+
+    # --- readiness ----------------------------------------------------------------------------
+
+    def _read(self, end: _End) -> None:
+        if not end.reading and not end.eof and not end.closed:
+            end.reading = True
+            assert self._loop is not None
+            self._loop.add_reader(end.fd, self._readable, end)
+
+    def _unread(self, end: _End) -> None:
+        if end.reading:
+            end.reading = False
+            assert self._loop is not None
+            self._loop.remove_reader(end.fd)
+
+    def _readable(self, end: _End) -> None:
+        view = _buffer.view
+        try:
+            n = end.sock.recv_into(view)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._reset(end, exc)
+            return
+        peer = end.peer
+        if n == 0:
+            self._eof(end)
+            return
+        if end is self._client:
+            self.record.bytes_up += n
+        else:
+            self.record.bytes_down += n
+        if peer.closed:
+            return
+        try:
+            sent = peer.sock.send(view[:n])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._reset(peer, exc)
+            return
+        if sent < n:
+            # The peer's send buffer is full: keep the rest and stop reading until it is out.
+            peer.pending = bytes(view[sent:n])
+            self._unread(end)
+            assert self._loop is not None
+            self._loop.add_writer(peer.fd, self._writable, peer)
+
+    def _writable(self, end: _End) -> None:
+        data = end.pending
+        if data is None or end.closed:
+            return
+        try:
+            sent = end.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._reset(end, exc)
+            return
+        if sent < len(data):
+            end.pending = data[sent:]
+            return
+        end.pending = None
+        assert self._loop is not None
+        self._loop.remove_writer(end.fd)
+        if end.shut:
+            self._shut(end)
+        else:
+            self._read(end.peer)
+
+    # --- ends ---------------------------------------------------------------------------------
+
+    def _first_close(self, end: _End) -> None:
         if not self.record.closed_by:
-            self.record.closed_by = side
+            self.record.closed_by = end.name
 
-    def side_done(self) -> None:
-        self._open -= 1
-        if self._open == 0:
+    def _eof(self, end: _End) -> None:
+        """``end`` half-closed: pass the FIN on once what it sent before is out."""
+        self._first_close(end)
+        self._unread(end)
+        end.eof = True
+        peer = end.peer
+        if peer.closed:
+            return
+        peer.shut = True
+        if peer.pending is None:
+            if peer.eof and end.shut and end.pending is None:
+                # Both ways are over: close() sends the FIN that shutdown() would, one call fewer.
+                self._close(end, linger=False)
+                self._close(peer, linger=False)
+                return
+            self._shut(peer)
+
+    def _shut(self, end: _End) -> None:
+        """Send ``end`` our FIN; once both directions are finished, close both sockets."""
+        try:
+            end.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self._reset(end, exc)
+            return
+        if end.eof and end.peer.eof and end.peer.shut and end.peer.pending is None:
+            self._close(end, linger=False)
+            self._close(end.peer, linger=False)
+
+    def _reset(self, end: _End, exc: OSError) -> None:
+        """An error on ``end``'s socket: close it, and reset the other (a reset stays a reset)."""
+        self._first_close(end)
+        if isinstance(exc, ConnectionResetError | BrokenPipeError) and not self.record.error:
+            self.record.error = f"{end.name} reset"
+        self._close(end, linger=False)
+        self._close(end.peer, linger=True)
+
+    def _close(self, end: _End, linger: bool) -> None:
+        if end.closed:
+            return
+        end.closed = True
+        self._unread(end)
+        assert self._loop is not None
+        if end.pending is not None:
+            end.pending = None
+            self._loop.remove_writer(end.fd)
+        if linger:
+            reset(end.sock)
+        else:
+            end.sock.close()
+        if end.peer.closed:
             self.record.closed_at = self._now()
             self._on_done()
 
-    async def start(self, client: socket.socket, upstream: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        a = _Side(self, "client")
-        b = _Side(self, "upstream")
-        try:
-            await loop.connect_accepted_socket(lambda: a, sock=client)
-        except OSError:
-            client.close()
-            upstream.close()
-            raise
-        try:
-            await loop.create_connection(lambda: b, sock=upstream)
-        except OSError:
-            upstream.close()
-            assert a.transport is not None
-            a.transport.abort()
-            raise
-        a.peer, b.peer = b, a
-        for side, other in ((a, b), (b, a)):
-            if side.lost and other.transport is not None and not other.lost:
-                other.transport.close()
-        for side in (a, b):
-            if side.transport is not None and not side.lost:
-                side.transport.resume_reading()
+    def close(self) -> None:
+        """Reset both ends now (the proxy is stopping)."""
+        for end in (self._client, self._upstream):
+            if end is not None:
+                self._first_close(end)
+                self._close(end, linger=True)
 
 
 def reset(sock: socket.socket) -> None:
     """Close with RST (SO_LINGER 0), as the kernel answers a connection nobody will take."""
     with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
     sock.close()
