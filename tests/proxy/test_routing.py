@@ -189,3 +189,32 @@ async def test_health_check_node_port(env: Env) -> None:
 def test_sockets_are_loopback_only() -> None:
     # The frontends bind 127.x only; nothing here opens a socket elsewhere.
     assert socket.inet_aton("127.0.9.1")[0] == 127
+
+
+async def test_serving_terminating_endpoints_only_while_no_ready_one_exists(env: Env) -> None:
+    svc = env.store.create(service("web", "NodePort", target=BACKEND_PORT))
+    terminating = endpoint("old", "127.250.0.2", "node-1", ready=False, serving=True, terminating=True)
+    slice_ = env.store.create(
+        endpoint_slice("web", BACKEND_PORT, [terminating, endpoint("new", "127.250.0.3", "node-2")], "web-x")
+    )
+
+    async def pods_reached(n: int) -> set[str]:
+        before = len(env.log.records)
+        for _ in range(n):
+            reader, writer = await dial("127.0.9.1", node_port(svc))
+            assert await reader.readline()
+            writer.close()
+        await env.until(lambda: len(env.log.records) == before + n)
+        return {r.pod or "" for r in env.log.records[before:]}
+
+    await env.until(lambda: any(s.used for s in env.log.syncs if s.node == "node-1"))
+    await asyncio.sleep(0.1)
+    # A ready endpoint exists: the serving-terminating one gets nothing.
+    assert await pods_reached(12) == {"default/new"}
+    only_old = slice_.copy_deep()
+    only_old.endpoints = [terminating]
+    env.store.update(only_old)
+    await env.until(lambda: [s for s in env.log.syncs if s.node == "node-1"][-1].used[0].pod == "default/old")
+    await asyncio.sleep(0.1)
+    # None is ready: kube-proxy (KEP-1669) falls back to the serving-terminating one.
+    assert await pods_reached(4) == {"default/old"}
