@@ -29,6 +29,7 @@ from hitless.kubelet.images import ImageConfigError, ImageService
 from hitless.output.jsonl import JsonlPrinter
 from hitless.output.services import ServiceAnnouncer, sync_line
 from hitless.output.text import TextPrinter
+from hitless.proxy.records import ProxySync
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 
 EXIT_INVALID = 2
@@ -146,9 +147,14 @@ async def _run(
         engine.store.add_listener(TextPrinter(clock, sys.stdout, show_events=not args.no_events))
         if not args.no_events:
             start = clock.now()
-            engine.connections.sync_listeners.append(
-                lambda sync: print(sync_line(sync, sync.at - start), flush=True)
-            )
+
+            def print_sync(sync: ProxySync) -> None:
+                # A node with no frontend for the Service (a ClusterIP one on nodes other than
+                # the host's) changed nothing anyone can reach.
+                if sync.internal_mode or sync.external_mode:
+                    print(sync_line(sync, sync.at - start), flush=True)
+
+            engine.connections.sync_listeners.append(print_sync)
     engine.store.add_listener(ServiceAnnouncer([p.address for p in engine.proxies]))
 
     loop = asyncio.get_running_loop()

@@ -24,8 +24,9 @@ class TextPrinter:
         self._out = out
         self._show_events = show_events
         # Rows are printed as they change, so columns cannot be re-aligned later as kubectl's
-        # tabwriter does: start wide enough for the usual values and grow when needed.
-        self._widths = [max(len(c), w) for c, w in zip(COLUMNS, (16, 5, 17, 8, 3), strict=True)]
+        # tabwriter does: start wide enough for the usual values (a Deployment's pod names are
+        # 20 characters and more) and grow when needed.
+        self._widths = [max(len(c), w) for c, w in zip(COLUMNS, (24, 5, 17, 8, 3), strict=True)]
         self._start = clock.now()
         self._header = False
         self._last: dict[str, tuple[str, ...]] = {}
