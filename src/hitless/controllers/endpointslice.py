@@ -33,7 +33,7 @@ from hitless.api.types.meta import ObjectMeta, ObjectReference, OwnerReference
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service, ServicePort
 from hitless.clock import Clock
-from hitless.store.store import NotFound, Store, WatchExpired
+from hitless.store.store import NotFound, Store, WatchEvent
 
 MAX_ENDPOINTS_PER_SLICE = 100
 LABEL_HEADLESS = "service.kubernetes.io/headless"
@@ -120,31 +120,25 @@ class EndpointSliceController:
             self._queue.put_nowait(key)
 
     async def _watch(self) -> None:
-        while True:
-            with self._store.watch(["Service", "Pod"], initial=True) as watch:
-                try:
-                    async for event in watch:
-                        obj = event.object
-                        if isinstance(obj, Service):
-                            self._enqueue(obj.namespace, obj.name)
-                        elif isinstance(obj, Pod):
-                            key = (obj.namespace, obj.name)
-                            before = self._pod_labels.get(key, {})
-                            now = obj.metadata.labels or {}
-                            if event.type == "DELETED":
-                                self._pod_labels.pop(key, None)
-                            else:
-                                self._pod_labels[key] = dict(now)
-                            for service in self._store.objects("Service", obj.namespace):
-                                assert isinstance(service, Service)
-                                selector = service.spec.selector
-                                if selector and (
-                                    selector_matches(selector, now) or selector_matches(selector, before)
-                                ):
-                                    self._enqueue(service.namespace, service.name)
-                    return
-                except WatchExpired:
-                    continue
+        await self._store.list_and_watch(["Service", "Pod"], self._on_event)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        obj = event.object
+        if isinstance(obj, Service):
+            self._enqueue(obj.namespace, obj.name)
+        elif isinstance(obj, Pod):
+            key = (obj.namespace, obj.name)
+            before = self._pod_labels.get(key, {})
+            now = obj.metadata.labels or {}
+            if event.type == "DELETED":
+                self._pod_labels.pop(key, None)
+            else:
+                self._pod_labels[key] = dict(now)
+            for service in self._store.objects("Service", obj.namespace):
+                assert isinstance(service, Service)
+                selector = service.spec.selector
+                if selector and (selector_matches(selector, now) or selector_matches(selector, before)):
+                    self._enqueue(service.namespace, service.name)
 
     async def _work(self) -> None:
         while True:

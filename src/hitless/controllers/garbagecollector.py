@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 
 from hitless.api.types.meta import K8sObject
-from hitless.store.store import NotFound, Store, WatchExpired
+from hitless.store.store import NotFound, Store, WatchEvent
 
 # Kinds whose objects may be dependents (what the controllers create with ownerReferences).
 DEPENDENT_KINDS = ("ReplicaSet", "Pod")
@@ -35,16 +35,12 @@ class GarbageCollector:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
-            with self._store.watch() as watch:
-                self.collect()  # dependents orphaned while nobody watched
-                try:
-                    async for event in watch:
-                        if event.type == "DELETED" and event.object.kind != "Event":
-                            self.collect()
-                    return
-                except WatchExpired:
-                    continue
+        # On each (re)start: the dependents orphaned while nobody watched.
+        await self._store.list_and_watch(None, self._on_event, initial=False, relisted=self.collect)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        if event.type == "DELETED" and event.object.kind != "Event":
+            self.collect()
 
     def collect(self) -> list[K8sObject]:
         """Delete every dependent whose owners are all gone; returns what was deleted."""

@@ -18,7 +18,7 @@ from hitless.api.types.node import Node
 from hitless.api.types.pod import Pod, PodCondition
 from hitless.clock import Clock
 from hitless.store.events import NORMAL, WARNING, EventRecorder
-from hitless.store.store import AlreadyExists, NotFound, Store, WatchExpired
+from hitless.store.store import AlreadyExists, NotFound, Store, WatchEvent
 from hitless.store.strategy import update_pod_condition
 
 # The filter plugins' reasons (NodeUnschedulable, NodeAffinity), in the order the filters run.
@@ -55,21 +55,17 @@ class Scheduler:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
-            with self._store.watch(["Pod", "Node"], initial=True) as watch:
-                try:
-                    async for event in watch:
-                        if event.type == "DELETED":
-                            continue
-                        if isinstance(event.object, Node):
-                            # A new or changed node may make waiting pods schedulable.
-                            for pod in self._store.pods(lambda p: not p.spec.node_name):
-                                self.schedule(pod)
-                        elif isinstance(event.object, Pod) and event.type == "ADDED":
-                            self.schedule(event.object)
-                    return
-                except WatchExpired:
-                    continue
+        await self._store.list_and_watch(["Pod", "Node"], self._on_event)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        if event.type == "DELETED":
+            return
+        if isinstance(event.object, Node):
+            # A new or changed node may make waiting pods schedulable.
+            for pod in self._store.pods(lambda p: not p.spec.node_name):
+                self.schedule(pod)
+        elif isinstance(event.object, Pod) and event.type == "ADDED":
+            self.schedule(event.object)
 
     def schedule(self, pod: Pod) -> str | None:
         if pod.spec.node_name or pod.metadata.deletion_timestamp is not None:

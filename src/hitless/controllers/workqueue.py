@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from hitless.clock import Clock, TimerHandle
-from hitless.store.store import Store, WatchEvent, WatchExpired
+from hitless.store.store import Store, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,4 @@ class Controller:
         self._tasks = []
 
     async def _watch(self) -> None:
-        while True:
-            with self._store.watch(self._kinds, initial=True) as watch:
-                try:
-                    async for event in watch:
-                        self.handle(event)
-                    return
-                except WatchExpired:
-                    continue
+        await self._store.list_and_watch(self._kinds, self.handle)

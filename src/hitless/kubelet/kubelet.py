@@ -30,7 +30,7 @@ from hitless.kubelet.syncer import KubeletContext
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
 from hitless.store.events import EventRecorder
-from hitless.store.store import AlreadyExists, Store, WatchExpired
+from hitless.store.store import AlreadyExists, Store, WatchEvent
 from hitless.store.strategy import TERMINAL_PHASES
 
 
@@ -112,22 +112,19 @@ class Kubelet:
         self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        while True:
-            # List (the initial ADDED events) and watch; after a watch expired, start over and
-            # terminate the workers whose pods went away meanwhile.
-            with self._store.watch(["Pod"], initial=True) as watch:
-                present = {p.metadata.uid for p in self._store.pods()}
-                for uid, worker in list(self.workers.items()):
-                    if uid not in present:
-                        self._pod_gone(uid, worker.pod)
-                try:
-                    async for event in watch:
-                        pod = event.object
-                        if isinstance(pod, Pod) and pod.spec.node_name == self.node_name:
-                            self._handle(event.type, pod, event.status_only)
-                    return
-                except WatchExpired:
-                    continue
+        await self._store.list_and_watch(["Pod"], self._on_event, relisted=self._relisted)
+
+    def _relisted(self) -> None:
+        # After a watch expired: terminate the workers whose pods went away meanwhile.
+        present = {p.metadata.uid for p in self._store.pods()}
+        for uid, worker in list(self.workers.items()):
+            if uid not in present:
+                self._pod_gone(uid, worker.pod)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        pod = event.object
+        if isinstance(pod, Pod) and pod.spec.node_name == self.node_name:
+            self._handle(event.type, pod, event.status_only)
 
     def _handle(self, kind: str, pod: Pod, status_only: bool = False) -> None:
         uid = pod.metadata.uid or ""

@@ -37,7 +37,7 @@ from hitless.proxy.listener import Listener
 from hitless.proxy.node import ProxyOptions
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.network import PodNetwork
-from hitless.store.store import NotFound, Store, WatchExpired
+from hitless.store.store import NotFound, Store, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -140,21 +140,17 @@ class LoadBalancer:
         return task
 
     async def _watch(self) -> None:
-        while True:
-            with self._store.watch(["Service"], initial=True) as watch:
-                try:
-                    async for event in watch:
-                        obj = event.object
-                        if not isinstance(obj, Service):
-                            continue
-                        key = (obj.namespace, obj.name)
-                        if event.type == "DELETED" or obj.spec.type != "LoadBalancer":
-                            self._teardown(key)
-                        elif not event.status_only:
-                            self._ensure(obj)
-                    return
-                except WatchExpired:
-                    continue
+        await self._store.list_and_watch(["Service"], self._on_event)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        obj = event.object
+        if not isinstance(obj, Service):
+            return
+        key = (obj.namespace, obj.name)
+        if event.type == "DELETED" or obj.spec.type != "LoadBalancer":
+            self._teardown(key)
+        elif not event.status_only:
+            self._ensure(obj)
 
     # --- provisioning -------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from hitless.proxy.selection import (
     port_endpoints,
 )
 from hitless.runtime.network import PodNetwork
-from hitless.store.store import Store, WatchEvent, WatchExpired
+from hitless.store.store import Store, WatchEvent
 
 Key = tuple[str, str]
 
@@ -170,15 +170,10 @@ class NodeProxy:
     # --- learning changes ---------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        while True:
-            with self._store.watch(["Service", "EndpointSlice"], initial=True) as watch:
-                self._deliver(None)  # a relist replaces what this node knew
-                try:
-                    async for event in watch:
-                        self._deliver(event)
-                    return
-                except WatchExpired:
-                    continue
+        # A relist replaces what this node knew.
+        await self._store.list_and_watch(
+            ["Service", "EndpointSlice"], self._deliver, relisted=lambda: self._deliver(None)
+        )
 
     def _deliver(self, event: WatchEvent | None) -> None:
         now = self.clock.now()

@@ -277,6 +277,29 @@ class Store:
         self._watches.append(w)
         return w
 
+    async def list_and_watch(
+        self,
+        kinds: Iterable[str] | None,
+        handle: Callable[[WatchEvent], object],
+        *,
+        initial: bool = True,
+        relisted: Callable[[], object] | None = None,
+    ) -> None:
+        """client-go's ListAndWatch loop: every change (after an ADDED per current object, with
+        ``initial``) goes to ``handle``; a watch that expires is started over, and ``relisted``
+        runs each time a watch (re)starts, before its events, so that what changed unseen can be
+        reconciled. Returns when the watch is closed; runs until cancelled otherwise."""
+        while True:
+            with self.watch(kinds, initial=initial) as watch:
+                if relisted is not None:
+                    relisted()
+                try:
+                    async for event in watch:
+                        handle(event)
+                    return
+                except WatchExpired:
+                    continue
+
     def history_since(self, resource_version: int) -> list[WatchEvent] | None:
         """Changes after ``resource_version``, or None when they are no longer kept (410 Gone)."""
         if self._history and self._history[0].resource_version > resource_version + 1:
