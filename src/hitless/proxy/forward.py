@@ -76,7 +76,7 @@ def dial(
         record.outcome, record.error = outcome, error
         done(None)
 
-    if ip.startswith("127.244.") and network.sandbox_of(ip) is None:
+    if network.is_gone_pod(ip):
         # The pod's network is gone: nothing answers, the connect would hang until ARP gave up.
         clock.call_later(options.unreachable_after, lambda: fail("upstream-timeout", "no route to host"))
         return

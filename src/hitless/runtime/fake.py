@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from hitless.clock import Clock
 from hitless.runtime import cri
+from hitless.runtime.network import POD_NETWORK
 
 
 @dataclass
@@ -88,7 +89,7 @@ class FakeRuntime:
         self._sandboxes[sandbox_id] = cri.PodSandboxStatus(
             id=sandbox_id,
             state=cri.SandboxState.READY,
-            ip=f"127.244.{n // 256}.{n % 256}",
+            ip=str(POD_NETWORK.network_address + n),
             created_at=self._clock.wall(),
         )
         return sandbox_id

@@ -16,6 +16,8 @@ import socket
 from hitless.runtime.cri import RuntimeService
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+# Where pod IPs come from (every runtime hands them out of this range).
+POD_NETWORK = ipaddress.IPv4Network("127.244.0.0/16")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -23,6 +25,14 @@ def _is_loopback(host: str) -> bool:
     # Cached: a node's proxy checks its upstream address on every connection it forwards.
     try:
         return ipaddress.ip_address(host) in LOOPBACK
+    except ValueError:
+        return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _in_pod_network(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host) in POD_NETWORK
     except ValueError:
         return False
 
@@ -44,6 +54,10 @@ class PodNetwork:
 
     def sandbox_of(self, ip: str) -> str | None:
         return self._by_ip.get(ip)
+
+    def is_gone_pod(self, ip: str) -> bool:
+        """A pod IP whose sandbox is gone: nothing there answers, a connect would just hang."""
+        return ip not in self._by_ip and _in_pod_network(ip)
 
     @staticmethod
     def check_dialable(host: str, port: int) -> None:

@@ -14,8 +14,7 @@ from datetime import datetime
 from hitless.runtime.cri import PodSandboxConfig, RuntimeError_, SandboxState
 from hitless.runtime.linux.netns import PidNamespace, SandboxThread
 from hitless.runtime.linux.process import ChildProcess
-
-POD_NETWORK = ipaddress.IPv4Network("127.244.0.0/16")
+from hitless.runtime.network import POD_NETWORK
 
 
 class AddressPool:
