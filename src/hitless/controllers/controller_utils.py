@@ -111,29 +111,28 @@ def _less(a: Pod, b: Pod, rank_a: int, rank_b: int, now: datetime) -> bool:
         return ca < cb
     if rank_a != rank_b:
         return rank_a > rank_b
-    if ra and rb:
-        ta, tb = _ready_time(a), _ready_time(b)
-        if ta != tb:
-            if ta is None or tb is None:
-                return _after_or_zero(ta, tb)
-            diff = _log_rank_diff(ta, tb, now)
-            if diff == 0:
-                return (a.metadata.uid or "") < (b.metadata.uid or "")
-            return diff < 0
+    if ra and rb and (less := _less_by_time(_ready_time(a), _ready_time(b), a, b, now)) is not None:
+        return less
     (rega, sida), (regb, sidb) = _max_restarts(a), _max_restarts(b)
     if rega != regb:
         return rega > regb
     if sida != sidb:
         return sida > sidb
     ta, tb = seconds(a.metadata.creation_timestamp), seconds(b.metadata.creation_timestamp)
-    if ta != tb:
-        if ta is None or tb is None:
-            return _after_or_zero(ta, tb)
-        diff = _log_rank_diff(ta, tb, now)
-        if diff == 0:
-            return (a.metadata.uid or "") < (b.metadata.uid or "")
-        return diff < 0
-    return False
+    return bool(_less_by_time(ta, tb, a, b, now))
+
+
+def _less_by_time(ta: datetime | None, tb: datetime | None, a: Pod, b: Pod, now: datetime) -> bool | None:
+    """Less on the Ready or creation times, in log2 buckets of age (LogarithmicScaleDown), the UID
+    deciding within a bucket; None when the times are equal and the next criterion decides."""
+    if ta == tb:
+        return None
+    if ta is None or tb is None:
+        return _after_or_zero(ta, tb)
+    diff = _log_rank_diff(ta, tb, now)
+    if diff == 0:
+        return (a.metadata.uid or "") < (b.metadata.uid or "")
+    return diff < 0
 
 
 def pods_to_delete(pods: Sequence[Pod], related: Sequence[Pod], diff: int, now: datetime) -> list[Pod]:
