@@ -6,7 +6,6 @@ annotations of the pod template, so a rollout can be traced second by second wit
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +23,11 @@ from hitless.controllers.deployment import DeploymentController
 from hitless.controllers.garbagecollector import GarbageCollector
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
-from hitless.kubelet.images import ImageService
-from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.prober.probers.base import ProbeOutcome, ProbeTarget
 from hitless.kubelet.prober.results import Result
 from hitless.runtime.fake import FakeProgram, FakeRuntime
-from hitless.runtime.network import PodNetwork
 from hitless.store.store import Store, WatchEvent
+from tests.fake_node import fake_kubelet
 
 # Pod template annotations read by the scripted readiness probe.
 READY_AFTER = "test.hitless/ready-after"  # seconds of probing before the first success
@@ -204,19 +201,7 @@ async def cluster(tmp_path: Path, stop_delay: float) -> AsyncIterator[Cluster]:
     store = Store(clock)
     runtime = FakeRuntime(clock, lambda config: FakeProgram(on_stop_signal=stop_delay))
     prober = ScriptedReadiness(clock)
-    kubelet = Kubelet(
-        "node-1",
-        "127.0.1.1",
-        clock,
-        store,
-        runtime,
-        PodNetwork(runtime),
-        ImageService(),
-        tmp_path,
-        rng=random.Random(0),
-        retry_jitter=0.0,
-        probers=lambda probe: prober,
-    )
+    kubelet = fake_kubelet(clock, store, runtime, tmp_path, prober)
     scheduler = Scheduler(store, clock)
     rs = ReplicaSetController(store, clock)
     dc = DeploymentController(store, clock)

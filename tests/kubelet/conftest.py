@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,15 +9,14 @@ import pytest
 
 from hitless.api.types.pod import ContainerStatus, Pod, Probe
 from hitless.clock import FakeClock
-from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.prober.manager import KillDecision, ProbeManager
 from hitless.kubelet.prober.probers.base import ProbeOutcome, ProbeTarget
 from hitless.kubelet.prober.results import Result
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram, FakeRuntime
-from hitless.runtime.network import PodNetwork
 from hitless.store.store import Store, WatchEvent
+from tests.fake_node import fake_kubelet
 
 
 def make_pod(name: str = "web", containers: list[dict[str, Any]] | None = None, **spec: Any) -> Pod:
@@ -187,19 +185,7 @@ async def env(
 
     runtime = FakeRuntime(clock, choose)
     prober = FakeProber(clock)
-    kubelet = Kubelet(
-        "node-1",
-        "127.0.1.1",
-        clock,
-        store,
-        runtime,
-        PodNetwork(runtime),
-        ImageService(),
-        tmp_path,
-        rng=random.Random(0),
-        retry_jitter=0.0,
-        probers=lambda probe: prober,
-    )
+    kubelet = fake_kubelet(clock, store, runtime, tmp_path, prober)
     env = Env(clock, store, runtime, kubelet, prober)
 
     def record(event: WatchEvent) -> None:

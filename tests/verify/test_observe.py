@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,16 +10,14 @@ import pytest
 
 from hitless.api.types.pod import Pod
 from hitless.clock import FakeClock
-from hitless.kubelet.images import ImageService
-from hitless.kubelet.kubelet import Kubelet
 from hitless.proxy.records import ProxySync, SyncedEndpoint
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram, FakeRuntime
-from hitless.runtime.network import PodNetwork
 from hitless.store.store import Store
 from hitless.verify import timeline as tl
 from hitless.verify.observe import ObservedRuntime, TimelineRecorder
 from hitless.verify.timeline import Timeline
+from tests.fake_node import fake_kubelet
 
 Programs = dict[str, Callable[[cri.ContainerConfig], FakeProgram]]
 
@@ -59,19 +56,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[FakeClock, Store, Timel
     runtime = ObservedRuntime(fake, clock, timeline)
     store.add_listener(TimelineRecorder(timeline, clock))
     prober = AlwaysReady()
-    kubelet = Kubelet(
-        "node-1",
-        "127.0.1.1",
-        clock,
-        store,
-        runtime,
-        PodNetwork(runtime),
-        ImageService(),
-        tmp_path,
-        rng=random.Random(0),
-        retry_jitter=0.0,
-        probers=lambda probe: prober,  # type: ignore[arg-type,return-value]
-    )
+    kubelet = fake_kubelet(clock, store, runtime, tmp_path, prober)
     kubelet.start()
     await clock.settle()
     yield clock, store, timeline, programs
