@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,12 @@ def running(pod: Pod) -> bool:
     return pod.status.phase == "Running" and pod.is_ready()
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+@asynccontextmanager
+async def cluster_of(tmp_path: Path, **options: Any) -> AsyncIterator[Cluster]:
+    """An engine over real processes with these EngineOptions, killed and stopped at the end."""
     clock = RealClock()
     log_dir = tmp_path / "logs"
-    engine = Engine(LinuxRuntime(clock), clock, EngineOptions(nodes=1, log_dir=log_dir))
+    engine = Engine(LinuxRuntime(clock), clock, EngineOptions(log_dir=log_dir, **options))
     await engine.start()
     try:
         yield Cluster(engine, clock, log_dir)
@@ -89,3 +91,9 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         engine.kill_now()
         await asyncio.wait_for(engine.wait_idle(), 20)
         await engine.stop()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with cluster_of(tmp_path, nodes=1) as c:
+        yield c

@@ -18,8 +18,8 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -28,39 +28,20 @@ import pytest
 from hitless.api.types.discovery import EndpointSlice
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
-from hitless.clock import RealClock
-from hitless.engine import Engine, EngineOptions
 from hitless.proxy.records import ProxySync
-from hitless.runtime.linux import LinuxRuntime
 from hitless.store.store import WatchEvent
+from tests.e2e import conftest
 from tests.e2e.conftest import Cluster, running
 
 NODES = "127.0.41."
 LBS = "127.0.42."
 
 
-@asynccontextmanager
-async def cluster_of(tmp_path: Path, **options: Any) -> AsyncIterator[Cluster]:
-    clock = RealClock()
-    log_dir = tmp_path / "logs"
-    engine = Engine(
-        LinuxRuntime(clock),
-        clock,
-        EngineOptions(
-            nodes=2,
-            log_dir=log_dir,
-            node_address_prefix=NODES,
-            load_balancer_address_prefix=LBS,
-            **options,
-        ),
+def cluster_of(tmp_path: Path, **options: Any) -> AbstractAsyncContextManager[Cluster]:
+    """Two nodes at addresses of their own, so that no other test's engine is disturbed."""
+    return conftest.cluster_of(
+        tmp_path, nodes=2, node_address_prefix=NODES, load_balancer_address_prefix=LBS, **options
     )
-    await engine.start()
-    try:
-        yield Cluster(engine, clock, log_dir)
-    finally:
-        engine.kill_now()
-        await asyncio.wait_for(engine.wait_idle(), 20)
-        await engine.stop()
 
 
 def pod(name: str, node: str, app: str, args: str = "", pre_stop: str = "") -> str:
