@@ -27,8 +27,9 @@ from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
+from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
-from hitless.proxy.loadbalancer import LoadBalancer, Preset
+from hitless.proxy.loadbalancer import LoadBalancer
 from hitless.proxy.node import NodeProxy, ProxyOptions
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
@@ -87,13 +88,13 @@ class EngineOptions:
     # kube-proxy's model: watch_latency, then a sync at most every min_sync_period (burst 2);
     # a number is a fixed delay from each endpoint change to every node's proxy.
     propagation_delay: float | None = None
-    watch_latency: float = 0.1
-    min_sync_period: float = 1.0
+    watch_latency: float = WATCH_LATENCY_S
+    min_sync_period: float = MIN_SYNC_PERIOD_S
     # False: no serving-terminating fallback (KEP-1669), kube-proxy before 1.26.
     serving_terminating_fallback: bool = True
     # The load balancer's health-check preset: "gce", "aws-nlb" or a Preset of one's own
     # (proxy/loadbalancer.py), e.g. shorter intervals for a test.
-    load_balancer: str | Preset = "gce"
+    load_balancer: str | Preset = DEFAULT_PRESET
     # Where nodes (prefix + N) and load balancers live. None: 127.0.1. and 127.0.2., or the first
     # free pair after them when another engine on this host holds those (free_address_prefixes).
     node_address_prefix: str | None = None

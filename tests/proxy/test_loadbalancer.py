@@ -9,7 +9,8 @@ import pytest
 
 from hitless.api.types.service import Service
 from hitless.output.services import reachability
-from hitless.proxy.loadbalancer import HealthCheckConfig, LoadBalancer, Preset
+from hitless.proxy.defaults import HealthCheckConfig, Preset
+from hitless.proxy.loadbalancer import LoadBalancer
 from hitless.runtime.fake import FakeRuntime
 from hitless.runtime.network import PodNetwork
 from tests.proxy.helpers import endpoint, endpoint_slice, service

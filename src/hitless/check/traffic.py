@@ -1,18 +1,19 @@
-"""The numbers of Service traffic that both ``hitless check`` and the engine's proxies use.
+"""The numbers of Service traffic as ``hitless check`` computes with them.
 
-Standard library only, so that the proxy and load-balancer code can import it cheaply. Sources:
-``../shared/reference/services-and-rollouts.md`` sections 2.6 and 3.3 (kube-proxy's
-``pkg/proxy/apis/config/v1alpha1/defaults.go``; the GCE and AWS cloud providers' health-check
-constants).
+kube-proxy's sync period and the load balancers' health checks are the engine's own
+(``hitless.proxy.defaults``, standard library only); the watch latency here is a deliberately
+larger bound than the engine's model, since check speaks of clusters in general.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, PRESETS
+
 # kube-proxy's iptables.minSyncPeriod: an endpoint change is applied at most this long after the
 # previous sync (a BoundedFrequencyRunner, burst 2), so it is the floor of propagation to a node.
-KUBE_PROXY_MIN_SYNC_PERIOD_S = 1.0
+KUBE_PROXY_MIN_SYNC_PERIOD_S = MIN_SYNC_PERIOD_S
 # EndpointSlice controller reaction plus watch delivery to every kube-proxy on a healthy cluster.
 WATCH_LATENCY_S = 0.5
 # From a Pod's deletion (or readiness change) to every node's proxy no longer routing to it.
@@ -43,16 +44,18 @@ class LoadBalancerPreset:
         return self.interval_s * self.healthy_threshold
 
 
+# The health checks of healthCheckNodePort (externalTrafficPolicy: Local), in seconds.
 LB_PRESETS: dict[str, LoadBalancerPreset] = {
-    preset.name: preset
-    for preset in (
-        # legacy-cloud-providers/gce/gce.go: gceHcCheckIntervalSeconds=8, timeout 1, healthy 1,
-        # unhealthy 3 ("3 * 8 = 24 seconds before the LB will steer traffic away").
-        LoadBalancerPreset("gce", "GCE L4 load balancer (ETP=Local health check)", 8.0, 1.0, 1, 3),
-        # cloud-provider-aws buildNLBHealthCheckConfiguration for externalTrafficPolicy: Local.
-        LoadBalancerPreset("aws-nlb", "AWS NLB (ETP=Local health check)", 10.0, 10.0, 2, 2),
+    name: LoadBalancerPreset(
+        name,
+        preset.description,
+        float(preset.local.interval),
+        float(preset.local.timeout),
+        preset.local.healthy_threshold,
+        preset.local.unhealthy_threshold,
     )
+    for name, preset in PRESETS.items()
 }
-DEFAULT_LB_PRESET = "gce"
+DEFAULT_LB_PRESET = DEFAULT_PRESET
 # A plain number of nodes the workloads are spread over, when the input does not say.
 DEFAULT_NODES = 2

@@ -26,7 +26,7 @@ from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, tune_gc
-from hitless.proxy.loadbalancer import PRESETS
+from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings

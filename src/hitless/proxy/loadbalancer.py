@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from hitless.api.types.service import LoadBalancerIngress, PortStatus, Service
 from hitless.clock import Clock
+from hitless.proxy.defaults import DEFAULT_PRESET, PRESETS, HealthCheckConfig, Preset
 from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.listener import Listener
@@ -42,34 +43,6 @@ from hitless.store.store import NotFound, Store, WatchEvent
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class HealthCheckConfig:
-    interval: float
-    timeout: float
-    healthy_threshold: int
-    unhealthy_threshold: int
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    local: HealthCheckConfig
-    cluster: HealthCheckConfig
-    # What the ETP=Cluster check targets: "kube-proxy" (HTTP :10256/healthz) or "traffic-port" (TCP).
-    cluster_target: str
-
-
-# GCE L4 (legacy cloud provider / ingress-gce): 8 s, 1 s, healthy 1, unhealthy 3, for both the
-# per-Service and the shared (kube-proxy) check. AWS NLB (cloud-provider-aws): Local 10 s, 10 s,
-# 2, 2 on healthCheckNodePort; Cluster a TCP check of the traffic port, 30 s, 10 s, 3, 3.
-PRESETS = {
-    "gce": Preset("gce", HealthCheckConfig(8, 1, 1, 3), HealthCheckConfig(8, 1, 1, 3), "kube-proxy"),
-    "aws-nlb": Preset(
-        "aws-nlb", HealthCheckConfig(10, 10, 2, 2), HealthCheckConfig(30, 10, 3, 3), "traffic-port"
-    ),
-}
 
 
 @dataclass
@@ -100,7 +73,7 @@ class LoadBalancer:
         network: PodNetwork,
         log_: ConnectionLog,
         nodes: list[tuple[str, str]],
-        preset: Preset | str = "gce",
+        preset: Preset | str = DEFAULT_PRESET,
         rng: random.Random | None = None,
         options: ProxyOptions | None = None,
         address_prefix: str = "127.0.2.",

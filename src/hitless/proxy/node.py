@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from hitless.api.types.discovery import EndpointSlice
 from hitless.api.types.service import Service
 from hitless.clock import Clock
+from hitless.proxy.defaults import MIN_SYNC_PERIOD_S, SYNC_BURST, WATCH_LATENCY_S
 from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, service_health_body
 from hitless.proxy.listener import Listener
@@ -50,10 +51,10 @@ Key = tuple[str, str]
 @dataclass
 class ProxyOptions:
     # Informer delivery of a change to this node's kube-proxy.
-    watch_latency: float = 0.1
+    watch_latency: float = WATCH_LATENCY_S
     # iptables.minSyncPeriod and the runner's burst.
-    min_sync_period: float = 1.0
-    burst: int = 2
+    min_sync_period: float = MIN_SYNC_PERIOD_S
+    burst: int = SYNC_BURST
     # A fixed delay from each change to its sync instead of the model above.
     propagation_delay: float | None = None
     # KEP-1669 (on since 1.26): serving-terminating endpoints when no ready one exists.
