@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
 from hitless.kubelet.prober.probers.base import ProbeOutcome
 from hitless.kubelet.prober.results import Result
 from hitless.runtime.fake import FakeProgram
@@ -243,6 +245,20 @@ async def test_startup_jitter_only_while_the_kubelet_is_young(env: Env) -> None:
     # No jitter now: the worker looks at once (130), finds no container in the API status yet,
     # and probes on its first tick.
     assert env.prober.times("late", "Liveness")[0] == 140
+
+
+async def test_ticks_keep_the_phase_of_the_delay_when_the_loop_wakes_late(env: Env) -> None:
+    # Go's timers fire on time; here a busy event loop may run the end of the random delay
+    # late, and hundreds of workers woken together must not all tick in that same phase.
+    env.store.create(make_pod(containers=[container(livenessProbe=probe(periodSeconds=10))]))
+    await env.clock.settle()
+    env.clock._now += 9.99  # the loop was busy: every timer due by now fires late, together
+    await env.clock.advance(30)
+    times = env.prober.times("app", "Liveness")
+    assert times[0] == pytest.approx(9.99)  # the first probe when the worker could run
+    # Then one period after the delay was due (Random(0): ~7.3 s), not after the late wake-up.
+    assert times[1] < 19.98
+    assert [b - a for a, b in itertools.pairwise(times[1:4])] == pytest.approx([10, 10])
 
 
 async def test_slow_probe_is_followed_at_once_by_the_next(env: Env) -> None:

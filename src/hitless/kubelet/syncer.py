@@ -100,9 +100,12 @@ class PodSyncer:
             # which hitless does not model. It cannot happen (a pod is killed as a whole only
             # when nothing of it restarts), so end it rather than run it without a sandbox.
             return SyncResult.TERMINAL
+        # Before the sandbox, as kubelet.go's SyncPod calls probeManager.AddPod before the
+        # runtime's SyncPod: a worker's ticks keep the phase of this moment, and only workers
+        # added while the kubelet is young get the random delay that spreads them.
+        self.k.probes.add_pod(self.pod)
         if not await self._ensure_sandbox():
             return SyncResult.FAILED
-        self.k.probes.add_pod(self.pod)
         actions = compute_pod_actions(self.pod, self.init_views, self.app_views, self.k.probes)
         ctx = self._context()
         if actions.kill_pod:

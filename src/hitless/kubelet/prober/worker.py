@@ -62,6 +62,7 @@ class ProbeWorker:
         self.on_hold = False
         # A pending manual trigger (Go's manualTriggerCh, buffered by one) and the stop request.
         self._manual = False
+        self._manual_at: float | None = None  # when a trigger that found the worker waiting came
         self._stopped = False
         self._waker: asyncio.Future[None] | None = None
         self._waker_takes_manual = False
@@ -84,6 +85,7 @@ class ProbeWorker:
         """Probe now (readiness of a started container that is not ready); non-blocking."""
         self._manual = True
         if self._waker_takes_manual:
+            self._manual_at = self._manager.clock.now()
             self._wake()
 
     def _wake(self) -> None:
@@ -98,10 +100,15 @@ class ProbeWorker:
         try:
             # Only while the kubelet is young, so that probes after a restart do not all fire
             # together; pods added later are probed at once.
-            young = clock.now() - self._manager.start_time < period
-            if young and await self._wait(self._manager.rng.uniform(0, period), manual=False):
-                return
-            next_tick = clock.now() + period
+            start = clock.now()
+            if start - self._manager.start_time < period:
+                start += self._manager.rng.uniform(0, period)
+                if await self._wait(start - clock.now(), manual=False):
+                    return
+            # The ticker starts when the delay was due, not when a busy loop got round to it:
+            # Go's timers fire on time, and hundreds of workers woken late together would
+            # otherwise all tick in the same phase from then on.
+            next_tick = start + period
             while not self._stopped and await self.do_probe():
                 now = clock.now()
                 if next_tick <= now:
@@ -112,8 +119,11 @@ class ProbeWorker:
                 if await self._wait(next_tick - now, manual=True):
                     return
                 if self._manual:
-                    self._manual = False
-                    next_tick = clock.now() + period  # probeTicker.Reset(period)
+                    # probeTicker.Reset(period), done by the worker's goroutine as the trigger
+                    # wakes it: from the trigger's time, however late the loop ran this.
+                    reset_at = self._manual_at if self._manual_at is not None else clock.now()
+                    self._manual, self._manual_at = False, None
+                    next_tick = reset_at + period
                 else:
                     self._tick_due = next_tick
                     next_tick += period
@@ -189,9 +199,10 @@ class ProbeWorker:
             self._results.set(container_id, Result.SUCCESS, self.pod)
             return False
         started_at = c.state.running.started_at
-        if started_at is not None:
+        initial_delay = self.spec.initial_delay_seconds or 0
+        if started_at is not None and initial_delay > 0:
             since = (self._manager.clock.wall() - started_at).total_seconds()
-            if int(since) < (self.spec.initial_delay_seconds or 0):
+            if int(since) < initial_delay:
                 return True
         if c.started:
             if self.kind is ProbeKind.STARTUP:
