@@ -56,6 +56,25 @@ async def test_request_as_go_writes_it(deps: ProberDeps, server: Callable[..., A
     ]
 
 
+async def test_each_probe_sends_its_own_request_every_period(
+    deps: ProberDeps, server: Callable[..., Any]
+) -> None:
+    # One prober serves every worker of a kubelet and keeps each probe's request from period to
+    # period: a probe must never be sent with another's path, headers or address.
+    srv, other = await server(ok()), await server(ok())
+    prober = HTTPProber(deps)
+    a = probe(httpGet={"path": "/a", "port": srv.port, "httpHeaders": [{"name": "X-Probe", "value": "a"}]})
+    b = probe(httpGet={"path": "/b", "port": srv.port})
+    c = probe(httpGet={"path": "/a", "port": other.port})
+    for spec in (a, b, a, c, a):
+        assert (await prober.probe(spec, target(), 2.0)).result is Result.SUCCESS
+    assert [s.target for s in srv.seen] == ["/a", "/b", "/a", "/a"]
+    assert [dict(s.headers).get("X-Probe") for s in srv.seen] == ["a", None, "a", "a"]
+    assert [s.target for s in other.seen] == ["/a"]
+    # The same action against another pod IP (a new instance of the pod) is dialed there.
+    assert (await prober.probe(a, target(pod_ip="127.0.0.2"), 2.0)).result is Result.FAILURE
+
+
 async def test_user_headers_sorted_repeated_and_overriding(
     deps: ProberDeps, server: Callable[..., Any]
 ) -> None:

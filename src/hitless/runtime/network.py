@@ -74,9 +74,7 @@ class PodNetwork:
         if sandbox is not None:
             return await self._runtime.sandbox_socket(sandbox, family)
         self.check_dialable(host, port)
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        return sock
+        return socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
 
     def socket_now(self, host: str, port: int, family: int) -> socket.socket | None:
         """What ``new_socket`` gives, when it can be made without waiting: for any address but a
@@ -84,9 +82,7 @@ class PodNetwork:
         if host in self._by_ip:
             return None
         self.check_dialable(host, port)
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        return sock
+        return socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
 
     async def open_connection(
         self, host: str, port: int, timeout: float

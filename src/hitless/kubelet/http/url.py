@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hitless import KUBERNETES_VERSION
@@ -100,6 +101,9 @@ class Request:
     # Go's http.Header: canonical names, values in order; written sorted by name.
     header: dict[str, list[str]] = field(default_factory=dict)
     host: str = ""  # req.Host; empty: the URL's host
+    # The bytes wire() made of it and the ``extra`` they were made with: a probe's request is
+    # written again every period.
+    wired: tuple[Sequence[tuple[str, str]], bytes] | None = field(default=None, compare=False, repr=False)
 
     def get(self, name: str) -> str:
         values = self.header.get(name)

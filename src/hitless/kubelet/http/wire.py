@@ -81,6 +81,8 @@ _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 def wire(req: Request, extra: Sequence[tuple[str, str]]) -> bytes:
     """Request.write: the request line, Host, User-Agent, the rest sorted by name, then ``extra``."""
+    if req.wired is not None and req.wired[0] is extra:
+        return req.wired[1]
     for name, values in req.header.items():
         if not _TOKEN.fullmatch(name):
             raise ClientError(f"net/http: invalid header field name {quote(name)}")
@@ -94,7 +96,9 @@ def wire(req: Request, extra: Sequence[tuple[str, str]]) -> bytes:
         if name not in _EXCLUDED:
             lines.extend(f"{name}: {v.strip(_WS)}" for v in req.header[name])
     lines.extend(f"{k}: {v}" for k, v in extra)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    req.wired = (extra, data)
+    return data
 
 
 # --- responses (net/http response.go, transfer.go) -----------------------------------------

@@ -61,7 +61,7 @@ def raise_open_files_limit() -> None:
 
 
 # Sockets made per trip to a sandbox's thread (see sandbox_socket).
-SPARE_SOCKETS = 4
+SPARE_SOCKETS = 8
 
 
 class LinuxRuntime:
@@ -250,17 +250,16 @@ class LinuxRuntime:
         if not spares:
             # A thread round trip costs more than the socket itself (~200 µs on a busy loop), and
             # a pod is probed several times a second: make a few at once.
+            # Non-blocking from birth: no fcntl on the loop's thread for each one taken.
             made = await sandbox.thread.call(
-                lambda: [socket.socket(family, type) for _ in range(SPARE_SOCKETS)]
+                lambda: [socket.socket(family, type | socket.SOCK_NONBLOCK) for _ in range(SPARE_SOCKETS)]
             )
             if sandbox.closed:
                 for sock in made:
                     sock.close()
                 raise RuntimeError_(f"pod sandbox {sandbox_id} is not ready")
             spares.extend(made)
-        sock = spares.pop()
-        sock.setblocking(False)
-        return sock
+        return spares.pop()
 
     async def open_connection(
         self, sandbox_id: str, host: str, port: int, timeout: float

@@ -109,7 +109,7 @@ class GRPCProber:
         while True:
             conn: Conn | None = None
             try:
-                conn = Conn(await self._dialer.dial(host, port, linger=False), join_host_port(host, port))
+                conn = Conn(await self._dialer.dial(host, port), join_host_port(host, port))
                 h2c = H2Connection(H2Configuration(client_side=True, header_encoding="utf-8"))
                 h2c.initiate_connection()
                 await conn.send(h2c.data_to_send())

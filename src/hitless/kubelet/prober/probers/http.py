@@ -12,7 +12,7 @@ import asyncio
 import socket
 import ssl
 
-from hitless.api.types.pod import Probe
+from hitless.api.types.pod import HTTPGetAction, Probe
 from hitless.kubelet.http import (
     CTL,
     SCHEME,
@@ -20,6 +20,7 @@ from hitless.kubelet.http import (
     BodyError,
     ClientError,
     Exchange,
+    Request,
     StreamConn,
     do,
     escape_path,
@@ -36,6 +37,7 @@ from hitless.kubelet.prober.probers.base import ProbeOutcome, ProberDeps, ProbeT
 from hitless.kubelet.prober.probers.tcp import Conn, Dialer, errno_text, join_host_port
 from hitless.kubelet.prober.results import Result
 
+_MAX_CACHED = 4096
 AWAITING_HEADERS = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
 READING_BODY = "context deadline exceeded (Client.Timeout or context cancellation while reading body)"
 
@@ -43,6 +45,9 @@ READING_BODY = "context deadline exceeded (Client.Timeout or context cancellatio
 class HTTPProber:
     def __init__(self, deps: ProberDeps) -> None:
         self._dialer = Dialer(deps.network)
+        # The request of each probe, as it is the same every period: (action, request) by the
+        # action's identity (kept in the entry, so a reused id cannot match), host and port.
+        self._requests: dict[tuple[int, str, int], tuple[HTTPGetAction, Request]] = {}
 
     async def probe(self, probe: Probe, target: ProbeTarget, timeout: float) -> ProbeOutcome:
         action = probe.http_get
@@ -51,14 +56,21 @@ class HTTPProber:
             port = resolve_probe_port(action.port, target.container)
         except PortError as exc:
             return ProbeOutcome(Result.UNKNOWN, error=str(exc))
-        url = format_url(
-            (action.scheme or "").lower() or "http", action.host or target.pod_ip, port, action.path or ""
-        )
-        headers = [(h.name, h.value) for h in action.http_headers or []]
+        host = action.host or target.pod_ip
+        key = (id(action), host, port)
+        cached = self._requests.get(key)
+        if cached is None or cached[0] is not action:
+            if len(self._requests) >= _MAX_CACHED:
+                self._requests.clear()
+            url = format_url((action.scheme or "").lower() or "http", host, port, action.path or "")
+            headers = [(h.name, h.value) for h in action.http_headers or []]
+            cached = self._requests[key] = (action, new_request(url, headers, "probe"))
+        req = cached[1]
+        url = req.url
         exchange = Exchange()
         try:
             async with asyncio.timeout(timeout):
-                resp = await do(self._connect, new_request(url, headers, "probe"), redirect_checker, exchange)
+                resp = await do(self._connect, req, redirect_checker, exchange)
         except TimeoutError:
             if exchange.reading_body:
                 return ProbeOutcome(Result.FAILURE, error=READING_BODY)
@@ -75,7 +87,7 @@ class HTTPProber:
         return ProbeOutcome(Result.FAILURE, f"HTTP probe failed with statuscode: {resp.status}")
 
     async def _connect(self, url: URL) -> Conn | StreamConn:
-        sock = await self._dialer.dial(url.hostname, url.port, linger=True)
+        sock = await self._dialer.dial(url.hostname, url.port)
         if url.scheme == "http":
             return Conn(sock, url.host)
         return await _start_tls(sock, url)

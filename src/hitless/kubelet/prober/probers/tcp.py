@@ -10,9 +10,9 @@ the engine's own, anything else is refused. Errors read as Go's dialer words the
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
-import struct
 
 from hitless.api.types.pod import Probe
 from hitless.kubelet.ports import PortError, resolve_probe_port
@@ -20,9 +20,6 @@ from hitless.kubelet.prober.probers.base import ProbeOutcome, ProberDeps, ProbeT
 from hitless.kubelet.prober.results import Result
 from hitless.runtime.cri import RuntimeError_
 from hitless.runtime.network import DialError, PodNetwork
-
-# SO_LINGER {on, 1 s}, as probe.ProbeDialer sets it.
-LINGER_1S = struct.pack("ii", 1, 1)
 
 
 class GoError(OSError):
@@ -46,6 +43,9 @@ class Conn:
         self.sock = sock
         self.addr = addr
         self._loop = asyncio.get_running_loop()
+        # Right after a request the answer is not there yet: wait before reading, rather than
+        # read, fail with EAGAIN and then wait (a system call and an exception per probe).
+        self._answer_pending = False
 
     def _where(self, op: str) -> str:
         try:
@@ -58,9 +58,13 @@ class Conn:
             await self._loop.sock_sendall(self.sock, data)
         except OSError as exc:
             raise GoError(f"{self._where('write')}: write: {errno_text(exc)}") from exc
+        self._answer_pending = True
 
     async def recv(self) -> bytes:
         try:
+            if self._answer_pending:
+                self._answer_pending = False
+                await _ready(self.sock, write=False)
             return await self._loop.sock_recv(self.sock, 65536)
         except OSError as exc:
             raise GoError(f"{self._where('read')}: read: {errno_text(exc)}") from exc
@@ -73,15 +77,14 @@ class Dialer:
     def __init__(self, network: PodNetwork) -> None:
         self._network = network
 
-    async def dial(self, host: str, port: int, *, linger: bool) -> socket.socket:
+    async def dial(self, host: str, port: int) -> socket.socket:
         """A connected non-blocking socket, or GoError. No deadline of its own: the caller's
         cancels it (the socket is closed then).
 
-        ``linger``: SO_LINGER 1 s. On Linux it changes nothing on the wire; it only makes
-        ``close()`` wait until the peer has acknowledged our FIN. When the peer closes first (an
-        HTTP server answering ``Connection: close``) that wait is nil; when we close first (TCP and
-        gRPC probes) it stalls the whole event loop, ~0.2 ms typically and milliseconds at worst,
-        on every probe. So only the HTTP prober asks for it.
+        probe.ProbeDialer also sets SO_LINGER {on, 1 s}, which hitless leaves out on purpose: it
+        changes nothing on the wire and only makes ``close()`` wait until the peer has
+        acknowledged our FIN, which on loopback is at once, yet that wait made each probe's
+        close() cost the event loop ~65 µs more (bench/bench_probes.py, docs/performance.md).
         """
         addr = join_host_port(host, port)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -94,9 +97,7 @@ class Dialer:
         except OSError as exc:
             raise GoError(f"dial tcp {addr}: socket: {errno_text(exc)}") from exc
         try:
-            if linger:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_1S)
-            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+            await connect(sock, (host, port))
         except OSError as exc:
             sock.close()
             raise GoError(f"dial tcp {addr}: connect: {errno_text(exc)}") from exc
@@ -104,6 +105,53 @@ class Dialer:
             sock.close()
             raise
         return sock
+
+
+async def connect(sock: socket.socket, addr: tuple[str, int]) -> None:
+    """``loop.sock_connect`` for a numeric address, without the loop when it can do without.
+
+    On loopback the whole handshake, or the refusal, runs inside the ``connect()`` system call,
+    though a non-blocking connect still answers EINPROGRESS; the socket's error and peer say at
+    once what became of it. Only a handshake still under way (the listener's queue is full, the
+    SYN waits for a retry) is waited for through the loop. Raises OSError as sock_connect does.
+    """
+    err = sock.connect_ex(addr)
+    if err in (errno.EINPROGRESS, errno.EINTR):
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err == 0:
+            try:
+                sock.getpeername()
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOTCONN:
+                    raise
+            await _ready(sock, write=True)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
+async def _ready(sock: socket.socket, *, write: bool) -> None:
+    """Until the socket is writable (or readable), or has an error to report."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+    if write:
+        loop.add_writer(fd, _set_done, ready)
+    else:
+        loop.add_reader(fd, _set_done, ready)
+    try:
+        await ready
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class TCPProber:
@@ -120,7 +168,7 @@ class TCPProber:
         host = action.host or target.pod_ip
         try:
             async with asyncio.timeout(timeout):
-                sock = await self._dialer.dial(host, port, linger=False)
+                sock = await self._dialer.dial(host, port)
         except TimeoutError:
             return ProbeOutcome(Result.FAILURE, f"dial tcp {join_host_port(host, port)}: i/o timeout")
         except GoError as exc:
