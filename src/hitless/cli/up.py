@@ -24,7 +24,7 @@ from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.cli.reapply import watch_and_reapply
 from hitless.clock import RealClock
-from hitless.engine import Engine, EngineOptions, tune_gc
+from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.kubelet.images import ImageConfigError, ImageService
 from hitless.output.jsonl import JsonlPrinter
 from hitless.output.services import ServiceAnnouncer, sync_line
@@ -176,6 +176,7 @@ async def _run(
 
     await engine.start()
     tune_gc()
+    run_ahead_of_pods()
     engine.apply(pods)
     reapply = asyncio.ensure_future(
         watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE))

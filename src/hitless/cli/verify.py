@@ -25,7 +25,7 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.clock import RealClock
-from hitless.engine import Engine, EngineOptions, tune_gc
+from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 from hitless.verify.attribute import RunContext, attribute
@@ -302,6 +302,7 @@ async def _run(
     engine.store.add_listener(TimelineRecorder(timeline, clock))
     await engine.start()
     tune_gc()
+    run_ahead_of_pods()
     engine.apply(objects)
     state = _Measurement()
     body = asyncio.ensure_future(_measure(args, engine, service, workload, context, timeline, state))
