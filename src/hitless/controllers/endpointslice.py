@@ -34,6 +34,7 @@ from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service, ServicePort
 from hitless.clock import Clock
 from hitless.store.store import NotFound, Store, WatchEvent
+from hitless.tasks import cancel_and_wait
 
 MAX_ENDPOINTS_PER_SLICE = 100
 LABEL_HEADLESS = "service.kubernetes.io/headless"
@@ -107,11 +108,7 @@ class EndpointSliceController:
         self._tasks = [asyncio.ensure_future(self._watch()), asyncio.ensure_future(self._work())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
 
     def _enqueue(self, namespace: str, name: str) -> None:
         key = (namespace, name)

@@ -15,6 +15,7 @@ import contextlib
 
 from hitless.api.types.meta import K8sObject
 from hitless.store.store import NotFound, Store, WatchEvent
+from hitless.tasks import cancel_and_wait
 
 # Kinds whose objects may be dependents (what the controllers create with ownerReferences).
 DEPENDENT_KINDS = ("ReplicaSet", "Pod")
@@ -29,10 +30,7 @@ class GarbageCollector:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         # On each (re)start: the dependents orphaned while nobody watched.

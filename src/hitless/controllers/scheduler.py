@@ -11,7 +11,6 @@ a node is added or changes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 
 from hitless.api.types.node import Node
@@ -20,6 +19,7 @@ from hitless.clock import Clock
 from hitless.store.events import NORMAL, WARNING, EventRecorder
 from hitless.store.store import AlreadyExists, NotFound, Store, WatchEvent
 from hitless.store.strategy import update_pod_condition
+from hitless.tasks import cancel_and_wait
 
 # The filter plugins' reasons (NodeUnschedulable, NodeAffinity), in the order the filters run.
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
@@ -49,10 +49,7 @@ class Scheduler:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         await self._store.list_and_watch(["Pod", "Node"], self._on_event)

@@ -10,13 +10,13 @@ keeps a rollout's steps in a deterministic order), a key can be queued after a d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from hitless.clock import Clock, TimerHandle
 from hitless.store.store import Store, WatchEvent
+from hitless.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,7 @@ class Controller:
     async def stop(self) -> None:
         for q in self.queues():
             q.shutdown()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
 
     async def _watch(self) -> None:

@@ -39,6 +39,7 @@ from hitless.proxy.node import ProxyOptions
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.network import PodNetwork
 from hitless.store.store import NotFound, Store, WatchEvent
+from hitless.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,7 @@ class LoadBalancer:
         self._task = asyncio.ensure_future(self._watch())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for key in list(self.balanced):
             self._teardown(key)
         for task in list(self._tasks):

@@ -17,7 +17,6 @@ the node) or to the client's address (Local: the client IP is kept).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
 import socket
@@ -44,6 +43,7 @@ from hitless.proxy.selection import (
 )
 from hitless.runtime.network import PodNetwork
 from hitless.store.store import Store, WatchEvent
+from hitless.tasks import cancel_and_wait
 
 Key = tuple[str, str]
 
@@ -149,10 +149,7 @@ class NodeProxy:
         self._watch_task = asyncio.ensure_future(self._watch())
 
     async def stop(self) -> None:
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+        await cancel_and_wait(self._watch_task)
         self._runner.stop()
         self._healthz.close()
         for frontend in self.frontends.values():

@@ -29,6 +29,7 @@ from hitless.runtime.linux import bootstrap, container, lookup, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.exec import exec_sync
 from hitless.runtime.linux.sandbox import AddressPool, Sandbox, create_sandbox
+from hitless.tasks import cancel_and_wait
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,4 @@ class LinuxRuntime:
             sandbox.holder.kill()
         await asyncio.gather(*(self.stop_pod_sandbox(sid) for sid in list(self._sandboxes)))
         await asyncio.gather(*(c.done.wait() for c in self._containers.values() if c.process is not None))
-        for task in list(self._watchers):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._watchers)
