@@ -73,14 +73,16 @@ class PodNetwork:
         sandbox = self._by_ip.get(host)
         if sandbox is not None:
             return await self._runtime.sandbox_socket(sandbox, family)
-        self.check_dialable(host, port)
-        return socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        return self._node_socket(host, port, family)
 
     def socket_now(self, host: str, port: int, family: int) -> socket.socket | None:
         """What ``new_socket`` gives, when it can be made without waiting: for any address but a
         pod IP (whose socket the sandbox's thread makes). None for a pod IP: await ``new_socket``."""
         if host in self._by_ip:
             return None
+        return self._node_socket(host, port, family)
+
+    def _node_socket(self, host: str, port: int, family: int) -> socket.socket:
         self.check_dialable(host, port)
         return socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
 
