@@ -67,6 +67,22 @@ class PodSandboxStatus:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """CRI's Mount: a host path the runtime bind-mounts at ``container_path`` in the container.
+
+    The kubelet's volume manager prepares ``host_path`` (a volume's directory, a file of it for a
+    ``subPath``); the runtime only mounts it, in the container's own mount namespace, so nothing
+    is visible to the host or to other containers.
+    """
+
+    container_path: str
+    host_path: str
+    readonly: bool = False
+    # "private" (the default), "rslave" (HostToContainer) or "rshared" (Bidirectional).
+    propagation: str = "private"
+
+
+@dataclass(frozen=True)
 class ContainerConfig:
     name: str
     # The process to run: image entrypoint/cmd and the container's command/args already merged
@@ -78,6 +94,11 @@ class ContainerConfig:
     attempt: int
     stop_signal: int = signal.SIGTERM
     image: str = ""
+    # The volumes to mount, in the order the kubelet lists them (a later mount may nest in an earlier).
+    mounts: tuple[Mount, ...] = ()
+    # The container's root filesystem: an unpacked image prepared by the runtime's image store,
+    # or None for a host command (an image mapped with --image NAME=COMMAND), run on the host's root.
+    rootfs: Path | None = None
 
 
 @dataclass
