@@ -62,7 +62,9 @@ class Supervisor:
             raise ComponentFailed(self.failures[0])
 
 
-_CURRENT: contextvars.ContextVar[Supervisor | None] = contextvars.ContextVar("hitless_supervisor", default=None)
+_CURRENT: contextvars.ContextVar[Supervisor | None] = contextvars.ContextVar(
+    "hitless_supervisor", default=None
+)
 
 
 def current_supervisor() -> Supervisor | None:
@@ -105,6 +107,5 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
     for task in running:
         task.cancel()
     for task in running:
-        with contextlib.suppress(asyncio.CancelledError):
-            with contextlib.suppress(Exception):
-                await task
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
