@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
+import json
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hitless.images.errors import ImagePullError
-from hitless.images.layout import Entry, Layout
+from hitless.images.archive import ArchiveImage, import_image, pick_platform, save_from_local_store, scan
+from hitless.images.auth import Credential, default_auth_files, file_credential, pull_secret_credentials
+from hitless.images.errors import ImagePullError, RegistryUnavailable
+from hitless.images.flatten import check_layer_types, commit_tree, unpack
+from hitless.images.layout import INDEX_TYPES, Entry, Layout
 from hitless.images.model import Image, ImageConfig, PullOptions, default_root
-from hitless.images.reference import Reference, parse
+from hitless.images.reference import Reference, go_quote, is_loopback_host, parse
+from hitless.images.registry import Repository, endpoints, host_of, new_client
 
 # The pod's imagePullSecrets as the kubelet passes them: each Secret's decoded
 # ``.dockerconfigjson`` (``{"auths": {...}}``) or legacy ``.dockercfg`` (``{host: {...}}``).
@@ -55,6 +62,7 @@ class ImageStore:
         self.options = options if options is not None else PullOptions()
         self.layout = Layout(self.root)
         self._pulls: dict[str, asyncio.Task[Image]] = {}
+        self._archives: dict[str, ArchiveImage] | None = None
         # Wall-clock seconds the last completed pull of each reference took (the kubelet's
         # "Successfully pulled image X in D"), for callers that want the pull alone.
         self.last_pull_seconds: dict[str, float] = {}
@@ -104,7 +112,7 @@ class ImageStore:
             manifest_digest=entry.manifest_digest,
         )
 
-    def list(self) -> list[CachedImage]:
+    def list_images(self) -> list[CachedImage]:
         out = []
         for entry in self.layout.entries():
             try:
@@ -158,9 +166,166 @@ class ImageStore:
         return image
 
     async def _pull(self, ref: Reference, auth: PullSecrets | None) -> Image:
-        raise ImagePullError(
-            f"failed to pull and unpack image {str(ref)!r}: not implemented yet", cause="unsupported"
-        )
+        display = go_quote(str(ref))
+        try:
+            await asyncio.to_thread(self.layout.ensure)
+            async with self._shared_lock():
+                image = await self._from_archives(ref)
+                if image is None and self.options.source != "registry":
+                    image = await self._from_local_store(ref)
+                if image is None:
+                    image = await self._from_registry(ref, auth)
+                return image
+        except ImagePullError as err:
+            if isinstance(err, RegistryUnavailable):
+                raise
+            # containerd's wording around every pull failure (the kubelet shows it verbatim).
+            err.args = (f"failed to pull and unpack image {display}: {err.message}",)
+            err.message = err.args[0]
+            raise
+        except OSError as err:
+            raise ImagePullError(
+                f"failed to pull and unpack image {display}: {type(err).__name__}: {err}", cause="cache"
+            ) from err
+
+    @contextlib.asynccontextmanager
+    async def _shared_lock(self) -> AsyncIterator[None]:
+        # Pulls share the cache lock; prune takes it alone so it never removes a pull's blobs.
+        def acquire() -> int:
+            fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return fd
+
+        fd = await asyncio.to_thread(acquire)
+        try:
+            yield
+        finally:
+            os.close(fd)
+
+    async def _finish(
+        self, ref: Reference, manifest_digest: str, media_type: str, repo_digest: str | None
+    ) -> Image:
+        """Unpack (once) and name the image; return it."""
+        manifest = self.layout.read_json(manifest_digest)
+        layers = manifest.get("layers") or []
+        check_layer_types(layers)
+        final = self.layout.rootfs(manifest_digest)
+        if not final.is_dir():
+            temp = await unpack(self.layout, [layer["digest"] for layer in layers])
+            await asyncio.to_thread(commit_tree, self.layout, temp, final)
+        size = self.layout.blob_path(manifest_digest).stat().st_size
+        entry = Entry(str(ref), manifest_digest, size, media_type, repo_digest)
+        await asyncio.to_thread(self.layout.set_entry, entry)
+        image = self._image(str(ref), entry)
+        if image is None:
+            raise ImagePullError(
+                f"image {manifest_digest} vanished from the cache while it was stored", cause="cache"
+            )
+        return image
+
+    async def _archive_index(self) -> dict[str, ArchiveImage]:
+        if self._archives is None:
+            found: dict[str, ArchiveImage] = {}
+            for path in self.options.archives:
+                for image in await asyncio.to_thread(scan, path):
+                    for name in image.names:
+                        found.setdefault(name, image)
+            self._archives = found
+        return self._archives
+
+    async def _from_archives(self, ref: Reference) -> Image | None:
+        if not self.options.archives:
+            return None
+        archives = await self._archive_index()
+        image = archives.get(str(ref))
+        if image is None and ref.digest is not None:
+            image = next(
+                (a for a in archives.values() if a.descriptor and a.descriptor.get("digest") == ref.digest),
+                None,
+            )
+        if image is None:
+            return None
+        imported = await import_image(self.layout, image, self.options.platform)
+        return await self._finish(ref, imported.manifest_digest, imported.media_type, imported.repo_digest)
+
+    async def load_archives(self) -> list[Image]:
+        """Load every image of the run's archives into the cache, under all their names, so that
+        ``get`` finds them (images loaded onto a node, present for ``IfNotPresent`` and ``Never``)."""
+        await asyncio.to_thread(self.layout.ensure)
+        loaded = []
+        for name in await self._archive_index():
+            loaded.append(await self.pull(name))
+        return loaded
+
+    async def _from_local_store(self, ref: Reference) -> Image | None:
+        command = self.options.source_command or (self.options.source,)
+        fd, temp = self.layout.temp_file()
+        os.close(fd)
+        try:
+            if not await save_from_local_store(command, str(ref), temp, self.options.timeout):
+                return None
+            images = await asyncio.to_thread(scan, temp)
+            if not images:
+                return None
+            imported = await import_image(self.layout, images[0], self.options.platform)
+            return await self._finish(
+                ref, imported.manifest_digest, imported.media_type, imported.repo_digest
+            )
+        finally:
+            temp.unlink(missing_ok=True)
+
+    async def _from_registry(self, ref: Reference, auth: PullSecrets | None) -> Image:
+        last: ImagePullError | None = None
+        for base in endpoints(ref.domain, self.options.mirrors, self.options.insecure_registries):
+            host = host_of(base)
+            credentials: list[Credential | None] = list(pull_secret_credentials(auth or [], host, ref.path))
+            if not credentials:
+                files = self.options.auth_files
+                found = await file_credential(
+                    files if files is not None else default_auth_files(), host, ref.path, self.options.timeout
+                )
+                credentials = [found]
+            for credential in credentials:
+                try:
+                    return await self._pull_from(base, ref, credential)
+                except RegistryUnavailable as err:
+                    last = err
+                    break  # this endpoint is down: the next mirror, if any
+                except ImagePullError as err:
+                    last = err
+                    if err.cause != "unauthorized":
+                        break
+        assert last is not None
+        raise last
+
+    async def _pull_from(self, base: str, ref: Reference, credential: Credential | None) -> Image:
+        display = go_quote(str(ref))
+        async with new_client(self.options.timeout, trust_env=not is_loopback_host(host_of(base))) as client:
+            repo = Repository(client, base, ref.path, credential, display)
+            top = await repo.manifest(ref.object, ref.digest)
+            self.layout.put_blob(top.data)
+            manifest_fetched = top
+            if top.media_type in INDEX_TYPES:
+                desc = pick_platform(json.loads(top.data), self.options.platform, top.digest)
+                manifest_fetched = await repo.manifest(desc["digest"], desc["digest"])
+                self.layout.put_blob(manifest_fetched.data)
+            manifest = json.loads(manifest_fetched.data)
+            if not isinstance(manifest.get("config"), dict) or not isinstance(manifest.get("layers"), list):
+                raise ImagePullError(f"manifest {manifest_fetched.digest} has no config or layers")
+            check_layer_types(manifest["layers"])
+            blobs = [manifest["config"], *manifest["layers"]]
+            # A few blobs at a time: a registry serves layers in parallel, and the event loop
+            # keeps serving pods meanwhile.
+            limit = asyncio.Semaphore(3)
+
+            async def fetch(desc: dict[str, Any]) -> None:
+                async with limit:
+                    await repo.blob(self.layout, desc)
+
+            async with asyncio.TaskGroup() as group:
+                for desc in blobs:
+                    group.create_task(fetch(desc))
+        return await self._finish(ref, manifest_fetched.digest, manifest_fetched.media_type, top.digest)
 
     # -- pruning -------------------------------------------------------------------------------
 
