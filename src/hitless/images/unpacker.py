@@ -73,8 +73,8 @@ def open_layer(fd: int) -> IO[bytes]:
 def remove(path: str) -> None:
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # already gone (a whiteout under what is now a file, say)
     if stat.S_ISDIR(st.st_mode):
         shutil.rmtree(path)
     else:
