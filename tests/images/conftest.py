@@ -43,7 +43,8 @@ def _needs_tools() -> None:
     missing = missing_tools()
     if missing:
         pytest.skip(
-            f"image tests need {', '.join(missing)} (apt-get install docker-registry skopeo umoci busybox-static)"
+            f"image tests need {', '.join(missing)} "
+            "(apt-get install docker-registry skopeo umoci busybox-static)"
         )
 
 

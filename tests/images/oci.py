@@ -261,7 +261,8 @@ def umoci_busybox(
     run("umoci", "repack", "--image", f"{layout}:{tag}", bundle)
     run(
         "umoci", "config", "--image", f"{layout}:{tag}",
-        "--config.entrypoint", "/bin/httpd", "--config.cmd", "-f", "--config.cmd", "-p", "--config.cmd", "8080",
+        "--config.entrypoint", "/bin/httpd",
+        "--config.cmd", "-f", "--config.cmd", "-p", "--config.cmd", "8080",
         "--config.workingdir", "/www", "--config.env", "PATH=/bin", "--config.user", "65534",
         "--config.stopsignal", "SIGTERM", "--config.exposedports", "8080/tcp",
         "--config.label", "org.example.test=busybox",
