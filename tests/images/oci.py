@@ -140,7 +140,8 @@ def htpasswd_line(user: str, password: str) -> str:
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt
 
-        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}"
+        # The lowest cost bcrypt allows (2^4 rounds): the registry checks it on every request.
+        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}"
 
 
 # -- a token server (distribution docs/content/spec/auth/token.md, RS256 JWTs with x5c) --------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -66,7 +67,7 @@ async def test_symlinks_cannot_lead_outside(
     image = await store.pull(f"{registry.host}/test/symlink-escape:1")
     outside = images_tmp / "outside"
     assert list(outside.iterdir()) == []
-    assert not Path("/tmp/pwned2").exists()
+    assert not os.path.exists("/tmp/pwned2")
     assert (image.rootfs / str(outside).lstrip("/") / "pwned").read_text() == "pwned\n"
     assert (image.rootfs / "tmp/pwned2").read_text() == "pwned\n"
     assert (image.rootfs / "evil").is_symlink()
