@@ -46,7 +46,7 @@ async def test_archive_errors(tmp_path: Path, built: Built) -> None:
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a tar")
     store = ImageStore(tmp_path / "cache", PullOptions(archives=(junk,)))
-    with pytest.raises(ImagePullError, match="junk.tar") as err:
+    with pytest.raises(ImagePullError, match=r"junk\.tar") as err:
         await store.pull("example.com/team/bb:dev")
     assert err.value.cause == "invalid archive"
     # A reference no archive carries goes on to the registry (here: none listening).
