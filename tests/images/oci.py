@@ -423,3 +423,100 @@ def http_server(handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") 
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- an nginx image from Debian's nginx and its libraries ---------------------------------------
+
+NGINX_CONF = """\
+user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /dev/stderr;
+events { worker_connections 256; }
+http {
+    include mime.types;
+    access_log off;
+    server {
+        listen 80;
+        location / { root /usr/share/nginx/html; }
+        location = /healthz { return 200 "ok\\n"; }
+    }
+}
+"""
+
+
+def find_nginx(workdir: Path) -> Path | None:
+    """The host's nginx binary; else Debian's, extracted (never installed, so no service starts)
+    from ``apt-get download nginx`` into ``workdir``; None if neither is possible."""
+    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    extracted = workdir / "nginx-deb" / "root" / "usr/sbin/nginx"
+    if extracted.exists():
+        return extracted
+    if shutil.which("apt-get") is None:
+        return None
+    debs = workdir / "nginx-deb"
+    debs.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["apt-get", "download", "nginx", "nginx-common"], cwd=debs, capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        return None
+    for deb in sorted(debs.glob("*.deb")):
+        run("dpkg-deb", "-x", deb, debs / "root")
+    return extracted if extracted.exists() else None
+
+
+def _ldd(binary: Path) -> list[Path]:
+    out = []
+    for line in run("ldd", binary).splitlines():
+        parts = line.split()
+        path = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
+        if path.startswith("/"):
+            out.append(Path(path))
+    return out
+
+
+def build_nginx_image(layout: Path, tag: str, nginx: Path) -> None:
+    """An nginx image in ``layout:tag``: the binary, every library ``ldd`` lists, mime.types, a
+    small nginx.conf (port 80, ``/healthz``), ``www-data`` in /etc/passwd; CMD ``nginx -g
+    'daemon off;'``, STOPSIGNAL SIGQUIT, as the official image."""
+    if not (layout / "oci-layout").exists():
+        run("umoci", "init", "--layout", layout)
+    run("umoci", "new", "--image", f"{layout}:{tag}")
+    bundle = layout.parent / f"bundle-{tag}"
+    run("umoci", "unpack", "--image", f"{layout}:{tag}", bundle)
+    rootfs = bundle / "rootfs"
+    (rootfs / "usr/sbin").mkdir(parents=True)
+    shutil.copy2(nginx, rootfs / "usr/sbin/nginx")
+    for lib in _ldd(nginx):
+        dest = rootfs / str(lib).lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(lib.resolve(), dest)
+    (rootfs / "etc/nginx").mkdir(parents=True)
+    (rootfs / "etc/nginx/nginx.conf").write_text(NGINX_CONF)
+    mime = next(
+        (p for p in (nginx.parents[2] / "etc/nginx/mime.types", Path("/etc/nginx/mime.types")) if p.exists()),
+        None,
+    )
+    (rootfs / "etc/nginx/mime.types").write_text(
+        mime.read_text() if mime else "types { text/html html; text/plain txt; }\n"
+    )
+    (rootfs / "etc/passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (rootfs / "etc/group").write_text("root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n")
+    for d in ("var/lib/nginx", "var/log/nginx", "run", "tmp", "usr/share/nginx/html"):
+        (rootfs / d).mkdir(parents=True, exist_ok=True)
+    (rootfs / "tmp").chmod(0o1777)
+    (rootfs / "usr/share/nginx/html/index.html").write_text("<h1>hello from nginx in an image</h1>\n")
+    run("umoci", "repack", "--image", f"{layout}:{tag}", bundle)
+    run(
+        "umoci", "config", "--image", f"{layout}:{tag}",
+        "--config.cmd", "nginx", "--config.cmd", "-g", "--config.cmd", "daemon off;",
+        "--config.env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "--config.stopsignal", "SIGQUIT", "--config.exposedports", "80/tcp",
+    )  # fmt: skip
+    shutil.rmtree(bundle)
