@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.images.oci import Registry, build_nginx_image, find_nginx, missing_tools  # noqa: E402
+from tests.images.oci import Registry, build_nginx_image, find_nginx, missing_tools
 
 
 def du(path: Path) -> int:
@@ -87,6 +87,18 @@ async def cold_pulls(reference: str, mirror: str, repeat: int, work: Path) -> di
     }
 
 
+def podman(root: Path, driver: str) -> list[str]:
+    return [
+        "podman",
+        "--root",
+        str(root / "root"),
+        "--runroot",
+        str(root / "run"),
+        "--storage-driver",
+        driver,
+    ]
+
+
 def podman_pulls(reference: str, repeat: int, work: Path) -> dict[str, object]:
     if shutil.which("podman") is None:
         return {"skipped": "podman is not installed"}
@@ -96,8 +108,7 @@ def podman_pulls(reference: str, repeat: int, work: Path) -> dict[str, object]:
         root = work / f"podman-{i}"
         for attempt in ("overlay", "vfs") if i == 0 else (driver,):
             shutil.rmtree(root, ignore_errors=True)
-            argv = ["podman", "--root", str(root / "root"), "--runroot", str(root / "run"),
-                    "--storage-driver", attempt, "pull", "-q", "--tls-verify=false", f"docker://{reference}"]  # fmt: skip
+            argv = [*podman(root, attempt), "pull", "-q", "--tls-verify=false", f"docker://{reference}"]
             start = time.perf_counter()
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             elapsed = time.perf_counter() - start
@@ -110,9 +121,9 @@ def podman_pulls(reference: str, repeat: int, work: Path) -> dict[str, object]:
     disk = du(work / f"podman-{repeat - 1}" / "root")
     for i in range(repeat):
         # podman leaves overlay mounts behind under its root; unmount before removing.
-        subprocess.run(["podman", "--root", str(work / f"podman-{i}" / "root"), "--runroot",
-                        str(work / f"podman-{i}" / "run"), "--storage-driver", driver, "system", "reset", "-f"],
-                       capture_output=True, check=False)  # fmt: skip
+        subprocess.run(
+            [*podman(work / f"podman-{i}", driver), "system", "reset", "-f"], capture_output=True, check=False
+        )
     return {"driver": driver, "pull_s": times, "pull_median_s": statistics.median(times), "disk_bytes": disk}
 
 
@@ -150,9 +161,9 @@ def main() -> int:
         print(json.dumps(result, indent=2))
         return 0
     mb = 1e6
-    print(
-        f"image: {result['image']}, {ours['image_size_bytes'] / mb:.1f} MB compressed, {ours['rootfs_files']} files"
-    )
+    size = ours["image_size_bytes"]
+    assert isinstance(size, int)
+    print(f"image: {result['image']}, {size / mb:.1f} MB compressed, {ours['rootfs_files']} files")
     cold = ours["cold_pull_s"]
     assert isinstance(cold, list)
     print(f"hitless cold pull + unpack: median {ours['cold_pull_median_s']:.3f} s "
