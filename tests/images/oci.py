@@ -151,6 +151,7 @@ def htpasswd_line(user: str, password: str) -> str:
 class TokenServer:
     root: Path
     users: dict[str, str]
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # identity token -> user
     service: str = "hitless-test"
     issuer: str = "hitless-test-issuer"
     url: str = ""
@@ -173,6 +174,20 @@ class TokenServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_POST(self) -> None:
+                # OAuth2 with an identity token (docker/distribution token auth, "oauth.md").
+                from urllib.parse import parse_qs
+
+                length = int(self.headers.get("Content-Length", "0"))
+                form = parse_qs(self.rfile.read(length).decode())
+                user = server.refresh_tokens.get((form.get("refresh_token") or [""])[0])
+                if form.get("grant_type") != ["refresh_token"] or user is None:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.answer(user, {"scope": form.get("scope", []), "grant": ["refresh_token"]})
+
             def do_GET(self) -> None:
                 from urllib.parse import parse_qs, urlsplit
 
@@ -186,6 +201,9 @@ class TokenServer:
                         self.end_headers()
                         return
                     user = name
+                self.answer(user, query)
+
+            def answer(self, user: str | None, query: dict[str, list[str]]) -> None:
                 server.requests.append({"user": user, "query": query})
                 access = []
                 for scope in query.get("scope", []):
@@ -204,8 +222,10 @@ class TokenServer:
                     ["openssl", "dgst", "-sha256", "-sign", str(key)],
                     input=signing_input.encode(), capture_output=True, check=True,
                 ).stdout  # fmt: skip
+                # OAuth2 answers say access_token, the GET flow token: clients must read both.
+                field_name = "access_token" if "grant" in query else "token"
                 body = json.dumps(
-                    {"token": f"{signing_input}.{_b64url(signature)}", "expires_in": 300}
+                    {field_name: f"{signing_input}.{_b64url(signature)}", "expires_in": 300}
                 ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
