@@ -39,6 +39,15 @@ def test_pull_ls_prune(
     assert json.loads(capsys.readouterr().out) == []
 
 
+def test_pull_another_platform(
+    tmp_path: Path, registry: Registry, built: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--image-cache", str(tmp_path / "cache")]
+    assert main(["images", "pull", f"{registry.host}/test/multi:1", "--platform", "linux/arm64", *flags]) == 0
+    root = Path(capsys.readouterr().out.split("Root: ")[1].strip())
+    assert (root / "ARM64").read_text() == "arm64\n"
+
+
 def test_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["images", "pull", "x", "--registry-mirror", "nonsense"])
