@@ -28,6 +28,7 @@ from hitless.images.layout import INDEX_TYPES, Entry, Layout
 from hitless.images.model import Image, ImageConfig, PullOptions, default_root
 from hitless.images.reference import Reference, go_quote, is_loopback_host, parse
 from hitless.images.registry import Repository, endpoints, host_of, new_client
+from hitless.tasks import cancel_and_wait
 
 # The pod's imagePullSecrets as the kubelet passes them: each Secret's decoded
 # ``.dockerconfigjson`` (``{"auths": {...}}``) or legacy ``.dockercfg`` (``{host: {...}}``).
@@ -152,6 +153,11 @@ class ImageStore:
             self._pulls[key] = task
             task.add_done_callback(functools.partial(self._pull_done, key))
         return await asyncio.shield(task)
+
+    async def aclose(self) -> None:
+        """Stop pulls still in flight (the engine is stopping); what they fetched so far stays
+        out of sight in tmp/ until the next prune."""
+        await cancel_and_wait(*self._pulls.values())
 
     def _pull_done(self, key: str, task: asyncio.Task[Image]) -> None:
         if self._pulls.get(key) is task:
