@@ -202,7 +202,13 @@ class ImageStore:
             fcntl.flock(fd, fcntl.LOCK_SH)
             return fd
 
-        fd = await asyncio.to_thread(acquire)
+        pending = asyncio.ensure_future(asyncio.to_thread(acquire))
+        try:
+            fd = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # The thread still takes the lock (prune may hold it); release it once it has.
+            pending.add_done_callback(_close_acquired)
+            raise
         try:
             yield
         finally:
@@ -378,6 +384,11 @@ class ImageStore:
                 else:
                     leftover.unlink()
             return PruneResult([e.reference for e in dropped], blobs, trees, freed)
+
+
+def _close_acquired(future: asyncio.Future[int]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        os.close(future.result())
 
 
 def _name_of(reference: str) -> str:
