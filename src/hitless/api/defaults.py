@@ -39,6 +39,10 @@ def apply_defaults(obj: Obj) -> None:
         default_deployment(obj)
     elif kind == "Service":
         default_service(obj)
+    elif kind == "StatefulSet":
+        default_statefulset(obj)
+    elif kind == "DaemonSet":
+        default_daemonset(obj)
 
 
 def _sub(obj: Obj, key: str) -> Obj:
@@ -259,3 +263,42 @@ def default_service(service: Obj) -> None:
         _nil_to(spec, "ipFamilyPolicy", "SingleStack")
         if not spec.get("ipFamilies"):
             spec["ipFamilies"] = ["IPv4"]
+
+
+# --- StatefulSet and DaemonSet (pkg/apis/apps/v1/defaults.go) --------------------------------
+
+
+def default_statefulset(statefulset: Obj) -> None:
+    """SetDefaults_StatefulSet with the default feature gates of 1.34 (StatefulSetAutoDeletePVC on,
+    MaxUnavailableStatefulSet off: ``maxUnavailable`` is not defaulted, the controller reads a
+    missing one as 1)."""
+    spec = _sub(statefulset, "spec")
+    _unset_to(spec, "podManagementPolicy", "OrderedReady")
+    strategy = _sub(spec, "updateStrategy")
+    if strategy.get("type") in (None, ""):
+        strategy["type"] = "RollingUpdate"
+        _sub(strategy, "rollingUpdate")
+    rolling = strategy.get("rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and isinstance(rolling, dict):
+        _nil_to(rolling, "partition", 0)
+    policy = _sub(spec, "persistentVolumeClaimRetentionPolicy")
+    _unset_to(policy, "whenDeleted", "Retain")
+    _unset_to(policy, "whenScaled", "Retain")
+    _nil_to(spec, "replicas", 1)
+    _nil_to(spec, "revisionHistoryLimit", 10)
+    default_pod_spec(_sub(_sub(spec, "template"), "spec"))
+    for claim in _each(spec, "volumeClaimTemplates"):
+        claim_spec = _sub(claim, "spec")
+        _unset_to(claim_spec, "volumeMode", "Filesystem")
+
+
+def default_daemonset(daemonset: Obj) -> None:
+    spec = _sub(daemonset, "spec")
+    strategy = _sub(spec, "updateStrategy")
+    _unset_to(strategy, "type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _sub(strategy, "rollingUpdate")
+        _nil_to(rolling, "maxUnavailable", 1)
+        _nil_to(rolling, "maxSurge", 0)
+    _nil_to(spec, "revisionHistoryLimit", 10)
+    default_pod_spec(_sub(_sub(spec, "template"), "spec"))
