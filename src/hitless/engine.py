@@ -21,11 +21,13 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.clock import Clock
+from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.deployment import DeploymentController
 from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
+from hitless.controllers.statefulset import StatefulSetController
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
@@ -35,7 +37,7 @@ from hitless.proxy.node import NodeProxy, ProxyOptions
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
-from hitless.store.apply import Applier, ApplyResult, rollout_restart, scale
+from hitless.store.apply import Applier, ApplyResult, rollout_restart, rollout_restart_workload, scale
 from hitless.store.store import NotFound, Store
 
 
@@ -142,6 +144,8 @@ class Engine:
         self.deployments = DeploymentController(self.store, clock)
         self.replicasets = ReplicaSetController(self.store, clock)
         self.garbage_collector = GarbageCollector(self.store)
+        self.statefulsets = StatefulSetController(self.store, clock)
+        self.daemonsets = DaemonSetController(self.store, clock)
         self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
         # Its own random source, so that adding Services does not change the kubelets' draws.
@@ -202,6 +206,8 @@ class Engine:
         self.scheduler.start()
         self.replicasets.start()
         self.deployments.start()
+        self.statefulsets.start()
+        self.daemonsets.start()
         self.garbage_collector.start()
         self.endpointslices.start()
         for proxy in self.proxies:
@@ -220,6 +226,10 @@ class Engine:
         """``kubectl rollout restart deployment/NAME``."""
         return rollout_restart(self.store, self.clock, namespace, name)
 
+    def rollout_restart_workload(self, kind: str, namespace: str, name: str) -> K8sObject:
+        """``kubectl rollout restart statefulset/NAME`` (or daemonset/, deployment/)."""
+        return rollout_restart_workload(self.store, self.clock, kind, namespace, name)
+
     def scale(self, namespace: str, name: str, replicas: int) -> Deployment:
         """``kubectl scale deployment/NAME --replicas=N``."""
         return scale(self.store, namespace, name, replicas)
@@ -237,6 +247,8 @@ class Engine:
         The Deployment and ReplicaSet controllers stop first, or they would replace the pods."""
         await self.deployments.stop()
         await self.replicasets.stop()
+        await self.statefulsets.stop()
+        await self.daemonsets.stop()
         for pod in self.store.pods():
             with contextlib.suppress(NotFound):
                 self.store.delete("Pod", pod.namespace, pod.name, grace_period_seconds)
@@ -252,6 +264,8 @@ class Engine:
     async def stop(self) -> None:
         await self.deployments.stop()
         await self.replicasets.stop()
+        await self.statefulsets.stop()
+        await self.daemonsets.stop()
         await self.garbage_collector.stop()
         await self.scheduler.stop()
         await self.load_balancer.stop()

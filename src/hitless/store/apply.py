@@ -34,6 +34,7 @@ from hitless.store.store import NotFound, Store
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 Key = tuple[str, str, str]
 _GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "EndpointSlice": "discovery.k8s.io"}
+_GROUPS |= {"StatefulSet": "apps", "DaemonSet": "apps", "ControllerRevision": "apps"}
 # Set by the API server or by controllers: never part of what is applied.
 _SERVER_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
                     "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}  # fmt: skip
@@ -224,3 +225,19 @@ def scale(store: Store, namespace: str, name: str, replicas: int) -> Deployment:
     d = current.copy_deep()
     d.spec.replicas = replicas
     return store.update(d)
+
+
+def rollout_restart_workload(store: Store, clock: Clock, kind: str, namespace: str, name: str) -> K8sObject:
+    """``kubectl rollout restart KIND/NAME`` for a Deployment, StatefulSet or DaemonSet: the same
+    ``restartedAt`` template annotation (kubectl's defaultObjectRestarter), so a new revision that
+    each controller rolls out by its own strategy."""
+    if kind == "Deployment":
+        return rollout_restart(store, clock, namespace, name)
+    current = store.get(kind, namespace, name)
+    template = getattr(getattr(current, "spec", None), "template", None)
+    if current is None or template is None:
+        raise NotFound(f'{kind.lower()}s.apps "{name}" not found')
+    obj = current.copy_deep()
+    meta = obj.spec.template.metadata  # type: ignore[attr-defined]
+    meta.annotations = {**(meta.annotations or {}), RESTARTED_AT: format_time(clock.wall())}
+    return store.update(obj)

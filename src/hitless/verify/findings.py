@@ -293,6 +293,18 @@ def _local(failures: list[Failure], timeline: Timeline, context: RunContext) -> 
             f" (its health check needs up to {context.lb_detection:g} s)" if context.lb_detection else ""
         )
         noticed = f"for {span:.1f} s, and the load balancer still sent to it when the load stopped{detection}"
+    if context.workload is not None and context.workload[0] == "DaemonSet":
+        # One pod per node: the node is without a ready pod exactly while its pod is replaced.
+        return Finding(
+            LOCAL_NO_ENDPOINT,
+            f"DaemonSet/{context.workload[1]}",
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            "1",
+            f"maxSurge: 1 and maxUnavailable: 0, so that each node's new pod is Ready before its old one "
+            f"goes: {node}, being updated, had no ready local endpoint and dropped connections {noticed}",
+            len(failures),
+            {"no_endpoint_seconds": round(span, 3)},
+        )
     return Finding(
         LOCAL_NO_ENDPOINT,
         f"Service/{context.service.split('/')[-1]}",
