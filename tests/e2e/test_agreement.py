@@ -44,6 +44,8 @@ BROKEN: dict[str, tuple[set[str], str, tuple[str, ...]]] = {
     "external-traffic-local.yaml": ({"external-traffic-local"}, "local-no-endpoint", ()),
     # No endpoint at all between the old pods' end and the new pods' readiness.
     "recreate.yaml": ({"rollout-strategy"}, "capacity", ()),
+    # A DaemonSet without surge: each node's only pod goes first; the LB keeps sending to the node.
+    "daemonset-local-no-surge.yaml": ({"daemonset-local-no-surge"}, "local-no-endpoint", ()),
 }
 
 

@@ -23,7 +23,7 @@ def _check(ctx: Context) -> Iterator[Finding]:
                 "or a node drain leaves the Service with no endpoint",
                 numbers={"replicas": 1},
             )
-        elif services:
+        elif services and w.controller is None:
             yield ctx.finding(
                 RULE,
                 w.obj,
