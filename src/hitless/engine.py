@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hitless.api.types.apps import Deployment
+from hitless.api.types.job import Job
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.clock import Clock
+from hitless.controllers.cronjob import CronJobController
 from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.deployment import DeploymentController
 from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
+from hitless.controllers.job import JobController
+from hitless.controllers.job_util import is_finished as is_job_finished
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
 from hitless.controllers.statefulset import StatefulSetController
@@ -146,6 +150,8 @@ class Engine:
         self.garbage_collector = GarbageCollector(self.store)
         self.statefulsets = StatefulSetController(self.store, clock)
         self.daemonsets = DaemonSetController(self.store, clock)
+        self.jobs = JobController(self.store, clock)
+        self.cronjobs = CronJobController(self.store, clock)
         self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
         # Its own random source, so that adding Services does not change the kubelets' draws.
@@ -208,6 +214,8 @@ class Engine:
         self.deployments.start()
         self.statefulsets.start()
         self.daemonsets.start()
+        self.jobs.start()
+        self.cronjobs.start()
         self.garbage_collector.start()
         self.endpointslices.start()
         for proxy in self.proxies:
@@ -239,6 +247,11 @@ class Engine:
 
     def all_pods_finished(self) -> bool:
         pods = self.store.pods()
+        # A Job still running may create more pods (a retry after its back-off), a CronJob always.
+        if self.store.count("CronJob") or any(
+            isinstance(j, Job) and is_job_finished(j) is None for j in self.store.objects("Job")
+        ):
+            return False
         return bool(pods) and all(p.status.phase in ("Succeeded", "Failed") for p in pods)
 
     async def delete_all_pods(self, grace_period_seconds: int | None = None) -> None:
@@ -249,6 +262,8 @@ class Engine:
         await self.replicasets.stop()
         await self.statefulsets.stop()
         await self.daemonsets.stop()
+        await self.cronjobs.stop()
+        await self.jobs.stop()
         for pod in self.store.pods():
             with contextlib.suppress(NotFound):
                 self.store.delete("Pod", pod.namespace, pod.name, grace_period_seconds)
@@ -266,6 +281,8 @@ class Engine:
         await self.replicasets.stop()
         await self.statefulsets.stop()
         await self.daemonsets.stop()
+        await self.cronjobs.stop()
+        await self.jobs.stop()
         await self.garbage_collector.stop()
         await self.scheduler.stop()
         await self.load_balancer.stop()

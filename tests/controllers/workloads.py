@@ -17,12 +17,15 @@ from hitless.api.types.event import Event
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.clock import FakeClock
+from hitless.controllers.cronjob import CronJobController
 from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.garbagecollector import GarbageCollector
+from hitless.controllers.job import JobController
 from hitless.controllers.scheduler import Scheduler
 from hitless.controllers.statefulset import StatefulSetController
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
+from hitless.runtime.cri import ContainerConfig
 from hitless.runtime.fake import FakeProgram, FakeRuntime
 from hitless.runtime.network import PodNetwork
 from hitless.store.store import Store, WatchEvent
@@ -77,11 +80,29 @@ class Workloads:
             await self.clock.advance(min(step, end - self.clock.now()))
 
 
+def scripted_program(config: ContainerConfig) -> FakeProgram:
+    """A container that exits by itself when its args say so: ``--exit-after=S --exit-code=N``,
+    or, with ``--fail-attempts=K``, fails its first K attempts (one count per container name and
+    pod name prefix, so that a Job's replacement pods count on)."""
+    opts = dict(a.removeprefix("--").split("=", 1) for a in config.argv if a.startswith("--") and "=" in a)
+    if "exit-after" not in opts:
+        return FakeProgram()
+    code = int(opts.get("exit-code", "0"))
+    key = opts.get("fail-key", "")
+    if "fail-attempts" in opts:
+        _attempts[key] = _attempts.get(key, 0) + 1
+        code = 1 if _attempts[key] <= int(opts["fail-attempts"]) else 0
+    return FakeProgram(exit_after=float(opts["exit-after"]), exit_code=code)
+
+
+_attempts: dict[str, int] = {}
+
+
 @asynccontextmanager
 async def workloads_cluster(tmp_path: Path, nodes: int = 1) -> AsyncIterator[Workloads]:
     clock = FakeClock()
     store = Store(clock)
-    runtime = FakeRuntime(clock, lambda config: FakeProgram())
+    runtime = FakeRuntime(clock, scripted_program)
     prober = ScriptedReadiness(clock)
     network = PodNetwork(runtime)
     kubelets = [
@@ -103,6 +124,8 @@ async def workloads_cluster(tmp_path: Path, nodes: int = 1) -> AsyncIterator[Wor
     scheduler = Scheduler(store, clock)
     sts = StatefulSetController(store, clock)
     ds = DaemonSetController(store, clock)
+    jobs = JobController(store, clock)
+    cronjobs = CronJobController(store, clock)
     gc = GarbageCollector(store)
     w = Workloads(clock, store)
 
@@ -116,6 +139,8 @@ async def workloads_cluster(tmp_path: Path, nodes: int = 1) -> AsyncIterator[Wor
     scheduler.start()
     sts.start()
     ds.start()
+    jobs.start()
+    cronjobs.start()
     gc.start()
     await clock.settle()
     try:
@@ -123,6 +148,8 @@ async def workloads_cluster(tmp_path: Path, nodes: int = 1) -> AsyncIterator[Wor
     finally:
         await sts.stop()
         await ds.stop()
+        await cronjobs.stop()
+        await jobs.stop()
         await gc.stop()
         await scheduler.stop()
         for k in kubelets:

@@ -43,6 +43,10 @@ def apply_defaults(obj: Obj) -> None:
         default_statefulset(obj)
     elif kind == "DaemonSet":
         default_daemonset(obj)
+    elif kind == "Job":
+        default_job(obj)
+    elif kind == "CronJob":
+        default_cronjob(obj)
 
 
 def _sub(obj: Obj, key: str) -> Obj:
@@ -302,3 +306,37 @@ def default_daemonset(daemonset: Obj) -> None:
         _nil_to(rolling, "maxSurge", 0)
     _nil_to(spec, "revisionHistoryLimit", 10)
     default_pod_spec(_sub(_sub(spec, "template"), "spec"))
+
+
+# --- Job and CronJob (pkg/apis/batch/v1/defaults.go) -----------------------------------------
+
+
+def default_job(job: Obj) -> None:
+    spec = _sub(job, "spec")
+    # A non-parallel job may leave both unset: both are 1. A work queue sets parallelism only.
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    _nil_to(spec, "parallelism", 1)
+    _nil_to(spec, "backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
+    template = _sub(spec, "template")
+    labels = _sub(template, "metadata").get("labels")
+    meta = _sub(job, "metadata")
+    if isinstance(labels, dict) and labels and not meta.get("labels"):
+        meta["labels"] = dict(labels)
+    _nil_to(spec, "completionMode", "NonIndexed")
+    _nil_to(spec, "suspend", False)
+    _nil_to(spec, "podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    default_pod_spec(_sub(template, "spec"))
+
+
+def default_cronjob(cronjob: Obj) -> None:
+    spec = _sub(cronjob, "spec")
+    _unset_to(spec, "concurrencyPolicy", "Allow")
+    _nil_to(spec, "suspend", False)
+    _nil_to(spec, "successfulJobsHistoryLimit", 3)
+    _nil_to(spec, "failedJobsHistoryLimit", 1)
+    # SetDefaults_Job takes a Job: the template's JobSpec gets only its pod spec's defaults here,
+    # and the rest when the CronJob controller creates the Job.
+    job_spec = _sub(_sub(spec, "jobTemplate"), "spec")
+    default_pod_spec(_sub(_sub(job_spec, "template"), "spec"))

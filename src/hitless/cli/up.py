@@ -20,6 +20,7 @@ from hitless import KUBERNETES_VERSION, __version__
 from hitless.api import load
 from hitless.api.types.apps import Deployment
 from hitless.api.types.daemonset import DaemonSet
+from hitless.api.types.job import CronJob, Job
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
@@ -37,7 +38,7 @@ from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_eng
 EXIT_INVALID = 2
 # What `hitless up` runs; saving a manifest re-applies these (cli/reapply.py).
 RUNNABLE: tuple[type[K8sObject], ...] = (Pod, Service, Deployment)
-RUNNABLE += (StatefulSet, DaemonSet)  # run by their controllers, as Deployments are
+RUNNABLE += (StatefulSet, DaemonSet, Job, CronJob)  # run by their controllers, as Deployments are
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +119,7 @@ def main(argv: list[str]) -> int:
                 f"run yet: this version of hitless runs Pods",
                 file=sys.stderr,
             )
-    if not any(isinstance(p, Pod | Deployment | StatefulSet | DaemonSet) for p in pods):
+    if not any(isinstance(p, Pod | Deployment | StatefulSet | DaemonSet | Job | CronJob) for p in pods):
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 

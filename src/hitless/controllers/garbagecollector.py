@@ -19,9 +19,10 @@ from hitless.tasks import cancel_and_wait
 
 # Kinds whose objects may be dependents (what the controllers create with ownerReferences).
 DEPENDENT_KINDS: tuple[str, ...] = ("ReplicaSet", "Pod")
-# StatefulSets and DaemonSets own pods, ControllerRevisions and (by retention policy) claims.
-DEPENDENT_KINDS += ("ControllerRevision", "PersistentVolumeClaim")
-OWNER_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# StatefulSets and DaemonSets own pods, ControllerRevisions and (by retention policy) claims;
+# CronJobs own Jobs, which own pods.
+DEPENDENT_KINDS += ("ControllerRevision", "PersistentVolumeClaim", "Job")
+OWNER_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
 
 
 class GarbageCollector:

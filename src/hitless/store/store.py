@@ -34,11 +34,11 @@ ObjT = TypeVar("ObjT", bound=K8sObject)
 # Kinds whose status is written only through the status subresource: an update of the main
 # resource keeps the stored status, an update of the status keeps the stored spec.
 _STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
-_STATUS_SUBRESOURCE |= {"StatefulSet", "DaemonSet"}
+_STATUS_SUBRESOURCE |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # Kinds whose metadata.generation tracks spec changes.
 _GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
-_GENERATION |= {"StatefulSet", "DaemonSet"}
+_GENERATION |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
 
 
 # A watcher that falls this far behind is dropped, as the API server's watch cache drops a watcher
@@ -187,6 +187,7 @@ class Store:
         if isinstance(obj, Service):
             self.services.allocate(obj)
         strategy.daemonset_template_generation(None, obj)
+        strategy.generate_job_selector(obj)
         self._commit("ADDED", obj)
         return obj
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hitless.api.types.meta import K8sObject
+from hitless.api.types.job import Job
+from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.api.types.pod import Pod, PodCondition, PodStatus
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -131,3 +132,26 @@ def daemonset_template_generation(current: K8sObject | None, new: K8sObject) -> 
 
 def _template(obj: K8sObject) -> object:
     return obj.to_json().get("spec", {}).get("template")
+
+
+# The labels the Job strategy gives a Job's pods (pkg/registry/batch/job/strategy.go, generateSelector).
+JOB_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
+JOB_NAME = "batch.kubernetes.io/job-name"
+LEGACY_JOB_LABELS = ("controller-uid", "job-name")
+
+
+def generate_job_selector(obj: K8sObject) -> None:
+    """Without ``manualSelector``, a Job selects its pods by its own uid: the template gets the
+    uid and name labels (and their legacy forms), the selector the uid."""
+    if not isinstance(obj, Job) or obj.spec.manual_selector:
+        return
+    uid = obj.metadata.uid or ""
+    meta = obj.spec.template.metadata
+    meta.labels = {
+        **(meta.labels or {}),
+        JOB_CONTROLLER_UID: uid,
+        JOB_NAME: obj.name,
+        LEGACY_JOB_LABELS[0]: uid,
+        LEGACY_JOB_LABELS[1]: obj.name,
+    }
+    obj.spec.selector = LabelSelector(match_labels={JOB_CONTROLLER_UID: uid})
