@@ -185,3 +185,31 @@ async def test_claims_one_per_ordinal_survive_the_pod(tmp_path: Path) -> None:
         await w.until(lambda: rolled(w) and w.get("Pod", "web-1").metadata.deletion_timestamp is None)
         assert w.get("PersistentVolumeClaim", "data-web-1").metadata.uid == uid
         assert "create Claim data-web-0 Pod web-0 in StatefulSet web success" in w.events("SuccessfulCreate")
+
+
+async def test_apply_rolls_a_new_template_and_refuses_other_spec_changes(tmp_path: Path) -> None:
+    import json
+
+    from hitless.api import load_text
+    from hitless.store.apply import Applier
+
+    def loaded(manifest: dict[str, object]) -> list[StatefulSet]:
+        result = load_text(json.dumps(manifest), "test.yaml")
+        assert not result.errors
+        return [o.obj for o in result.objects if isinstance(o.obj, StatefulSet)]
+
+    async with workloads_cluster(tmp_path) as w:
+        applier = Applier(w.store)
+        assert not applier.apply(loaded(statefulset(replicas=2))).errors
+        await w.until(lambda: rolled(w))
+        changed = statefulset(replicas=2)
+        changed["spec"]["serviceName"] = "other"  # type: ignore[index]
+        refused = applier.apply(loaded(changed))
+        assert refused.errors == [
+            'statefulset.apps/web: The StatefulSet "web" is invalid: spec: Forbidden: updates to statefulset '
+            "spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
+            "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+        ]
+        result = applier.apply(loaded(statefulset(replicas=2, version="v2")))
+        assert result.lines == ["statefulset.apps/web configured"]
+        await w.until(lambda: rolled(w) and {p.metadata.annotations["version"] for p in w.pods()} == {"v2"})

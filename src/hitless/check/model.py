@@ -21,6 +21,7 @@ from hitless.api import LoadResult, SourceMap
 from hitless.api.defaults import apply_defaults
 from hitless.api.types.apps import Deployment
 from hitless.api.types.daemonset import DaemonSet
+from hitless.api.types.job import CronJob, Job
 from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.api.types.pod import Container, Pod, PodSpec
 from hitless.api.types.service import Service
@@ -294,6 +295,10 @@ def _add(ctx: Context, k8s: K8sObject, obj: Obj) -> None:
             replicas = ctx.params.nodes  # one per node, as check assumes every node runs it
         labels = dict(template.metadata.labels or {})
         ctx.workloads.append(Workload(obj, "spec.template.spec", labels, template.spec, replicas, None, k8s))
+    elif isinstance(k8s, Job | CronJob):
+        # Run to completion: not a Service's workload for the rules, but its labels are selected.
+        template = k8s.spec.template if isinstance(k8s, Job) else k8s.spec.job_template.spec.template
+        ctx.other_templates.append((obj.namespace, dict(template.metadata.labels or {})))
     elif isinstance(k8s, Service):
         ctx.services.append(ServiceObj(obj, k8s))
 
