@@ -213,3 +213,46 @@ async def test_apply_rolls_a_new_template_and_refuses_other_spec_changes(tmp_pat
         result = applier.apply(loaded(statefulset(replicas=2, version="v2")))
         assert result.lines == ["statefulset.apps/web configured"]
         await w.until(lambda: rolled(w) and {p.metadata.annotations["version"] for p in w.pods()} == {"v2"})
+
+
+async def test_retention_policy_deletes_claims_on_scale_down_and_with_the_set(tmp_path: Path) -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+    policy = {"whenScaled": "Delete", "whenDeleted": "Delete"}
+    async with workloads_cluster(tmp_path) as w:
+        w.apply(
+            statefulset(replicas=3, volumeClaimTemplates=[claim], persistentVolumeClaimRetentionPolicy=policy)
+        )
+        await w.until(lambda: rolled(w))
+
+        def claims() -> list[str]:
+            return sorted(c.name for c in w.store.objects("PersistentVolumeClaim"))
+
+        assert claims() == ["data-web-0", "data-web-1", "data-web-2"]
+        owners = w.get("PersistentVolumeClaim", "data-web-0").metadata.owner_references
+        assert [(r.kind, r.name, r.controller) for r in owners] == [("StatefulSet", "web", None)]
+
+        def scale(s: StatefulSet) -> None:
+            s.spec.replicas = 1
+
+        w.update("StatefulSet", "web", scale)
+        await w.until(lambda: rolled(w) and claims() == ["data-web-0"])
+        w.store.delete("StatefulSet", "default", "web")
+        await w.until(lambda: not claims() and not w.store.pods())
+
+
+async def test_retained_claims_outlive_scale_down(tmp_path: Path) -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+    async with workloads_cluster(tmp_path) as w:
+        w.apply(statefulset(replicas=2, volumeClaimTemplates=[claim]))
+        await w.until(lambda: rolled(w))
+
+        def scale(s: StatefulSet) -> None:
+            s.spec.replicas = 1
+
+        w.update("StatefulSet", "web", scale)
+        await w.until(lambda: rolled(w))
+        await w.run(5)
+        assert sorted(c.name for c in w.store.objects("PersistentVolumeClaim")) == [
+            "data-web-0",
+            "data-web-1",
+        ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from hitless.api import loader
 from hitless.api.types.controllerrevision import ControllerRevision
-from hitless.api.types.meta import K8sObject, ObjectMeta
+from hitless.api.types.meta import K8sObject, ObjectMeta, OwnerReference
 from hitless.api.types.pod import Pod
 from hitless.api.types.statefulset import DELETE, ON_DELETE, ROLLING_UPDATE, StatefulSet, StatefulSetStatus
 from hitless.clock import Clock
@@ -337,15 +337,16 @@ class StatefulSetControl:
                     f"create Claim {name} Pod {pod.name} in StatefulSet {s.name} success",
                 )
 
-    def _claim_owners(self, s: StatefulSet, pod: Pod, condemned: bool) -> list:  # type: ignore[type-arg]
-        """updateClaimOwnerRefForSetAndPod: whenDeleted Delete makes the set an owner (the claims
-        go with it); whenScaled Delete makes a condemned pod an owner (its claim goes with it)."""
+    def _claim_owners(self, s: StatefulSet, pod: Pod, condemned: bool) -> list[OwnerReference]:
+        """updateClaimOwnerRefForSetAndPod: whenScaled Delete makes a condemned pod the owner (its
+        claim goes with it); otherwise whenDeleted Delete makes the set an owner."""
         policy = s.spec.persistent_volume_claim_retention_policy
-        owners = []
-        if policy is not None and policy.when_deleted == DELETE:
-            owners.append(su.non_controller_ref(s))
+        owners: list[OwnerReference] = []
         if policy is not None and policy.when_scaled == DELETE and condemned and pod.metadata.uid:
+            # A condemned pod's claim goes with the pod only, whatever whenDeleted says.
             owners.append(su.non_controller_ref(pod))
+        elif policy is not None and policy.when_deleted == DELETE:
+            owners.append(su.non_controller_ref(s))
         return owners
 
     def _fix_claims(self, s: StatefulSet, pod: Pod, condemned: bool) -> None:
