@@ -170,6 +170,8 @@ def main(argv: list[str]) -> int:
     workload, context = _workload(service, objects, args.workload)
     if isinstance(workload, str):
         return _error(workload)
+    if workload is not None and workload.kind == "DaemonSet":
+        context.desired_replicas = args.nodes  # one pod per node (its selector permitting)
     if workload is None:
         return _error(f'Service "{service.name}" selects no Deployment or Pod of the manifests')
     if args.scenario in NEEDS_DEPLOYMENT and workload.deployment is None:

@@ -348,6 +348,31 @@ def _capacity(failures: list[Failure], timeline: Timeline, context: RunContext) 
             len(failures),
             {"outage_seconds": round(span, 3)},
         )
+    kind = context.workload[0] if context.workload is not None else None
+    if kind == "DaemonSet":
+        return Finding(
+            CAPACITY,
+            obj,
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            "1",
+            f"maxSurge: 1 and maxUnavailable: 0 (each node's new pod Ready before its old one goes): too few "
+            f"ready pods for {span:.1f} s",
+            len(failures),
+            {"outage_seconds": round(span, 3)},
+        )
+    if kind == "StatefulSet":
+        # A StatefulSet deletes each pod before creating its successor: it cannot surge.
+        replicas = (context.desired_replicas or 1) + 1
+        return Finding(
+            CAPACITY,
+            obj,
+            "spec.replicas",
+            str(replicas),
+            f"replicas: {replicas}: a StatefulSet replaces a pod by deleting it first, and with one pod "
+            f"fewer there were too few ready pods for {span:.1f} s",
+            len(failures),
+            {"outage_seconds": round(span, 3)},
+        )
     return Finding(
         CAPACITY,
         obj,
