@@ -79,7 +79,6 @@ class JobController(Controller):
         failed = [p for p in pods if p.status.phase == "Failed"]
         status = job.status.copy_deep()
         status.start_time = status.start_time or now
-        job.status.start_time = status.start_time
         completed = {i for p in succeeded if (i := ju.completion_index(p)) is not None}
         if ju.is_indexed(job):
             completed = {i for i in completed if i < (job.spec.completions or 0)}
@@ -88,10 +87,9 @@ class JobController(Controller):
         success = status.condition("SuccessCriteriaMet")
         reason: tuple[str, str] | None = None
         if failure is None and success is None:
-            reason = self._failure_reason(job, failed, active, now)
+            reason = self._failure_reason(job, status, failed, active)
             if reason is not None:
                 status.conditions = _with(status.conditions, "FailureTarget", reason, now)
-                self._recorder.event(job, WARNING, reason[0], reason[1])
             elif self._complete(job, succeeded, active, completed):
                 status.conditions = _with(status.conditions, "SuccessCriteriaMet", COMPLETIONS_REACHED, now)
         if (
@@ -113,38 +111,35 @@ class JobController(Controller):
         if not terminating and not active:
             # The terminal condition waits for every pod to have stopped (1.31+).
             if (target := status.condition("FailureTarget")) is not None:
-                status.conditions = _with(
-                    status.conditions, "Failed", (target.reason or "", target.message or ""), now
-                )
+                why = (target.reason or "", target.message or "")
+                status.conditions = _with(status.conditions, "Failed", why, now)
+                self._recorder.event(job, WARNING, why[0], why[1])
             elif status.condition("SuccessCriteriaMet") is not None:
                 status.conditions = _with(status.conditions, "Complete", COMPLETIONS_REACHED, now)
                 status.completion_time = now
                 self._recorder.event(job, NORMAL, "Completed", "Job completed")
         self._write_status(job, status)
-        left = ju.deadline_passed(job, now)
-        if left is not None and left > 0 and ju.is_finished(job) is None:
+        left = ju.deadline_left(job, status.start_time, now)
+        if left is not None and left > 0 and status.condition("FailureTarget") is None:
             self.queue.add_after(key, left)
 
     def _failure_reason(
-        self, job: Job, failed: list[Pod], active: list[Pod], now: object
+        self, job: Job, status: JobStatus, failed: list[Pod], active: list[Pod]
     ) -> tuple[str, str] | None:
         limit = job.spec.backoff_limit if job.spec.backoff_limit is not None else 6
         if job.spec.template.spec.restart_policy == "OnFailure":
             # pastBackoffLimitOnFailure: with in-place restarts, the running pods' restarts count.
-            statuses = [
-                status
+            containers = [
+                c
                 for p in active
-                for status in [
-                    *(p.status.init_container_statuses or []),
-                    *(p.status.container_statuses or []),
-                ]
+                for c in [*(p.status.init_container_statuses or []), *(p.status.container_statuses or [])]
             ]
-            restarts = sum(status.restart_count for status in statuses)
+            restarts = sum(c.restart_count for c in containers)
             if restarts >= limit if limit > 0 else restarts > 0:
                 return BACKOFF_LIMIT_EXCEEDED
         if len(failed) > limit:
             return BACKOFF_LIMIT_EXCEEDED
-        left = ju.deadline_passed(job, self._clock.wall())
+        left = ju.deadline_left(job, status.start_time, self._clock.wall())
         if left is not None and left <= 0:
             return DEADLINE_EXCEEDED
         return None

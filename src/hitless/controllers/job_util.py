@@ -101,9 +101,9 @@ def is_indexed(job: Job) -> bool:
     return job.spec.completion_mode == INDEXED
 
 
-def deadline_passed(job: Job, now: datetime) -> float | None:
+def deadline_left(job: Job, start_time: datetime | None, now: datetime) -> float | None:
     """Seconds left before activeDeadlineSeconds (<= 0: passed); None without a deadline."""
-    if job.spec.active_deadline_seconds is None or job.status.start_time is None:
+    if job.spec.active_deadline_seconds is None or start_time is None:
         return None
-    end = job.status.start_time + timedelta(seconds=job.spec.active_deadline_seconds)
+    end = start_time + timedelta(seconds=job.spec.active_deadline_seconds)
     return (end - now).total_seconds()
