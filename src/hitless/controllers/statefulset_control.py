@@ -145,7 +145,7 @@ class StatefulSetControl:
         update_set = su.apply_revision(s, live.update)
         now = self._clock.wall()
         min_ready = s.spec.min_ready_seconds or 0
-        start, end = su.start_ordinal(s), su.end_ordinal(s)
+        start = su.start_ordinal(s)
         slots: list[Pod | None] = [None] * su.replicas_of(s)
         condemned: list[Pod] = []
         for pod in pods:
@@ -160,7 +160,6 @@ class StatefulSetControl:
             else su.new_versioned_pod(current_set, update_set, live.current.name, live.update.name, start + i)
             for i, pod in enumerate(slots)
         ]
-        del end
         condemned.sort(key=su.ordinal_of, reverse=True)
         first_unavailable: Pod | None = None
         for pod in [*replicas, *reversed(condemned)]:
