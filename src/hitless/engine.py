@@ -18,14 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hitless.api.types.apps import Deployment
+from hitless.api.types.job import Job
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.clock import Clock
+from hitless.controllers.cronjob import CronJobController
+from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.deployment import DeploymentController
 from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
+from hitless.controllers.job import JobController
+from hitless.controllers.job_util import is_finished as is_job_finished
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
+from hitless.controllers.statefulset import StatefulSetController
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
@@ -35,7 +41,7 @@ from hitless.proxy.node import NodeProxy, ProxyOptions
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
-from hitless.store.apply import Applier, ApplyResult, rollout_restart, scale
+from hitless.store.apply import Applier, ApplyResult, rollout_restart, rollout_restart_workload, scale
 from hitless.store.store import NotFound, Store
 
 
@@ -142,6 +148,10 @@ class Engine:
         self.deployments = DeploymentController(self.store, clock)
         self.replicasets = ReplicaSetController(self.store, clock)
         self.garbage_collector = GarbageCollector(self.store)
+        self.statefulsets = StatefulSetController(self.store, clock)
+        self.daemonsets = DaemonSetController(self.store, clock)
+        self.jobs = JobController(self.store, clock)
+        self.cronjobs = CronJobController(self.store, clock)
         self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
         # Its own random source, so that adding Services does not change the kubelets' draws.
@@ -202,6 +212,10 @@ class Engine:
         self.scheduler.start()
         self.replicasets.start()
         self.deployments.start()
+        self.statefulsets.start()
+        self.daemonsets.start()
+        self.jobs.start()
+        self.cronjobs.start()
         self.garbage_collector.start()
         self.endpointslices.start()
         for proxy in self.proxies:
@@ -220,6 +234,10 @@ class Engine:
         """``kubectl rollout restart deployment/NAME``."""
         return rollout_restart(self.store, self.clock, namespace, name)
 
+    def rollout_restart_workload(self, kind: str, namespace: str, name: str) -> K8sObject:
+        """``kubectl rollout restart statefulset/NAME`` (or daemonset/, deployment/)."""
+        return rollout_restart_workload(self.store, self.clock, kind, namespace, name)
+
     def scale(self, namespace: str, name: str, replicas: int) -> Deployment:
         """``kubectl scale deployment/NAME --replicas=N``."""
         return scale(self.store, namespace, name, replicas)
@@ -229,6 +247,11 @@ class Engine:
 
     def all_pods_finished(self) -> bool:
         pods = self.store.pods()
+        # A Job still running may create more pods (a retry after its back-off), a CronJob always.
+        if self.store.count("CronJob") or any(
+            isinstance(j, Job) and is_job_finished(j) is None for j in self.store.objects("Job")
+        ):
+            return False
         return bool(pods) and all(p.status.phase in ("Succeeded", "Failed") for p in pods)
 
     async def delete_all_pods(self, grace_period_seconds: int | None = None) -> None:
@@ -237,6 +260,10 @@ class Engine:
         The Deployment and ReplicaSet controllers stop first, or they would replace the pods."""
         await self.deployments.stop()
         await self.replicasets.stop()
+        await self.statefulsets.stop()
+        await self.daemonsets.stop()
+        await self.cronjobs.stop()
+        await self.jobs.stop()
         for pod in self.store.pods():
             with contextlib.suppress(NotFound):
                 self.store.delete("Pod", pod.namespace, pod.name, grace_period_seconds)
@@ -252,6 +279,10 @@ class Engine:
     async def stop(self) -> None:
         await self.deployments.stop()
         await self.replicasets.stop()
+        await self.statefulsets.stop()
+        await self.daemonsets.stop()
+        await self.cronjobs.stop()
+        await self.jobs.stop()
         await self.garbage_collector.stop()
         await self.scheduler.stop()
         await self.load_balancer.stop()

@@ -116,7 +116,7 @@ def test_other_kinds_and_versions_are_skipped_and_reported() -> None:
     ]
     assert result.skipped[0].format() == (
         'test.yaml:1: skipped ConfigMap "settings": hitless runs only Pod (v1), Deployment (apps/v1), '
-        "Service (v1)"
+        "Service (v1), StatefulSet (apps/v1), DaemonSet (apps/v1), Job (batch/v1), CronJob (batch/v1)"
     )
     assert result.skipped[1].reason == "hitless serves Deployment in apps/v1, not in apps/v1beta1"
 

@@ -28,6 +28,7 @@ BROKEN = {
     "prestop-exceeds-grace.yaml": {"prestop-exceeds-grace", "grace-shorter-than-drain"},
     "external-traffic-local.yaml": {"external-traffic-local"},
     "recreate.yaml": {"rollout-strategy"},
+    "daemonset-local-no-surge.yaml": {"daemonset-local-no-surge"},
 }
 
 

@@ -198,6 +198,14 @@ def test_findings_for_kills_recreate_and_missing_readiness() -> None:
     result = attribute([req], records, Timeline({cap.key: cap}), context)
     [finding] = findings(result.failures, Timeline(), context)
     assert (finding.field, finding.value) == ("spec.strategy.type", "RollingUpdate")
+    # A StatefulSet cannot surge: one more replica; a DaemonSet can: maxSurge.
+    for workload, field, value in (
+        (("StatefulSet", "web"), "spec.replicas", "4"),
+        (("DaemonSet", "web"), "spec.updateStrategy.rollingUpdate.maxSurge", "1"),
+    ):
+        other = RunContext(service="default/web", workload=workload, desired_replicas=3)
+        [finding] = findings(result.failures, Timeline(), other)
+        assert (finding.object, finding.field, finding.value) == (f"{workload[0]}/web", field, value)
 
     bare = life(pod=spec(readiness=False))
     req, records = request(Row("", bare, 1.2, 1.21, a.NOT_LISTENING, "ready", hop_outcome="upstream-refused"))

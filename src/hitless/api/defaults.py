@@ -39,6 +39,14 @@ def apply_defaults(obj: Obj) -> None:
         default_deployment(obj)
     elif kind == "Service":
         default_service(obj)
+    elif kind == "StatefulSet":
+        default_statefulset(obj)
+    elif kind == "DaemonSet":
+        default_daemonset(obj)
+    elif kind == "Job":
+        default_job(obj)
+    elif kind == "CronJob":
+        default_cronjob(obj)
 
 
 def _sub(obj: Obj, key: str) -> Obj:
@@ -259,3 +267,76 @@ def default_service(service: Obj) -> None:
         _nil_to(spec, "ipFamilyPolicy", "SingleStack")
         if not spec.get("ipFamilies"):
             spec["ipFamilies"] = ["IPv4"]
+
+
+# --- StatefulSet and DaemonSet (pkg/apis/apps/v1/defaults.go) --------------------------------
+
+
+def default_statefulset(statefulset: Obj) -> None:
+    """SetDefaults_StatefulSet with the default feature gates of 1.34 (StatefulSetAutoDeletePVC on,
+    MaxUnavailableStatefulSet off: ``maxUnavailable`` is not defaulted, the controller reads a
+    missing one as 1)."""
+    spec = _sub(statefulset, "spec")
+    _unset_to(spec, "podManagementPolicy", "OrderedReady")
+    strategy = _sub(spec, "updateStrategy")
+    if strategy.get("type") in (None, ""):
+        strategy["type"] = "RollingUpdate"
+        _sub(strategy, "rollingUpdate")
+    rolling = strategy.get("rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and isinstance(rolling, dict):
+        _nil_to(rolling, "partition", 0)
+    policy = _sub(spec, "persistentVolumeClaimRetentionPolicy")
+    _unset_to(policy, "whenDeleted", "Retain")
+    _unset_to(policy, "whenScaled", "Retain")
+    _nil_to(spec, "replicas", 1)
+    _nil_to(spec, "revisionHistoryLimit", 10)
+    default_pod_spec(_sub(_sub(spec, "template"), "spec"))
+    for claim in _each(spec, "volumeClaimTemplates"):
+        claim_spec = _sub(claim, "spec")
+        _unset_to(claim_spec, "volumeMode", "Filesystem")
+
+
+def default_daemonset(daemonset: Obj) -> None:
+    spec = _sub(daemonset, "spec")
+    strategy = _sub(spec, "updateStrategy")
+    _unset_to(strategy, "type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = _sub(strategy, "rollingUpdate")
+        _nil_to(rolling, "maxUnavailable", 1)
+        _nil_to(rolling, "maxSurge", 0)
+    _nil_to(spec, "revisionHistoryLimit", 10)
+    default_pod_spec(_sub(_sub(spec, "template"), "spec"))
+
+
+# --- Job and CronJob (pkg/apis/batch/v1/defaults.go) -----------------------------------------
+
+
+def default_job(job: Obj) -> None:
+    spec = _sub(job, "spec")
+    # A non-parallel job may leave both unset: both are 1. A work queue sets parallelism only.
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    _nil_to(spec, "parallelism", 1)
+    _nil_to(spec, "backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
+    template = _sub(spec, "template")
+    labels = _sub(template, "metadata").get("labels")
+    meta = _sub(job, "metadata")
+    if isinstance(labels, dict) and labels and not meta.get("labels"):
+        meta["labels"] = dict(labels)
+    _nil_to(spec, "completionMode", "NonIndexed")
+    _nil_to(spec, "suspend", False)
+    _nil_to(spec, "podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    default_pod_spec(_sub(template, "spec"))
+
+
+def default_cronjob(cronjob: Obj) -> None:
+    spec = _sub(cronjob, "spec")
+    _unset_to(spec, "concurrencyPolicy", "Allow")
+    _nil_to(spec, "suspend", False)
+    _nil_to(spec, "successfulJobsHistoryLimit", 3)
+    _nil_to(spec, "failedJobsHistoryLimit", 1)
+    # SetDefaults_Job takes a Job: the template's JobSpec gets only its pod spec's defaults here,
+    # and the rest when the CronJob controller creates the Job.
+    job_spec = _sub(_sub(spec, "jobTemplate"), "spec")
+    default_pod_spec(_sub(_sub(job_spec, "template"), "spec"))

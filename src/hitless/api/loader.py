@@ -21,18 +21,27 @@ from hitless.api.defaults import apply_defaults
 from hitless.api.errors import FieldError, LoadError, LoadWarning, SkippedObject
 from hitless.api.fieldpath import Path, Segment, parse
 from hitless.api.types.apps import Deployment
+from hitless.api.types.daemonset import DaemonSet
+from hitless.api.types.job import CronJob, Job
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.api.types.statefulset import StatefulSet
 from hitless.api.yamlsource import SegPath, json_normalize, parse_stream
 
 SUPPORTED: dict[tuple[str, str], type[K8sObject]] = {
     ("v1", "Pod"): Pod,
     ("apps/v1", "Deployment"): Deployment,
     ("v1", "Service"): Service,
+    ("apps/v1", "StatefulSet"): StatefulSet,
+    ("apps/v1", "DaemonSet"): DaemonSet,
+    ("batch/v1", "Job"): Job,
+    ("batch/v1", "CronJob"): CronJob,
 }
 # How the API server names the kind in "... is invalid" (GroupKind.String()).
 QUALIFIED_KIND = {"Pod": "Pod", "Deployment": "Deployment.apps", "Service": "Service"}
+QUALIFIED_KIND |= {"StatefulSet": "StatefulSet.apps", "DaemonSet": "DaemonSet.apps"}
+QUALIFIED_KIND |= {"Job": "Job.batch", "CronJob": "CronJob.batch"}
 STDIN_NAME = "STDIN"  # as kubectl names it in messages
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

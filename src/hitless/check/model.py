@@ -20,9 +20,12 @@ import pydantic
 from hitless.api import LoadResult, SourceMap
 from hitless.api.defaults import apply_defaults
 from hitless.api.types.apps import Deployment
+from hitless.api.types.daemonset import DaemonSet
+from hitless.api.types.job import CronJob, Job
 from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.api.types.pod import Container, Pod, PodSpec
 from hitless.api.types.service import Service
+from hitless.api.types.statefulset import StatefulSet
 from hitless.api.yamlsource import json_normalize
 from hitless.check.finding import Finding, Number, Severity
 from hitless.check.rule import Rule
@@ -31,6 +34,7 @@ from hitless.check.traffic import LoadBalancerPreset
 log = logging.getLogger(__name__)
 
 _TYPES: dict[str, type[K8sObject]] = {"Pod": Pod, "Deployment": Deployment, "Service": Service}
+_TYPES |= {"StatefulSet": StatefulSet, "DaemonSet": DaemonSet}
 # Kinds hitless does not model whose pods a Service may select: ``spec.template`` (or, for a
 # CronJob, ``spec.jobTemplate.spec.template``) holds their labels.
 _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -85,6 +89,8 @@ class Workload:
     spec: PodSpec
     replicas: int
     deployment: Deployment | None
+    # A StatefulSet or DaemonSet whose pod template this is (a DaemonSet counts one pod per node).
+    controller: StatefulSet | DaemonSet | None = None
 
     def containers(self) -> Iterator[tuple[Container, str]]:
         """App containers and sidecars (restartable init containers), with their field paths."""
@@ -280,6 +286,19 @@ def _add(ctx: Context, k8s: K8sObject, obj: Obj) -> None:
                 k8s,
             )
         )
+    elif isinstance(k8s, StatefulSet | DaemonSet):
+        template = k8s.spec.template
+        obj.annotations = {**(template.metadata.annotations or {}), **obj.annotations}
+        if isinstance(k8s, StatefulSet):
+            replicas = 1 if k8s.spec.replicas is None else k8s.spec.replicas
+        else:
+            replicas = ctx.params.nodes  # one per node, as check assumes every node runs it
+        labels = dict(template.metadata.labels or {})
+        ctx.workloads.append(Workload(obj, "spec.template.spec", labels, template.spec, replicas, None, k8s))
+    elif isinstance(k8s, Job | CronJob):
+        # Run to completion: not a Service's workload for the rules, but its labels are selected.
+        template = k8s.spec.template if isinstance(k8s, Job) else k8s.spec.job_template.spec.template
+        ctx.other_templates.append((obj.namespace, dict(template.metadata.labels or {})))
     elif isinstance(k8s, Service):
         ctx.services.append(ServiceObj(obj, k8s))
 

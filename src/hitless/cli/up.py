@@ -19,9 +19,12 @@ from pathlib import Path
 from hitless import KUBERNETES_VERSION, __version__
 from hitless.api import load
 from hitless.api.types.apps import Deployment
+from hitless.api.types.daemonset import DaemonSet
+from hitless.api.types.job import CronJob, Job
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.api.types.statefulset import StatefulSet
 from hitless.cli.reapply import watch_and_reapply
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
@@ -34,7 +37,8 @@ from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_eng
 
 EXIT_INVALID = 2
 # What `hitless up` runs; saving a manifest re-applies these (cli/reapply.py).
-RUNNABLE = (Pod, Service, Deployment)
+RUNNABLE: tuple[type[K8sObject], ...] = (Pod, Service, Deployment)
+RUNNABLE += (StatefulSet, DaemonSet, Job, CronJob)  # run by their controllers, as Deployments are
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +119,7 @@ def main(argv: list[str]) -> int:
                 f"run yet: this version of hitless runs Pods",
                 file=sys.stderr,
             )
-    if not any(isinstance(p, Pod | Deployment) for p in pods):
+    if not any(isinstance(p, Pod | Deployment | StatefulSet | DaemonSet | Job | CronJob) for p in pods):
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
@@ -132,9 +136,7 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(log_dir, ignore_errors=True)
 
 
-async def _run(
-    args: argparse.Namespace, pods: list[Pod | Service | Deployment], images: ImageService, log_dir: Path
-) -> int:
+async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageService, log_dir: Path) -> int:
     clock = RealClock()
     engine = Engine(
         LinuxRuntime(clock), clock, EngineOptions(nodes=args.nodes, log_dir=log_dir, images=images)

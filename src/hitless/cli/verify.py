@@ -21,13 +21,16 @@ from pathlib import Path
 
 from hitless.api import load
 from hitless.api.types.apps import Deployment
+from hitless.api.types.daemonset import DaemonSet
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.api.types.statefulset import StatefulSet
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
+from hitless.verify import workloads as verify_workloads
 from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
 from hitless.verify.frontend import frontend, sample_lb, warm_up
@@ -70,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3.0, metavar="S", help="per-request timeout (default 3)")
     p.add_argument("--report", metavar="DIR", help="write DIR/report.json and DIR/timeline.png")
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    p.add_argument(
+        "--workload",
+        metavar="KIND/NAME",
+        help="deployment/NAME, statefulset/NAME or daemonset/NAME to act on "
+        "(default: the one behind the Service)",
+    )
     return p
 
 
@@ -158,7 +167,11 @@ def main(argv: list[str]) -> int:
     if isinstance(picked, str):
         return _error(picked)
     service = picked
-    workload, context = _workload(service, objects)
+    workload, context = _workload(service, objects, args.workload)
+    if isinstance(workload, str):
+        return _error(workload)
+    if workload is not None and workload.kind == "DaemonSet":
+        context.desired_replicas = args.nodes  # one pod per node (its selector permitting)
     if workload is None:
         return _error(f'Service "{service.name}" selects no Deployment or Pod of the manifests')
     if args.scenario in NEEDS_DEPLOYMENT and workload.deployment is None:
@@ -180,7 +193,9 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def _workload(service: Service, objects: list[K8sObject]) -> tuple[Workload | None, RunContext]:
+def _workload(
+    service: Service, objects: list[K8sObject], wanted: str | None = None
+) -> tuple[Workload | str | None, RunContext]:
     selector = service.spec.selector or {}
     ns = service.namespace or "default"
 
@@ -198,6 +213,10 @@ def _workload(service: Service, objects: list[K8sObject]) -> tuple[Workload | No
         publish_not_ready_addresses=bool(service.spec.publish_not_ready_addresses),
     )
     for obj in objects:
+        if _other_workload(obj, selector, wanted, context) is not None:
+            return Workload(ns, obj.name, selects, kind=obj.kind), context
+        if wanted is not None and not _is_wanted(obj, wanted):
+            continue
         if isinstance(obj, Deployment):
             labels = obj.spec.template.metadata.labels if obj.spec.template.metadata else None
             if selector and all((labels or {}).get(k) == v for k, v in selector.items()):
@@ -205,12 +224,37 @@ def _workload(service: Service, objects: list[K8sObject]) -> tuple[Workload | No
                 context.strategy = obj.spec.strategy.type or "RollingUpdate"
                 context.desired_replicas = obj.spec.replicas if obj.spec.replicas is not None else 1
                 return Workload(ns, obj.name, selects), context
+    if wanted is not None:
+        problem = f'--workload {wanted}: no such Deployment, StatefulSet or DaemonSet behind "{service.name}"'
+        return problem, context
     pods = [o for o in objects if isinstance(o, Pod) and selects(o)]
     if pods:
         context.workload = ("Pod", pods[0].name)
         context.desired_replicas = len(pods)
         return Workload(ns, None, selects), context
     return None, context
+
+
+def _is_wanted(obj: K8sObject, wanted: str) -> bool:
+    kind, _, name = wanted.partition("/")
+    return obj.kind.lower() == kind.lower().removesuffix(".apps") and obj.name == name
+
+
+def _other_workload(
+    obj: K8sObject, selector: dict[str, str], wanted: str | None, context: RunContext
+) -> K8sObject | None:
+    """A StatefulSet or DaemonSet whose pods the Service selects (and --workload names, if given)."""
+    labels = verify_workloads.template_labels(obj)
+    if labels is None or not selector or any(labels.get(k) != v for k, v in selector.items()):
+        return None
+    if wanted is not None and not _is_wanted(obj, wanted):
+        return None
+    assert isinstance(obj, StatefulSet | DaemonSet)
+    context.workload = (obj.kind, obj.name)
+    context.strategy = obj.spec.update_strategy.type or "RollingUpdate"
+    replicas = obj.spec.replicas if isinstance(obj, StatefulSet) else None
+    context.desired_replicas = replicas if replicas is not None else 1
+    return obj
 
 
 _STARTED = time.monotonic()

@@ -18,7 +18,11 @@ from hitless.store.store import NotFound, Store, WatchEvent
 from hitless.tasks import cancel_and_wait
 
 # Kinds whose objects may be dependents (what the controllers create with ownerReferences).
-DEPENDENT_KINDS = ("ReplicaSet", "Pod")
+DEPENDENT_KINDS: tuple[str, ...] = ("ReplicaSet", "Pod")
+# StatefulSets and DaemonSets own pods, ControllerRevisions and (by retention policy) claims;
+# CronJobs own Jobs, which own pods.
+DEPENDENT_KINDS += ("ControllerRevision", "PersistentVolumeClaim", "Job")
+OWNER_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
 
 
 class GarbageCollector:
@@ -43,7 +47,7 @@ class GarbageCollector:
     def collect(self) -> list[K8sObject]:
         """Delete every dependent whose owners are all gone; returns what was deleted."""
         live = {
-            obj.metadata.uid for kind in {"Deployment", *DEPENDENT_KINDS} for obj in self._store.objects(kind)
+            obj.metadata.uid for kind in {*OWNER_KINDS, *DEPENDENT_KINDS} for obj in self._store.objects(kind)
         }
         deleted: list[K8sObject] = []
         for kind in DEPENDENT_KINDS:

@@ -1,11 +1,13 @@
 """A scheduler for the emulated nodes: binds each unscheduled pod to a node.
 
 It honours ``nodeName`` (a pod that names its node is not scheduled, as on a cluster),
-``spec.unschedulable`` and ``nodeSelector`` against node labels, and spreads pods by choosing the
-feasible node with the fewest pods, ties broken by name (the default scheduler's spreading,
-without its scores). A pod that fits nowhere gets the default scheduler's FailedScheduling Event
-and ``PodScheduled=False`` (reason Unschedulable) with the same message, and is tried again when
-a node is added or changes.
+``spec.unschedulable`` (unless the pod tolerates it, as DaemonSet pods do), taints against
+tolerations, ``nodeSelector`` and required node affinity (``matchExpressions`` on labels,
+``matchFields`` on ``metadata.name``, which the DaemonSet controller binds its pods with), and
+spreads pods by choosing the feasible node with the fewest pods, ties broken by name (the
+default scheduler's spreading, without its scores). A pod that fits nowhere gets the default
+scheduler's FailedScheduling Event and ``PodScheduled=False`` (reason Unschedulable) with the same
+message, and is tried again when a node is added or changes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import Counter
 from hitless.api.types.node import Node
 from hitless.api.types.pod import Pod, PodCondition
 from hitless.clock import Clock
+from hitless.controllers import placement
 from hitless.store.events import NORMAL, WARNING, EventRecorder
 from hitless.store.store import AlreadyExists, NotFound, Store, WatchEvent
 from hitless.store.strategy import update_pod_condition
@@ -71,13 +74,16 @@ class Scheduler:
         if not nodes:
             self._unschedulable(pod, "no nodes available to schedule pods")
             return None
-        selector = pod.spec.node_selector or {}
         feasible: list[Node] = []
         reasons: list[str] = []
         for n in nodes:
-            if n.spec.unschedulable:
+            # The filters in the default profile's order: NodeUnschedulable, TaintToleration, NodeAffinity.
+            taint = placement.untolerated_taint(n, pod.spec, ("NoSchedule", "NoExecute"))
+            if n.spec.unschedulable and not placement.tolerates_unschedulable(pod.spec):
                 reasons.append(REASON_UNSCHEDULABLE)
-            elif any((n.metadata.labels or {}).get(k) != v for k, v in selector.items()):
+            elif taint is not None:
+                reasons.append(f"node(s) had untolerated taint {{{taint.key}: {taint.value or ''}}}")
+            elif not placement.required_node_affinity_matches(pod.spec, n):
                 reasons.append(REASON_SELECTOR)
             else:
                 feasible.append(n)

@@ -18,6 +18,7 @@ from hitless.proxy.records import ProxySync
 from hitless.store.store import WatchEvent
 
 KINDS = {"Pod", "Event", "Service", "EndpointSlice", "Deployment", "ReplicaSet"}
+KINDS |= {"StatefulSet", "DaemonSet", "ControllerRevision", "Job", "CronJob"}
 
 
 class JsonlPrinter:

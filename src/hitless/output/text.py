@@ -9,10 +9,13 @@ import sys
 from typing import TextIO
 
 from hitless.api.types.apps import Deployment
+from hitless.api.types.daemonset import DaemonSet
 from hitless.api.types.event import Event
 from hitless.api.types.pod import Pod
+from hitless.api.types.statefulset import StatefulSet
 from hitless.clock import Clock
 from hitless.output.printers import pod_row, rollout_status
+from hitless.output.workload_status import daemonset_status, statefulset_status
 from hitless.store.store import WatchEvent
 
 COLUMNS = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
@@ -59,6 +62,12 @@ class TextPrinter:
                 self._out.write(
                     f"  {self._elapsed():>8}  {'':<7}  {'':<17}  deployment/{obj.name}: {message}\n"
                 )
+        elif isinstance(obj, StatefulSet | DaemonSet) and event.type != "DELETED":
+            message, _ = statefulset_status(obj) if isinstance(obj, StatefulSet) else daemonset_status(obj)
+            if self._rollout.get(obj.metadata.uid or "") != message:
+                self._rollout[obj.metadata.uid or ""] = message
+                who = f"{obj.kind.lower()}/{obj.name}"
+                self._out.write(f"  {self._elapsed():>8}  {'':<7}  {'':<17}  {who}: {message}\n")
         elif isinstance(obj, Event) and self._show_events and event.type != "DELETED":
             ref = obj.involved_object
             who = f"{(ref.kind or '').lower()}/{ref.name}"

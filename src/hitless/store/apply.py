@@ -34,6 +34,7 @@ from hitless.store.store import NotFound, Store
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 Key = tuple[str, str, str]
 _GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "EndpointSlice": "discovery.k8s.io"}
+_GROUPS |= {"StatefulSet": "apps", "DaemonSet": "apps", "ControllerRevision": "apps"}
 # Set by the API server or by controllers: never part of what is applied.
 _SERVER_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
                     "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}  # fmt: skip
@@ -173,12 +174,14 @@ class Applier:
                     "hitless; run it from a Deployment, or delete the Pod and apply again"
                 )
             raise ApplyError(f'The Pod "{live.name}" is invalid: {POD_SPEC_FORBIDDEN}')
-        elif live.kind == "Deployment":
+        elif live.kind == "StatefulSet":
+            _check_statefulset_update(live, live_json, merged)
+        elif live.kind in ("Deployment", "DaemonSet"):
             before_sel = (live_json.get("spec") or {}).get("selector")
             after_sel = (merged.get("spec") or {}).get("selector")
             if before_sel != after_sel:
                 raise ApplyError(
-                    f'The Deployment "{live.name}" is invalid: spec.selector: Invalid value: '
+                    f'The {live.kind} "{live.name}" is invalid: spec.selector: Invalid value: '
                     f"{gofmt.label_selector(after_sel)}: field is immutable"
                 )
 
@@ -224,3 +227,41 @@ def scale(store: Store, namespace: str, name: str, replicas: int) -> Deployment:
     d = current.copy_deep()
     d.spec.replicas = replicas
     return store.update(d)
+
+
+def rollout_restart_workload(store: Store, clock: Clock, kind: str, namespace: str, name: str) -> K8sObject:
+    """``kubectl rollout restart KIND/NAME`` for a Deployment, StatefulSet or DaemonSet: the same
+    ``restartedAt`` template annotation (kubectl's defaultObjectRestarter), so a new revision that
+    each controller rolls out by its own strategy."""
+    if kind == "Deployment":
+        return rollout_restart(store, clock, namespace, name)
+    current = store.get(kind, namespace, name)
+    template = getattr(getattr(current, "spec", None), "template", None)
+    if current is None or template is None:
+        raise NotFound(f'{kind.lower()}s.apps "{name}" not found')
+    obj = current.copy_deep()
+    meta = obj.spec.template.metadata  # type: ignore[attr-defined]
+    meta.annotations = {**(meta.annotations or {}), RESTARTED_AT: format_time(clock.wall())}
+    return store.update(obj)
+
+
+# ValidateStatefulSetUpdate: only these spec fields may change.
+_STATEFULSET_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
+
+
+def _check_statefulset_update(live: K8sObject, live_json: dict[str, Any], merged: dict[str, Any]) -> None:
+    before = {k: v for k, v in (live_json.get("spec") or {}).items() if k not in _STATEFULSET_MUTABLE}
+    after = {k: v for k, v in (merged.get("spec") or {}).items() if k not in _STATEFULSET_MUTABLE}
+    if before != after:
+        raise ApplyError(
+            f'The StatefulSet "{live.name}" is invalid: spec: Forbidden: updates to statefulset spec for '
+            "fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
+            "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+        )

@@ -24,6 +24,7 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod, PodCondition
 from hitless.api.types.service import Service
 from hitless.clock import Clock
+from hitless.store import strategy
 from hitless.store.allocator import ServiceAllocator
 from hitless.store.strategy import before_delete, prepare_pod_for_create, update_pod_condition
 
@@ -33,9 +34,11 @@ ObjT = TypeVar("ObjT", bound=K8sObject)
 # Kinds whose status is written only through the status subresource: an update of the main
 # resource keeps the stored status, an update of the status keeps the stored spec.
 _STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
+_STATUS_SUBRESOURCE |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # Kinds whose metadata.generation tracks spec changes.
 _GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
+_GENERATION |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
 
 
 # A watcher that falls this far behind is dropped, as the API server's watch cache drops a watcher
@@ -183,6 +186,8 @@ class Store:
             prepare_pod_for_create(obj)
         if isinstance(obj, Service):
             self.services.allocate(obj)
+        strategy.daemonset_template_generation(None, obj)
+        strategy.generate_job_selector(obj)
         self._commit("ADDED", obj)
         return obj
 
@@ -199,6 +204,7 @@ class Store:
             obj.metadata.generation = (current.metadata.generation or 0) + 1
         else:
             obj.metadata.generation = current.metadata.generation
+        strategy.daemonset_template_generation(current, obj)
         if obj.to_json() == current.to_json():
             return current  # a no-op write does not bump resourceVersion, as on a real API server
         self._commit("MODIFIED", obj)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hitless.api.types.job import Job
+from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.api.types.pod import Pod, PodCondition, PodStatus
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -105,3 +107,51 @@ def before_delete(pod: Pod, requested: int | None, now: datetime) -> DeleteDecis
         return DeleteDecision(timestamp, period, remove=period == 0)
     period = graceful_delete_period(pod, requested)
     return DeleteDecision(now + timedelta(seconds=period), period, remove=period == 0)
+
+
+# The apps/v1 form of the internal DaemonSetSpec.TemplateGeneration (pkg/apis/apps/v1/conversion.go).
+TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
+
+
+def daemonset_template_generation(current: K8sObject | None, new: K8sObject) -> None:
+    """The DaemonSet strategy's PrepareForCreate/PrepareForUpdate (pkg/registry/apps/daemonset/
+    strategy.go): templateGeneration starts at 1 and goes up by one with each template change, which
+    the daemon controller's ``pod-template-generation`` label is compared with."""
+    if new.kind != "DaemonSet":
+        return
+    annotations = dict(new.metadata.annotations or {})
+    if current is None:
+        annotations.setdefault(TEMPLATE_GENERATION_ANNOTATION, "1")
+    else:
+        before = int((current.metadata.annotations or {}).get(TEMPLATE_GENERATION_ANNOTATION, "1"))
+        annotations[TEMPLATE_GENERATION_ANNOTATION] = str(
+            before + 1 if _template(new) != _template(current) else before
+        )
+    new.metadata.annotations = annotations
+
+
+def _template(obj: K8sObject) -> object:
+    return obj.to_json().get("spec", {}).get("template")
+
+
+# The labels the Job strategy gives a Job's pods (pkg/registry/batch/job/strategy.go, generateSelector).
+JOB_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
+JOB_NAME = "batch.kubernetes.io/job-name"
+LEGACY_JOB_LABELS = ("controller-uid", "job-name")
+
+
+def generate_job_selector(obj: K8sObject) -> None:
+    """Without ``manualSelector``, a Job selects its pods by its own uid: the template gets the
+    uid and name labels (and their legacy forms), the selector the uid."""
+    if not isinstance(obj, Job) or obj.spec.manual_selector:
+        return
+    uid = obj.metadata.uid or ""
+    meta = obj.spec.template.metadata
+    meta.labels = {
+        **(meta.labels or {}),
+        JOB_CONTROLLER_UID: uid,
+        JOB_NAME: obj.name,
+        LEGACY_JOB_LABELS[0]: uid,
+        LEGACY_JOB_LABELS[1]: obj.name,
+    }
+    obj.spec.selector = LabelSelector(match_labels={JOB_CONTROLLER_UID: uid})

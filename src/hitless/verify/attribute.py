@@ -182,9 +182,9 @@ def classify(
     served: dict[str, float],
 ) -> Failure:
     last = route.last
-    life = timeline.life(route.pod) if route.pod else None
     routed_at = last.accepted_at if last is not None else None
     at = routed_at if routed_at is not None else (request.sent or request.intended)
+    life = timeline.life(route.pod, at) if route.pod else None
     failed_at = request.done if request.done is not None else at
     # On a reused keep-alive connection the request came long after the routing: its phase is
     # the pod's when the request was sent.

@@ -92,7 +92,7 @@ def _pre_stop_finding(
     obj, prefix = _workload(context, timeline, failures)
     worst: tuple[float, float, str, str] | None = None  # (needed, lag after stop, node, pod)
     for f in failures:
-        life = timeline.life(f.pod) if f.pod else None
+        life = timeline.life(f.pod, f.time) if f.pod else None
         if life is None or f.routed_at is None:
             continue
         origin = life.deleted
@@ -108,7 +108,9 @@ def _pre_stop_finding(
         needed = until - origin
         if worst is None or needed > worst[0]:
             worst = (needed, until - stop.at, f.node or "?", life.name)
-    index, container = _container(timeline.life(failures[0].pod) if failures[0].pod else None)
+    index, container = _container(
+        timeline.life(failures[0].pod, failures[0].time) if failures[0].pod else None
+    )
     current = _pre_stop_seconds(container)
     if worst is None:
         return Finding(
@@ -123,7 +125,7 @@ def _pre_stop_finding(
         f"connections with requests in flight"
     )
     message = f"preStop sleep ≥ {needed:.1f} s: {why}"
-    first = timeline.life(failures[0].pod) if failures[0].pod else None
+    first = timeline.life(failures[0].pod, failures[0].time) if failures[0].pod else None
     spec = first.pod.spec if first is not None and first.pod is not None else None
     tgps = spec.termination_grace_period_seconds if spec is not None else None
     if tgps is not None and tgps <= value:
@@ -145,7 +147,7 @@ def _restart(failures: list[Failure], timeline: Timeline, context: RunContext) -
     obj, prefix = _workload(context, timeline, failures)
     worst: tuple[float, str, str, str] | None = None  # (seconds after the stop, node, pod, container)
     for f in failures:
-        life = timeline.life(f.pod) if f.pod else None
+        life = timeline.life(f.pod, f.time) if f.pod else None
         if life is None or f.routed_at is None:
             continue
         stops = [s for s in life.stop_signals if s.at <= f.routed_at + 0.05]
@@ -160,7 +162,7 @@ def _restart(failures: list[Failure], timeline: Timeline, context: RunContext) -
         if worst is None or lag > worst[0]:
             worst = (lag, f.node or "?", life.name, container)
     lag, node, pod, container = worst or (0.0, "?", "?", "?")
-    index, spec = _container(timeline.life(failures[0].pod) if failures[0].pod else None)
+    index, spec = _container(timeline.life(failures[0].pod, failures[0].time) if failures[0].pod else None)
     probe = spec.readiness_probe if spec is not None else None
     detection = (probe.period_seconds or 10) * (probe.failure_threshold or 3) if probe is not None else None
     readiness = f" (its readiness probe needs up to {detection} s to fail)" if detection is not None else ""
@@ -184,7 +186,7 @@ def _killed(failures: list[Failure], timeline: Timeline, context: RunContext) ->
     longest = context.longest_ok or 0.0
     routed_for, grace_now, pod = 0.0, None, "?"
     for f in failures:
-        life = timeline.life(f.pod) if f.pod else None
+        life = timeline.life(f.pod, f.time) if f.pod else None
         if life is None or life.kill() is None or life.deleted is None:
             continue
         ends = [end for spans in life.routed.values() for _, end in spans if end is not None]
@@ -217,11 +219,13 @@ def _not_listening(failures: list[Failure], timeline: Timeline, context: RunCont
     obj, prefix = _workload(context, timeline, failures)
     gap, pod = 0.0, "?"
     for f in failures:
-        life = timeline.life(f.pod) if f.pod else None
+        life = timeline.life(f.pod, f.time) if f.pod else None
         ready = life.first_ready() if life is not None else None
         if life is not None and ready is not None and f.routed_at is not None and f.routed_at - ready >= gap:
             gap, pod = f.routed_at - ready, life.name
-    index, container = _container(timeline.life(failures[0].pod) if failures[0].pod else None)
+    index, container = _container(
+        timeline.life(failures[0].pod, failures[0].time) if failures[0].pod else None
+    )
     has_probe = container is not None and container.readiness_probe is not None
     port = container.ports[0].container_port if container is not None and container.ports else None
     if has_probe:
@@ -293,6 +297,18 @@ def _local(failures: list[Failure], timeline: Timeline, context: RunContext) -> 
             f" (its health check needs up to {context.lb_detection:g} s)" if context.lb_detection else ""
         )
         noticed = f"for {span:.1f} s, and the load balancer still sent to it when the load stopped{detection}"
+    if context.workload is not None and context.workload[0] == "DaemonSet":
+        # One pod per node: the node is without a ready pod exactly while its pod is replaced.
+        return Finding(
+            LOCAL_NO_ENDPOINT,
+            f"DaemonSet/{context.workload[1]}",
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            "1",
+            f"maxSurge: 1 and maxUnavailable: 0, so that each node's new pod is Ready before its old one "
+            f"goes: {node}, being updated, had no ready local endpoint and dropped connections {noticed}",
+            len(failures),
+            {"no_endpoint_seconds": round(span, 3)},
+        )
     return Finding(
         LOCAL_NO_ENDPOINT,
         f"Service/{context.service.split('/')[-1]}",
@@ -329,6 +345,31 @@ def _capacity(failures: list[Failure], timeline: Timeline, context: RunContext) 
             "spec.strategy.type",
             "RollingUpdate",
             f"strategy RollingUpdate: Recreate left no ready pod for {span:.1f} s",
+            len(failures),
+            {"outage_seconds": round(span, 3)},
+        )
+    kind = context.workload[0] if context.workload is not None else None
+    if kind == "DaemonSet":
+        return Finding(
+            CAPACITY,
+            obj,
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            "1",
+            f"maxSurge: 1 and maxUnavailable: 0 (each node's new pod Ready before its old one goes): too few "
+            f"ready pods for {span:.1f} s",
+            len(failures),
+            {"outage_seconds": round(span, 3)},
+        )
+    if kind == "StatefulSet":
+        # A StatefulSet deletes each pod before creating its successor: it cannot surge.
+        replicas = (context.desired_replicas or 1) + 1
+        return Finding(
+            CAPACITY,
+            obj,
+            "spec.replicas",
+            str(replicas),
+            f"replicas: {replicas}: a StatefulSet replaces a pod by deleting it first, and with one pod "
+            f"fewer there were too few ready pods for {span:.1f} s",
             len(failures),
             {"outage_seconds": round(span, 3)},
         )

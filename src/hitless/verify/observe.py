@@ -44,7 +44,7 @@ class TimelineRecorder:
                 life.events.append((now, obj.reason, obj.message))
 
     def _pod(self, event: WatchEvent, pod: Pod, now: float) -> None:
-        life = self.timeline.ensure(pod.namespace or "default", pod.name)
+        life = self.timeline.renew(pod.namespace or "default", pod.name, pod.metadata.uid)
         if life.created is None:
             life.created = now
         life.pod = pod

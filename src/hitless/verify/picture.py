@@ -32,8 +32,8 @@ def write_png(report: Report, path: Path, step: float = 0.02) -> None:
     origin = report.origin
     end_times = [r.done for r in report.requests if r.done is not None] + [origin + 1.0]
     end = max(end_times)
-    start = min([p.created for p in report.timeline.pods.values() if p.created is not None] + [origin])
-    lives = sorted(report.timeline.pods.values(), key=lambda p: p.created or 0.0)
+    start = min([p.created for p in report.timeline.lives() if p.created is not None] + [origin])
+    lives = sorted(report.timeline.lives(), key=lambda p: p.created or 0.0)
     fig, (lanes, rate) = plt.subplots(
         2,
         1,

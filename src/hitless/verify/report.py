@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 from hitless.verify.attribute import KEEPALIVE_RESET, Attribution
 from hitless.verify.findings import Finding
 from hitless.verify.generator import RequestResult
-from hitless.verify.timeline import Timeline
+from hitless.verify.timeline import PodLife, Timeline
 
 SCHEMA_VERSION = 1
 
@@ -109,16 +109,15 @@ class Report:
                 }
                 for f in self.findings
             ],
-            "pods": [self._pod_json(key) for key in sorted(self.timeline.pods, key=self._pod_order)],
+            "pods": [self._pod_json(life) for life in sorted(self.timeline.lives(), key=self._pod_order)],
             "marks": [{"time": self._t(t), "what": what} for t, what in self.timeline.marks],
         }
 
-    def _pod_order(self, key: str) -> float:
-        created = self.timeline.pods[key].created
-        return created if created is not None else math.inf
+    def _pod_order(self, life: PodLife) -> float:
+        return life.created if life.created is not None else math.inf
 
-    def _pod_json(self, key: str) -> dict[str, Any]:
-        life = self.timeline.pods[key]
+    def _pod_json(self, life: PodLife) -> dict[str, Any]:
+        key = life.key
         stop = life.termination_stop()
         kill = life.kill()
         return {

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from hitless.api.types.apps import Deployment
 from hitless.api.types.node import Node
 from hitless.api.types.pod import Container, Pod
+from hitless.api.types.statefulset import StatefulSet
 from hitless.engine import Engine
 from hitless.store.store import NotFound
+from hitless.verify import workloads
 
 SCENARIOS = ("rollout", "delete-pod", "scale-down", "liveness-restart", "node-drain")
 # Scenarios that need a controller to bring the pods back.
@@ -35,11 +37,15 @@ class Workload:
     # The Deployment that owns the Service's pods, or None for bare Pods.
     deployment: str | None
     selects: Callable[[Pod], bool]
+    # What ``deployment`` names: a Deployment, StatefulSet or DaemonSet (verify/workloads.py).
+    kind: str = "Deployment"
 
 
 def desired(engine: Engine, workload: Workload) -> int:
     if workload.deployment is None:
         return len([p for p in engine.store.pods() if workload.selects(p)])
+    if workload.kind != "Deployment":
+        return workloads.desired(engine, workload.kind, workload.namespace, workload.deployment) or 0
     dep = engine.store.get("Deployment", workload.namespace, workload.deployment)
     replicas = dep.spec.replicas if isinstance(dep, Deployment) else None
     return 1 if replicas is None else replicas
@@ -56,6 +62,8 @@ def settled(engine: Engine, workload: Workload, want: int, terminating_ok: bool 
         return False
     if workload.deployment is None:
         return True
+    if workload.kind != "Deployment":
+        return bool(workloads.rolled_out(engine, workload.kind, workload.namespace, workload.deployment))
     dep = engine.store.get("Deployment", workload.namespace, workload.deployment)
     if not isinstance(dep, Deployment) or dep.status is None:
         return False
@@ -134,10 +142,10 @@ async def run_once(
     if scenario == "rollout":
         if workload.deployment is None:
             raise ValueError("the rollout scenario needs a Deployment behind the Service")
-        engine.rollout_restart(ns, workload.deployment)
+        engine.rollout_restart_workload(workload.kind, ns, workload.deployment)
         # Let the controller see the new template before judging "settled".
         await asyncio.sleep(0.1)
-        what = f"rollout restart deployment/{workload.deployment}"
+        what = f"rollout restart {workload.kind.lower()}/{workload.deployment}"
     elif scenario == "delete-pod":
         pods = sorted(
             (p for p in engine.store.pods() if workload.selects(p) and p.metadata.deletion_timestamp is None),
@@ -150,17 +158,17 @@ async def run_once(
         await asyncio.sleep(0.1)
         what = f"delete pod/{pods[0].name}"
     elif scenario == "scale-down":
-        if workload.deployment is None:
-            raise ValueError("the scale-down scenario needs a Deployment behind the Service")
+        if workload.deployment is None or workload.kind == "DaemonSet":
+            raise ValueError("the scale-down scenario needs a Deployment or StatefulSet behind the Service")
         want = desired(engine, workload)
         if want < 2:
             raise ValueError("scale-down needs at least 2 replicas")
-        engine.scale(ns, workload.deployment, want - 1)
+        _scale(engine, workload, want - 1)
         await asyncio.sleep(0.1)
         await wait_settled(engine, workload, timeout, note=note)
-        engine.scale(ns, workload.deployment, want)
+        _scale(engine, workload, want)
         await asyncio.sleep(0.1)
-        what = f"scale deployment/{workload.deployment} {want} → {want - 1} → {want}"
+        what = f"scale {workload.kind.lower()}/{workload.deployment} {want} → {want - 1} → {want}"
     elif scenario == "liveness-restart":
         what = await _liveness_restart(engine, workload, timeout)
     elif scenario == "node-drain":
@@ -253,10 +261,13 @@ async def _drain(
         raise ValueError("no scheduled pod to drain a node of")
     if len(engine.store.objects("Node")) < 2:
         raise ValueError("node-drain needs at least 2 nodes (--nodes)")
+    if workload.kind == "DaemonSet":
+        # kubectl drain refuses DaemonSet pods, and --ignore-daemonsets leaves them running.
+        raise ValueError("node-drain does not evict DaemonSet pods (kubectl drain --ignore-daemonsets)")
     node = max(sorted(counts), key=lambda n: counts[n])
     _cordon(engine, node, True)
     try:
-        for pod in engine.store.pods(lambda p: p.spec.node_name == node):
+        for pod in engine.store.pods(lambda p: p.spec.node_name == node and not _daemon_pod(p)):
             with contextlib.suppress(NotFound):
                 engine.store.delete("Pod", pod.namespace, pod.name)
         await asyncio.sleep(0.1)
@@ -272,4 +283,23 @@ def _cordon(engine: Engine, name: str, unschedulable: bool) -> None:
         raise ValueError(f"no node {name}")
     updated = node.copy_deep()
     updated.spec.unschedulable = True if unschedulable else None
+    engine.store.update(updated)
+
+
+def _daemon_pod(pod: Pod) -> bool:
+    """kubectl drain --ignore-daemonsets: a DaemonSet's pods stay (they tolerate the cordon)."""
+    return any(r.controller and r.kind == "DaemonSet" for r in pod.metadata.owner_references or [])
+
+
+def _scale(engine: Engine, workload: Workload, replicas: int) -> None:
+    """``kubectl scale KIND/NAME --replicas=N`` for a Deployment or a StatefulSet."""
+    assert workload.deployment is not None
+    if workload.kind == "Deployment":
+        engine.scale(workload.namespace, workload.deployment, replicas)
+        return
+    current = engine.store.get_typed(StatefulSet, "StatefulSet", workload.namespace, workload.deployment)
+    if current is None:
+        raise NotFound(f'statefulsets.apps "{workload.deployment}" not found')
+    updated = current.copy_deep()
+    updated.spec.replicas = replicas
     engine.store.update(updated)

@@ -52,6 +52,8 @@ class StopSignal:
 class PodLife:
     namespace: str
     name: str
+    # Which pod of that name: a StatefulSet's replacement pod reuses its predecessor's name.
+    uid: str | None = None
     node: str | None = None
     ip: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
@@ -183,8 +185,35 @@ class Timeline:
     # The load balancer's healthy nodes, each time they changed (sampled during the run).
     lb_health: list[tuple[float, frozenset[str]]] = field(default_factory=list)
 
-    def life(self, key: str) -> PodLife | None:
+    # Earlier pods of a name that a later pod took again (a StatefulSet's ordinals), oldest first.
+    past: list[PodLife] = field(default_factory=list)
+
+    def life(self, key: str, at: float | None = None) -> PodLife | None:
+        """The pod of that name, or, with ``at``, the one that existed then (a StatefulSet's
+        replacement pod has its predecessor's name; connection records name pods by name)."""
+        if at is not None:
+            for life in self.past:
+                if (
+                    life.key == key
+                    and (life.created is None or life.created <= at)
+                    and (life.gone is None or at < life.gone)
+                ):
+                    return life
         return self.pods.get(key)
+
+    def lives(self) -> list[PodLife]:
+        """Every pod of the run, earlier pods of a reused name included."""
+        return [*self.past, *self.pods.values()]
+
+    def renew(self, namespace: str, name: str, uid: str | None) -> PodLife:
+        """The life of this pod object: a new one when ``uid`` is another pod of the same name."""
+        life = self.ensure(namespace, name)
+        if uid and life.uid and life.uid != uid:
+            self.past.append(life)
+            life = self.pods[life.key] = PodLife(namespace, name)
+        if uid:
+            life.uid = uid
+        return life
 
     def ensure(self, namespace: str, name: str) -> PodLife:
         key = f"{namespace}/{name}"
@@ -196,8 +225,8 @@ class Timeline:
     def ready_count(self, t: float, keys: set[str] | None = None) -> int:
         return sum(
             1
-            for key, p in self.pods.items()
-            if (keys is None or key in keys) and p.ready_at(t) and (p.deleted is None or t < p.deleted)
+            for p in self.lives()
+            if (keys is None or p.key in keys) and p.ready_at(t) and (p.deleted is None or t < p.deleted)
         )
 
     def view(self, node: str, t: float) -> NodeView | None:

@@ -45,6 +45,13 @@ def test_single_replica_and_bare_pods_behind_services() -> None:
     )
     (g,) = of(check_yaml(pod + "---\n" + service()), "single-replica")
     assert g.kind == "Pod"
+    sts = (
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\nspec:\n  replicas: 1\n"
+        "  serviceName: web\n  selector: {matchLabels: {app: web}}\n  template:\n"
+        "    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: hitless:0.1.0}]}\n"
+    )
+    (h,) = of(check_yaml(sts + "---\n" + service()), "single-replica")
+    assert (h.kind, h.field) == ("StatefulSet", "spec.replicas")
 
 
 def test_recreate_behind_a_service_and_every_replica_unavailable() -> None:

@@ -17,8 +17,16 @@ class NodeStatus(K8sModel):
     addresses: list[NodeAddress] | None = None
 
 
+class Taint(K8sModel):
+    key: str
+    value: str | None = None
+    effect: str
+    time_added: str | None = None
+
+
 class NodeSpec(K8sModel):
     unschedulable: bool | None = None
+    taints: list[Taint] | None = None
 
 
 class Node(K8sObject):

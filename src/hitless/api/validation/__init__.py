@@ -12,13 +12,19 @@ from typing import Any
 
 from hitless.api.errors import FieldError
 from hitless.api.validation.apps import validate_deployment
+from hitless.api.validation.batch import validate_cronjob, validate_job
 from hitless.api.validation.pod import validate_pod
 from hitless.api.validation.service import validate_service
+from hitless.api.validation.workloads import validate_daemonset, validate_statefulset
 
 _VALIDATORS: dict[str, Callable[[Mapping[str, Any]], list[FieldError]]] = {
     "Pod": validate_pod,
     "Deployment": validate_deployment,
     "Service": validate_service,
+    "StatefulSet": validate_statefulset,
+    "DaemonSet": validate_daemonset,
+    "Job": validate_job,
+    "CronJob": validate_cronjob,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hitless.api.types.daemonset import DaemonSet
 from hitless.check.finding import Finding, Severity
 from hitless.check.model import Context, Workload
 from hitless.check.rule import Rule
@@ -11,6 +12,8 @@ from hitless.check.rules._serving import serving
 
 
 def _spread(w: Workload) -> bool:
+    if isinstance(w.controller, DaemonSet):
+        return True  # a DaemonSet runs one pod on every node by itself
     extra = w.spec.model_extra or {}
     affinity = extra.get("affinity")
     return bool(extra.get("topologySpreadConstraints")) or (
@@ -57,6 +60,8 @@ def _check(ctx: Context) -> Iterator[Finding]:
             continue
         need = ctx.params.propagation_s + lb.detection_s
         for w in targets:
+            if isinstance(w.controller, DaemonSet):
+                continue  # one pod per node: daemonset-local-no-surge says when that pod is its last
             for c in w.spec.containers:
                 s = serving(c, w.grace_s)
                 if s is None or s.until_s >= need:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hitless.api.types.statefulset import StatefulSet
 from hitless.check.finding import Finding, Severity
 from hitless.check.model import Context
 from hitless.check.rule import Rule
@@ -23,7 +24,17 @@ def _check(ctx: Context) -> Iterator[Finding]:
                 "or a node drain leaves the Service with no endpoint",
                 numbers={"replicas": 1},
             )
-        elif services:
+        elif isinstance(w.controller, StatefulSet) and w.replicas == 1:
+            yield ctx.finding(
+                RULE,
+                w.obj,
+                "spec.replicas",
+                "one replica: a StatefulSet replaces its pod by deleting it first, so every rollout, "
+                "crash, eviction or node drain leaves its Services with no endpoint until the new pod "
+                "is Ready",
+                numbers={"replicas": 1},
+            )
+        elif services and w.controller is None:
             yield ctx.finding(
                 RULE,
                 w.obj,
