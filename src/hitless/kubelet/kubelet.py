@@ -19,7 +19,7 @@ from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node, NodeAddress, NodeStatus
 from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
-from hitless.kubelet.containers import ContainerManager
+from hitless.kubelet.containers import ContainerManager, ContainerSources
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.pod_worker import PodWorker
@@ -27,6 +27,10 @@ from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.prober.prober import KubeletProber
 from hitless.kubelet.prober.probers import Prober, ProberDeps, probers_for
 from hitless.kubelet.syncer import KubeletContext
+from hitless.kubelet.volumes.manager import VolumeManager, VolumeOptions
+from hitless.kubelet.volumes.node import StoreConfigObjects, node_allocatable
+from hitless.kubelet.volumes.plugins import VolumeHost
+from hitless.kubelet.volumes.tmpfs import available as tmpfs_available
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
 from hitless.store.events import EventRecorder
@@ -48,6 +52,8 @@ class Kubelet:
         rng: random.Random | None = None,
         retry_jitter: float | None = None,
         probers: Callable[[Probe], Prober | None] | None = None,
+        volume_options: VolumeOptions | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.node_name = node_name
         self.host_ip = host_ip
@@ -63,7 +69,24 @@ class Kubelet:
             rng=random.Random(rng.random()),
         )
         hooks = HandlerRunner(runtime, network, clock)
-        self.containers = ContainerManager(runtime, images, hooks, clock, recorder)
+        # The kubelet's root directory (/var/lib/kubelet): pods/<uid>/volumes/... for this node.
+        root = state_dir or log_root / "kubelet" / node_name
+        allocatable = node_allocatable(log_root)
+        self.volumes = VolumeManager(
+            VolumeHost(
+                pods_dir=root / "pods",
+                objects=StoreConfigObjects(store),
+                allocatable=allocatable,
+                tmpfs=tmpfs_available(),
+                wall=clock.wall,
+            ),
+            clock,
+            recorder,
+            volume_options,
+            random.Random(rng.random()),
+        )
+        sources = ContainerSources(self.volumes.host.objects, allocatable, self.volumes)
+        self.containers = ContainerManager(runtime, images, hooks, clock, recorder, sources)
         self.context = KubeletContext(
             node_name=node_name,
             host_ip=host_ip,
@@ -76,6 +99,7 @@ class Kubelet:
             recorder=recorder,
             log_root=log_root,
             rng=rng,
+            volumes=self.volumes,
         )
         if retry_jitter is not None:
             self.context.retry_jitter = retry_jitter
@@ -204,4 +228,5 @@ class Kubelet:
         for task in probe_tasks:
             task.cancel()
         await asyncio.gather(*probe_tasks, return_exceptions=True)
+        await self.volumes.stop()
         await self.containers.shutdown()
