@@ -26,8 +26,10 @@ from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
+from hitless.controllers.volumebinding import LOCAL_PATH_DIR, VolumeBinder
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
+from hitless.kubelet.volumes.manager import VolumeOptions
 from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.loadbalancer import LoadBalancer
@@ -125,6 +127,9 @@ class EngineOptions:
     # free pair after them when another engine on this host holds those (free_address_prefixes).
     node_address_prefix: str | None = None
     load_balancer_address_prefix: str | None = None
+    # The kubelets' volume manager: how soon an edited ConfigMap or Secret reaches mounted files
+    # (None: the kubelet's syncFrequency, 1 min, with the pod worker's jitter).
+    volumes: VolumeOptions | None = None
 
 
 class Engine:
@@ -142,6 +147,7 @@ class Engine:
         self.deployments = DeploymentController(self.store, clock)
         self.replicasets = ReplicaSetController(self.store, clock)
         self.garbage_collector = GarbageCollector(self.store)
+        self.volume_binder = VolumeBinder(self.store, clock, self.options.log_dir / LOCAL_PATH_DIR)
         self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
         # Its own random source, so that adding Services does not change the kubelets' draws.
@@ -192,6 +198,7 @@ class Engine:
                 self.options.log_dir,
                 rng=random.Random(rng.random()),
                 retry_jitter=self.options.retry_jitter,
+                volume_options=self.options.volumes,
             )
             for i in range(1, self.options.nodes + 1)
         ]
@@ -203,6 +210,7 @@ class Engine:
         self.replicasets.start()
         self.deployments.start()
         self.garbage_collector.start()
+        self.volume_binder.start()
         self.endpointslices.start()
         for proxy in self.proxies:
             proxy.start()
@@ -253,6 +261,7 @@ class Engine:
         await self.deployments.stop()
         await self.replicasets.stop()
         await self.garbage_collector.stop()
+        await self.volume_binder.stop()
         await self.scheduler.stop()
         await self.load_balancer.stop()
         for proxy in self.proxies:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hitless.api.types.config import ConfigMap, Secret
+from hitless.api.types.meta import K8sObject
+from hitless.controllers.volumebinding import LOCAL_PATH_DIR, VolumeBinder
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram
 
@@ -406,3 +408,70 @@ async def test_pod_directory_removed_with_the_pod(env: Env) -> None:
     await env.clock.advance(40)
     assert env.store.get("Pod", "default", "web") is None
     assert not pod_dir.exists()
+
+
+def claim(name: str, modes: list[str]) -> K8sObject:
+    return K8sObject.model_validate(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"accessModes": modes, "resources": {"requests": {"storage": "1Gi"}}},
+        }
+    )
+
+
+async def test_claim_bound_on_first_consumer_and_outlives_the_pod(
+    env: Env, tmp_path: Path, programs: dict
+) -> None:
+    configs = recording(programs)
+    binder = VolumeBinder(env.store, env.clock, tmp_path / LOCAL_PATH_DIR)
+    binder.start()
+    try:
+        env.store.create(claim("data", ["ReadWriteOnce"]))
+        await env.clock.advance(1)
+        pvc = env.store.get("PersistentVolumeClaim", "default", "data")
+        assert pvc is not None and pvc.to_json()["status"] == {"phase": "Pending"}
+        assert env.events("WaitForFirstConsumer")
+        volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+        env.store.create(pod_with(volumes, [{"name": "d", "mountPath": "/data"}]))
+        await env.clock.advance(1)
+        pvc = env.store.get("PersistentVolumeClaim", "default", "data")
+        assert pvc is not None
+        data = pvc.to_json()
+        assert data["status"] == {
+            "phase": "Bound",
+            "accessModes": ["ReadWriteOnce"],
+            "capacity": {"storage": "1Gi"},
+        }
+        assert data["spec"]["volumeName"] == f"pvc-{pvc.metadata.uid}"
+        directory = tmp_path / LOCAL_PATH_DIR / f"pvc-{pvc.metadata.uid}_default_data"
+        assert configs[0].mounts == (cri.Mount("/data", str(directory)),)
+        (directory / "kept").write_text("x")
+        env.store.delete("Pod", "default", "web")
+        await env.clock.advance(40)
+        assert env.store.get("Pod", "default", "web") is None
+        assert (directory / "kept").read_text() == "x"
+    finally:
+        await binder.stop()
+
+
+async def test_claim_with_an_unsupported_access_mode_stays_pending(env: Env, tmp_path: Path) -> None:
+    binder = VolumeBinder(env.store, env.clock, tmp_path / LOCAL_PATH_DIR)
+    binder.start()
+    try:
+        env.store.create(claim("shared", ["ReadWriteMany"]))
+        volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": "shared"}}]
+        env.store.create(pod_with(volumes, [{"name": "d", "mountPath": "/data"}]))
+        await env.clock.advance(121)
+        assert env.events("ProvisioningFailed")[0][1] == (
+            'failed to provision volume with StorageClass "standard": '
+            "NodePath only supports ReadWriteOnce and ReadWriteOncePod (1.22+) access modes"
+        )
+        assert state_of(env.status()) == "waiting:ContainerCreating"
+        assert [m for _, m in env.events("FailedMount")] == [
+            "Unable to attach or mount volumes: unmounted volumes=[d], unattached volumes=[], "
+            "failed to process volumes=[d]: context deadline exceeded"
+        ]
+    finally:
+        await binder.stop()

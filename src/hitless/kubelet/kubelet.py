@@ -19,6 +19,7 @@ from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node, NodeAddress, NodeStatus
 from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
+from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
 from hitless.kubelet.containers import ContainerManager, ContainerSources
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
@@ -29,7 +30,7 @@ from hitless.kubelet.prober.probers import Prober, ProberDeps, probers_for
 from hitless.kubelet.syncer import KubeletContext
 from hitless.kubelet.volumes.manager import VolumeManager, VolumeOptions
 from hitless.kubelet.volumes.node import StoreConfigObjects, node_allocatable
-from hitless.kubelet.volumes.plugins import VolumeHost
+from hitless.kubelet.volumes.plugins import NotReady, VolumeHost
 from hitless.kubelet.volumes.tmpfs import available as tmpfs_available
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
@@ -71,6 +72,7 @@ class Kubelet:
         hooks = HandlerRunner(runtime, network, clock)
         # The kubelet's root directory (/var/lib/kubelet): pods/<uid>/volumes/... for this node.
         root = state_dir or log_root / "kubelet" / node_name
+        self._claims_dir = log_root / LOCAL_PATH_DIR
         allocatable = node_allocatable(log_root)
         self.volumes = VolumeManager(
             VolumeHost(
@@ -79,6 +81,7 @@ class Kubelet:
                 allocatable=allocatable,
                 tmpfs=tmpfs_available(),
                 wall=clock.wall,
+                claim_path=self._claim_path,
             ),
             clock,
             recorder,
@@ -107,6 +110,13 @@ class Kubelet:
         # The spec and metadata each pod was last seen with.
         self._seen: dict[str, object] = {}
         self._task: asyncio.Task[None] | None = None
+
+    def _claim_path(self, namespace: str, name: str) -> Path:
+        # What reading the claim's bound PersistentVolume tells a kubelet: its local directory.
+        try:
+            return claim_path(self._store, self._claims_dir, self.node_name, namespace, name)
+        except NotBound as exc:
+            raise NotReady(str(exc)) from exc
 
     def register_node(self) -> Node:
         node = Node(

@@ -148,9 +148,9 @@ class VolumeManager:
         next_try: dict[str, float] = {}
         start = self._clock.now()
         timeout_at = start + self.options.mount_timeout
+        unprocessed: set[str] = set()
         while True:
             now = self._clock.now()
-            unprocessed: list[str] = []
             volumes = self._volumes(state.pod)
             for volume in volumes:
                 if volume.name in state.mounted or next_try.get(volume.name, now) > now:
@@ -158,9 +158,10 @@ class VolumeManager:
                 try:
                     self._set_up(state, volume, raise_not_ready=True)
                 except NotReady:
-                    unprocessed.append(volume.name)
+                    unprocessed.add(volume.name)
                     next_try[volume.name] = now + POPULATOR_PERIOD
                     continue
+                unprocessed.discard(volume.name)
                 if volume.name not in state.mounted:
                     delay = delays.get(volume.name)
                     delays[volume.name] = INITIAL_RETRY if delay is None else min(delay * 2, MAX_RETRY)
@@ -169,12 +170,13 @@ class VolumeManager:
             if not pending:
                 return
             if now >= timeout_at:
+                failed = " ".join(sorted(unprocessed & set(pending)))
                 self._recorder.event(
                     state.pod,
                     WARNING,
                     "FailedMount",
                     f"Unable to attach or mount volumes: unmounted volumes=[{' '.join(pending)}], "
-                    f"unattached volumes=[], failed to process volumes=[{' '.join(sorted(unprocessed))}]: "
+                    f"unattached volumes=[], failed to process volumes=[{failed}]: "
                     "context deadline exceeded",
                 )
                 timeout_at = now + SYNC_BACKOFF + self.options.mount_timeout
