@@ -475,3 +475,21 @@ async def test_claim_with_an_unsupported_access_mode_stays_pending(env: Env, tmp
         ]
     finally:
         await binder.stop()
+
+
+async def test_empty_dir_over_its_size_limit_evicts_the_pod(env: Env) -> None:
+    volumes = [{"name": "scratch", "emptyDir": {"sizeLimit": "4Ki"}}]
+    env.store.create(pod_with(volumes, [{"name": "scratch", "mountPath": "/d"}]))
+    await env.clock.advance(1)
+    (volume_dir(env, "empty-dir", "scratch") / "small").write_bytes(b"x" * 100)
+    await env.clock.advance(10)
+    assert env.pod().status.phase == "Running"
+    (volume_dir(env, "empty-dir", "scratch") / "big").write_bytes(os.urandom(64 * 1024))
+    await env.clock.advance(10)
+    message = 'Usage of EmptyDir volume "scratch" exceeds the limit "4Ki". '
+    assert env.events("Evicted") == [("Evicted", message)]
+    await env.clock.advance(5)
+    pod = env.pod()  # kept in the API, Failed, as an evicted pod is
+    assert (pod.status.phase, pod.status.reason, pod.status.message) == ("Failed", "Evicted", message)
+    assert env.signals() == [(20, "SIGTERM")]  # at the manager's second check
+    assert state_of(env.status()).startswith("terminated")

@@ -21,6 +21,7 @@ from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
 from hitless.kubelet.containers import ContainerManager, ContainerSources
+from hitless.kubelet.eviction import EvictionManager
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.pod_worker import PodWorker
@@ -107,6 +108,7 @@ class Kubelet:
         if retry_jitter is not None:
             self.context.retry_jitter = retry_jitter
         self.workers: dict[str, PodWorker] = {}
+        self.eviction = EvictionManager(clock, self.volumes, recorder, self._evictable_pods)
         # The spec and metadata each pod was last seen with.
         self._seen: dict[str, object] = {}
         self._task: asyncio.Task[None] | None = None
@@ -117,6 +119,10 @@ class Kubelet:
             return claim_path(self._store, self._claims_dir, self.node_name, namespace, name)
         except NotBound as exc:
             raise NotReady(str(exc)) from exc
+
+    def _evictable_pods(self) -> list[tuple[Pod, Callable[[str], None]]]:
+        """The eviction manager's active pods: those whose workers still run them."""
+        return [(w.pod, w.evict) for w in self.workers.values() if w.active]
 
     def register_node(self) -> Node:
         node = Node(
@@ -144,6 +150,7 @@ class Kubelet:
     def start(self) -> None:
         self.register_node()
         self._task = asyncio.ensure_future(self._run())
+        self.eviction.start()
 
     async def _run(self) -> None:
         await self._store.list_and_watch(["Pod"], self._on_event, relisted=self._relisted)
@@ -238,5 +245,6 @@ class Kubelet:
         for task in probe_tasks:
             task.cancel()
         await asyncio.gather(*probe_tasks, return_exceptions=True)
+        await self.eviction.stop()
         await self.volumes.stop()
         await self.containers.shutdown()

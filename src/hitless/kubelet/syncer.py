@@ -22,6 +22,7 @@ from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.eviction import EVICTED
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
 from hitless.kubelet.views import ContainerView
@@ -76,6 +77,8 @@ class PodSyncer:
         self.sandbox_ready = False
         self._wake = wake
         self._start_time = k.clock.wall()
+        # Set by the eviction manager: the message of the pod's Evicted status.
+        self.evicted: str | None = None
         # PLEG stand-ins: one task per running instance, waking the worker when it exits.
         self._waiters: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -253,6 +256,9 @@ class PodSyncer:
         )
         if final:
             status = terminate_pod_status(current, status)
+        if self.evicted is not None:
+            # eviction_manager.go evictPod's status function.
+            status.phase, status.reason, status.message = "Failed", EVICTED, self.evicted
         updated = current.copy_deep()
         updated.status = status
         self.k.store.update_status(updated)
