@@ -493,3 +493,14 @@ async def test_empty_dir_over_its_size_limit_evicts_the_pod(env: Env) -> None:
     assert (pod.status.phase, pod.status.reason, pod.status.message) == ("Failed", "Evicted", message)
     assert env.signals() == [(20, "SIGTERM")]  # at the manager's second check
     assert state_of(env.status()).startswith("terminated")
+
+
+async def test_a_volume_no_plugin_serves_is_failed_to_process(env: Env) -> None:
+    volumes = [{"name": "nfs", "nfs": {"server": "nfs.example", "path": "/export"}}]
+    env.store.create(pod_with(volumes, [{"name": "nfs", "mountPath": "/n"}]))
+    await env.clock.advance(121)
+    assert state_of(env.status()) == "waiting:ContainerCreating"
+    assert [m for _, m in env.events("FailedMount")] == [
+        "Unable to attach or mount volumes: unmounted volumes=[nfs], unattached volumes=[], "
+        "failed to process volumes=[nfs]: context deadline exceeded"
+    ]

@@ -62,6 +62,14 @@ class _PodVolumes:
     mounted: dict[str, Path] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    # The volumes some container mounts, parsed once per version of the pod.
+    parsed: tuple[Pod, list[Volume]] | None = None
+
+    def volumes(self) -> list[Volume]:
+        if self.parsed is None or self.parsed[0] is not self.pod:
+            used = mounted_volume_names(self.pod)
+            self.parsed = (self.pod, [v for v in pod_volumes(self.pod) if v.name in used])
+        return self.parsed[1]
 
 
 def mounted_volume_names(pod: Pod) -> set[str]:
@@ -139,7 +147,7 @@ class VolumeManager:
             await self._clock.sleep(
                 self.options.sync_period * (1 + self._rng.random() * self.options.sync_jitter)
             )
-            for volume in self._volumes(state.pod):
+            for volume in state.volumes():
                 if source_kind(volume) in REMOUNTED:
                     self._set_up(state, volume)
 
@@ -151,7 +159,7 @@ class VolumeManager:
         unprocessed: set[str] = set()
         while True:
             now = self._clock.now()
-            volumes = self._volumes(state.pod)
+            volumes = state.volumes()
             for volume in volumes:
                 if volume.name in state.mounted or next_try.get(volume.name, now) > now:
                     continue
@@ -182,10 +190,6 @@ class VolumeManager:
                 timeout_at = now + SYNC_BACKOFF + self.options.mount_timeout
             wake_at = min([timeout_at, *(next_try.get(n, now) for n in pending)])
             await self._clock.sleep(max(wake_at - now, 0.0))
-
-    def _volumes(self, pod: Pod) -> list[Volume]:
-        used = mounted_volume_names(pod)
-        return [v for v in pod_volumes(pod) if v.name in used]
 
     def _set_up(self, state: _PodVolumes, volume: Volume, raise_not_ready: bool = False) -> None:
         try:

@@ -96,7 +96,8 @@ def set_up(host: VolumeHost, pod: Pod, volume: Volume) -> Path:
             raise NotReady(f'persistentvolumeclaims "{volume.persistent_volume_claim.claim_name}" not found')
         return host.claim_path(pod.namespace, volume.persistent_volume_claim.claim_name)
     if kind == "unsupported":
-        raise MountError(f'volume "{volume.name}": no volume plugin matched')
+        # The desired-state populator cannot even find a plugin: "failed to process", no SetUp.
+        raise NotReady("no volume plugin matched")
     directory = host.volume_dir(uid, volume)
     if kind == "empty_dir":
         assert volume.empty_dir is not None
