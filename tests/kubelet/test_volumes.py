@@ -126,7 +126,7 @@ async def test_mount_timeout_event(env: Env) -> None:
     env.store.create(
         pod_with([{"name": "cfg", "configMap": {"name": "x"}}], [{"name": "cfg", "mountPath": "/c"}])
     )
-    await env.clock.advance(121)
+    await env.clock.advance(124)
     messages = [m for r, m in env.events("FailedMount") if m.startswith("Unable")]
     assert messages == [
         "Unable to attach or mount volumes: unmounted volumes=[cfg], unattached volumes=[], "
@@ -463,7 +463,7 @@ async def test_claim_with_an_unsupported_access_mode_stays_pending(env: Env, tmp
         env.store.create(claim("shared", ["ReadWriteMany"]))
         volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": "shared"}}]
         env.store.create(pod_with(volumes, [{"name": "d", "mountPath": "/data"}]))
-        await env.clock.advance(121)
+        await env.clock.advance(124)
         assert env.events("ProvisioningFailed")[0][1] == (
             'failed to provision volume with StorageClass "standard": '
             "NodePath only supports ReadWriteOnce and ReadWriteOncePod (1.22+) access modes"
@@ -498,7 +498,7 @@ async def test_empty_dir_over_its_size_limit_evicts_the_pod(env: Env) -> None:
 async def test_a_volume_no_plugin_serves_is_failed_to_process(env: Env) -> None:
     volumes = [{"name": "nfs", "nfs": {"server": "nfs.example", "path": "/export"}}]
     env.store.create(pod_with(volumes, [{"name": "nfs", "mountPath": "/n"}]))
-    await env.clock.advance(121)
+    await env.clock.advance(124)
     assert state_of(env.status()) == "waiting:ContainerCreating"
     assert [m for _, m in env.events("FailedMount")] == [
         "Unable to attach or mount volumes: unmounted volumes=[nfs], unattached volumes=[], "

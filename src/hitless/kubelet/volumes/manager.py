@@ -8,7 +8,7 @@ mounts is left alone, as the desired-state populator skips it); a SetUp that fai
 retried with the operation executor's back-off (0.5 s doubling to 2 m 2 s), so a ConfigMap that
 appears later is found at the next try. Once all are set up the worker is woken and the pod's sync
 goes on to the sandbox and containers; until then the containers wait in ``ContainerCreating``,
-and every ``mount_timeout`` (podAttachAndMountTimeout, 2 min) plus the sync back-off (10 s) without
+and every ``mount_timeout`` (podAttachAndMountTimeout, 2 min 3 s) plus the sync back-off (10 s) without
 success adds kubelet.go's ``Unable to attach or mount volumes: ...`` Event.
 
 Afterwards, the volumes whose content comes from the API (configMap, secret, projected,
@@ -41,8 +41,8 @@ INITIAL_RETRY = 0.5
 MAX_RETRY = 122.0
 # The desired-state populator's loop: how soon an unbound claim is looked at again.
 POPULATOR_PERIOD = 0.1
-# kubelet.go: podAttachAndMountTimeout; and the pod worker's back-off after that sync failed.
-MOUNT_TIMEOUT = 120.0
+# volume_manager.go podAttachAndMountTimeout (2 min + 3 s); the pod worker's back-off after the failed sync.
+MOUNT_TIMEOUT = 123.0
 SYNC_BACKOFF = 10.0
 
 
