@@ -106,8 +106,9 @@ def set_up(host: VolumeHost, pod: Pod, volume: Volume) -> Path:
         _make_dir(host, directory, memory, quantity.value(quantity.parse_quantity(limit)) if limit else None)
         return directory
     payload = _payload(host, pod, volume, kind)
-    # Secrets never touch the disk (emptyDir medium Memory underneath); the others are on disk.
-    _make_dir(host, directory, kind in ("secret", "projected"), None)
+    # Each plugin's wrappedVolumeSpec: secret, projected and downwardAPI volumes are an emptyDir
+    # of medium Memory underneath (their data never touches the disk), configMap a disk one.
+    _make_dir(host, directory, kind in ("secret", "projected", "downward_api"), None)
     try:
         AtomicWriter(directory, host.wall()).write(payload)
     except PayloadError as exc:
