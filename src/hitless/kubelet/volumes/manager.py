@@ -108,7 +108,10 @@ class VolumeManager:
             self._pods[uid] = state
             # makePodDataDirs
             (self.host.pods_dir / uid / "volumes").mkdir(parents=True, exist_ok=True)
-            state.task = spawn("volume-manager", self._reconcile(state))
+            if state.volumes():
+                state.task = spawn("volume-manager", self._reconcile(state))
+            else:
+                state.ready.set()  # nothing to mount, now or later (a pod's volumes are immutable)
         state.pod = pod
         return state.ready.is_set()
 
