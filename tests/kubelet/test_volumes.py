@@ -504,3 +504,22 @@ async def test_a_volume_no_plugin_serves_is_failed_to_process(env: Env) -> None:
         "Unable to attach or mount volumes: unmounted volumes=[nfs], unattached volumes=[], "
         "failed to process volumes=[nfs]: context deadline exceeded"
     ]
+
+
+async def test_remount_rewrites_only_what_changed_and_renews_the_token_at_80_percent(env: Env) -> None:
+    volumes = [
+        {
+            "name": "t",
+            "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 600}}]},
+        }
+    ]
+    env.store.create(pod_with(volumes, [{"name": "t", "mountPath": "/t"}]))
+    await env.clock.advance(1)
+    directory = volume_dir(env, "projected", "t")
+    first = os.readlink(directory / "..data")
+    token = (directory / "token").read_text()
+    await env.clock.advance(300)  # several periodic syncs, nothing changed: nothing rewritten
+    assert os.readlink(directory / "..data") == first
+    await env.clock.advance(300)  # past 480 s: renewed at the next sync
+    assert (directory / "token").read_text() != token
+    assert os.readlink(directory / "..data") != first

@@ -129,6 +129,8 @@ class VolumeManager:
         state = self._pods.pop(uid, None)
         if state is not None:
             await cancel_and_wait(state.task)
+        for key in [k for k in self.host.tokens if k[0] == uid]:
+            del self.host.tokens[key]
         volumes = self.host.pods_dir / uid / "volumes"
         if volumes.is_dir():
             for plugin in volumes.iterdir():

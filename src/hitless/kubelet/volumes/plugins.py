@@ -77,6 +77,8 @@ class VolumeHost:
     # persistentVolumeClaim -> the host directory its bound volume lives in (NotReady while unbound).
     claim_path: Callable[[str, str], Path] | None = None
     token_key: bytes = field(default_factory=lambda: os.urandom(32))
+    # The token manager's cache: (pod uid, audience, expiration) -> (token, issued at).
+    tokens: dict[tuple[str, str, int], tuple[str, float]] = field(default_factory=dict)
 
     def volume_dir(self, pod_uid: str, volume: Volume) -> Path:
         plugin = PLUGIN_DIRS.get(source_kind(volume), "kubernetes.io~" + source_kind(volume))
@@ -269,9 +271,22 @@ def _aggregate(errors: list[str]) -> str:
 def service_account_token(host: VolumeHost, pod: Pod, audience: str | None, expiration: int) -> str:
     """A token shaped like the API server's bound service-account JWT (TokenRequest), signed with
     the kubelet's own key: there is no API server to verify it yet, but an app that reads and
-    decodes it finds the claims it would find on a cluster."""
+    decodes it finds the claims it would find on a cluster.
+
+    Kept, as pkg/kubelet/token's manager keeps it, until 80 % of its lifetime has passed (or 24 h),
+    so that a remount rewrites the file only when the token is renewed."""
+    key = (pod.metadata.uid or "", audience or "", expiration)
+    now_f = host.wall().timestamp()
+    cached = host.tokens.get(key)
+    if cached is not None and now_f - cached[1] < min(expiration * 0.8, 24 * 3600):
+        return cached[0]
+    token = _issue_token(host, pod, audience, expiration, int(now_f))
+    host.tokens[key] = (token, now_f)
+    return token
+
+
+def _issue_token(host: VolumeHost, pod: Pod, audience: str | None, expiration: int, now: int) -> str:
     sa = (pod.spec.model_extra or {}).get("serviceAccountName") or "default"
-    now = int(host.wall().timestamp())
     claims = {
         "aud": [audience] if audience else ["https://kubernetes.default.svc.cluster.local"],
         "exp": now + expiration,
