@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hitless.api.types.config import ConfigMap, Secret
+from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.kubelet.status import CONTAINER_ID_PREFIX
 from hitless.kubelet.volumes.manager import VolumeOptions
@@ -201,3 +202,44 @@ async def _serves(cluster: Cluster, pod: Pod, path: str, body: str) -> bool:
 
 def _on_host(path: str) -> bool:
     return os.path.exists(path)
+
+
+WRITER = """
+apiVersion: v1
+kind: Pod
+metadata: {name: first}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, "echo kept > /data/file"]
+    volumeMounts:
+    - {name: data, mountPath: /data}
+  volumes:
+  - {name: data, persistentVolumeClaim: {claimName: data}}
+"""
+
+
+async def test_a_claim_outlives_its_pod(tmp_path: Path) -> None:
+    async with cluster_of(tmp_path, nodes=1) as cluster:
+        store = cluster.engine.store
+        store.create(
+            K8sObject.model_validate(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "data", "namespace": "default"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                }
+            )
+        )
+        cluster.apply(WRITER)
+        await cluster.wait_pod("first", lambda p: p.status.phase == "Succeeded")
+        store.delete("Pod", "default", "first")
+        await cluster.wait_gone("first")
+        cluster.apply(WRITER.replace("first", "second").replace("echo kept > /data/file", "cat /data/file"))
+        await cluster.wait_pod("second", lambda p: p.status.phase == "Succeeded")
+        assert cluster.logs("second", "app") == ["kept"]
+        claim = store.get("PersistentVolumeClaim", "default", "data")
+        assert claim is not None and claim.to_json()["status"]["phase"] == "Bound"
