@@ -523,3 +523,12 @@ async def test_remount_rewrites_only_what_changed_and_renews_the_token_at_80_per
     await env.clock.advance(300)  # past 480 s: renewed at the next sync
     assert (directory / "token").read_text() != token
     assert os.readlink(directory / "..data") != first
+
+
+async def test_pod_ip_in_env_is_the_sandbox_s_from_the_first_start(env: Env, programs: dict) -> None:
+    configs = recording(programs)
+    ref = {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    env.store.create(pod_with([], [], env=[ref]))
+    await env.clock.advance(1)
+    [config] = configs
+    assert config.env["IP"] == env.pod().status.pod_ip and config.env["IP"].startswith("127.244.")

@@ -192,6 +192,7 @@ class ContainerManager:
                 sources.objects if sources else None,
                 sources.allocatable if sources else None,
                 sources.strict_env_names if sources else False,
+                ctx.pod_ip,
             )
             mounts: tuple[cri.Mount, ...] = ()
             if sources is not None and sources.volumes is not None:

@@ -61,7 +61,10 @@ def base_environment(pod: Pod) -> dict[str, str]:
     return env
 
 
-def field_ref_value(pod: Pod, path: str, host_ip: str) -> str:
+def field_ref_value(pod: Pod, path: str, host_ip: str, pod_ip: str | None = None) -> str:
+    """podFieldSelectorRuntimeValue. ``pod_ip`` is the sandbox's: the first containers start
+    before any status with the pod's IP has been written."""
+    pod_ip = pod_ip or pod.status.pod_ip
     meta = pod.metadata
     simple: dict[str, str | None] = {
         "metadata.name": meta.name,
@@ -71,8 +74,8 @@ def field_ref_value(pod: Pod, path: str, host_ip: str) -> str:
         "spec.serviceAccountName": (pod.spec.model_extra or {}).get("serviceAccountName", "default"),
         "status.hostIP": host_ip,
         "status.hostIPs": host_ip,
-        "status.podIP": pod.status.pod_ip,
-        "status.podIPs": pod.status.pod_ip,
+        "status.podIP": pod_ip,
+        "status.podIPs": pod_ip,
     }
     if path in simple:
         return simple[path] or ""
@@ -136,6 +139,7 @@ def container_environment(
     objects: ConfigObjects | None = None,
     allocatable: NodeAllocatable | None = None,
     strict_env_names: bool = False,
+    pod_ip: str | None = None,
 ) -> ContainerEnvironment:
     """kubelet_pods.go makeEnvironmentVariables.
 
@@ -209,7 +213,7 @@ def container_environment(
             value = expand(var.value, declared)
         elif var.value_from is not None:
             resolved = _value_from(
-                pod, container, var.value_from, host_ip, allocatable, get_config_map, get_secret
+                pod, container, var.value_from, host_ip, pod_ip, allocatable, get_config_map, get_secret
             )
             if resolved is None:
                 continue  # an optional reference that is not there: the variable is not set
@@ -226,12 +230,13 @@ def _value_from(
     container: Container,
     source: EnvVarSource,
     host_ip: str,
+    pod_ip: str | None,
     allocatable: NodeAllocatable | None,
     get_config_map: Callable[[str], ConfigMap | None],
     get_secret: Callable[[str], Secret | None],
 ) -> str | None:
     if source.field_ref is not None:
-        return field_ref_value(pod, source.field_ref.field_path, host_ip)
+        return field_ref_value(pod, source.field_ref.field_path, host_ip, pod_ip)
     extra = ValueFromSources.model_validate(source.model_extra or {})
     ns = pod.namespace
     if extra.resource_field_ref is not None:
