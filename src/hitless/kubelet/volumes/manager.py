@@ -202,7 +202,7 @@ class VolumeManager:
         except NotReady:
             if raise_not_ready:
                 raise
-        except (MountError, OSError) as exc:
+        except (MountError, OSError, ValueError) as exc:
             message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             # operation_generator.go GenerateError: "<prefix> for volume %q <: err>".
             self._recorder.event(
