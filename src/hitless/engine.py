@@ -203,6 +203,11 @@ class Engine:
             for i in range(1, self.options.nodes + 1)
         ]
 
+    def set_sync_frequency(self, seconds: float) -> None:
+        """The kubelets' --sync-frequency: how often they refresh API-sourced volumes."""
+        for kubelet in self.kubelets:
+            kubelet.volumes.options.sync_period = seconds
+
     async def start(self) -> None:
         for kubelet in self.kubelets:
             kubelet.start()

@@ -14,9 +14,12 @@ from typing import Any
 
 from hitless.api.types.config import ConfigMap, Secret
 from hitless.api.types.meta import K8sObject
+from hitless.cli.up import build_parser
+from hitless.clock import FakeClock
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, VolumeBinder
+from hitless.engine import Engine, EngineOptions
 from hitless.runtime import cri
-from hitless.runtime.fake import FakeProgram
+from hitless.runtime.fake import FakeProgram, FakeRuntime
 
 from .conftest import Env, make_pod, state_of
 
@@ -532,3 +535,12 @@ async def test_pod_ip_in_env_is_the_sandbox_s_from_the_first_start(env: Env, pro
     await env.clock.advance(1)
     [config] = configs
     assert config.env["IP"] == env.pod().status.pod_ip and config.env["IP"].startswith("127.244.")
+
+
+def test_sync_frequency_flag_reaches_every_kubelet(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["x.yaml", "--sync-frequency", "5"])
+    clock = FakeClock()
+    engine = Engine(FakeRuntime(clock), clock, EngineOptions(nodes=2, log_dir=tmp_path))
+    engine.set_sync_frequency(args.sync_frequency)
+    assert [k.volumes.options.sync_period for k in engine.kubelets] == [5.0, 5.0]
+    assert build_parser().parse_args(["x.yaml"]).sync_frequency is None
