@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +245,40 @@ async def test_a_claim_outlives_its_pod(tmp_path: Path) -> None:
         assert cluster.logs("second", "app") == ["kept"]
         claim = store.get("PersistentVolumeClaim", "default", "data")
         assert claim is not None and claim.to_json()["status"]["phase"] == "Bound"
+
+
+MEMORY = """
+apiVersion: v1
+kind: Pod
+metadata: {name: mem}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, "grep ' /cache ' /proc/self/mounts"]
+    volumeMounts:
+    - {name: cache, mountPath: /cache}
+  volumes:
+  - {name: cache, emptyDir: {medium: Memory, sizeLimit: 2Mi}}
+"""
+
+
+def test_memory_empty_dir_is_a_sized_tmpfs_under_hitless_up(tmp_path: Path) -> None:
+    """Under ``hitless up`` the engine has a mount namespace of its own: the volume is a tmpfs of
+    sizeLimit there, the container sees it at its mountPath, and the host's mounts never do."""
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(MEMORY)
+    logs = tmp_path / "logs"
+    result = subprocess.run(
+        [sys.executable, "-m", "hitless", "up", str(manifest), "--duration", "20", "--log-dir", str(logs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    [log] = logs.glob("default_mem_*/app/0.log")
+    line = log.read_text().split(" ", 3)[3]
+    assert line.startswith("tmpfs /cache tmpfs rw,nosuid,nodev") and "size=2048k" in line
+    assert str(tmp_path) not in Path("/proc/self/mounts").read_text()
