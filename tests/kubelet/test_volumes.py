@@ -544,3 +544,19 @@ def test_sync_frequency_flag_reaches_every_kubelet(tmp_path: Path) -> None:
     engine.set_sync_frequency(args.sync_frequency)
     assert [k.volumes.options.sync_period for k in engine.kubelets] == [5.0, 5.0]
     assert build_parser().parse_args(["x.yaml"]).sync_frequency is None
+
+
+async def test_a_claim_provisioned_on_another_node_is_not_mounted_here(env: Env) -> None:
+    bound = claim("data", ["ReadWriteOnce"]).to_json()
+    bound["metadata"]["annotations"] = {"volume.kubernetes.io/selected-node": "node-2"}
+    bound["spec"]["volumeName"] = "pvc-x"
+    bound["status"] = {"phase": "Bound", "accessModes": ["ReadWriteOnce"]}
+    env.store.create(K8sObject.model_validate(bound))
+    volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+    env.store.create(pod_with(volumes, [{"name": "d", "mountPath": "/data"}]))
+    await env.clock.advance(124)
+    assert state_of(env.status()) == "waiting:ContainerCreating"
+    assert [m for _, m in env.events("FailedMount")] == [
+        "Unable to attach or mount volumes: unmounted volumes=[d], unattached volumes=[], "
+        "failed to process volumes=[d]: context deadline exceeded"
+    ]
