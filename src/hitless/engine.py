@@ -32,8 +32,10 @@ from hitless.controllers.job_util import is_finished as is_job_finished
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
 from hitless.controllers.statefulset import StatefulSetController
+from hitless.controllers.volumebinding import LOCAL_PATH_DIR, VolumeBinder
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
+from hitless.kubelet.volumes.manager import VolumeOptions
 from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.loadbalancer import LoadBalancer
@@ -131,6 +133,9 @@ class EngineOptions:
     # free pair after them when another engine on this host holds those (free_address_prefixes).
     node_address_prefix: str | None = None
     load_balancer_address_prefix: str | None = None
+    # The kubelets' volume manager: how soon an edited ConfigMap or Secret reaches mounted files
+    # (None: the kubelet's syncFrequency, 1 min, with the pod worker's jitter).
+    volumes: VolumeOptions | None = None
 
 
 class Engine:
@@ -152,6 +157,7 @@ class Engine:
         self.daemonsets = DaemonSetController(self.store, clock)
         self.jobs = JobController(self.store, clock)
         self.cronjobs = CronJobController(self.store, clock)
+        self.volume_binder = VolumeBinder(self.store, clock, self.options.log_dir / LOCAL_PATH_DIR)
         self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
         # Its own random source, so that adding Services does not change the kubelets' draws.
@@ -202,9 +208,15 @@ class Engine:
                 self.options.log_dir,
                 rng=random.Random(rng.random()),
                 retry_jitter=self.options.retry_jitter,
+                volume_options=self.options.volumes,
             )
             for i in range(1, self.options.nodes + 1)
         ]
+
+    def set_sync_frequency(self, seconds: float) -> None:
+        """The kubelets' --sync-frequency: how often they refresh API-sourced volumes."""
+        for kubelet in self.kubelets:
+            kubelet.volumes.options.sync_period = seconds
 
     async def start(self) -> None:
         for kubelet in self.kubelets:
@@ -217,6 +229,7 @@ class Engine:
         self.jobs.start()
         self.cronjobs.start()
         self.garbage_collector.start()
+        self.volume_binder.start()
         self.endpointslices.start()
         for proxy in self.proxies:
             proxy.start()
@@ -284,6 +297,7 @@ class Engine:
         await self.cronjobs.stop()
         await self.jobs.stop()
         await self.garbage_collector.stop()
+        await self.volume_binder.stop()
         await self.scheduler.stop()
         await self.load_balancer.stop()
         for proxy in self.proxies:

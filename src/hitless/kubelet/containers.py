@@ -21,12 +21,20 @@ from pathlib import Path
 from hitless.api.types.pod import Container, Pod
 from hitless.clock import Clock, wait_for
 from hitless.kubelet.backoff import Backoff
-from hitless.kubelet.env import ContainerConfigError, container_environment, expand
+from hitless.kubelet.env import (
+    ConfigObjects,
+    ContainerConfigError,
+    NodeAllocatable,
+    container_environment,
+    expand,
+)
 from hitless.kubelet.format import container_field_path, format_pod, go_duration
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService, container_argv, not_runnable_message
 from hitless.kubelet.ordering import TerminationOrdering
 from hitless.kubelet.views import ContainerView
+from hitless.kubelet.volumes.manager import VolumeManager
+from hitless.kubelet.volumes.mounts import make_mounts
 from hitless.runtime import cri
 from hitless.store.events import NORMAL, WARNING, EventRecorder
 
@@ -43,6 +51,17 @@ class PodContext:
     pod_ip: str
     host_ip: str
     log_directory: Path
+
+
+@dataclass
+class ContainerSources:
+    """Where a container's environment and mounts come from besides its spec."""
+
+    objects: ConfigObjects
+    allocatable: NodeAllocatable
+    volumes: VolumeManager | None = None
+    # The 1.29 kubelet's envFrom key rule (skipped keys, InvalidEnvironmentVariableNames).
+    strict_env_names: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +109,9 @@ class ContainerManager:
         hooks: HandlerRunner,
         clock: Clock,
         recorder: EventRecorder,
+        sources: ContainerSources | None = None,
     ) -> None:
+        self.sources = sources
         self._runtime = runtime
         self._images = images
         self._hooks = hooks
@@ -160,16 +181,35 @@ class ContainerManager:
             self.image_backoff.next(key, self._clock.now())
             return StartFailure("ErrImagePull", message)
         self._event(pod, name, NORMAL, "Pulled", f'Container image "{image}" already present on machine')
+        sources = self.sources
         try:
-            env, kube_env = container_environment(pod, container, config.env if config else {}, ctx.host_ip)
+            # GenerateRunContainerOptions: the environment, then the mounts (subPathExpr reads it).
+            environment = container_environment(
+                pod,
+                container,
+                config.env if config else {},
+                ctx.host_ip,
+                sources.objects if sources else None,
+                sources.allocatable if sources else None,
+                sources.strict_env_names if sources else False,
+                ctx.pod_ip,
+            )
+            mounts: tuple[cri.Mount, ...] = ()
+            if sources is not None and sources.volumes is not None:
+                mounted = sources.volumes.mounted(pod)
+                mounts = make_mounts(pod, container, mounted, environment.kube_env)
         except ContainerConfigError as exc:
             self._event(pod, name, WARNING, "Failed", f"Error: {exc}")
             return StartFailure("CreateContainerConfigError", str(exc))
+        for message in environment.skipped:
+            self._recorder.event(pod, WARNING, "InvalidEnvironmentVariableNames", message)
+        kube_env = environment.kube_env
         working_dir = container.working_dir or (config.working_dir if config else None)
         return cri.ContainerConfig(
             name=name,
             argv=[expand(arg, kube_env) for arg in argv],
-            env=env,
+            env=environment.env,
+            mounts=mounts,
             working_dir=working_dir,
             attempt=attempt,
             stop_signal=stop_signal(container, config.stop_signal if config else None),

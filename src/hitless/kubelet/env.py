@@ -1,17 +1,30 @@
 """A container's environment and the $(VAR) expansion of command, args and env values.
 
-Sources: pkg/kubelet/kubelet_pods.go (makeEnvironmentVariables), third_party/forked/golang/expansion
+Sources: pkg/kubelet/kubelet_pods.go (makeEnvironmentVariables, podFieldSelectorRuntimeValue),
+pkg/api/v1/resource/helpers.go (resourceFieldRef), third_party/forked/golang/expansion
 (the $(VAR) syntax: $$ escapes, unknown references are left as written).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Protocol
 
-from hitless.api.types.pod import Container, Pod
+from hitless.api.types.config import ConfigMap, Secret
+from hitless.api.types.pod import Container, EnvVarSource, Pod
+from hitless.api.types.volume import (
+    ResourceFieldSelector,
+    ValueFromSources,
+    container_env_from,
+    container_resources,
+)
+from hitless.kubelet import quantity
 
 
 class ContainerConfigError(Exception):
@@ -48,7 +61,10 @@ def base_environment(pod: Pod) -> dict[str, str]:
     return env
 
 
-def field_ref_value(pod: Pod, path: str, host_ip: str) -> str:
+def field_ref_value(pod: Pod, path: str, host_ip: str, pod_ip: str | None = None) -> str:
+    """podFieldSelectorRuntimeValue. ``pod_ip`` is the sandbox's: the first containers start
+    before any status with the pod's IP has been written."""
+    pod_ip = pod_ip or pod.status.pod_ip
     meta = pod.metadata
     simple: dict[str, str | None] = {
         "metadata.name": meta.name,
@@ -58,8 +74,8 @@ def field_ref_value(pod: Pod, path: str, host_ip: str) -> str:
         "spec.serviceAccountName": (pod.spec.model_extra or {}).get("serviceAccountName", "default"),
         "status.hostIP": host_ip,
         "status.hostIPs": host_ip,
-        "status.podIP": pod.status.pod_ip,
-        "status.podIPs": pod.status.pod_ip,
+        "status.podIP": pod_ip,
+        "status.podIPs": pod_ip,
     }
     if path in simple:
         return simple[path] or ""
@@ -70,45 +86,217 @@ def field_ref_value(pod: Pod, path: str, host_ip: str) -> str:
     raise ContainerConfigError(f'unsupported fieldPath: "{path}"')
 
 
-def container_environment(
-    pod: Pod, container: Container, image_env: Mapping[str, str], host_ip: str
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(the process environment, the variables $(VAR) in command and args may refer to).
+@dataclass(frozen=True)
+class NodeAllocatable:
+    """What a container's unset limits read as through the downward API (the node's allocatable)."""
 
-    Like the kubelet, only the variables Kubernetes itself sets (the container's ``env``) take
-    part in $(VAR) expansion; the image's environment does not.
+    cpu: Fraction
+    memory: Fraction
+    ephemeral_storage: Fraction
+
+
+class ConfigObjects(Protocol):
+    """The kubelet's ConfigMap and Secret managers: the API's objects, or None when not found."""
+
+    def config_map(self, namespace: str, name: str) -> ConfigMap | None: ...
+
+    def secret(self, namespace: str, name: str) -> Secret | None: ...
+
+
+class NoConfigObjects:
+    """A kubelet that sees no ConfigMaps or Secrets (every reference to one is not found)."""
+
+    def config_map(self, namespace: str, name: str) -> ConfigMap | None:
+        return None
+
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        return None
+
+
+@dataclass
+class ContainerEnvironment:
+    # The process's environment: the base, the image's, then what Kubernetes sets.
+    env: dict[str, str]
+    # What Kubernetes sets (envFrom, then env): what $(VAR) in command, args and subPathExpr sees.
+    kube_env: dict[str, str]
+    # InvalidEnvironmentVariableNames messages (only with strict_env_names).
+    skipped: list[str] = field(default_factory=list)
+
+
+# k8s.io/apimachinery/pkg/util/validation IsEnvVarName, before KEP-4369 relaxed it.
+_STRICT_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def _strict_env_name_ok(name: str) -> bool:
+    return bool(_STRICT_ENV_NAME.match(name)) and name not in (".", "..") and not name.startswith("..")
+
+
+def container_environment(
+    pod: Pod,
+    container: Container,
+    image_env: Mapping[str, str],
+    host_ip: str,
+    objects: ConfigObjects | None = None,
+    allocatable: NodeAllocatable | None = None,
+    strict_env_names: bool = False,
+    pod_ip: str | None = None,
+) -> ContainerEnvironment:
+    """kubelet_pods.go makeEnvironmentVariables.
+
+    ``envFrom`` first, then ``env`` in order (a later name replaces an earlier one); a value's
+    $(VAR) sees both. A missing ConfigMap, Secret or key fails the container's configuration
+    (CreateContainerConfigError) unless the reference is ``optional``, in which case the variable
+    is not set at all. Keys are taken as they are: since 1.30 (KEP-4369) the kubelet no longer
+    skips envFrom keys that are not C-like names; ``strict_env_names`` restores the 1.29 rule
+    (skipped, reported as InvalidEnvironmentVariableNames).
     """
+    objects = objects or NoConfigObjects()
+    ns = pod.namespace
     env = base_environment(pod)
     env.update(image_env)
     declared: dict[str, str] = {}
-    extra = container.model_extra or {}
-    for source in extra.get("envFrom") or []:
-        ref = source.get("configMapRef") or source.get("secretRef")
-        kind = "configmap" if "configMapRef" in source else "secret"
-        if ref and not ref.get("optional"):
-            raise ContainerConfigError(f'{kind} "{ref.get("name", "")}" not found')
-    for var in container.env or []:
-        if var.value_from is not None:
-            if var.value_from.field_ref is not None:
-                value = field_ref_value(pod, var.value_from.field_ref.field_path, host_ip)
-            else:
-                value = _unsupported_source(var.value_from.model_extra or {})
+    skipped: list[str] = []
+    config_maps: dict[str, ConfigMap] = {}
+    secrets: dict[str, Secret] = {}
+
+    def get_config_map(name: str) -> ConfigMap | None:
+        if name not in config_maps:
+            found = objects.config_map(ns, name)
+            if found is None:
+                return None
+            config_maps[name] = found
+        return config_maps[name]
+
+    def get_secret(name: str) -> Secret | None:
+        if name not in secrets:
+            found = objects.secret(ns, name)
+            if found is None:
+                return None
+            secrets[name] = found
+        return secrets[name]
+
+    for source in container_env_from(container):
+        values: dict[str, str]
+        if source.config_map_ref is not None:
+            kind, name, optional = "configMap", source.config_map_ref.name, source.config_map_ref.optional
+            cm = get_config_map(name)
+            if cm is None:
+                if optional:
+                    continue
+                raise ContainerConfigError(f'configmap "{name}" not found')
+            values = dict(cm.data or {})
+        elif source.secret_ref is not None:
+            kind, name, optional = "secret", source.secret_ref.name, source.secret_ref.optional
+            secret = get_secret(name)
+            if secret is None:
+                if optional:
+                    continue
+                raise ContainerConfigError(f'secret "{name}" not found')
+            values = {k: v.decode(errors="surrogateescape") for k, v in secret.decoded().items()}
         else:
-            value = expand(var.value or "", declared)
+            continue
+        invalid: list[str] = []
+        for key, value in values.items():
+            key = (source.prefix or "") + key
+            if strict_env_names and not _strict_env_name_ok(key):
+                invalid.append(key)
+                continue
+            declared[key] = value
+        if invalid:
+            skipped.append(
+                f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom {kind} {ns}/{name} were skipped "
+                "since they are considered invalid environment variable names."
+            )
+
+    for var in container.env or []:
+        if var.value:
+            value = expand(var.value, declared)
+        elif var.value_from is not None:
+            resolved = _value_from(
+                pod, container, var.value_from, host_ip, pod_ip, allocatable, get_config_map, get_secret
+            )
+            if resolved is None:
+                continue  # an optional reference that is not there: the variable is not set
+            value = resolved
+        else:
+            value = ""
         declared[var.name] = value
     env.update(declared)
-    return env, declared
+    return ContainerEnvironment(env, declared, skipped)
 
 
-def _unsupported_source(extra: Mapping[str, object]) -> str:
-    # hitless has no Secrets or ConfigMaps: the kubelet's message for a missing one.
-    for key, kind in (("secretKeyRef", "secret"), ("configMapKeyRef", "configmap")):
-        ref = extra.get(key)
-        if isinstance(ref, dict):
-            if ref.get("optional"):
-                return ""
-            raise ContainerConfigError(f'{kind} "{ref.get("name", "")}" not found')
-    if "resourceFieldRef" in extra:
-        # No resource limits are enforced; a limit reads as the node's allocatable would: 0 = unset.
-        return "0"
+def _value_from(
+    pod: Pod,
+    container: Container,
+    source: EnvVarSource,
+    host_ip: str,
+    pod_ip: str | None,
+    allocatable: NodeAllocatable | None,
+    get_config_map: Callable[[str], ConfigMap | None],
+    get_secret: Callable[[str], Secret | None],
+) -> str | None:
+    if source.field_ref is not None:
+        return field_ref_value(pod, source.field_ref.field_path, host_ip, pod_ip)
+    extra = ValueFromSources.model_validate(source.model_extra or {})
+    ns = pod.namespace
+    if extra.resource_field_ref is not None:
+        return resource_field_value(pod, container, extra.resource_field_ref, allocatable)
+    if (ref := extra.config_map_key_ref) is not None:
+        cm = get_config_map(ref.name)
+        if cm is None:
+            if ref.optional:
+                return None
+            raise ContainerConfigError(f'configmap "{ref.name}" not found')
+        if ref.key not in (cm.data or {}):
+            if ref.optional:
+                return None
+            raise ContainerConfigError(f"couldn't find key {ref.key} in ConfigMap {ns}/{ref.name}")
+        return (cm.data or {})[ref.key]
+    if (sref := extra.secret_key_ref) is not None:
+        secret = get_secret(sref.name)
+        if secret is None:
+            if sref.optional:
+                return None
+            raise ContainerConfigError(f'secret "{sref.name}" not found')
+        data = secret.decoded()
+        if sref.key not in data:
+            if sref.optional:
+                return None
+            raise ContainerConfigError(f"couldn't find key {sref.key} in Secret {ns}/{sref.name}")
+        return data[sref.key].decode(errors="surrogateescape")
     raise ContainerConfigError("unsupported valueFrom source")
+
+
+def resource_field_value(
+    pod: Pod, container: Container, ref: ResourceFieldSelector, allocatable: NodeAllocatable | None
+) -> str:
+    """pkg/api/v1/resource/helpers.go ExtractContainerResourceValue over the container with its
+    limits defaulted to the node's allocatable (kubelet_resources.go defaultPodLimitsForDownwardAPI).
+
+    CPU is counted in millicores and memory and storage in bytes, each divided by the divisor
+    (default 1) and rounded up.
+    """
+    if ref.container_name:
+        target = pod.spec.container(ref.container_name)
+        if target is None:
+            raise ContainerConfigError(f"container {ref.container_name} not found")
+        container = target
+    limits, requests = container_resources(container)
+    divisor = quantity.parse_quantity(ref.divisor) if ref.divisor not in (None, "", 0, "0") else Fraction(1)
+    kind, _, name = ref.resource.partition(".")
+    if kind not in ("limits", "requests") or name not in ("cpu", "memory", "ephemeral-storage"):
+        raise ContainerConfigError(f"unsupported container resource : {ref.resource}")
+    values = limits if kind == "limits" else requests
+    if name in values:
+        amount = quantity.parse_quantity(values[name])
+    elif kind == "limits" and allocatable is not None:
+        amount = {
+            "cpu": allocatable.cpu,
+            "memory": allocatable.memory,
+            "ephemeral-storage": allocatable.ephemeral_storage,
+        }[name]
+    else:
+        amount = Fraction(0)
+    if name == "cpu":
+        return str(math.ceil(Fraction(quantity.milli_value(amount), quantity.milli_value(divisor))))
+    return str(math.ceil(Fraction(quantity.value(amount), quantity.value(divisor))))

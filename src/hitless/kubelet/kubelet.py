@@ -19,7 +19,9 @@ from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node, NodeAddress, NodeStatus
 from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
-from hitless.kubelet.containers import ContainerManager
+from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
+from hitless.kubelet.containers import ContainerManager, ContainerSources
+from hitless.kubelet.eviction import EvictionManager
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.pod_worker import PodWorker
@@ -27,6 +29,10 @@ from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.prober.prober import KubeletProber
 from hitless.kubelet.prober.probers import Prober, ProberDeps, probers_for
 from hitless.kubelet.syncer import KubeletContext
+from hitless.kubelet.volumes.manager import VolumeManager, VolumeOptions
+from hitless.kubelet.volumes.node import StoreConfigObjects, node_allocatable
+from hitless.kubelet.volumes.plugins import NotReady, VolumeHost
+from hitless.kubelet.volumes.tmpfs import available as tmpfs_available
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
 from hitless.store.events import EventRecorder
@@ -48,6 +54,8 @@ class Kubelet:
         rng: random.Random | None = None,
         retry_jitter: float | None = None,
         probers: Callable[[Probe], Prober | None] | None = None,
+        volume_options: VolumeOptions | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.node_name = node_name
         self.host_ip = host_ip
@@ -63,7 +71,26 @@ class Kubelet:
             rng=random.Random(rng.random()),
         )
         hooks = HandlerRunner(runtime, network, clock)
-        self.containers = ContainerManager(runtime, images, hooks, clock, recorder)
+        # The kubelet's root directory (/var/lib/kubelet): pods/<uid>/volumes/... for this node.
+        root = state_dir or log_root / "kubelet" / node_name
+        self._claims_dir = log_root / LOCAL_PATH_DIR
+        allocatable = node_allocatable(log_root)
+        self.volumes = VolumeManager(
+            VolumeHost(
+                pods_dir=root / "pods",
+                objects=StoreConfigObjects(store),
+                allocatable=allocatable,
+                tmpfs=tmpfs_available(),
+                wall=clock.wall,
+                claim_path=self._claim_path,
+            ),
+            clock,
+            recorder,
+            volume_options,
+            random.Random(rng.random()),
+        )
+        sources = ContainerSources(self.volumes.host.objects, allocatable, self.volumes)
+        self.containers = ContainerManager(runtime, images, hooks, clock, recorder, sources)
         self.context = KubeletContext(
             node_name=node_name,
             host_ip=host_ip,
@@ -76,13 +103,26 @@ class Kubelet:
             recorder=recorder,
             log_root=log_root,
             rng=rng,
+            volumes=self.volumes,
         )
         if retry_jitter is not None:
             self.context.retry_jitter = retry_jitter
         self.workers: dict[str, PodWorker] = {}
+        self.eviction = EvictionManager(clock, self.volumes, recorder, self._evictable_pods)
         # The spec and metadata each pod was last seen with.
         self._seen: dict[str, object] = {}
         self._task: asyncio.Task[None] | None = None
+
+    def _claim_path(self, namespace: str, name: str) -> Path:
+        # What reading the claim's bound PersistentVolume tells a kubelet: its local directory.
+        try:
+            return claim_path(self._store, self._claims_dir, self.node_name, namespace, name)
+        except NotBound as exc:
+            raise NotReady(str(exc)) from exc
+
+    def _evictable_pods(self) -> list[tuple[Pod, Callable[[str], None]]]:
+        """The eviction manager's active pods: those whose workers still run them."""
+        return [(w.pod, w.evict) for w in self.workers.values() if w.active]
 
     def register_node(self) -> Node:
         node = Node(
@@ -110,6 +150,7 @@ class Kubelet:
     def start(self) -> None:
         self.register_node()
         self._task = asyncio.ensure_future(self._run())
+        self.eviction.start()
 
     async def _run(self) -> None:
         await self._store.list_and_watch(["Pod"], self._on_event, relisted=self._relisted)
@@ -204,4 +245,6 @@ class Kubelet:
         for task in probe_tasks:
             task.cancel()
         await asyncio.gather(*probe_tasks, return_exceptions=True)
+        await self.eviction.stop()
+        await self.volumes.stop()
         await self.containers.shutdown()

@@ -65,6 +65,11 @@ class PodWorker:
         return self.syncer.pod
 
     @property
+    def active(self) -> bool:
+        """Neither terminating nor terminated: what the eviction manager may still evict."""
+        return not self._terminating
+
+    @property
     def uid(self) -> str:
         return self.syncer.uid
 
@@ -93,6 +98,14 @@ class PodWorker:
             # Readiness keeps being reported while the containers stop (SetContainerReadiness).
             self.syncer.publish()
         self._wake.set()
+
+    def evict(self, message: str) -> None:
+        """The eviction manager's killPodNow: terminate now, grace period 0 (so 1 s, and the 2 s
+        container floor), the pod Failed with reason Evicted and ``message``, kept in the API."""
+        if self.terminated.is_set() or self.syncer.evicted is not None:
+            return
+        self.syncer.evicted = message
+        self._request_termination(self.pod, override=0)
 
     def kill_now(self) -> None:
         """SIGKILL every container at once, skipping hooks (hitless's second Ctrl-C)."""

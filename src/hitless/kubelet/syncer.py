@@ -22,9 +22,11 @@ from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.eviction import EVICTED
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
 from hitless.kubelet.views import ContainerView
+from hitless.kubelet.volumes.manager import VolumeManager
 from hitless.runtime import cri
 from hitless.runtime.network import PodNetwork
 from hitless.store.events import WARNING, EventRecorder
@@ -54,6 +56,7 @@ class KubeletContext:
     log_root: Path
     rng: random.Random = field(default_factory=random.Random)
     retry_jitter: float = SYNC_RETRY_JITTER
+    volumes: VolumeManager | None = None
 
 
 class SyncResult(Enum):
@@ -74,6 +77,8 @@ class PodSyncer:
         self.sandbox_ready = False
         self._wake = wake
         self._start_time = k.clock.wall()
+        # Set by the eviction manager: the message of the pod's Evicted status.
+        self.evicted: str | None = None
         # PLEG stand-ins: one task per running instance, waking the worker when it exits.
         self._waiters: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -100,6 +105,10 @@ class PodSyncer:
             # which hitless does not model. It cannot happen (a pod is killed as a whole only
             # when nothing of it restarts), so end it rather than run it without a sandbox.
             return SyncResult.TERMINAL
+        # WaitForAttachAndMount: containers start once every volume is set up (the volume
+        # manager wakes the worker then); meanwhile they wait in ContainerCreating.
+        if self.k.volumes is not None and not self.k.volumes.pod_ready(self.pod, self._wake):
+            return SyncResult.OK
         # Before the sandbox, as kubelet.go's SyncPod calls probeManager.AddPod before the
         # runtime's SyncPod: a worker's ticks keep the phase of this moment, and only workers
         # added while the kubelet is young get the random delay that spreads them.
@@ -210,14 +219,21 @@ class PodSyncer:
         """The final status; a deleted pod is then removed from the API by its kubelet."""
         self.publish(final=True)
         self.close()
-        if self.sandbox_id is not None:
-            # The kubelet's garbage collection of a terminated pod's sandbox and containers.
-            task = asyncio.ensure_future(self.k.runtime.remove_pod_sandbox(self.sandbox_id))
+        if self.sandbox_id is not None or self.k.volumes is not None:
+            # The kubelet's garbage collection of a terminated pod's sandbox and containers,
+            # then of its volumes and directory.
+            task = asyncio.ensure_future(self._clean_up())
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         if self.pod.metadata.deletion_timestamp is not None:
             with contextlib.suppress(NotFound):
                 self.k.store.delete("Pod", self.pod.namespace, self.pod.name, grace_period_seconds=0)
+
+    async def _clean_up(self) -> None:
+        if self.sandbox_id is not None:
+            await self.k.runtime.remove_pod_sandbox(self.sandbox_id)
+        if self.k.volumes is not None:
+            await self.k.volumes.remove_pod(self.uid)
 
     # --- status ----------------------------------------------------------------------------------
 
@@ -240,6 +256,9 @@ class PodSyncer:
         )
         if final:
             status = terminate_pod_status(current, status)
+        if self.evicted is not None:
+            # eviction_manager.go evictPod's status function.
+            status.phase, status.reason, status.message = "Failed", EVICTED, self.evicted
         updated = current.copy_deep()
         updated.status = status
         self.k.store.update_status(updated)

@@ -99,6 +99,11 @@ class ContainerConfig:
     # The container's root filesystem: an unpacked image prepared by the runtime's image store,
     # or None for a host command (an image mapped with --image NAME=COMMAND), run on the host's root.
     rootfs: Path | None = None
+    # With a rootfs: the user as containerd's oci.WithUser takes it ("uid", "uid:gid", "name",
+    # "name:group"), resolved in the image's /etc/passwd and /etc/group; None runs as root.
+    user: str | None = None
+    # With a rootfs: where the container finds a fresh, writable termination-message file.
+    termination_message_path: str | None = None
 
 
 @dataclass

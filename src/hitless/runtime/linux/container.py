@@ -2,10 +2,10 @@
 
 How PID 1 is started (and why no ``/proc`` scan is needed to find it): the sandbox's thread
 calls ``unshare(CLONE_NEWPID)``, which changes only the PID namespace *of that thread's next
-children*, and then spawns ``unshare --mount-proc -- argv``. That child is PID 1 of the new
-namespace and a direct child of the engine; the ``unshare`` tool only makes a private mount
-namespace with a fresh ``/proc`` for it and then execs ``argv`` in place. So the engine knows
-PID 1's pid from the spawn, waits for it itself, gets its real exit status (``-9`` after SIGKILL,
+children*, and then forks the command. That child is PID 1 of the new namespace and a direct
+child of the engine; before it execs the command in place it builds its own mount namespace
+(``mounts.Stage``: a fresh ``/proc``, the CRI mounts, an image's root). So the engine knows PID
+1's pid from the spawn, waits for it itself, gets its real exit status (``-9`` after SIGKILL,
 so 137, with no helper process in between to mangle it) and signals it through a pidfd.
 """
 
@@ -20,15 +20,15 @@ from datetime import datetime
 from pathlib import Path
 
 from hitless.clock import Clock
-from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, StartError
+from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, Mount, StartError
 from hitless.runtime.linux import lookup
+from hitless.runtime.linux.etcfiles import EtcFiles
 from hitless.runtime.linux.logs import CriLogWriter
+from hitless.runtime.linux.mounts import ImageRoot, Plan, Stage
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
+from hitless.runtime.linux.rootfs import Ids, UserError, resolve_user
 from hitless.runtime.linux.sandbox import Sandbox
-
-# How long start_container waits for the helper to exec the command (normally a few ms).
-EXEC_WAIT = 5.0
 
 
 @dataclass
@@ -55,6 +55,8 @@ class Container:
     monitor: asyncio.Task[None] | None = None
     # Whether a stop with a timeout has sent the stop signal: it goes out once per container.
     stop_signalled: bool = False
+    # The user an image container runs as (execs take it too); None: the engine's own.
+    ids: Ids | None = None
 
     @property
     def cwd(self) -> str:
@@ -91,33 +93,45 @@ class Container:
         self.done.set()
 
 
-async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str) -> None:
-    lookup.check_working_dir(c.cwd)
-    exe, argv = lookup.runnable_argv(c.config.argv, c.config.env, c.cwd)
+async def start(c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc: EtcFiles | None) -> None:
+    """Spawn PID 1 through the mount stage (``mounts.Stage``), from the sandbox's thread.
 
+    ``scratch`` is the container's own directory (made here, removed with the container): the
+    overlay's upper and work dirs for an image, staging mounts for a host command. ``etc`` are
+    the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf, for an image container.
+    """
+    plan, exe, argv = _plan(c, scratch, etc)
+    c.ids = plan.user
     loop = asyncio.get_running_loop()
     log = CriLogWriter(c.log_path, clock.wall)
+    stage = Stage(plan)
     fds: list[int] = []
     try:
         out_r, out_w = os.pipe()
         fds += (out_r, out_w)
         err_r, err_w = os.pipe()
         fds += (err_r, err_w)
-        popen, pid_ns_fd = await sandbox.thread.spawn(
-            [unshare_path, "--mount-proc", "--", *argv],
-            PidNamespace(new=True),
-            env=c.config.env,
-            cwd=c.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            start_new_session=True,
-        )
+        try:
+            popen, pid_ns_fd = await sandbox.thread.spawn(
+                argv,
+                PidNamespace(new=True),
+                executable=exe,
+                env=c.config.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,
+                preexec_fn=stage,
+            )
+        except subprocess.SubprocessError as exc:
+            raise StartError(f"{lookup.CREATE_PREFIX}{stage.error() or exc}: unknown") from exc
     except BaseException:
         for fd in fds:
             os.close(fd)
         log.close()
         raise
+    finally:
+        stage.close()
     # The child has its copies: ours would keep the pipes open after it exits.
     os.close(out_w)
     os.close(err_w)
@@ -136,27 +150,54 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str)
         PipeReader(out_r, loop, lambda data: log.feed("stdout", data)),
         PipeReader(err_r, loop, lambda data: log.feed("stderr", data)),
     ]
+    # Popen returns once the exec has happened (its error pipe closes on exec), so an exec right
+    # after the start already sees the container's mounts and its own /proc.
     c.monitor = asyncio.create_task(_monitor(c, log, readers, clock), name=f"container-{c.id[:12]}")
-    await _wait_exec(c, clock, unshare_path, exe)
 
 
-async def _wait_exec(c: Container, clock: Clock, unshare_path: str, exe: str) -> None:
-    """Wait until the helper has set up the mount namespace and exec'd the command, so that an
-    exec right after the start already sees the container's own /proc."""
-    assert c.process is not None
-    helper = os.path.realpath(unshare_path)  # noqa: ASYNC240 (a readlink or two, no I/O wait)
-    if os.path.realpath(exe) == helper:  # noqa: ASYNC240
-        return  # the command is unshare itself: its exec cannot be told from the helper's
-    deadline = clock.now() + EXEC_WAIT
-    delay = 0.0005
-    while not c.process.exited.done() and clock.now() < deadline:
-        try:
-            if os.readlink(f"/proc/{c.process.pid}/exe") != helper:
-                return
-        except OSError:
-            return
-        await clock.sleep(delay)
-        delay = min(delay * 2, 0.02)
+def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
+    config = c.config
+    if config.rootfs is None:
+        lookup.check_working_dir(c.cwd)
+        exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd)
+        # Where the command is found on the host, the same path names it inside the mount
+        # namespace (mounts only add to the host's tree, or cover a directory with its mirror).
+        return Plan(mounts=config.mounts, scratch=str(scratch), cwd=c.cwd), exe, argv
+    lower = str(config.rootfs)
+    # runc's lookup, inside the image: its PATH, its symlinks. The file found is named by its
+    # path inside the container, which is what the exec after pivot_root sees.
+    exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd, root=lower)
+    upper, work, merged = scratch / "upper", scratch / "work", scratch / "merged"
+    for d in (upper, work, merged):
+        d.mkdir(parents=True)
+    files: tuple[Mount, ...] = ()
+    if etc is not None:
+        files = (
+            Mount("/etc/hosts", str(etc.hosts)),
+            Mount("/etc/hostname", str(etc.hostname)),
+            Mount("/etc/resolv.conf", str(etc.resolv_conf)),
+        )
+    if config.termination_message_path:
+        log_file = scratch / "termination-log"
+        log_file.touch()
+        log_file.chmod(0o666)  # the kubelet's mode: any container user may write its message
+        files += (Mount(config.termination_message_path, str(log_file)),)
+    plan = Plan(
+        mounts=config.mounts,
+        scratch=str(scratch),
+        image=ImageRoot(lower=lower, upper=str(upper), work=str(work), merged=str(merged)),
+        cwd=c.cwd,
+        user=_user(lower, config.user),
+        files=files,
+    )
+    return plan, exe, argv
+
+
+def _user(root: str, user: str | None) -> Ids:
+    try:
+        return resolve_user(root, user)
+    except UserError as exc:
+        raise StartError(f"{lookup.CREATE_PREFIX}{exc}: unknown") from exc
 
 
 async def _monitor(c: Container, log: CriLogWriter, readers: list[PipeReader], clock: Clock) -> None:

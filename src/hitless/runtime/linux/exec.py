@@ -81,7 +81,13 @@ async def exec_sync(
     ):
         raise RuntimeError_(f"container {c.id} is not in running state")
     pid1 = c.process.pid
-    _, argv = lookup.runnable_argv(argv, c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX)
+    # An image container's exec is looked up in the image, as runc exec does: through PID 1's
+    # root (secure_join re-roots the image's symlinks there), so a binary the image lacks fails
+    # even when the host has it.
+    image_root = f"/proc/{pid1}/root" if c.config.rootfs is not None else None
+    _, argv = lookup.runnable_argv(argv, c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX, root=image_root)
+    # runc exec runs as the container's user (the process spec's user).
+    user = [] if c.ids is None else [f"--setuid={c.ids.uid}", f"--setgid={c.ids.gid}"]
     pid_ns_fd = c.pid_ns_fd
 
     loop = asyncio.get_running_loop()
@@ -101,6 +107,7 @@ async def exec_sync(
                 # namespace once nsenter has entered it.
                 f"--mount=/proc/{pid1}/ns/mnt",
                 f"--wd=/proc/{pid1}/root{c.cwd}",
+                *user,
                 "--",
                 *argv,
             ],

@@ -10,6 +10,7 @@ import os
 import stat
 
 from hitless.runtime.cri import StartError
+from hitless.runtime.linux.rootfs import secure_join
 
 # containerd's default when the image config sets no PATH (oci.WithDefaultPathEnv).
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -31,21 +32,27 @@ class ExecutableError(StartError):
         self.exit_code = exit_code
 
 
-def _problem(path: str) -> tuple[str, int] | None:
-    """Why ``path`` cannot be executed (Go's findExecutable), or None when it can."""
+def _problem(path: str, root: str | None = None) -> tuple[str, int] | None:
+    """Why ``path`` cannot be executed (Go's findExecutable), or None when it can.
+
+    With ``root``, ``path`` is a path inside that root filesystem (symlinks resolved in it).
+    """
     try:
-        st = os.stat(path)
+        st = os.stat(secure_join(root, path) if root is not None else path)
     except OSError as exc:
         return f"stat {path}: {(exc.strerror or str(exc)).lower()}", 127
     if stat.S_ISDIR(st.st_mode):
         return "is a directory", 126
-    if not st.st_mode & 0o111 or not os.access(path, os.X_OK):
+    if not st.st_mode & 0o111 or (root is None and not os.access(path, os.X_OK)):
         return "permission denied", 126
     return None
 
 
-def resolve(name: str, env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX) -> str:
-    """The file ``name`` runs, searched in the env's PATH unless it contains a slash.
+def resolve(
+    name: str, env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX, root: str | None = None
+) -> str:
+    """The file ``name`` runs, searched in the env's PATH unless it contains a slash; with
+    ``root``, inside that root filesystem (an image), and named by its path there.
 
     Raises :class:`ExecutableError` worded as containerd reports it.
     """
@@ -53,7 +60,7 @@ def resolve(name: str, env: dict[str, str], cwd: str, prefix: str = CREATE_PREFI
         raise ExecutableError(f'{prefix}exec: "": executable file not found in $PATH: unknown', 127)
     if "/" in name:
         path = name if os.path.isabs(name) else os.path.join(cwd, name)
-        problem = _problem(path)
+        problem = _problem(path, root)
         if problem is not None:
             raise ExecutableError(f'{prefix}exec: "{name}": {problem[0]}: unknown', problem[1])
         return path
@@ -62,20 +69,20 @@ def resolve(name: str, env: dict[str, str], cwd: str, prefix: str = CREATE_PREFI
         candidate = os.path.join(directory or ".", name)
         if not os.path.isabs(candidate):
             candidate = os.path.join(cwd, candidate)
-        if _problem(candidate) is None:
+        if _problem(candidate, root) is None:
             return candidate
     raise ExecutableError(f'{prefix}exec: "{name}": executable file not found in $PATH: unknown', 127)
 
 
 def runnable_argv(
-    argv: list[str], env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX
+    argv: list[str], env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX, root: str | None = None
 ) -> tuple[str, list[str]]:
     """The file argv[0] runs and ``argv`` ready to hand to exec (ExecutableError otherwise).
 
     Without PATH in the env, the final execvp would search glibc's default PATH rather than
     containerd's, so argv[0] becomes the file that containerd's PATH finds.
     """
-    exe = resolve(argv[0] if argv else "", env, cwd, prefix)
+    exe = resolve(argv[0] if argv else "", env, cwd, prefix, root)
     if "PATH" not in env and "/" not in argv[0]:
         return exe, [exe, *argv[1:]]
     return exe, list(argv)

@@ -7,9 +7,11 @@ import contextlib
 import resource
 import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hitless.clock import Clock, RealClock
@@ -27,6 +29,7 @@ from hitless.runtime.cri import (
 )
 from hitless.runtime.linux import bootstrap, container, lookup, procfs
 from hitless.runtime.linux.container import Container
+from hitless.runtime.linux.etcfiles import EtcFiles, write_etc_files
 from hitless.runtime.linux.exec import exec_sync
 from hitless.runtime.linux.sandbox import AddressPool, Sandbox, create_sandbox
 from hitless.tasks import cancel_and_wait
@@ -66,9 +69,16 @@ SPARE_SOCKETS = 8
 
 
 class LinuxRuntime:
-    def __init__(self, clock: Clock | None = None, tools: Tools | None = None) -> None:
+    def __init__(
+        self, clock: Clock | None = None, tools: Tools | None = None, state_dir: Path | None = None
+    ) -> None:
         self.clock: Clock = clock or RealClock()
         self.tools = tools or Tools.find()
+        # Each container's own directory (overlay upper/work dirs, mount staging) and each pod's
+        # /etc files live here; made on first use, removed with what they belong to and at shutdown.
+        self._state_dir = state_dir
+        self._own_state_dir = state_dir is None
+        self._etc: dict[str, EtcFiles] = {}
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, Container] = {}
         self._addresses = AddressPool()
@@ -164,6 +174,23 @@ class LinuxRuntime:
         for cid in list(sandbox.containers):
             await self.remove_container(cid)
         self._sandboxes.pop(sandbox_id, None)
+        if self._etc.pop(sandbox_id, None) is not None:
+            shutil.rmtree(self._state() / "pods" / sandbox_id, ignore_errors=True)
+
+    def _state(self) -> Path:
+        if self._state_dir is None:
+            self._state_dir = Path(tempfile.mkdtemp(prefix="hitless-runtime-"))
+        return self._state_dir
+
+    def _container_dir(self, container_id: str) -> Path:
+        return self._state() / "containers" / container_id
+
+    def _etc_files(self, sandbox: Sandbox) -> EtcFiles:
+        if sandbox.id not in self._etc:
+            self._etc[sandbox.id] = write_etc_files(
+                self._state() / "pods" / sandbox.id, sandbox.ip, sandbox.config.hostname
+            )
+        return self._etc[sandbox.id]
 
     def pod_sandbox_status(self, sandbox_id: str) -> PodSandboxStatus:
         sandbox = self._sandbox(sandbox_id)
@@ -196,7 +223,12 @@ class LinuxRuntime:
         sandbox = self._ready_sandbox(c.sandbox_id)
         c.starting = asyncio.get_running_loop().create_future()
         try:
-            await container.start(c, sandbox, self.clock, self.tools.unshare)
+            # Made by the start only for an image (its overlay's dirs); by the child itself
+            # when it needs a staging mount.
+            scratch = self._container_dir(container_id)
+            shutil.rmtree(scratch, ignore_errors=True)  # a start retried after a cancellation
+            etc = self._etc_files(sandbox) if c.config.rootfs is not None else None
+            await container.start(c, sandbox, self.clock, scratch, etc)
             if (self._shutdown is not None or sandbox.state is not SandboxState.READY) and c.process:
                 # The sandbox was stopped (or the runtime shut down) while we were spawning.
                 c.process.kill()
@@ -222,6 +254,12 @@ class LinuxRuntime:
             return
         await container.stop(c, 0, self.clock)
         del self._containers[container_id]
+        if self._state_dir is not None:
+            if c.config.rootfs is not None:
+                # An image container's upper dir can be large: not on the event loop's thread.
+                await asyncio.to_thread(shutil.rmtree, self._container_dir(container_id), True)
+            else:
+                shutil.rmtree(self._container_dir(container_id), ignore_errors=True)
         sandbox = self._sandboxes.get(c.sandbox_id)
         if sandbox is not None:
             sandbox.containers.discard(container_id)
@@ -298,3 +336,6 @@ class LinuxRuntime:
         await asyncio.gather(*(self.stop_pod_sandbox(sid) for sid in list(self._sandboxes)))
         await asyncio.gather(*(c.done.wait() for c in self._containers.values() if c.process is not None))
         await cancel_and_wait(*self._watchers)
+        if self._state_dir is not None:
+            state = self._state_dir if self._own_state_dir else self._state_dir / "containers"
+            await asyncio.to_thread(shutil.rmtree, state, True)

@@ -21,8 +21,16 @@ CLONE_NEWNET = 0x40000000
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+
+MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
 
@@ -40,6 +48,13 @@ _libc.mount.argtypes = [
     ctypes.c_void_p,
 ]
 _libc.mount.restype = ctypes.c_int
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.umount2.restype = ctypes.c_int
+_libc.syscall.restype = ctypes.c_long
+# glibc has no pivot_root wrapper: the raw system call's number, per architecture.
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(
+    os.uname().machine, 155
+)
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.prctl.restype = ctypes.c_int
 
@@ -58,17 +73,28 @@ def setns(fd: int, nstype: int) -> None:
     _check(_libc.setns(fd, nstype), "setns")
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(
         _libc.mount(
             source.encode() if source is not None else None,
             target.encode(),
             fstype.encode() if fstype is not None else None,
             flags,
-            None,
+            data.encode() if data is not None else None,
         ),
         f"mount {target}",
     )
+
+
+def umount2(target: str, flags: int) -> None:
+    _check(_libc.umount2(target.encode(), flags), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    result = _libc.syscall(
+        ctypes.c_long(_SYS_PIVOT_ROOT), ctypes.c_char_p(new_root.encode()), ctypes.c_char_p(put_old.encode())
+    )
+    _check(int(result), "pivot_root")
 
 
 def set_parent_death_signal(sig: int) -> None:

@@ -1,0 +1,121 @@
+"""Paths and users inside a container's root filesystem, resolved from outside it.
+
+An image's root is full of absolute symlinks (``/var/run -> /run``, ``/bin/sh -> /bin/busybox``)
+that mean paths *of the image*: followed by the kernel from the engine they would lead onto the
+host. :func:`secure_join` walks a path one component at a time and re-roots every symlink it
+meets, as runc's ``securejoin`` does, so that a mount target, a user database or an executable is
+always looked up inside the image, whatever its links say.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+# Linux's own limit on symlinks followed in one lookup (MAXSYMLINKS).
+_MAX_LINKS = 40
+
+
+def secure_join(root: str, path: str) -> str:
+    """``root`` + ``path`` with every symlink resolved as if ``root`` were ``/``.
+
+    Components that do not exist are kept as they are (the caller may create them); ``..`` never
+    climbs above ``root``.
+    """
+    root = root.rstrip("/") or "/"
+    pending = [part for part in path.split("/") if part]
+    resolved: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            resolved.append(part)
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            resolved.append(part)
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            raise OSError(errno.ELOOP, f"too many levels of symbolic links: {path}")
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            resolved = []
+        pending = [p for p in target.split("/") if p] + pending
+    return os.path.join(root, *resolved) if resolved else root
+
+
+@dataclass(frozen=True)
+class Ids:
+    """The user PID 1 runs as: what runc puts in the OCI spec's ``process.user``."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+
+def _entries(root: str, path: str) -> list[list[str]]:
+    try:
+        with open(secure_join(root, path), encoding="utf-8", errors="replace") as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+class UserError(ValueError):
+    """The image's user (or the one the pod asks for) is not in the image's user database."""
+
+
+def resolve_user(root: str, user: str | None) -> Ids:
+    """containerd's ``oci.WithUser`` and ``WithAdditionalGIDs`` over the image's own
+    ``/etc/passwd`` and ``/etc/group`` (containerd/containerd ``pkg/oci/spec_opts.go``).
+
+    ``user`` is ``uid``, ``uid:gid``, ``name`` or ``name:group`` (the image's USER, or what the
+    pod's securityContext asks for). A numeric uid need not exist in the image: its group is then
+    0, as runc runs it. A name must exist.
+    """
+    passwd = [e for e in _entries(root, "/etc/passwd") if len(e) >= 4]
+    group = [e for e in _entries(root, "/etc/group") if len(e) >= 3]
+    text = (user or "").strip()
+    user_part, _, group_part = text.partition(":")
+    name: str | None = None
+    if not user_part:
+        uid, gid = 0, 0
+        name = next((e[0] for e in passwd if e[2] == "0"), None)
+    elif user_part.isdigit():
+        uid = int(user_part)
+        entry = next((e for e in passwd if e[2] == user_part), None)
+        gid = int(entry[3]) if entry is not None and entry[3].isdigit() else 0
+        name = entry[0] if entry is not None else None
+    else:
+        entry = next((e for e in passwd if e[0] == user_part), None)
+        if entry is None or not entry[2].isdigit():
+            raise UserError(f"unable to find user {user_part}: no matching entries in passwd file")
+        uid, gid, name = int(entry[2]), int(entry[3]) if entry[3].isdigit() else 0, user_part
+    if group_part:
+        if group_part.isdigit():
+            gid = int(group_part)
+        else:
+            found = next((e for e in group if e[0] == group_part and e[2].isdigit()), None)
+            if found is None:
+                raise UserError(f"unable to find group {group_part}: no matching entries in group file")
+            gid = int(found[2])
+    # Supplementary groups: every group that lists the user by name, the user's own first.
+    extra: list[int] = []
+    if name is not None:
+        for e in group:
+            members = e[3].split(",") if len(e) > 3 else []
+            if e[2].isdigit() and e[0] != name and name in members:
+                extra.append(int(e[2]))
+    groups = tuple(dict.fromkeys([gid, *extra]))
+    return Ids(uid, gid, groups)
