@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +20,10 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.cli.errors import EXIT_CODES_HELP
+from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.cli.reapply import watch_and_reapply
+from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.kubelet.images import ImageConfigError, ImageService
@@ -31,6 +32,7 @@ from hitless.output.services import ServiceAnnouncer, sync_line
 from hitless.output.text import TextPrinter
 from hitless.proxy.records import ProxySync
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
+from hitless.tasks import cancel_and_wait, spawn
 
 EXIT_INVALID = 2
 # What `hitless up` runs; saving a manifest re-applies these (cli/reapply.py).
@@ -40,6 +42,8 @@ RUNNABLE = (Pod, Service, Deployment)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hitless up",
+        epilog=EXIT_CODES_HELP + "; 1 here: a pod failed; 2 also: the namespaces hitless needs are "
+        "unavailable",
         description=(
             "Run the Pods of Kubernetes manifests as local processes, with the kubelet's lifecycle: "
             "each container is PID 1 of its own PID namespace inside its pod's network namespace. "
@@ -119,23 +123,29 @@ def main(argv: list[str]) -> int:
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
-    log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="hitless-logs-"))
+    # A run that was SIGKILLed could not remove its log directory: the next one does (logdirs.py).
+    clean_stale()
+    log_dir, lock = (Path(args.log_dir), -1) if args.log_dir else make_run_log_dir()
     try:
         enter_engine_namespaces()
     except NamespacesUnavailable as exc:
         print(f"hitless: {exc}", file=sys.stderr)
-        return 1
+        if not args.log_dir:
+            remove_run_log_dir(log_dir, lock)
+        return EXIT_INVALID  # nothing was judged: not a pod's failure
     try:
         return asyncio.run(_run(args, pods, images, log_dir))
     finally:
         if not args.log_dir:
-            shutil.rmtree(log_dir, ignore_errors=True)
+            remove_run_log_dir(log_dir, lock)
 
 
 async def _run(
     args: argparse.Namespace, pods: list[Pod | Service | Deployment], images: ImageService, log_dir: Path
 ) -> int:
     clock = RealClock()
+    # Every component's task reports to it; the first failure stops the run with exit 3.
+    supervisor = supervise()
     engine = Engine(
         LinuxRuntime(clock), clock, EngineOptions(nodes=args.nodes, log_dir=log_dir, images=images)
     )
@@ -178,8 +188,9 @@ async def _run(
     tune_gc()
     run_ahead_of_pods()
     engine.apply(pods)
-    reapply = asyncio.ensure_future(
-        watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE))
+    reapply = spawn(
+        "reapply watcher",
+        watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE)),
     )
     node_word = "node" if args.nodes == 1 else "nodes"
     print(
@@ -199,21 +210,25 @@ async def _run(
     waits: list[asyncio.Future[object]] = [
         asyncio.ensure_future(stop.wait()),
         asyncio.ensure_future(finished.wait()),
+        asyncio.ensure_future(supervisor.failed.wait()),
     ]
     if args.duration is not None:
         waits.append(asyncio.ensure_future(clock.sleep(args.duration)))
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    reapply.cancel()
+    await cancel_and_wait(reapply)
     for w in waits:
         w.cancel()
+    if supervisor.failures:
+        failure = supervisor.failures[0]
+        _note(f"{failure.component} failed: stopping (deleting every pod gracefully)")
 
     code = 0
     if finished.is_set() and not stop.is_set():
         failed = [p.name for p in engine.pods() if p.status.phase == "Failed"]
         _note("every pod has finished" + (f"; failed: {', '.join(failed)}" if failed else ""))
         code = 1 if failed else 0
-    await engine.delete_all_pods()
-    await engine.stop()
+    await stop_engine(engine, supervisor, _note)
+    raise_if_failed(supervisor)
     if args.log_dir:
         _note(f"container logs are in {log_dir}")
     return code

@@ -19,7 +19,7 @@ from hitless.clock import Clock
 from hitless.store.events import NORMAL, WARNING, EventRecorder
 from hitless.store.store import AlreadyExists, NotFound, Store, WatchEvent
 from hitless.store.strategy import update_pod_condition
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, spawn
 
 # The filter plugins' reasons (NodeUnschedulable, NodeAffinity), in the order the filters run.
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
@@ -46,7 +46,7 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
+        self._task = spawn("scheduler", self._run())
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)

@@ -32,6 +32,7 @@ from hitless.runtime.network import PodNetwork
 from hitless.store.events import EventRecorder
 from hitless.store.store import AlreadyExists, Store, WatchEvent
 from hitless.store.strategy import TERMINAL_PHASES
+from hitless.tasks import spawn
 
 
 class Kubelet:
@@ -61,6 +62,7 @@ class Kubelet:
             prober=KubeletProber(choose, recorder),
             pod_status=self._pod_status,
             rng=random.Random(rng.random()),
+            node=node_name,
         )
         hooks = HandlerRunner(runtime, network, clock)
         self.containers = ContainerManager(runtime, images, hooks, clock, recorder)
@@ -109,7 +111,7 @@ class Kubelet:
 
     def start(self) -> None:
         self.register_node()
-        self._task = asyncio.ensure_future(self._run())
+        self._task = spawn(f"kubelet {self.node_name}", self._run())
 
     async def _run(self) -> None:
         await self._store.list_and_watch(["Pod"], self._on_event, relisted=self._relisted)

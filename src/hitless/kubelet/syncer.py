@@ -30,6 +30,7 @@ from hitless.runtime.network import PodNetwork
 from hitless.store.events import WARNING, EventRecorder
 from hitless.store.store import NotFound, Store
 from hitless.store.strategy import TERMINAL_PHASES
+from hitless.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,11 @@ class PodSyncer:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         if status.state is cri.ContainerState.RUNNING:
-            self._waiters[status.id] = asyncio.ensure_future(self._wait_exit(view, status.id))
+            self._waiters[status.id] = spawn(
+                f"kubelet {self.k.node_name} pod {self.pod.namespace}/{self.pod.name} "
+                f"container {view.name} exit",
+                self._wait_exit(view, status.id),
+            )
         # The PLEG sees a new container (started, or created and dead at once): another sync.
         self._wake()
 

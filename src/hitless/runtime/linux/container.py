@@ -26,6 +26,7 @@ from hitless.runtime.linux.logs import CriLogWriter
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
 from hitless.runtime.linux.sandbox import Sandbox
+from hitless.tasks import spawn
 
 # How long start_container waits for the helper to exec the command (normally a few ms).
 EXEC_WAIT = 5.0
@@ -136,7 +137,7 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str)
         PipeReader(out_r, loop, lambda data: log.feed("stdout", data)),
         PipeReader(err_r, loop, lambda data: log.feed("stderr", data)),
     ]
-    c.monitor = asyncio.create_task(_monitor(c, log, readers, clock), name=f"container-{c.id[:12]}")
+    c.monitor = spawn(f"runtime container monitor {c.id[:12]}", _monitor(c, log, readers, clock))
     await _wait_exec(c, clock, unshare_path, exe)
 
 

@@ -29,7 +29,7 @@ from hitless.runtime.linux import bootstrap, container, lookup, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.exec import exec_sync
 from hitless.runtime.linux.sandbox import AddressPool, Sandbox, create_sandbox
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, spawn
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class LinuxRuntime:
         return sandbox_id
 
     def _watch(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
+        task = spawn("runtime sandbox monitor", coro)
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
