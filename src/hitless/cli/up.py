@@ -20,6 +20,7 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.cli.reapply import watch_and_reapply
@@ -123,6 +124,14 @@ def main(argv: list[str]) -> int:
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
+    # A fixed clusterIP or nodePort that another process listens on would send the Service's
+    # traffic to that process: refuse it, naming the holder (proxy/owner.py).
+    args.address_prefixes, conflicts = claim_addresses(pods, args.nodes)
+    for message in conflicts:
+        print(f"hitless: {message}", file=sys.stderr)
+    if conflicts:
+        print(f"hitless: {len(conflicts)} error(s); nothing was started", file=sys.stderr)
+        return EXIT_INVALID
     # A run that was SIGKILLed could not remove its log directory: the next one does (logdirs.py).
     clean_stale()
     log_dir, lock = (Path(args.log_dir), -1) if args.log_dir else make_run_log_dir()
@@ -147,7 +156,15 @@ async def _run(
     # Every component's task reports to it; the first failure stops the run with exit 3.
     supervisor = supervise()
     engine = Engine(
-        LinuxRuntime(clock), clock, EngineOptions(nodes=args.nodes, log_dir=log_dir, images=images)
+        LinuxRuntime(clock),
+        clock,
+        EngineOptions(
+            nodes=args.nodes,
+            log_dir=log_dir,
+            images=images,
+            node_address_prefix=args.address_prefixes[0],
+            load_balancer_address_prefix=args.address_prefixes[1],
+        ),
     )
     if args.output == "jsonl":
         jsonl = JsonlPrinter(sys.stdout)

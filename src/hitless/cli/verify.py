@@ -23,6 +23,7 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
@@ -172,6 +173,13 @@ def main(argv: list[str]) -> int:
         return _error("--scenario node-drain needs --nodes 2 or more")
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
+    # A fixed clusterIP or nodePort that another process listens on would send the load to that
+    # process: refuse it, naming the holder (proxy/owner.py).
+    args.address_prefixes, conflicts = claim_addresses(objects, args.nodes)
+    for message in conflicts:
+        _error(message)
+    if conflicts:
+        return _error(f"{len(conflicts)} error(s); nothing was started")
     # A run that was SIGKILLed could not remove its log directory: the next one does (logdirs.py).
     clean_stale()
     log_dir, lock = make_run_log_dir()
@@ -305,6 +313,8 @@ async def _run(
     options = EngineOptions(
         nodes=args.nodes,
         log_dir=log_dir,
+        node_address_prefix=args.address_prefixes[0],
+        load_balancer_address_prefix=args.address_prefixes[1],
         propagation_delay=args.propagation_delay,
         load_balancer=args.lb_preset,
     )
