@@ -26,6 +26,7 @@ from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
+from hitless.kubelet.capacity import node_max_pods, raise_open_file_limit
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
@@ -125,6 +126,9 @@ class EngineOptions:
     # free pair after them when another engine on this host holds those (free_address_prefixes).
     node_address_prefix: str | None = None
     load_balancer_address_prefix: str | None = None
+    # Each node's allocatable pods; None: the kubelet's 110, or the node's share of what this
+    # machine can run when that is less (kubelet/capacity.py).
+    max_pods: int | None = None
 
 
 class Engine:
@@ -136,6 +140,9 @@ class Engine:
             self.options.load_balancer_address_prefix = self.options.load_balancer_address_prefix or balancers
         self.clock = clock
         self.runtime = runtime
+        if self.options.max_pods is None:
+            raise_open_file_limit()
+        self.max_pods = self.options.max_pods or node_max_pods(self.options.nodes)
         self.store = Store(clock, seed=self.options.seed)
         self.network = PodNetwork(runtime)
         self.scheduler = Scheduler(self.store, clock)
@@ -192,6 +199,7 @@ class Engine:
                 self.options.log_dir,
                 rng=random.Random(rng.random()),
                 retry_jitter=self.options.retry_jitter,
+                max_pods=self.max_pods,
             )
             for i in range(1, self.options.nodes + 1)
         ]

@@ -27,6 +27,7 @@ from hitless.cli.reapply import watch_and_reapply
 from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
+from hitless.kubelet.capacity import MAX_PODS, machine_budget
 from hitless.kubelet.images import ImageConfigError, ImageService
 from hitless.output.jsonl import JsonlPrinter
 from hitless.output.services import ServiceAnnouncer, sync_line
@@ -202,6 +203,12 @@ async def _run(
         loop.add_signal_handler(sig, on_signal)
 
     await engine.start()
+    if engine.max_pods < MAX_PODS:
+        budget = machine_budget()
+        _note(
+            f"each node takes {engine.max_pods} pods (the kubelet's maxPods {MAX_PODS}, capped by this "
+            f"machine: {budget.pods} pods for {budget.limit}); more stay Pending"
+        )
     tune_gc()
     run_ahead_of_pods()
     engine.apply(pods)

@@ -19,6 +19,7 @@ from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node, NodeAddress, NodeStatus
 from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
+from hitless.kubelet.capacity import MAX_PODS
 from hitless.kubelet.containers import ContainerManager
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
@@ -49,8 +50,11 @@ class Kubelet:
         rng: random.Random | None = None,
         retry_jitter: float | None = None,
         probers: Callable[[Probe], Prober | None] | None = None,
+        max_pods: int = MAX_PODS,
     ) -> None:
         self.node_name = node_name
+        # --max-pods: the node's capacity and allocatable pods (kubelet/capacity.py).
+        self.max_pods = max_pods
         self.host_ip = host_ip
         self._store = store
         recorder = EventRecorder(store, clock, "kubelet", node_name)
@@ -100,7 +104,9 @@ class Kubelet:
                 addresses=[
                     NodeAddress(type="InternalIP", address=self.host_ip),
                     NodeAddress(type="Hostname", address=self.node_name),
-                ]
+                ],
+                capacity={"pods": str(self.max_pods)},
+                allocatable={"pods": str(self.max_pods)},
             ),
         )
         with contextlib.suppress(AlreadyExists):
