@@ -279,6 +279,10 @@ async def _measure(
             clock,
         )
         runner = spawn("verify load generator", generator.run())
+        body = asyncio.current_task()
+        # A generator that cannot keep the rate stops itself: the scenario stops with it, and
+        # nothing is judged (_run).
+        runner.add_done_callback(lambda _: body.cancel() if generator.overload and body else None)
         try:
             await asyncio.sleep(1.0)
             for i in range(args.repeat):
@@ -363,6 +367,13 @@ async def _run(
     generator = state.generator
     if generator is None:
         return EXIT_FAILED, None
+    if generator.overload is not None:
+        # This machine's limit, not the workload's failure: no verdict.
+        _error(
+            f"the load generator could not keep up: {generator.overload}; nothing was judged "
+            f"(lower --rps; {len(generator.results)} requests were sent)"
+        )
+        return EXIT_INVALID, None
     # Requests that hitless itself cut (the run was stopped) say nothing about the workload.
     cut = [r for r in generator.results if r.status is None and r.error is None]
     if cut:
@@ -399,7 +410,7 @@ async def _run(
 
 def _emit(args: argparse.Namespace, code: int, report: Report | None) -> int:
     if report is None:
-        return EXIT_FAILED
+        return code or EXIT_FAILED
     if args.report:
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
