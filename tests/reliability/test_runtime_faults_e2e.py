@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -36,10 +37,12 @@ spec:
   ports: [{port: 8080}]
 """
 
-# `hitless up` with one fault injected into the real EndpointSlice controller: its sync raises
-# once a pod runs, as a bug would in the middle of a run.
-INJECT = """
-import sys
+# `hitless up` with one fault injected into a real component, as a bug would strike mid-run.
+PRELUDE = "import sys\n"
+MAIN = "from hitless.cli.main import main\nraise SystemExit(main(sys.argv[1:]))\n"
+INJECTIONS = {
+    # The EndpointSlice controller's sync raises once a pod runs.
+    "endpointslice-controller": """
 from hitless.controllers.endpointslice import EndpointSliceController
 sync = EndpointSliceController.sync_service
 def faulty(self, namespace, name):
@@ -47,19 +50,47 @@ def faulty(self, namespace, name):
         raise RuntimeError("injected fault")
     sync(self, namespace, name)
 EndpointSliceController.sync_service = faulty
-from hitless.cli.main import main
-raise SystemExit(main(sys.argv[1:]))
+""",
+    # The runtime's monitor of a container raises once it has seen the container exit (the
+    # `once` pod's container exits at once).
+    r"runtime container monitor [0-9a-f]{12}": """
+from hitless.runtime.linux import container
+monitor = container._monitor
+async def faulty(c, *args):
+    await monitor(c, *args)
+    if c.config.name == "once":
+        raise RuntimeError("injected fault")
+container._monitor = faulty
+""",
+    # The watch of the manifest files fails as soon as it starts.
+    "reapply watcher": """
+import hitless.cli.up
+async def faulty(*args, **kwargs):
+    raise RuntimeError("injected fault")
+hitless.cli.up.watch_and_reapply = faulty
+""",
+}
+ONCE = """---
+apiVersion: v1
+kind: Pod
+metadata: {name: once}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: once
+    image: busybox
+    command: [sh, -c, "sleep 0.5"]
 """
 
 
 class Run:
     """A ``hitless up -o jsonl`` subprocess whose stdout and stderr are read line by line."""
 
-    def __init__(self, tmp_path: Path, argv: list[str], from_stdin: bool = False) -> None:
+    def __init__(self, tmp_path: Path, argv: list[str], from_stdin: bool = False, extra: str = "") -> None:
         (tmp_path / "tmp").mkdir(exist_ok=True)
         self.tmp = tmp_path / "tmp"
         path = tmp_path / "web.yaml"
-        path.write_text(MANIFEST)
+        path.write_text(MANIFEST + extra)
         env = {**os.environ, "TMPDIR": str(self.tmp), "XDG_STATE_HOME": str(tmp_path / "state")}
         self.proc = subprocess.Popen(
             [*argv, "up", "-" if from_stdin else str(path), "-o", "jsonl"],
@@ -73,7 +104,7 @@ class Run:
         self.err: list[str] = []
         self._partial = {"out": b"", "err": b""}
 
-    def read_until(self, seen: Callable[[], bool], timeout: float = 30) -> None:
+    def read_until(self, seen: Callable[[], bool], timeout: float = 30, or_exit: bool = False) -> None:
         """Read both pipes (raw: a buffered reader would hide lines from select) until ``seen``."""
         assert self.proc.stdout is not None and self.proc.stderr is not None
         sel = selectors.DefaultSelector()
@@ -88,7 +119,9 @@ class Run:
                     data = os.read(fd, 65536)
                     if not data:
                         sel.unregister(fd)
-                        assert sel.get_map(), f"exited {self.proc.wait()}; stderr: {self.err}"
+                        if not sel.get_map():
+                            assert or_exit, f"exited {self.proc.wait()}; stderr: {self.err}"
+                            return
                         continue
                     self._partial[key.data] += data
                     *lines, self._partial[key.data] = self._partial[key.data].split(b"\n")
@@ -124,21 +157,29 @@ def runs() -> Iterator[list[Run]]:
 HITLESS = [sys.executable, "-m", "hitless"]
 
 
-def test_a_component_failure_stops_a_real_run_with_exit_3(tmp_path: Path, runs: list[Run]) -> None:
-    run = Run(tmp_path, [sys.executable, "-c", INJECT])
+@pytest.mark.parametrize("component", list(INJECTIONS))
+def test_a_component_failure_stops_a_real_run_with_exit_3(
+    tmp_path: Path, runs: list[Run], component: str
+) -> None:
+    run = Run(tmp_path, [sys.executable, "-c", PRELUDE + INJECTIONS[component] + MAIN], extra=ONCE)
     runs.append(run)
-    run.read_until(run.pod_running)
+    run.read_until(run.pod_running, or_exit=True)
     procs = descendants(run.proc.pid)
     code, err = run.finish()
     assert code == 3, err
-    assert "internal error in endpointslice-controller: RuntimeError: injected fault" in err
+    failed = re.search(r"internal error in (.+): RuntimeError: injected fault", err)
+    assert failed is not None and re.fullmatch(component, failed.group(1)), err
     assert "Traceback" not in err
     written = next(line for line in err.splitlines() if "the traceback is in" in line).split()[-1]
     assert Path(written).parent == tmp_path / "state" / "hitless"
     assert "injected fault" in Path(written).read_text()
-    # Stopped as on Ctrl-C: the pod was deleted gracefully (SIGTERM, exit 0), nothing outlived it.
-    reasons = [o.get("reason") for o in run.out if o.get("kind") == "Event"]
-    assert "Killing" in reasons
+    # Stopped as on Ctrl-C: every pod deleted, nothing outlived the run, no log directory left.
+    deleted = {
+        o["metadata"]["name"]
+        for o in run.out
+        if o.get("kind") == "Pod" and o["metadata"].get("deletionTimestamp")
+    }  # type: ignore[index]
+    assert deleted == {"web", "once"}, err
     assert still_alive(procs) == set()
     assert list(run.tmp.iterdir()) == []
 
