@@ -22,6 +22,7 @@ from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.env import pod_hostname
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
 from hitless.kubelet.views import ContainerView
@@ -135,7 +136,7 @@ class PodSyncer:
             name=self.pod.name,
             namespace=self.pod.namespace,
             uid=self.uid,
-            hostname=self.pod.spec.hostname or self.pod.name,
+            hostname=pod_hostname(self.pod),
             log_directory=self._log_dir(),
         )
         try:
