@@ -76,7 +76,8 @@ def internal_error(command: str, error: BaseException) -> int:
     """Report an unexpected exception of ``hitless COMMAND`` on stderr; returns EXIT_INTERNAL.
 
     A failed supervised component (``hitless.tasks.ComponentFailed``) is named with its own
-    exception; anything else is the command's own.
+    exception; anything else is the command's own. An exception that says it is not a fault of
+    hitless (``exit_code`` 2: an address another process holds) is reported as such, exit 2.
     """
     component: str | None = None
     failure = getattr(error, "failure", None)
@@ -84,6 +85,11 @@ def internal_error(command: str, error: BaseException) -> int:
     if isinstance(inner, BaseException) and isinstance(getattr(failure, "component", None), str):
         component = failure.component  # type: ignore[union-attr]
         error = inner
+    if getattr(error, "exit_code", None) == EXIT_INVALID:
+        # Not a fault of hitless but of what it was asked to do here (an address another process
+        # holds): said as such, without a traceback.
+        sys.stderr.write(f"hitless {command}: {error}; nothing was judged\n")
+        return EXIT_INVALID
     path = write_traceback(command, error, component)
     where = f" in {component}" if component else ""
     summary = f"{type(error).__name__}: {error}".rstrip(": ")

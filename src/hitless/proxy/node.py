@@ -31,6 +31,7 @@ from hitless.proxy.defaults import MIN_SYNC_PERIOD_S, SYNC_BURST, WATCH_LATENCY_
 from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, service_health_body
 from hitless.proxy.listener import Listener
+from hitless.proxy.owner import AddressInUse, listener_owner
 from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync, SyncedEndpoint
 from hitless.proxy.relay import reset
 from hitless.proxy.runner import BoundedFrequencyRunner
@@ -322,6 +323,15 @@ class NodeProxy:
                 snat,
             )
             frontend.listener.set_mode(mode_for(endpoints, has_any))
+            if frontend.listener.in_use:
+                # A client of this address would reach that other listener: the run cannot go
+                # on as if it were the Service (proxy/owner.py; exit 2, not a verdict).
+                holder = listener_owner(address[0], address[1])
+                where = f"{address[0]}:{address[1]}"
+                raise AddressInUse(
+                    f"{self.node}: cannot serve the {kind} of Service {service} at {where}: "
+                    f"{frontend.listener.error}" + (f"; held by {holder}" if holder else "")
+                )
 
     def _apply_health_checks(self, checks: dict[int, tuple[Key, int]]) -> None:
         for port in list(self.health_checks):

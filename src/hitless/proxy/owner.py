@@ -24,25 +24,33 @@ from hitless.api.types.service import Service
 _LISTEN = "0A"
 
 
-def _listening_inodes(ip: str, port: int) -> list[int]:
-    """Inodes of the TCP sockets listening on ip:port or on the wildcard address of port."""
-    wanted = {socket.inet_aton(ip)[::-1].hex().upper(), "00000000"}
+# The wildcard addresses in /proc/net/tcp and tcp6 (a dual-stack [::] listener takes IPv4 too).
+_ANY = {"00000000", "0" * 32}
+
+
+def _listening_inodes(ip: str | None, port: int) -> list[int]:
+    """Inodes of the TCP sockets listening on ip:port or on the wildcard address of port (only
+    the wildcard when ``ip`` is None)."""
+    wanted = set(_ANY)
+    if ip is not None:
+        wanted.add(socket.inet_aton(ip)[::-1].hex().upper())
     inodes = []
-    try:
-        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return []
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 10 or fields[3] != _LISTEN:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
             continue
-        address, _, hex_port = fields[1].partition(":")
-        if int(hex_port, 16) == port and address in wanted:
-            inodes.append(int(fields[9]))
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != _LISTEN:
+                continue
+            address, _, hex_port = fields[1].partition(":")
+            if int(hex_port, 16) == port and address in wanted:
+                inodes.append(int(fields[9]))
     return inodes
 
 
-def listener_owner(ip: str, port: int) -> str | None:
+def listener_owner(ip: str | None, port: int) -> str | None:
     """'pid 123 (nginx)' for the process listening on ip:port (or *:port), if it can be found."""
     inodes = {f"socket:[{inode}]" for inode in _listening_inodes(ip, port)}
     if not inodes:
@@ -63,7 +71,14 @@ def listener_owner(ip: str, port: int) -> str | None:
                 except OSError:
                     comm = "?"
                 return f"pid {pid} ({comm})"
-    return "a process whose file descriptors cannot be read (another user's?)"
+    return "a process hitless cannot see (another user's, or outside its PID namespace)"
+
+
+class AddressInUse(Exception):
+    """A frontend could not listen on its address: another process holds it, and a client would
+    reach that process. Not a fault of hitless: the run stops with exit 2 (``exit_code``)."""
+
+    exit_code = 2
 
 
 def bind_error(ip: str, port: int) -> str | None:
@@ -91,6 +106,11 @@ class Conflict:
 
     def format(self) -> str:
         # The API server's words for a taken address, with what holds it on this host.
+        if self.field.endswith("].port"):
+            return (
+                f'Service "{self.service.name}" cannot be served here: {self.field}: {self.value}: '
+                f"its cluster IP would not get the connections ({self.reason})"
+            )
         return (
             f'Service "{self.service.name}" is invalid: {self.field}: Invalid value: {self.value}: '
             f"provided port is already allocated on this host ({self.reason})"
@@ -101,7 +121,9 @@ class Conflict:
 
 
 def address_conflicts(services: Iterable[Service], node_addresses: list[str]) -> list[Conflict]:
-    """The fixed clusterIPs and nodePorts of ``services`` that another listener holds here.
+    """The fixed clusterIPs and nodePorts of ``services`` that another listener holds here, and
+    the ports of the others that a wildcard listener (0.0.0.0 or [::]) holds: whatever cluster
+    IP is allocated, that listener would take its connections.
 
     A clusterIP is served on the first node (the host's), a nodePort on every node's address.
     """
@@ -117,6 +139,10 @@ def address_conflicts(services: Iterable[Service], node_addresses: list[str]) ->
             fixed_ip = spec.cluster_ip if spec.cluster_ip and spec.cluster_ip != "None" else None
             if fixed_ip and (reason := bind_error(fixed_ip, port.port)) is not None:
                 conflicts.append(Conflict(service, "spec.clusterIP", fixed_ip, reason))
+            elif not spec.cluster_ip and _listening_inodes(None, port.port):
+                owner = listener_owner(None, port.port) or "another process"
+                reason = f"a listener on the wildcard address of port {port.port}, held by {owner}"
+                conflicts.append(Conflict(service, f"spec.ports[{i}].port", port.port, reason))
             if port.node_port and kind in ("NodePort", "LoadBalancer"):
                 for address in node_addresses:
                     if (reason := bind_error(address, port.node_port)) is not None:
