@@ -38,6 +38,7 @@ from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.listener import Listener
 from hitless.proxy.node import ProxyOptions
+from hitless.proxy.owner import listener_owner
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.network import PodNetwork
 from hitless.store.store import NotFound, Store, WatchEvent
@@ -155,7 +156,13 @@ class LoadBalancer:
             listener = Listener(balanced.address, port.port, self._nothing)
             listener.set_mode("route")
             if listener.mode != "route" or listener.error:
-                log.warning("load balancer: %s; serving on an ephemeral port instead", listener.error)
+                holder = listener_owner(balanced.address, port.port) if listener.in_use else None
+                log.warning(
+                    "load balancer: %s%s; serving on an ephemeral port instead (in the Service's "
+                    "status.loadBalancer.ingress[].ports)",
+                    listener.error,
+                    f"; held by {holder}" if holder else "",
+                )
                 listener.close()
                 listener = Listener(balanced.address, 0, self._nothing)
                 listener.set_mode("route")
