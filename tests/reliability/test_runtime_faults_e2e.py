@@ -242,3 +242,20 @@ def test_the_log_directory_of_a_sigkilled_run_is_removed_by_the_next(tmp_path: P
         assert live.exists()
     finally:
         remove_run_log_dir(live, lock)
+
+
+def test_a_closed_output_stops_the_run_as_sigpipe_would(tmp_path: Path, runs: list[Run]) -> None:
+    # `hitless up -o jsonl | head -1`: the reader goes away; the run stops, its pods deleted.
+    run = Run(tmp_path, HITLESS)
+    runs.append(run)
+    run.read_until(lambda: bool(run.out))
+    procs = descendants(run.proc.pid)
+    assert run.proc.stdout is not None
+    run.proc.stdout.close()
+    assert run.proc.stderr is not None
+    err = run.proc.stderr.read()
+    assert run.proc.wait(timeout=30) == 141, err
+    assert err.splitlines()[-1] == "hitless up: its output was closed (broken pipe): stopped"
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert still_alive(procs) == set()
+    assert list(run.tmp.iterdir()) == []

@@ -19,6 +19,7 @@ alone, and fast.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
@@ -30,6 +31,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_INTERNAL = 3
+# The reader of the output went away (`hitless up -o jsonl | head`): what a process killed by
+# SIGPIPE reports, as a shell pipeline expects; Python ignores SIGPIPE and raises instead.
+EXIT_BROKEN_PIPE = 128 + 13
 
 # The exit codes as each command's --help and the README state them.
 EXIT_CODES_HELP = (
@@ -72,6 +76,14 @@ def write_traceback(command: str, error: BaseException, component: str | None = 
     return None
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def internal_error(command: str, error: BaseException) -> int:
     """Report an unexpected exception of ``hitless COMMAND`` on stderr; returns EXIT_INTERNAL.
 
@@ -85,6 +97,11 @@ def internal_error(command: str, error: BaseException) -> int:
     if isinstance(inner, BaseException) and isinstance(getattr(failure, "component", None), str):
         component = failure.component  # type: ignore[union-attr]
         error = inner
+    if isinstance(error, BrokenPipeError):
+        _silence_stdout()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"hitless {command}: its output was closed (broken pipe): stopped\n")
+        return EXIT_BROKEN_PIPE
     if getattr(error, "exit_code", None) == EXIT_INVALID:
         # Not a fault of hitless but of what it was asked to do here (an address another process
         # holds): said as such, without a traceback.
