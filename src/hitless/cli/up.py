@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hitless up",
         epilog=EXIT_CODES_HELP + "; 1 here: a pod failed; 2 also: the namespaces hitless needs are "
-        "unavailable",
+        "unavailable, or a Service's address is held by another process",
         description=(
             "Run the Pods of Kubernetes manifests as local processes, with the kubelet's lifecycle: "
             "each container is PID 1 of its own PID namespace inside its pod's network namespace. "
@@ -125,8 +125,9 @@ def main(argv: list[str]) -> int:
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
-    # A fixed clusterIP or nodePort that another process listens on would send the Service's
-    # traffic to that process: refuse it, naming the holder (proxy/owner.py).
+    # A Service address that another process listens on (a fixed clusterIP or nodePort, or any
+    # port on the wildcard address) would send the Service's traffic to that process: refuse it,
+    # naming the holder (proxy/owner.py).
     args.address_prefixes, conflicts = claim_addresses(pods, args.nodes)
     for message in conflicts:
         print(f"hitless: {message}", file=sys.stderr)

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hitless verify",
         epilog=EXIT_CODES_HELP + "; 1 here: more failed requests than --max-failures, or the run "
-        "did not complete; 2 also: the namespaces hitless needs are unavailable",
+        "did not complete; 2 also: the namespaces hitless needs are unavailable, a Service's address is "
+        "held by another process, or this machine cannot send --rps",
         description="Run the manifests, send open-loop load through the Service while a scenario runs "
         "(a rollout by default), and explain every failed request: pod, node, phase, cause, fix.",
     )
@@ -173,8 +174,9 @@ def main(argv: list[str]) -> int:
         return _error("--scenario node-drain needs --nodes 2 or more")
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
-    # A fixed clusterIP or nodePort that another process listens on would send the load to that
-    # process: refuse it, naming the holder (proxy/owner.py).
+    # A Service address that another process listens on (a fixed clusterIP or nodePort, or any
+    # port on the wildcard address) would send the load to that process: refuse it, naming the
+    # holder (proxy/owner.py).
     args.address_prefixes, conflicts = claim_addresses(objects, args.nodes)
     for message in conflicts:
         _error(message)
