@@ -121,3 +121,28 @@ def test_each_node_takes_its_share_of_the_machine() -> None:
     assert node_max_pods(2, MachineBudget(10_000, "x")) == MAX_PODS
     assert node_max_pods(2, MachineBudget(47, "RLIMIT_NOFILE 1024 (16 a pod)")) == 23
     assert node_max_pods(5, MachineBudget(3, "x")) == 1
+
+
+async def test_a_pod_bound_past_max_pods_is_rejected_by_the_kubelet(tmp_path: Path) -> None:
+    # A pod that names its node bypasses the scheduler: the kubelet's admission refuses it.
+    engine, clock = await engine_of(tmp_path, max_pods=2)
+    for i in range(3):
+        text = (
+            f"apiVersion: v1\nkind: Pod\nmetadata: {{name: pinned-{i}}}\n"
+            "spec: {nodeName: node-1, containers: [{name: app, image: busybox, command: [app]}]}\n"
+        )
+        obj = load_text(text, "pod.yaml").objects[0].obj
+        assert isinstance(obj, Pod)
+        engine.apply([obj])
+        await clock.advance(1)
+    phases = {p.name: (p.status.phase, p.status.reason, p.status.message) for p in engine.pods()}
+    message = "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2"
+    assert phases == {
+        "pinned-0": ("Running", None, None),
+        "pinned-1": ("Running", None, None),
+        "pinned-2": ("Failed", "OutOfpods", f"Pod was rejected: {message}"),
+    }
+    events = [e for e in engine.store.objects("Event") if isinstance(e, Event) and e.reason == "OutOfpods"]
+    assert [(e.type, e.message, e.involved_object.name) for e in events] == [("Warning", message, "pinned-2")]
+    await engine.delete_all_pods()
+    assert engine.pods() == []

@@ -30,7 +30,7 @@ from hitless.kubelet.prober.probers import Prober, ProberDeps, probers_for
 from hitless.kubelet.syncer import KubeletContext
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
-from hitless.store.events import EventRecorder
+from hitless.store.events import WARNING, EventRecorder
 from hitless.store.store import AlreadyExists, Store, WatchEvent
 from hitless.store.strategy import TERMINAL_PHASES
 from hitless.tasks import spawn
@@ -143,6 +143,8 @@ class Kubelet:
         if worker is None:
             if pod.status.phase in TERMINAL_PHASES:
                 return  # finished before this kubelet saw it: nothing to run
+            if pod.metadata.deletion_timestamp is None and self._reject_if_full(pod):
+                return
             self._changed(pod)
             worker = PodWorker(self.context, pod)
             self.workers[uid] = worker
@@ -153,6 +155,26 @@ class Kubelet:
             # Status writes come back through the watch too; like the kubelet's pod config,
             # only a change of spec or metadata is news to the worker.
             worker.update(pod)
+
+    def _reject_if_full(self, pod: Pod) -> bool:
+        """Admission (kubelet.go canAdmitPod, lifecycle/predicate.go): a pod bound here past
+        maxPods (one that named its node, bypassing the scheduler) is rejected: Failed, with
+        the predicate's reason and message, and an Event; it never runs."""
+        used = sum(1 for w in self.workers.values() if not w.terminated.is_set())
+        if used < self.max_pods:
+            return False
+        message = (
+            f"Node didn't have enough resource: pods, requested: 1, used: {used}, capacity: {self.max_pods}"
+        )
+        self.context.recorder.event(pod, WARNING, "OutOfpods", message)
+        current = self._store.get_typed(Pod, "Pod", pod.namespace, pod.name)
+        if current is not None and current.metadata.uid == pod.metadata.uid:
+            rejected = current.copy_deep()
+            rejected.status.phase = "Failed"
+            rejected.status.reason = "OutOfpods"
+            rejected.status.message = f"Pod was rejected: {message}"
+            self._store.update_status(rejected)
+        return True
 
     def _pod_gone(self, uid: str, pod: Pod) -> None:
         self._seen.pop(uid, None)
