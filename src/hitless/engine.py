@@ -33,6 +33,7 @@ from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
 from hitless.controllers.statefulset import StatefulSetController
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, VolumeBinder
+from hitless.kubelet.capacity import node_max_pods, raise_open_file_limit
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.volumes.manager import VolumeOptions
@@ -136,6 +137,9 @@ class EngineOptions:
     # The kubelets' volume manager: how soon an edited ConfigMap or Secret reaches mounted files
     # (None: the kubelet's syncFrequency, 1 min, with the pod worker's jitter).
     volumes: VolumeOptions | None = None
+    # Each node's allocatable pods; None: the kubelet's 110, or the node's share of what this
+    # machine can run when that is less (kubelet/capacity.py).
+    max_pods: int | None = None
 
 
 class Engine:
@@ -147,6 +151,9 @@ class Engine:
             self.options.load_balancer_address_prefix = self.options.load_balancer_address_prefix or balancers
         self.clock = clock
         self.runtime = runtime
+        if self.options.max_pods is None:
+            raise_open_file_limit()
+        self.max_pods = self.options.max_pods or node_max_pods(self.options.nodes)
         self.store = Store(clock, seed=self.options.seed)
         self.network = PodNetwork(runtime)
         self.scheduler = Scheduler(self.store, clock)
@@ -209,6 +216,7 @@ class Engine:
                 rng=random.Random(rng.random()),
                 retry_jitter=self.options.retry_jitter,
                 volume_options=self.options.volumes,
+                max_pods=self.max_pods,
             )
             for i in range(1, self.options.nodes + 1)
         ]

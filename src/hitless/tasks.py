@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -95,6 +95,34 @@ def spawn(component: str, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
 
     task.add_done_callback(done)
     return task
+
+
+def report_failure(component: str, error: BaseException) -> None:
+    """Report an unexpected exception that no task carries (a store listener's, a loop
+    callback's) to the current supervisor, or to the running loop's exception handler."""
+    supervisor = _CURRENT.get()
+    if supervisor is not None:
+        supervisor.report(component, error)
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        # No loop, no supervisor (a synchronous unit test): nobody else would see it.
+        raise error from None
+    loop.call_exception_handler({"message": f"{component} failed", "exception": error})
+
+
+def guarded(component: str, fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn`` as a loop callback (a timer's) whose unexpected exception is reported as
+    ``component``'s failure, as a task's would be, rather than logged by the loop and forgotten."""
+
+    def call() -> None:
+        try:
+            fn()
+        except Exception as exc:
+            report_failure(component, exc)
+
+    return call
 
 
 async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:

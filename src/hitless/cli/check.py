@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from hitless.check.traffic import DEFAULT_LB_PRESET, DEFAULT_NODES, DEFAULT_PROPAGATION_DELAY_S, LB_PRESETS
+from hitless.cli.errors import EXIT_CODES_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
             "rollouts, with the timeline each configuration implies. Exit 0: no error-level "
             "finding; 1: at least one; 2: an input could not be read. Rules: docs/rules.md."
         ),
+        epilog=EXIT_CODES_HELP,
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="manifest files or directories; - for stdin")
     p.add_argument("--format", "-o", choices=("text", "json", "sarif", "junit", "markdown"), default="text")

@@ -26,6 +26,9 @@ commands:
   init -- CMD       a PID 1 that forwards signals, reaps zombies and finishes the shutdown
   version           print hitless's version
 
+exit status: 0 ok; 1 findings or failures; 2 bad input or usage; 3 internal error of hitless
+(the traceback is written to a file named on stderr). 'hitless init' exits with CMD's status.
+
 'hitless <command> --help' for a command's options.
 """
 
@@ -93,4 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         sys.stderr.write(f"hitless: unknown command {args[0]!r}\n\n{USAGE}")
         return 2
-    return command(args[1:])
+    try:
+        return command(args[1:])
+    except SystemExit:
+        raise  # argparse: --help (0) and usage errors (2)
+    except KeyboardInterrupt:
+        # Ctrl-C before the command's own handlers were in place (loading, start-up): nothing
+        # was judged and nothing is left running (the engine's PID namespace went with it).
+        sys.stderr.write(f"hitless {args[0]}: interrupted\n")
+        return 130
+    except BaseException as exc:
+        # Exit 3, never 1: an internal error must not read as a verdict (cli/errors.py).
+        from hitless.cli.errors import internal_error
+
+        return internal_error(args[0], exc)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,15 +23,21 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.api.types.statefulset import StatefulSet
+from hitless.cli.addresses import claim_addresses
+from hitless.cli.errors import EXIT_CODES_HELP
+from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.cli.reapply import watch_and_reapply
+from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
+from hitless.kubelet.capacity import MAX_PODS, machine_budget
 from hitless.kubelet.images import ImageConfigError, ImageService
 from hitless.output.jsonl import JsonlPrinter
 from hitless.output.services import ServiceAnnouncer, sync_line
 from hitless.output.text import TextPrinter
 from hitless.proxy.records import ProxySync
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
+from hitless.tasks import cancel_and_wait, spawn
 
 EXIT_INVALID = 2
 # What `hitless up` runs; saving a manifest re-applies these (cli/reapply.py).
@@ -44,6 +48,8 @@ RUNNABLE += (StatefulSet, DaemonSet, Job, CronJob)  # run by their controllers, 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hitless up",
+        epilog=EXIT_CODES_HELP + "; 1 here: a pod failed; 2 also: the namespaces hitless needs are "
+        "unavailable, or a Service's address is held by another process",
         description=(
             "Run the Pods of Kubernetes manifests as local processes, with the kubelet's lifecycle: "
             "each container is PID 1 of its own PID namespace inside its pod's network namespace. "
@@ -134,23 +140,46 @@ def main(argv: list[str]) -> int:
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
-    log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="hitless-logs-"))
+    # A Service address that another process listens on (a fixed clusterIP or nodePort, or any
+    # port on the wildcard address) would send the Service's traffic to that process: refuse it,
+    # naming the holder (proxy/owner.py).
+    args.address_prefixes, conflicts = claim_addresses(pods, args.nodes)
+    for message in conflicts:
+        print(f"hitless: {message}", file=sys.stderr)
+    if conflicts:
+        print(f"hitless: {len(conflicts)} error(s); nothing was started", file=sys.stderr)
+        return EXIT_INVALID
+    # A run that was SIGKILLed could not remove its log directory: the next one does (logdirs.py).
+    clean_stale()
+    log_dir, lock = (Path(args.log_dir), -1) if args.log_dir else make_run_log_dir()
     try:
         enter_engine_namespaces()
     except NamespacesUnavailable as exc:
         print(f"hitless: {exc}", file=sys.stderr)
-        return 1
+        if not args.log_dir:
+            remove_run_log_dir(log_dir, lock)
+        return EXIT_INVALID  # nothing was judged: not a pod's failure
     try:
         return asyncio.run(_run(args, pods, images, log_dir))
     finally:
         if not args.log_dir:
-            shutil.rmtree(log_dir, ignore_errors=True)
+            remove_run_log_dir(log_dir, lock)
 
 
 async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageService, log_dir: Path) -> int:
     clock = RealClock()
+    # Every component's task reports to it; the first failure stops the run with exit 3.
+    supervisor = supervise()
     engine = Engine(
-        LinuxRuntime(clock), clock, EngineOptions(nodes=args.nodes, log_dir=log_dir, images=images)
+        LinuxRuntime(clock),
+        clock,
+        EngineOptions(
+            nodes=args.nodes,
+            log_dir=log_dir,
+            images=images,
+            node_address_prefix=args.address_prefixes[0],
+            load_balancer_address_prefix=args.address_prefixes[1],
+        ),
     )
     if args.sync_frequency is not None:
         engine.set_sync_frequency(args.sync_frequency)
@@ -190,11 +219,18 @@ async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageSer
         loop.add_signal_handler(sig, on_signal)
 
     await engine.start()
+    if engine.max_pods < MAX_PODS:
+        budget = machine_budget()
+        _note(
+            f"each node takes {engine.max_pods} pods (the kubelet's maxPods {MAX_PODS}, capped by this "
+            f"machine: {budget.pods} pods for {budget.limit}); more stay Pending"
+        )
     tune_gc()
     run_ahead_of_pods()
     engine.apply(pods)
-    reapply = asyncio.ensure_future(
-        watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE))
+    reapply = spawn(
+        "reapply watcher",
+        watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE)),
     )
     node_word = "node" if args.nodes == 1 else "nodes"
     print(
@@ -214,21 +250,25 @@ async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageSer
     waits: list[asyncio.Future[object]] = [
         asyncio.ensure_future(stop.wait()),
         asyncio.ensure_future(finished.wait()),
+        asyncio.ensure_future(supervisor.failed.wait()),
     ]
     if args.duration is not None:
         waits.append(asyncio.ensure_future(clock.sleep(args.duration)))
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    reapply.cancel()
+    await cancel_and_wait(reapply)
     for w in waits:
         w.cancel()
+    if supervisor.failures:
+        failure = supervisor.failures[0]
+        _note(f"{failure.component} failed: stopping (deleting every pod gracefully)")
 
     code = 0
     if finished.is_set() and not stop.is_set():
         failed = [p.name for p in engine.pods() if p.status.phase == "Failed"]
         _note("every pod has finished" + (f"; failed: {', '.join(failed)}" if failed else ""))
         code = 1 if failed else 0
-    await engine.delete_all_pods()
-    await engine.stop()
+    await stop_engine(engine, supervisor, _note)
+    raise_if_failed(supervisor)
     if args.log_dir:
         _note(f"container logs are in {log_dir}")
     return code

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import math
-import shutil
 import signal
 import sys
 import tempfile
@@ -26,10 +25,15 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.api.types.statefulset import StatefulSet
+from hitless.cli.addresses import claim_addresses
+from hitless.cli.errors import EXIT_CODES_HELP
+from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
+from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
+from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import workloads as verify_workloads
 from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
@@ -56,6 +60,9 @@ WARM_UP_TIMEOUT = 30.0
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hitless verify",
+        epilog=EXIT_CODES_HELP + "; 1 here: more failed requests than --max-failures, or the run "
+        "did not complete; 2 also: the namespaces hitless needs are unavailable, a Service's address is "
+        "held by another process, or this machine cannot send --rps",
         description="Run the manifests, send open-loop load through the Service while a scenario runs "
         "(a rollout by default), and explain every failed request: pod, node, phase, cause, fix.",
     )
@@ -180,17 +187,28 @@ def main(argv: list[str]) -> int:
         return _error("--scenario node-drain needs --nodes 2 or more")
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
-    log_dir = Path(tempfile.mkdtemp(prefix="hitless-logs-"))
+    # A Service address that another process listens on (a fixed clusterIP or nodePort, or any
+    # port on the wildcard address) would send the load to that process: refuse it, naming the
+    # holder (proxy/owner.py).
+    args.address_prefixes, conflicts = claim_addresses(objects, args.nodes)
+    for message in conflicts:
+        _error(message)
+    if conflicts:
+        return _error(f"{len(conflicts)} error(s); nothing was started")
+    # A run that was SIGKILLed could not remove its log directory: the next one does (logdirs.py).
+    clean_stale()
+    log_dir, lock = make_run_log_dir()
     try:
         enter_engine_namespaces()
     except NamespacesUnavailable as exc:
         print(f"hitless verify: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        remove_run_log_dir(log_dir, lock)
+        return EXIT_INVALID  # nothing was judged: not the workload's failure
     try:
         code, report = asyncio.run(_run(args, objects, service, workload, context, log_dir))
         return _emit(args, code, report)
     finally:
-        shutil.rmtree(log_dir, ignore_errors=True)
+        remove_run_log_dir(log_dir, lock)
 
 
 def _workload(
@@ -269,7 +287,7 @@ class _Measurement:
     """What the measuring part leaves behind, also when it is cut short."""
 
     generator: LoadGenerator | None = None
-    sampler: asyncio.Future[None] | None = None
+    sampler: asyncio.Task[None] | None = None
     # Why the scenario did not run to its end.
     incomplete: str | None = None
 
@@ -291,7 +309,7 @@ async def _measure(
         await wait_settled(engine, workload, SETTLE_TIMEOUT, note=_note)
         host, port = await frontend(engine, service, SETTLE_TIMEOUT)
         if service.spec.type == "LoadBalancer":
-            state.sampler = asyncio.ensure_future(sample_lb(engine, service, timeline))
+            state.sampler = spawn("verify load-balancer sampler", sample_lb(engine, service, timeline))
         if not await warm_up(engine, workload, host, port, args.path, args.timeout, WARM_UP_TIMEOUT):
             _note(f"not every pod answered within {WARM_UP_TIMEOUT:.0f} s; loading anyway")
         _note(f"{args.rps:.0f} requests/s to {host}:{port}{args.path} ({args.connections})")
@@ -306,7 +324,11 @@ async def _measure(
             ),
             clock,
         )
-        runner = asyncio.ensure_future(generator.run())
+        runner = spawn("verify load generator", generator.run())
+        body = asyncio.current_task()
+        # A generator that cannot keep the rate stops itself: the scenario stops with it, and
+        # nothing is judged (_run).
+        runner.add_done_callback(lambda _: body.cancel() if generator.overload and body else None)
         try:
             await asyncio.sleep(1.0)
             for i in range(args.repeat):
@@ -334,11 +356,15 @@ async def _run(
     log_dir: Path,
 ) -> tuple[int, Report | None]:
     clock = RealClock()
+    # Every component's task reports to it; the first failure stops the run with exit 3.
+    supervisor = supervise()
     timeline = Timeline()
     runtime = ObservedRuntime(LinuxRuntime(clock), clock, timeline)
     options = EngineOptions(
         nodes=args.nodes,
         log_dir=log_dir,
+        node_address_prefix=args.address_prefixes[0],
+        load_balancer_address_prefix=args.address_prefixes[1],
         propagation_delay=args.propagation_delay,
         load_balancer=args.lb_preset,
     )
@@ -349,7 +375,7 @@ async def _run(
     run_ahead_of_pods()
     engine.apply(objects)
     state = _Measurement()
-    body = asyncio.ensure_future(_measure(args, engine, service, workload, context, timeline, state))
+    body = spawn("verify", _measure(args, engine, service, workload, context, timeline, state))
     signals_seen = 0
 
     def on_signal(signum: int) -> None:
@@ -369,21 +395,31 @@ async def _run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal, sig)
+    failed = asyncio.ensure_future(supervisor.failed.wait())
     try:
-        await asyncio.wait([body])
-        if not body.cancelled() and (exc := body.exception()) is not None:
-            raise exc
+        await asyncio.wait([body, failed], return_when=asyncio.FIRST_COMPLETED)
+        if supervisor.failures:
+            _note(f"{supervisor.failures[0].component} failed: stopping the load, then every pod")
     finally:
+        failed.cancel()
+        await cancel_and_wait(body)
         _note("stopping")
-        if state.sampler is not None:
-            state.sampler.cancel()
+        await cancel_and_wait(state.sampler)
         if state.generator is not None:
             await state.generator.cancel()
-        await engine.delete_all_pods()
-        await engine.stop()
+        await stop_engine(engine, supervisor, _note)
+    # No verdict from a run whose component failed: exit 3 (cli/errors.py).
+    raise_if_failed(supervisor)
     generator = state.generator
     if generator is None:
         return EXIT_FAILED, None
+    if generator.overload is not None:
+        # This machine's limit, not the workload's failure: no verdict.
+        _error(
+            f"the load generator could not keep up: {generator.overload}; nothing was judged "
+            f"(lower --rps; {len(generator.results)} requests were sent)"
+        )
+        return EXIT_INVALID, None
     # Requests that hitless itself cut (the run was stopped) say nothing about the workload.
     cut = [r for r in generator.results if r.status is None and r.error is None]
     if cut:
@@ -420,7 +456,7 @@ async def _run(
 
 def _emit(args: argparse.Namespace, code: int, report: Report | None) -> int:
     if report is None:
-        return EXIT_FAILED
+        return code or EXIT_FAILED
     if args.report:
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ Key = tuple[str, str]
 
 
 class DeploymentController(Controller):
+    component = "deployment-controller"
+
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(store, ["Deployment", "ReplicaSet", "Pod"])
         self.clock = clock

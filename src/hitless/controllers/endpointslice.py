@@ -34,9 +34,11 @@ from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service, ServicePort
 from hitless.clock import Clock
 from hitless.store.store import NotFound, Store, WatchEvent
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, spawn
 
 MAX_ENDPOINTS_PER_SLICE = 100
+# Names its tasks to the run's supervisor (hitless.tasks).
+COMPONENT = "endpointslice-controller"
 LABEL_HEADLESS = "service.kubernetes.io/headless"
 _RESERVED_LABELS = (LABEL_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_HEADLESS)
 
@@ -105,7 +107,7 @@ class EndpointSliceController:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.ensure_future(self._watch()), asyncio.ensure_future(self._work())]
+        self._tasks = [spawn(COMPONENT, self._watch()), spawn(COMPONENT, self._work())]
 
     async def stop(self) -> None:
         await cancel_and_wait(*self._tasks)

@@ -15,7 +15,7 @@ import contextlib
 
 from hitless.api.types.meta import K8sObject
 from hitless.store.store import NotFound, Store, WatchEvent
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, spawn
 
 # Kinds whose objects may be dependents (what the controllers create with ownerReferences).
 DEPENDENT_KINDS: tuple[str, ...] = ("ReplicaSet", "Pod")
@@ -31,7 +31,7 @@ class GarbageCollector:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
+        self._task = spawn("garbage-collector", self._run())
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)

@@ -50,6 +50,8 @@ def pod_from_template(rs: ReplicaSet) -> Pod:
 
 
 class ReplicaSetController(Controller):
+    component = "replicaset-controller"
+
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(store, ["ReplicaSet", "Pod"])
         self._clock = clock

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from hitless.clock import Clock, TimerHandle
 from hitless.store.store import Store, WatchEvent
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,9 @@ class WorkQueue(Generic[K]):
 class Controller:
     """A watch over some kinds feeding a handler, and a work queue running the syncs."""
 
+    # Names the controller's tasks to the run's supervisor (hitless.tasks).
+    component = "controller"
+
     def __init__(self, store: Store, kinds: Iterable[str]) -> None:
         self._store = store
         self._kinds = list(kinds)
@@ -118,8 +121,8 @@ class Controller:
         raise NotImplementedError
 
     def start(self) -> None:
-        self._tasks = [asyncio.ensure_future(self._watch())]
-        self._tasks += [asyncio.ensure_future(q.run()) for q in self.queues()]
+        self._tasks = [spawn(self.component, self._watch())]
+        self._tasks += [spawn(self.component, q.run()) for q in self.queues()]
 
     async def stop(self) -> None:
         for q in self.queues():

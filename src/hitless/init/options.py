@@ -43,6 +43,10 @@ options:
   -h, --help             show this help
 
 Stop signals: TERM, INT and QUIT by default; HUP is forwarded but does not start a shutdown.
+
+Exit status: CMD's (as tini); 127 when CMD is not found, 126 when it cannot be executed;
+1 when -s cannot register a subreaper; 2 on a usage error; 3 on an internal error of
+hitless init (the traceback is written to a file named on stderr).
 """
 
 

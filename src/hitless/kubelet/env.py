@@ -31,6 +31,10 @@ class ContainerConfigError(Exception):
     """The container cannot be configured (reported as CreateContainerConfigError)."""
 
 
+# kubelet_pods.go: "Cap hostname at 63 chars (specification is 64bytes which is 63 chars and the null
+# terminating char)."
+HOSTNAME_MAX_LEN = 63
+
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
 
 
@@ -54,7 +58,7 @@ def base_environment(pod: Pod) -> dict[str, str]:
     bindir = os.path.dirname(sys.executable)
     if bindir not in path.split(os.pathsep):
         path = bindir + os.pathsep + path
-    env = {"PATH": path, "HOSTNAME": pod.spec.hostname or pod.name}
+    env = {"PATH": path, "HOSTNAME": pod_hostname(pod)}
     for key in ("HOME", "LANG", "TZ"):
         if key in os.environ:
             env[key] = os.environ[key]
@@ -300,3 +304,13 @@ def resource_field_value(
     if name == "cpu":
         return str(math.ceil(Fraction(quantity.milli_value(amount), quantity.milli_value(divisor))))
     return str(math.ceil(Fraction(quantity.value(amount), quantity.value(divisor))))
+
+
+def pod_hostname(pod: Pod) -> str:
+    """The pod's hostname: spec.hostname or its name, cut to 63 characters without a trailing '-'
+    or '.', as the kubelet does (kubelet_pods.go truncatePodHostnameIfNeeded): a pod name may be
+    253 characters long, a hostname not (sethostname refuses more than 64 bytes)."""
+    hostname = pod.spec.hostname or pod.name
+    if len(hostname) <= HOSTNAME_MAX_LEN:
+        return hostname
+    return hostname[:HOSTNAME_MAX_LEN].rstrip("-.") or hostname[:HOSTNAME_MAX_LEN]

@@ -20,6 +20,7 @@ from hitless.api.types.node import Node, NodeAddress, NodeStatus
 from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
+from hitless.kubelet.capacity import MAX_PODS
 from hitless.kubelet.containers import ContainerManager, ContainerSources
 from hitless.kubelet.eviction import EvictionManager
 from hitless.kubelet.hooks import HandlerRunner
@@ -35,9 +36,10 @@ from hitless.kubelet.volumes.plugins import NotReady, VolumeHost
 from hitless.kubelet.volumes.tmpfs import available as tmpfs_available
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
-from hitless.store.events import EventRecorder
+from hitless.store.events import WARNING, EventRecorder
 from hitless.store.store import AlreadyExists, Store, WatchEvent
 from hitless.store.strategy import TERMINAL_PHASES
+from hitless.tasks import spawn
 
 
 class Kubelet:
@@ -56,8 +58,11 @@ class Kubelet:
         probers: Callable[[Probe], Prober | None] | None = None,
         volume_options: VolumeOptions | None = None,
         state_dir: Path | None = None,
+        max_pods: int = MAX_PODS,
     ) -> None:
         self.node_name = node_name
+        # --max-pods: the node's capacity and allocatable pods (kubelet/capacity.py).
+        self.max_pods = max_pods
         self.host_ip = host_ip
         self._store = store
         recorder = EventRecorder(store, clock, "kubelet", node_name)
@@ -69,6 +74,7 @@ class Kubelet:
             prober=KubeletProber(choose, recorder),
             pod_status=self._pod_status,
             rng=random.Random(rng.random()),
+            node=node_name,
         )
         hooks = HandlerRunner(runtime, network, clock)
         # The kubelet's root directory (/var/lib/kubelet): pods/<uid>/volumes/... for this node.
@@ -138,7 +144,9 @@ class Kubelet:
                 addresses=[
                     NodeAddress(type="InternalIP", address=self.host_ip),
                     NodeAddress(type="Hostname", address=self.node_name),
-                ]
+                ],
+                capacity={"pods": str(self.max_pods)},
+                allocatable={"pods": str(self.max_pods)},
             ),
         )
         with contextlib.suppress(AlreadyExists):
@@ -149,7 +157,7 @@ class Kubelet:
 
     def start(self) -> None:
         self.register_node()
-        self._task = asyncio.ensure_future(self._run())
+        self._task = spawn(f"kubelet {self.node_name}", self._run())
         self.eviction.start()
 
     async def _run(self) -> None:
@@ -176,6 +184,8 @@ class Kubelet:
         if worker is None:
             if pod.status.phase in TERMINAL_PHASES:
                 return  # finished before this kubelet saw it: nothing to run
+            if pod.metadata.deletion_timestamp is None and self._reject_if_full(pod):
+                return
             self._changed(pod)
             worker = PodWorker(self.context, pod)
             self.workers[uid] = worker
@@ -186,6 +196,26 @@ class Kubelet:
             # Status writes come back through the watch too; like the kubelet's pod config,
             # only a change of spec or metadata is news to the worker.
             worker.update(pod)
+
+    def _reject_if_full(self, pod: Pod) -> bool:
+        """Admission (kubelet.go canAdmitPod, lifecycle/predicate.go): a pod bound here past
+        maxPods (one that named its node, bypassing the scheduler) is rejected: Failed, with
+        the predicate's reason and message, and an Event; it never runs."""
+        used = sum(1 for w in self.workers.values() if not w.terminated.is_set())
+        if used < self.max_pods:
+            return False
+        message = (
+            f"Node didn't have enough resource: pods, requested: 1, used: {used}, capacity: {self.max_pods}"
+        )
+        self.context.recorder.event(pod, WARNING, "OutOfpods", message)
+        current = self._store.get_typed(Pod, "Pod", pod.namespace, pod.name)
+        if current is not None and current.metadata.uid == pod.metadata.uid:
+            rejected = current.copy_deep()
+            rejected.status.phase = "Failed"
+            rejected.status.reason = "OutOfpods"
+            rejected.status.message = f"Pod was rejected: {message}"
+            self._store.update_status(rejected)
+        return True
 
     def _pod_gone(self, uid: str, pod: Pod) -> None:
         self._seen.pop(uid, None)

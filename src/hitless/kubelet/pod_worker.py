@@ -20,6 +20,7 @@ import logging
 
 from hitless.api.types.pod import Pod
 from hitless.kubelet.syncer import SYNC_RETRY_PERIOD, KubeletContext, PodSyncer, SyncResult
+from hitless.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class PodWorker:
     # --- requests from the kubelet ---------------------------------------------------------------
 
     def start(self) -> None:
-        self.task = asyncio.ensure_future(self._run())
+        self.task = spawn(f"kubelet {self.k.node_name} pod {self.pod.namespace}/{self.pod.name}", self._run())
 
     def update(self, pod: Pod) -> None:
         """A new version of the pod from the API."""

@@ -22,6 +22,7 @@ from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.env import pod_hostname
 from hitless.kubelet.eviction import EVICTED
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
@@ -32,6 +33,7 @@ from hitless.runtime.network import PodNetwork
 from hitless.store.events import WARNING, EventRecorder
 from hitless.store.store import NotFound, Store
 from hitless.store.strategy import TERMINAL_PHASES
+from hitless.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +145,7 @@ class PodSyncer:
             name=self.pod.name,
             namespace=self.pod.namespace,
             uid=self.uid,
-            hostname=self.pod.spec.hostname or self.pod.name,
+            hostname=pod_hostname(self.pod),
             log_directory=self._log_dir(),
         )
         try:
@@ -178,7 +180,11 @@ class PodSyncer:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         if status.state is cri.ContainerState.RUNNING:
-            self._waiters[status.id] = asyncio.ensure_future(self._wait_exit(view, status.id))
+            self._waiters[status.id] = spawn(
+                f"kubelet {self.k.node_name} pod {self.pod.namespace}/{self.pod.name} "
+                f"container {view.name} exit",
+                self._wait_exit(view, status.id),
+            )
         # The PLEG sees a new container (started, or created and dead at once): another sync.
         self._wake()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Callable
@@ -58,6 +59,8 @@ class Listener:
         # The drop state's own connection, once closed on our side, until it is accepted.
         self._stale_filler: tuple[str, int] | None = None
         self.error: str = ""
+        # The last bind failed because another socket listens there (EADDRINUSE).
+        self.in_use = False
 
     @property
     def address(self) -> tuple[str, int]:
@@ -76,8 +79,10 @@ class Listener:
             try:
                 self._sock = _bind(self.ip, self.port, self._backlog)
                 self.error = ""
+                self.in_use = False
             except OSError as exc:
                 self.error = f"listen tcp {self.ip}:{self.port}: {exc.strerror or exc}"
+                self.in_use = exc.errno == errno.EADDRINUSE
                 log.warning("%s", self.error)
                 self.mode = mode
                 return

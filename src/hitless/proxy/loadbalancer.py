@@ -27,7 +27,9 @@ import functools
 import logging
 import random
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from hitless.api.types.service import LoadBalancerIngress, PortStatus, Service
 from hitless.clock import Clock
@@ -36,10 +38,11 @@ from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.listener import Listener
 from hitless.proxy.node import ProxyOptions
+from hitless.proxy.owner import listener_owner
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.network import PodNetwork
 from hitless.store.store import NotFound, Store, WatchEvent
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ class LoadBalancer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._watch())
+        self._task = spawn("load-balancer", self._watch())
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -104,8 +107,8 @@ class LoadBalancer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: object) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+    def _spawn(self, component: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = spawn(component, coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -153,7 +156,13 @@ class LoadBalancer:
             listener = Listener(balanced.address, port.port, self._nothing)
             listener.set_mode("route")
             if listener.mode != "route" or listener.error:
-                log.warning("load balancer: %s; serving on an ephemeral port instead", listener.error)
+                holder = listener_owner(balanced.address, port.port) if listener.in_use else None
+                log.warning(
+                    "load balancer: %s%s; serving on an ephemeral port instead (in the Service's "
+                    "status.loadBalancer.ingress[].ports)",
+                    listener.error,
+                    f"; held by {holder}" if holder else "",
+                )
                 listener.close()
                 listener = Listener(balanced.address, 0, self._nothing)
                 listener.set_mode("route")
@@ -163,7 +172,9 @@ class LoadBalancer:
             balanced.listeners.append(bound)
         for name, address in self.nodes:
             balanced.health[name] = NodeHealth()
-            balanced.checkers.append(self._spawn(self._check_loop(balanced, name, address)))
+            balanced.checkers.append(
+                self._spawn(f"load-balancer health check {name}", self._check_loop(balanced, name, address))
+            )
         ingress = LoadBalancerIngress(ip=balanced.address, ip_mode="VIP")
         if moved:
             ingress.ports = [PortStatus(port=lis.port, protocol="TCP") for lis, _, _ in balanced.listeners]
@@ -280,5 +291,5 @@ class LoadBalancer:
             node_port,
             addr[0],
             record,
-            self._spawn,
+            functools.partial(self._spawn, "load-balancer"),
         )

@@ -20,7 +20,9 @@ import asyncio
 import functools
 import random
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from hitless.api.types.discovery import EndpointSlice
 from hitless.api.types.service import Service
@@ -29,6 +31,7 @@ from hitless.proxy.defaults import MIN_SYNC_PERIOD_S, SYNC_BURST, WATCH_LATENCY_
 from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, service_health_body
 from hitless.proxy.listener import Listener
+from hitless.proxy.owner import AddressInUse, listener_owner
 from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync, SyncedEndpoint
 from hitless.proxy.relay import reset
 from hitless.proxy.runner import BoundedFrequencyRunner
@@ -43,7 +46,7 @@ from hitless.proxy.selection import (
 )
 from hitless.runtime.network import PodNetwork
 from hitless.store.store import Store, WatchEvent
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, guarded, spawn
 
 Key = tuple[str, str]
 
@@ -133,7 +136,7 @@ class NodeProxy:
         self.health = ProxierHealth(clock)
         self._applied: dict[Key, _Applied] = {}
         self._runner = BoundedFrequencyRunner(
-            clock, self.sync, self.options.min_sync_period, self.options.burst
+            clock, guarded(f"proxy {node}", self.sync), self.options.min_sync_period, self.options.burst
         )
         self._last_delivery = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -146,7 +149,7 @@ class NodeProxy:
 
     def start(self) -> None:
         self._healthz.set_mode("route")
-        self._watch_task = asyncio.ensure_future(self._watch())
+        self._watch_task = spawn(f"proxy {self.node}", self._watch())
 
     async def stop(self) -> None:
         await cancel_and_wait(self._watch_task)
@@ -160,8 +163,8 @@ class NodeProxy:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = spawn(f"proxy {self.node}", coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -180,7 +183,7 @@ class NodeProxy:
         at = max(self._last_delivery, now + delay)
         self._last_delivery = at
         self.health.queued()
-        self.clock.call_later(at - now, lambda: self._received(event))
+        self.clock.call_later(at - now, guarded(f"proxy {self.node}", lambda: self._received(event)))
 
     def _received(self, event: WatchEvent | None) -> None:
         if event is None:
@@ -320,6 +323,15 @@ class NodeProxy:
                 snat,
             )
             frontend.listener.set_mode(mode_for(endpoints, has_any))
+            if frontend.listener.in_use:
+                # A client of this address would reach that other listener: the run cannot go
+                # on as if it were the Service (proxy/owner.py; exit 2, not a verdict).
+                holder = listener_owner(address[0], address[1])
+                where = f"{address[0]}:{address[1]}"
+                raise AddressInUse(
+                    f"{self.node}: cannot serve the {kind} of Service {service} at {where}: "
+                    f"{frontend.listener.error}" + (f"; held by {holder}" if holder else "")
+                )
 
     def _apply_health_checks(self, checks: dict[int, tuple[Key, int]]) -> None:
         for port in list(self.health_checks):

@@ -43,6 +43,7 @@ class EventRecorder:
         self._component = component
         self._host = host
         self._seen: dict[tuple[Any, ...], str] = {}
+        self._last_nanos: dict[str | None, int] = {}
 
     def event(
         self,
@@ -67,10 +68,14 @@ class EventRecorder:
             return self._store.update(updated)
         self._gc()
         # client-go names an Event "<object>.<hex nanoseconds>".
-        nanos = int(now.timestamp() * 1e9)
+        # Past the last name this recorder gave the object: thousands of Events on one object in
+        # one instant (a fake clock, a ReplicaSet creating its pods) would otherwise probe for a
+        # free name from the same start each time.
+        nanos = max(int(now.timestamp() * 1e9), self._last_nanos.get(ref.name, -1) + 1)
         while self._store.get("Event", ref.namespace or "default", f"{ref.name}.{nanos:x}"):
             nanos += 1
         event_name = f"{ref.name}.{nanos:x}"
+        self._last_nanos[ref.name] = nanos
         created = self._store.create(
             Event(
                 metadata=ObjectMeta(name=event_name, namespace=ref.namespace or "default"),

@@ -27,6 +27,7 @@ from hitless.clock import Clock
 from hitless.store import strategy
 from hitless.store.allocator import ServiceAllocator
 from hitless.store.strategy import before_delete, prepare_pod_for_create, update_pod_condition
+from hitless.tasks import report_failure
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 ObjT = TypeVar("ObjT", bound=K8sObject)
@@ -36,6 +37,7 @@ ObjT = TypeVar("ObjT", bound=K8sObject)
 _STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
 _STATUS_SUBRESOURCE |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+MAX_GENERATED_NAME_LENGTH = 63 - 5
 # Kinds whose metadata.generation tracks spec changes.
 _GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
 _GENERATION |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
@@ -172,8 +174,11 @@ class Store:
                 raise ValueError(f"{obj.kind}: name or generateName is required")
             # names.SimpleNameGenerator: five characters of utilrand's vowel-free alphabet; a
             # name that is taken is generated again (the API server fails, the client retries).
+            # A long prefix is cut so the name stays within 63 characters (apiserver
+            # pkg/storage/names/generate.go, MaxGeneratedNameLength = 63 - 5).
+            base = meta.generate_name[:MAX_GENERATED_NAME_LENGTH]
             while True:
-                meta.name = meta.generate_name + "".join(random.choices(_NAME_ALPHABET, k=5))
+                meta.name = base + "".join(random.choices(_NAME_ALPHABET, k=5))
                 if (obj.kind, meta.namespace or "", meta.name) not in self._objects:
                     break
         if obj.key in self._objects:
@@ -350,10 +355,19 @@ class Store:
         event = WatchEvent(type_, obj, self._rv, status_only)
         self._history.append(event)
         for fn in self._listeners:
-            fn(event)
+            try:
+                fn(event)
+            except Exception as exc:
+                # The write is done: a listener's bug is the run's failure, not the writer's.
+                report_failure(f"store listener {_listener_name(fn)}", exc)
         for w in list(self._watches):
             if w.wants(event):
                 w._push(event)
+
+
+def _listener_name(fn: Callable[[WatchEvent], None]) -> str:
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__name__
 
 
 def _json(value: object) -> object:

@@ -28,6 +28,17 @@ ConnectionMode = Literal["keepalive", "close", "mixed"]
 # What went wrong, when no HTTP response came back.
 ErrorKind = Literal["refused", "reset", "timeout"]
 
+# The generator's own limits, not the server's: past them it stops and says so (``overload``)
+# rather than count its own exhaustion as failed requests. A request sent this late against its
+# schedule means the event loop cannot keep the rate (and each late request would carry the
+# delay as latency); these errors of connect() are this machine running out of descriptors,
+# ports or buffers.
+MAX_LATENESS = 2.0
+# The requests one run keeps (each result ~250 bytes, and the proxies keep a record per hop): past
+# this the generator stops, as for an overload, rather than grow without bound.
+MAX_REQUESTS = 1_000_000
+_OWN_EXHAUSTION = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL}
+
 
 @dataclass(slots=True)
 class RequestResult:
@@ -226,6 +237,8 @@ class LoadGenerator:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _stopping: bool = False
     _wake: asyncio.Future[None] | None = None
+    # Why the generator stopped itself: it could not keep the rate on this machine.
+    overload: str | None = None
 
     @property
     def in_flight(self) -> int:
@@ -254,6 +267,15 @@ class LoadGenerator:
                 if intended > now:
                     await self._sleep(loop, intended - now)
                     continue
+                if seq >= MAX_REQUESTS:
+                    self._overloaded(f"{MAX_REQUESTS} requests in one run (the bound of what it keeps)")
+                    break
+                if now - intended > MAX_LATENESS:
+                    self._overloaded(
+                        f"requests went out {now - intended:.1f} s behind schedule at "
+                        f"{self.options.rate:g} requests/s ({self.in_flight} in flight)"
+                    )
+                    break
                 # Late (the loop was busy): send at once, keeping the intended time.
                 result = RequestResult(seq=seq, intended=intended, keepalive=self._keepalive(seq))
                 self.results.append(result)
@@ -302,6 +324,11 @@ class LoadGenerator:
         finally:
             handle.cancel()
             self._wake = None
+
+    def _overloaded(self, why: str) -> None:
+        if self.overload is None:
+            self.overload = why
+        self.stop()
 
     def _keepalive(self, seq: int) -> bool:
         mode = self.options.connections
@@ -374,7 +401,11 @@ class LoadGenerator:
 
     async def _connect(self, result: RequestResult) -> _Connection | None:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._overloaded(f"socket: {exc.strerror or exc} at {self.options.rate:g} requests/s")
+            return None
         sock.setblocking(False)
         try:
             if self.options.source:
@@ -396,6 +427,10 @@ class LoadGenerator:
             result.error, result.detail = "reset", str(exc) or "connection reset"
         except OSError as exc:
             sock.close()
+            if exc.errno in _OWN_EXHAUSTION:
+                # Not the server's doing: the request is left without an outcome (not counted).
+                self._overloaded(f"connect: {exc.strerror or exc} at {self.options.rate:g} requests/s")
+                return None
             # Unreachable networks and the like: the connection was refused, by the network.
             result.error, result.detail = "refused", f"connect: {exc}"
         except BaseException:

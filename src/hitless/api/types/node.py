@@ -15,6 +15,9 @@ class NodeAddress(K8sModel):
 
 class NodeStatus(K8sModel):
     addresses: list[NodeAddress] | None = None
+    # Resource quantities by name; here only "pods" (the kubelet's maxPods).
+    capacity: dict[str, str] | None = None
+    allocatable: dict[str, str] | None = None
 
 
 class Taint(K8sModel):

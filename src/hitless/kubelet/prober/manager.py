@@ -41,12 +41,15 @@ class ProbeManager:
         prober: KubeletProber | None = None,
         pod_status: Callable[[Pod], PodStatus | None] = _no_status,
         rng: random.Random | None = None,
+        node: str = "",
     ) -> None:
         # Called with a pod UID whenever a result changes that the pod's status or sync depends on.
         self._on_change = on_change or (lambda uid: None)
         self.clock = clock or RealClock()
         self.start_time = self.clock.now()
         self.rng = rng or random.Random()
+        # Names the probe workers' tasks to the run's supervisor (hitless.tasks).
+        self.component = f"kubelet {node}" if node else "kubelet"
         # Without a prober no worker is started: a running container is started and ready, which
         # is what the kubelet reports for containers without probes.
         self._prober = prober

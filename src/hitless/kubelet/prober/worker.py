@@ -26,6 +26,7 @@ from hitless.api.types.pod import Container, ContainerStatus, Pod, PodStatus, Pr
 from hitless.kubelet.prober.prober import ProbeKind
 from hitless.kubelet.prober.probers.base import ProbeTarget
 from hitless.kubelet.prober.results import Result
+from hitless.tasks import spawn
 
 if TYPE_CHECKING:
     from hitless.kubelet.prober.manager import ProbeManager
@@ -75,7 +76,11 @@ class ProbeWorker:
         return self._manager.results[self.kind]
 
     def start(self) -> None:
-        self.task = asyncio.ensure_future(self._run())
+        self.task = spawn(
+            f"{self._manager.component} {self.kind.value.lower()} probe "
+            f"{self.pod.namespace}/{self.pod.name}/{self.container.name}",
+            self._run(),
+        )
 
     def stop(self) -> None:
         self._stopped = True

@@ -29,6 +29,7 @@ from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
 from hitless.runtime.linux.rootfs import Ids, UserError, resolve_user
 from hitless.runtime.linux.sandbox import Sandbox
+from hitless.tasks import spawn
 
 
 @dataclass
@@ -152,7 +153,7 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc
     ]
     # Popen returns once the exec has happened (its error pipe closes on exec), so an exec right
     # after the start already sees the container's mounts and its own /proc.
-    c.monitor = asyncio.create_task(_monitor(c, log, readers, clock), name=f"container-{c.id[:12]}")
+    c.monitor = spawn(f"runtime container monitor {c.id[:12]}", _monitor(c, log, readers, clock))
 
 
 def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:

@@ -32,7 +32,7 @@ from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.etcfiles import EtcFiles, write_etc_files
 from hitless.runtime.linux.exec import exec_sync
 from hitless.runtime.linux.sandbox import AddressPool, Sandbox, create_sandbox
-from hitless.tasks import cancel_and_wait
+from hitless.tasks import cancel_and_wait, spawn
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class LinuxRuntime:
         return sandbox_id
 
     def _watch(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
+        task = spawn("runtime sandbox monitor", coro)
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
