@@ -14,7 +14,13 @@ from html import escape
 from typing import Any
 
 from hitless.verify.html_assets import CSP, CSS, JS
-from hitless.verify.html_svg import MAX_MARKS, PHASES, cause_colour, latency_svg, timeline_svg
+from hitless.verify.html_svg import (
+    PHASES,
+    cause_colour,
+    drawn_failures,
+    latency_svg,
+    timeline_svg,
+)
 
 # The usual fix per cause, as docs/verify.md's table gives it.
 FIXES = {
@@ -38,9 +44,10 @@ def _e(value: object) -> str:
 def render_html(report: dict[str, Any]) -> str:
     verdict = "pass" if report.get("verdict") == "pass" else "fail"
     run = report.get("run", {})
-    timeline, undrawn = timeline_svg(report)
     failures = report.get("failures", [])
-    tips_json = json.dumps(_tips(failures[: _last_drawn(failures)]), separators=(",", ":"))
+    drawn = drawn_failures(failures)
+    timeline = timeline_svg(report, drawn)
+    tips_json = json.dumps(_tips([failures[i] for i in drawn]), separators=(",", ":"))
     # A script element cannot be closed from inside JSON whose "<" are escaped.
     tips_json = tips_json.replace("<", "\\u003c")
     title = f"hitless verify: {verdict.upper()} · {run.get('service', '')} · {run.get('scenario', '')}"
@@ -55,10 +62,10 @@ def render_html(report: dict[str, Any]) -> str:
         timeline,
         _legend(report),
     ]
-    if undrawn:
+    if len(drawn) < len(failures):
         parts.append(
-            f'<p class="note">{MAX_MARKS} failure marks drawn, {undrawn} more not drawn: the red '
-            "bars of the rate panel count them all; report.json lists each.</p>"
+            f'<p class="note">{len(drawn)} of the {len(failures)} failures drawn (an even sample '
+            "over time): the red bars of the rate panel count them all; report.json lists each.</p>"
         )
     parts += [_findings(report), _causes(report), _latency(report), _failure_table(failures)]
     parts += [
@@ -94,17 +101,6 @@ def _tips(failures: list[dict[str, Any]]) -> dict[str, Any]:
             row.append(index[k][key])
         rows.append(row)
     return {"columns": list(TIP_FIELDS), "values": values, "rows": rows}
-
-
-def _last_drawn(failures: list[dict[str, Any]]) -> int:
-    """How many of the first failures hold every drawn mark (the tooltips' data)."""
-    drawn = 0
-    for i, f in enumerate(failures):
-        if f.get("time") is not None:
-            drawn += 1
-            if drawn == MAX_MARKS:
-                return i + 1
-    return len(failures)
 
 
 def _header(report: dict[str, Any], verdict: str) -> str:
@@ -153,7 +149,7 @@ def _legend(report: dict[str, Any]) -> str:
     items = [f'<span><i style="background:{c}"></i>{_e(label)}</span>' for c, label in PHASES.values()]
     items += [
         '<span><i style="background:#111;width:3px"></i>a node\'s cut-off: its proxy stopped routing '
-        "to the pod (grey strips: routed, one per node)</span>",
+        "to the pod</span>",
         "<span>▼ stop signal</span><span>✕ SIGKILL</span>",
         '<span><i style="background:#333;width:3px"></i>gone</span>',
         '<span><i style="background:#c6dbef;border:1px solid #3182bd"></i>requests/s</span>',
@@ -224,10 +220,11 @@ def _causes(report: dict[str, Any]) -> str:
             for f in mine
         )
         outcomes = Counter(str(f.get("outcome")) for f in mine)
+        places = "<br>".join(f"{_e(k)} ×{v}" for k, v in where.most_common(4))
         out.append(
             f'<tr><td><span class="cause" style="background:{cause_colour(cause)}">{_e(cause)}</span></td>'
             f'<td class="n">{_e(count)}</td><td class="n">{sum(bool(f.get("retryable")) for f in mine)}</td>'
-            f"<td>{'<br>'.join(f'{_e(k)} ×{v}' for k, v in where.most_common(4))}</td>"
+            f'<td class="where">{places}</td>'
             f"<td>{', '.join(f'{_e(k)} ×{v}' for k, v in outcomes.most_common())}</td>"
             f"<td>{_e(FIXES.get(cause, '—'))}</td></tr>"
         )

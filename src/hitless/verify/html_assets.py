@@ -26,20 +26,21 @@ svg{display:block;width:100%;height:auto;font-size:11px}
 svg text{fill:var(--fg)}svg .muted{fill:var(--muted)}
 .grid{stroke:#eaeef2}.axis{stroke:#8c959f}
 .seg:hover,.cut:hover,.fail:hover,.sig:hover{stroke:#000;stroke-width:1.5}
-.fail{stroke:#fff;stroke-width:.8}
+.fail{stroke:#222;stroke-width:.7;fill-opacity:.9}.fail.dense{stroke:none;fill-opacity:.6}
 .legend{display:flex;flex-wrap:wrap;gap:4px 16px;margin:8px 0 0;font-size:12px;color:var(--muted)}
 .legend i{display:inline-block;width:14px;height:10px;margin-right:5px;vertical-align:-1px;border-radius:2px}
 .legend i.dot{width:10px;height:10px;border-radius:50%}
 .note{color:var(--muted);font-size:12px;margin:4px 0}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{background:var(--soft);font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:var(--soft);font-weight:600}td.where{white-space:nowrap;font-size:12px}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--soft);padding:1px 4px;
 border-radius:4px}
 .finding{border:1px solid var(--line);border-left:4px solid var(--bad);border-radius:6px;padding:10px 14px;
 margin:0 0 12px}
 .finding p{margin:4px 0}.finding .where{color:var(--muted);font-size:12px}
-.cause{display:inline-block;font-size:12px;font-weight:600;padding:1px 8px;border-radius:10px;color:#fff}
+.cause{display:inline-block;white-space:nowrap;font-size:12px;font-weight:600;padding:1px 8px;
+border-radius:10px;color:#fff}
 pre.src{margin:8px 0 0;background:var(--soft);border:1px solid var(--line);border-radius:6px;padding:6px 0;
 overflow-x:auto;font:12px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 pre.src span{display:block;padding:0 10px;white-space:pre}pre.src span.hit{background:#fff1b8}

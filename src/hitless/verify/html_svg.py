@@ -20,24 +20,35 @@ PHASES: dict[str, tuple[str, str]] = {
     "killed": ("#a50f15", "SIGKILLed"),
     "stopped": ("#636363", "stopped (exited)"),
 }
+# Apart from the phases' greens and oranges, so that a mark stands out on any lane segment.
 CAUSE_COLOURS = {
-    "killed-in-flight": "#a50f15",
+    "killed-in-flight": "#67001f",
     "keepalive-reset": "#e7298a",
-    "local-no-endpoint": "#7570b3",
-    "capacity": "#1b9e77",
-    "terminating-still-routed": "#d95f02",
-    "listener-closed": "#e6ab02",
-    "not-ready": "#66a61e",
-    "not-listening": "#a6761d",
+    "local-no-endpoint": "#1f78b4",
+    "capacity": "#17becf",
+    "terminating-still-routed": "#e41a1c",
+    "listener-closed": "#ffd92f",
+    "not-ready": "#8c564b",
+    "not-listening": "#bcbd22",
     "other": "#666666",
 }
-# Failure marks drawn one by one; beyond, the rate panel's failed/s still counts them all.
+# The grey strips under a lane: when each node's proxy routed to the pod, one shade per node.
+NODE_SHADES = ("#737373", "#bdbdbd", "#9ecae1", "#d9d9d9", "#525252", "#c6dbef")
+# Failure marks drawn one by one; beyond, a sample (the rate panel's failed/s counts them all).
 MAX_MARKS = 2000
 
 WIDTH, LEFT, RIGHT = 1120, 200, 16
 PLOT = WIDTH - LEFT - RIGHT
 BAR, STRIP, LANE_GAP = 14, 4, 10
 RATE_HEIGHT = 110
+
+
+def node_shade(k: int) -> str:
+    return NODE_SHADES[k % len(NODE_SHADES)]
+
+
+def nodes_of(report: dict[str, Any]) -> list[str]:
+    return sorted({n for p in report.get("pods", []) for n in p.get("routedBy", {})})
 
 
 def cause_colour(cause: str) -> str:
@@ -133,11 +144,21 @@ def segments(pod: dict[str, Any], axis: Axis) -> list[tuple[float, float, str]]:
     return out
 
 
-def timeline_svg(report: dict[str, Any]) -> tuple[str, int]:
-    """The timeline and how many failures it left undrawn (over ``MAX_MARKS``)."""
+def drawn_failures(failures: list[dict[str, Any]]) -> list[int]:
+    """The failures drawn as marks (their indices): all that have a time, or, over ``MAX_MARKS``,
+    an even sample of them, so that the marks still span the whole run."""
+    timed = [i for i, f in enumerate(failures) if f.get("time") is not None]
+    if len(timed) <= MAX_MARKS:
+        return timed
+    return [timed[k * len(timed) // MAX_MARKS] for k in range(MAX_MARKS)]
+
+
+def timeline_svg(report: dict[str, Any], drawn: list[int]) -> str:
+    """The timeline, with a mark for each failure of ``drawn`` (``data-f``: its row in the page's
+    tooltip data; ``data-i``: its index in report.json's failures)."""
     axis = axis_for(report)
     pods = report.get("pods", [])
-    nodes = sorted({n for p in pods for n in p.get("routedBy", {})})
+    nodes = nodes_of(report)
     lane_h = BAR + STRIP * len(nodes) + LANE_GAP
     failures = report.get("failures", [])
     lanes = [p["pod"] for p in pods]
@@ -183,19 +204,18 @@ def timeline_svg(report: dict[str, Any]) -> tuple[str, int]:
             'class="muted">(no pod)</text></g>'
         )
     out.append(_rate(report.get("rate") or {}, axis, rate_top))
-    drawn = 0
-    for i, f in enumerate(failures):
-        if f.get("time") is None or drawn >= MAX_MARKS:
-            continue
-        drawn += 1
+    # Many marks: smaller and without outlines, which would turn a dense run into a black band.
+    radius, dense = (4.2, "") if len(drawn) <= 300 else (2.6, " dense")
+    for k, i in enumerate(drawn):
+        f = failures[i]
         row = lanes.index(f["pod"]) if f.get("pod") in lanes else len(lanes) - 1
         cy = top + row * lane_h + BAR / 2 + (i * 7 % 9 - 4) * 0.6
         out.append(
-            f'<circle class="fail" data-f="{i}" cx="{axis.x(f["time"])}" '
-            f'cy="{cy:.1f}" r="4.2" fill="{cause_colour(str(f.get("cause")))}"/>'
+            f'<circle class="fail{dense}" data-f="{k}" data-i="{i}" cx="{axis.x(f["time"])}" cy="{cy:.1f}" '
+            f'r="{radius}" fill="{cause_colour(str(f.get("cause")))}"/>'
         )
     out.append("</svg>")
-    return "".join(out), sum(f.get("time") is not None for f in failures) - drawn
+    return "".join(out)
 
 
 def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
@@ -220,7 +240,8 @@ def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
             a = axis.x(start if start is not None else axis.t0)
             b = axis.x(end if end is not None else axis.t1)
             out.append(
-                f'<rect x="{a}" y="{sy}" width="{max(b - a, 0.5):.2f}" height="{STRIP - 1}" fill="#bdbdbd"/>'
+                f'<rect x="{a}" y="{sy}" width="{max(b - a, 0.5):.2f}" height="{STRIP - 1}" '
+                f'fill="{node_shade(k)}"/>'
             )
             if end is None:
                 continue
