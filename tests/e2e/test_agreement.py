@@ -80,6 +80,9 @@ def test_verify_confirms_each_check_error(name: str) -> None:
         finding["object"] == _object(error) and finding["field"].startswith(error["field"])
         for error in errors
     ), (finding, errors)
+    # report.json (and report.html) show the manifest line of that field.
+    assert finding["source"]["file"] == str(path) and finding["source"]["excerpt"]["lines"]
+    assert (run.report_dir / "report.html").is_file()
     if name == "no-prestop.yaml":
         # The numbers agree too: check's uncovered propagation is what verify measured.
         [error] = errors
