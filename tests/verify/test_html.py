@@ -282,3 +282,20 @@ def test_the_fixture_is_a_report_of_the_current_schema() -> None:
     assert all("connection" in f for f in data["failures"])
     assert any(f.get("source") for f in data["findings"])
     assert copy.deepcopy(data) == json.loads(json.dumps(data))
+
+
+def test_long_names_evidence_and_an_incomplete_run_are_shown() -> None:
+    data = example()
+    long_name = "default/web-" + "x" * 60
+    data["pods"][0]["pod"] = long_name
+    for f in data["failures"]:
+        f["evidence"] = "exact-connection"
+    data["failures"][0]["pod"] = None  # a failure no pod is known for gets a lane of its own
+    data["run"].update(incomplete="interrupted by SIGINT", completed=False)
+    data["run"].pop("lbPreset")
+    page = render_html(data)
+    assert "web-" + "x" * 10 + "…" + "x" * 15 + "<" in page and f'data-tip="{long_name}"' in page
+    for cause, count in data["causes"].items():
+        assert f"evidence: exact-connection ×{count}" in page, cause
+    assert "Incomplete: interrupted by SIGINT" in page and "load balancer preset" not in page
+    assert '<g class="lane" data-pod="">' in page

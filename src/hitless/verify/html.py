@@ -107,12 +107,20 @@ def _header(report: dict[str, Any], verdict: str) -> str:
     run = report.get("run", {})
     requests = report.get("requests", {})
     latency = requests.get("latencyMs", {})
+    # Only what the run recorded: a run elsewhere (a cluster) may know other things.
+    pieces = [
+        f"{_e(run.get('scenario'))} × {_e(run.get('repeat'))} of Service <b>{_e(run.get('service'))}</b>"
+    ]
+    for key, template in (
+        ("rps", "at {} requests/s"),
+        ("connections", "{} connections"),
+        ("nodes", "{} nodes"),
+        ("lbPreset", "load balancer preset {}"),
+    ):
+        if run.get(key) is not None:
+            pieces.append(template.format(_e(run[key])))
     files = ", ".join(str(f) for f in run.get("files", []))
-    what = (
-        f"{_e(run.get('scenario'))} × {_e(run.get('repeat'))} of Service <b>{_e(run.get('service'))}</b> "
-        f"at {_e(run.get('rps'))} requests/s ({_e(run.get('connections'))} connections), "
-        f"{_e(run.get('nodes'))} nodes, load balancer preset {_e(run.get('lbPreset'))} · {_e(files)}"
-    )
+    what = ", ".join(pieces) + (f" · {_e(files)}" if files else "")
     out = [
         f'<h1>hitless verify <span class="verdict {verdict}">{verdict.upper()}</span></h1>',
         f'<p class="run">{what}</p>',
@@ -221,6 +229,10 @@ def _causes(report: dict[str, Any]) -> str:
         )
         outcomes = Counter(str(f.get("outcome")) for f in mine)
         places = "<br>".join(f"{_e(k)} ×{v}" for k, v in where.most_common(4))
+        # How sure each blame is, when the run says (a cluster run does; a local run knows).
+        evidence = Counter(str(f["evidence"]) for f in mine if f.get("evidence"))
+        if evidence:
+            places += "<br>evidence: " + ", ".join(f"{_e(k)} ×{v}" for k, v in evidence.most_common())
         out.append(
             f'<tr><td><span class="cause" style="background:{cause_colour(cause)}">{_e(cause)}</span></td>'
             f'<td class="n">{_e(count)}</td><td class="n">{sum(bool(f.get("retryable")) for f in mine)}</td>'

@@ -220,9 +220,12 @@ def timeline_svg(report: dict[str, Any], drawn: list[int]) -> str:
 
 def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
     name = str(pod["pod"]).split("/")[-1]
+    # The label column fits ~30 characters; the whole name is in the tooltip.
+    label = name if len(name) <= 30 else name[:14] + "…" + name[-15:]
     out = [
         f'<g class="lane" data-pod={_a(pod["pod"])}>',
-        f'<text x="{LEFT - 8}" y="{y + BAR - 3}" text-anchor="end">{escape(name)}</text>',
+        f'<text x="{LEFT - 8}" y="{y + BAR - 3}" text-anchor="end" data-tip={_a(pod["pod"])}>'
+        f"{escape(label)}</text>",
         f'<text x="{LEFT - 8}" y="{y + BAR + 9}" text-anchor="end" class="muted" font-size="9">'
         f"{escape(str(pod.get('node') or '-'))}</text>",
     ]
