@@ -83,6 +83,10 @@ def hostile() -> dict[str, Any]:
     finding["message"] = f"<b onmouseover=window.__pwned=6>{evil}</b>"
     finding["source"]["excerpt"]["lines"][0] = "<script>window.__pwned=7</script>"
     data["causes"] = {f'<i onclick="x">{k}': v for k, v in data["causes"].items()}
+    data["requests"]["latencyMs"]["<img src=x onerror=window.__pwned=8>"] = 50.0
+    routed = data["pods"][0]["routedBy"]
+    routed['<img src=x onerror="window.__pwned=9">'] = routed.pop(sorted(routed)[0])
+    data["requests"]["byOutcome"] = {evil: 1}
     return data
 
 

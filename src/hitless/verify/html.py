@@ -139,7 +139,7 @@ def _header(report: dict[str, Any], verdict: str) -> str:
         ),
         ("of them retryable", requests.get("retryable"), ""),
     ]
-    cards += [(f"latency {k}", _ms(v), "") for k, v in latency.items()]
+    cards += [(f"latency {_e(k)}", _ms(v), "") for k, v in latency.items()]
     out.append('<div class="cards">')
     out += [
         f'<div class="card{cls}"><b>{_e(value)}</b><span>{label}</span></div>' for label, value, cls in cards

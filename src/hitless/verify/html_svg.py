@@ -391,7 +391,7 @@ def latency_svg(report: dict[str, Any]) -> str:
         out.append(
             f'<g data-tip={_a(tip)}><line x1="{x}" x2="{x}" '
             f'y1="{bottom - 135}" y2="{bottom}" stroke="#08306b" stroke-dasharray="4 2"/>'
-            f'<text x="{x + 3}" y="{bottom - 126 + row * 12}" font-size="10">{name}</text></g>'
+            f'<text x="{x + 3}" y="{bottom - 126 + row * 12}" font-size="10">{escape(str(name))}</text></g>'
         )
     out.append("</svg>")
     return "".join(out)
