@@ -303,3 +303,16 @@ def test_long_names_evidence_and_an_incomplete_run_are_shown() -> None:
         assert f"evidence: exact-connection ×{count}" in page, cause
     assert "Incomplete: interrupted by SIGINT" in page and "load balancer preset" not in page
     assert '<g class="lane" data-pod="">' in page
+
+
+def test_a_report_without_the_added_fields_still_renders() -> None:
+    """report.json from before rate, latencyHistogram, connection and source were added."""
+    data = example()
+    del data["rate"], data["requests"]["latencyHistogram"]
+    for f in data["failures"]:
+        del f["connection"], f["reused"]
+    for finding in data["findings"]:
+        del finding["source"]
+    page = render_html(data)
+    assert page.count('class="fail"') == len(data["failures"]) and 'id="latency"' not in page
+    assert data["findings"][-1]["message"] in page
