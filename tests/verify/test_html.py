@@ -14,6 +14,7 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -316,3 +317,21 @@ def test_a_report_without_the_added_fields_still_renders() -> None:
     page = render_html(data)
     assert page.count('class="fail"') == len(data["failures"]) and 'id="latency"' not in page
     assert data["findings"][-1]["message"] in page
+
+
+def test_a_name_reused_by_a_later_pod_puts_each_failure_on_the_pod_of_its_time() -> None:
+    """A StatefulSet's replacement pod has its predecessor's name: two lanes, one name."""
+    data = example()
+    first, second = copy.deepcopy(data["pods"][0]), copy.deepcopy(data["pods"][0])
+    first.update(created=-2.0, gone=1.0, ready=[[-1.0, 0.5]], deleted=0.5, stopSignal=0.5)
+    second.update(created=1.5, gone=None, ready=[[2.0, None]], deleted=None, stopSignal=None)
+    data["pods"] = [first, second]
+    data["failures"] = [dict(data["failures"][0], pod=first["pod"], time=t) for t in (0.7, 1.7)]
+    page = render_html(data)
+    svg = ET.fromstring(page[page.index('<svg id="timeline"') : page.index("</svg>") + 6])
+    lanes = [g for g in svg.iter("g") if g.get("class") == "lane"]
+    tops = [float(next(r for r in g.iter("rect") if r.get("class") == "seg").get("y", "")) for g in lanes]
+    marks = [float(c.get("cy", "")) for c in svg.iter("circle")]
+    assert len(lanes) == 2 and tops[0] < tops[1]
+    # Each failure on the lane of the pod that had the name at its time.
+    assert tops[0] <= marks[0] <= tops[0] + 14 and tops[1] <= marks[1] <= tops[1] + 14

@@ -106,7 +106,7 @@ def _tips(failures: list[dict[str, Any]]) -> dict[str, Any]:
 def _header(report: dict[str, Any], verdict: str) -> str:
     run = report.get("run", {})
     requests = report.get("requests", {})
-    latency = requests.get("latencyMs", {})
+    latency = requests.get("latencyMs") or {}
     # Only what the run recorded: a run elsewhere (a cluster) may know other things.
     pieces = [
         f"{_e(run.get('scenario'))} × {_e(run.get('repeat'))} of Service <b>{_e(run.get('service'))}</b>"
@@ -246,7 +246,7 @@ def _causes(report: dict[str, Any]) -> str:
 
 def _latency(report: dict[str, Any]) -> str:
     requests = report.get("requests", {})
-    latency = requests.get("latencyMs", {})
+    latency = requests.get("latencyMs") or {}
     cells = "".join(f"<th>{_e(k)}</th>" for k in latency) + "</tr><tr>"
     cells += "".join(f'<td class="n">{_e(_ms(v))}</td>' for v in latency.values())
     outcomes = ", ".join(f"{_e(k)} ×{_e(v)}" for k, v in requests.get("byOutcome", {}).items())

@@ -208,7 +208,7 @@ def timeline_svg(report: dict[str, Any], drawn: list[int]) -> str:
     radius, dense = (4.2, "") if len(drawn) <= 300 else (2.6, " dense")
     for k, i in enumerate(drawn):
         f = failures[i]
-        row = lanes.index(f["pod"]) if f.get("pod") in lanes else len(lanes) - 1
+        row = _lane_of(pods, f) if f.get("pod") in lanes else len(lanes) - 1
         cy = top + row * lane_h + BAR / 2 + (i * 7 % 9 - 4) * 0.6
         out.append(
             f'<circle class="fail{dense}" data-f="{k}" data-i="{i}" cx="{axis.x(f["time"])}" cy="{cy:.1f}" '
@@ -216,6 +216,14 @@ def timeline_svg(report: dict[str, Any], drawn: list[int]) -> str:
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _lane_of(pods: list[dict[str, Any]], failure: dict[str, Any]) -> int:
+    """The row of the failure's pod. A name can have several pods in turn (a StatefulSet's
+    replacement takes its predecessor's name): the last one created by the failure's time."""
+    rows = [k for k, p in enumerate(pods) if p["pod"] == failure["pod"]]
+    created = [k for k in rows if (pods[k].get("created") or -math.inf) <= failure["time"]]
+    return created[-1] if created else rows[0]
 
 
 def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
@@ -251,9 +259,8 @@ def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
             after = [
                 f"{end - t:.2f} s after {what}"
                 for what, t in (("deletion", deleted), ("its stop signal", stop))
+                if t is not None
             ]
-            if deleted is None:
-                after = []
             tip = f"{node}'s proxy stopped routing to {name} at {_s(end)}" + (
                 "\n" + ", ".join(after) if after else ""
             )
