@@ -14,11 +14,11 @@ from html import escape
 from typing import Any
 
 from hitless.verify.html_assets import CSP, CSS, JS
+from hitless.verify.html_latency import latency_svg
 from hitless.verify.html_svg import (
     PHASES,
     cause_colour,
     drawn_failures,
-    latency_svg,
     timeline_svg,
 )
 

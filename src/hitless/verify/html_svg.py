@@ -1,6 +1,6 @@
-"""report.html's pictures as hand-written SVG, from report.json: the timeline (pod lanes, each
-node's cut-off, the request rate, the failures) and the latency histogram. Nothing to fetch, and
-the page reads as well with its script off: the script only adds tooltips."""
+"""report.html's timeline as hand-written SVG, from report.json: pod lanes with their phases,
+each node's cut-off, the request rate and the failures. Nothing to fetch, and the page reads as
+well with its script off: the script only adds tooltips."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def cause_colour(cause: str) -> str:
     return CAUSE_COLOURS.get(cause, "#444444")
 
 
-def _a(value: object) -> str:
+def attr(value: object) -> str:
     """An attribute value, quoted and escaped."""
     return '"' + escape(str(value), quote=True) + '"'
 
@@ -190,7 +190,7 @@ def timeline_svg(report: dict[str, Any], drawn: list[int]) -> str:
         x = axis.x(mark["time"])
         tip = f"{mark['what']} started at {_s(mark['time'])}"
         out.append(
-            f"<g data-tip={_a(tip)}>"
+            f"<g data-tip={attr(tip)}>"
             f'<line x1="{x}" x2="{x}" y1="14" y2="{rate_top + RATE_HEIGHT}" stroke="#3182bd" '
             f'stroke-dasharray="3 3"/><text x="{x + 3}" y="12" fill="#3182bd" style="fill:#3182bd">'
             f"{escape(str(mark['what']))}</text></g>"
@@ -231,8 +231,8 @@ def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
     # The label column fits ~30 characters; the whole name is in the tooltip.
     label = name if len(name) <= 30 else name[:14] + "…" + name[-15:]
     out = [
-        f'<g class="lane" data-pod={_a(pod["pod"])}>',
-        f'<text x="{LEFT - 8}" y="{y + BAR - 3}" text-anchor="end" data-tip={_a(pod["pod"])}>'
+        f'<g class="lane" data-pod={attr(pod["pod"])}>',
+        f'<text x="{LEFT - 8}" y="{y + BAR - 3}" text-anchor="end" data-tip={attr(pod["pod"])}>'
         f"{escape(label)}</text>",
         f'<text x="{LEFT - 8}" y="{y + BAR + 9}" text-anchor="end" class="muted" font-size="9">'
         f"{escape(str(pod.get('node') or '-'))}</text>",
@@ -241,7 +241,7 @@ def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
         colour, label = PHASES.get(phase, ("#cccccc", phase))
         tip = f"{name}: {label}\n{_s(a)} → {_s(b)} ({b - a:.2f} s)"
         out.append(
-            f'<rect class="seg" data-phase="{phase}" data-tip={_a(tip)} x="{axis.x(a)}" y="{y}" '
+            f'<rect class="seg" data-phase="{phase}" data-tip={attr(tip)} x="{axis.x(a)}" y="{y}" '
             f'width="{max(axis.x(b) - axis.x(a), 0.5):.2f}" height="{BAR}" fill="{colour}"/>'
         )
     deleted, stop = pod.get("deleted"), pod.get("stopSignal")
@@ -265,7 +265,7 @@ def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
                 "\n" + ", ".join(after) if after else ""
             )
             out.append(
-                f'<rect class="cut" data-node={_a(node)} data-tip={_a(tip)} x="{b - 1}" y="{y - 2}" '
+                f'<rect class="cut" data-node={attr(node)} data-tip={attr(tip)} x="{b - 1}" y="{y - 2}" '
                 f'width="2.2" height="{BAR + 3 + (k + 1) * STRIP}" fill="#111"/>'
             )
     for signal in pod.get("stopSignals", []):
@@ -276,21 +276,22 @@ def _lane(pod: dict[str, Any], axis: Axis, y: float, nodes: list[str]) -> str:
         tip = f"{name}: stop signal to container {signal.get('container')} at {_s(signal['time'])}"
         tip += f" (grace {grace:g} s)" if isinstance(grace, (int, float)) else ""
         out.append(
-            f'<path class="sig" data-tip={_a(tip)} d="M{x - 4},{y - 5} L{x + 4},{y - 5} L{x},{y + 1} Z" '
+            f'<path class="sig" data-tip={attr(tip)} d="M{x - 4},{y - 5} L{x + 4},{y - 5} L{x},{y + 1} Z" '
             'fill="#08306b"/>'
         )
     if pod.get("killed") is not None:
         x = axis.x(pod["killed"])
         tip = f"{name}: SIGKILL at {_s(pod['killed'])} (grace period over)"
         out.append(
-            f'<path class="sig" data-tip={_a(tip)} d="M{x - 4},{y + 2} L{x + 4},{y + BAR - 2} '
+            f'<path class="sig" data-tip={attr(tip)} d="M{x - 4},{y + 2} L{x + 4},{y + BAR - 2} '
             f'M{x + 4},{y + 2} L{x - 4},{y + BAR - 2}" stroke="#fff" stroke-width="2.4"/>'
         )
     if pod.get("gone") is not None:
         x = axis.x(pod["gone"])
         tip = f"{name}: gone at {_s(pod['gone'])}"
         out.append(
-            f'<rect class="sig" data-tip={_a(tip)} x="{x - 1}" y="{y}" width="2" height="{BAR}" fill="#333"/>'
+            f'<rect class="sig" data-tip={attr(tip)} x="{x - 1}" y="{y}" width="2" height="{BAR}" '
+            'fill="#333"/>'
         )
     out.append("</g>")
     return "".join(out)
@@ -302,7 +303,7 @@ def _rate(rate: dict[str, Any], axis: Axis, y: float) -> str:
     width = float(rate.get("binSeconds") or 0.1)
     start = float(rate.get("start") or 0.0)
     peak = max([n / width for n in sent] + [1.0])
-    scale = _nice(peak)
+    scale = nice_ceiling(peak)
     base = y + RATE_HEIGHT
 
     def yv(v: float) -> float:
@@ -329,76 +330,14 @@ def _rate(rate: dict[str, Any], axis: Axis, y: float) -> str:
             of = sent[i] if i < len(sent) else "?"
             tip = f"{n} failed of {of} sent, {_s(start + i * width)} → {_s(start + (i + 1) * width)}"
             out.append(
-                f'<rect data-tip={_a(tip)} x="{a}" y="{yv(n / width)}" width="{max(b - a, 1.0):.2f}" '
+                f'<rect data-tip={attr(tip)} x="{a}" y="{yv(n / width)}" width="{max(b - a, 1.0):.2f}" '
                 f'height="{round(base - yv(n / width), 2)}" fill="#de2d26"/>'
             )
     out.append("</g>")
     return "".join(out)
 
 
-def _nice(value: float) -> float:
+def nice_ceiling(value: float) -> float:
     """The round number at or above ``value`` that an axis ends on."""
     magnitude = 10.0 ** math.floor(math.log10(value))
     return next(float(m * magnitude) for m in (1, 2, 2.5, 5, 10) if m * magnitude >= value)
-
-
-def latency_svg(report: dict[str, Any]) -> str:
-    """Log-binned histogram of latencies, the percentiles as lines; empty without the bins."""
-    requests = report.get("requests", {})
-    hist = requests.get("latencyHistogram")
-    if not hist or not (any(hist.get("succeeded", [])) or any(hist.get("failed", []))):
-        return ""
-    edges: list[float] = hist["edgesMs"]
-    ok: list[int] = hist["succeeded"]
-    bad: list[int] = hist["failed"]
-    used = [i for i in range(len(ok)) if ok[i] or bad[i]]
-    lo, hi = max(0, used[0] - 1), min(len(ok), used[-1] + 2)
-    w, h, left, bottom = 760, 200, 60, 170
-    step = (w - left - 10) / (hi - lo)
-    peak = _nice(max(ok[i] + bad[i] for i in range(lo, hi)))
-
-    def x_of(ms: float) -> float:
-        k = (math.log10(max(ms, edges[0])) - math.log10(edges[lo])) / (
-            math.log10(edges[hi]) - math.log10(edges[lo])
-        )
-        return round(left + k * (w - left - 10), 2)
-
-    out = [f'<svg id="latency" viewBox="0 0 {w} {h}" style="max-width:{w}px">']
-    out.append(f'<line class="axis" x1="{left}" x2="{w - 10}" y1="{bottom}" y2="{bottom}"/>')
-    out.append(f'<text x="{left - 6}" y="{bottom - 122}" text-anchor="end" class="muted">{peak:g}</text>')
-    for i in range(lo, hi):
-        x = left + (i - lo) * step
-        for count, colour, below, what in (
-            (ok[i], "#6baed6", 0, "succeeded"),
-            (bad[i], "#de2d26", ok[i], "failed"),
-        ):
-            if not count:
-                continue
-            bh, by = count / peak * 120, bottom - (count + below) / peak * 120
-            tip = f"{count} {what} in {edges[i]:g}–{edges[i + 1]:g} ms"
-            out.append(
-                f'<rect data-tip={_a(tip)} x="{x + 1:.2f}" y="{by:.2f}" width="{step - 2:.2f}" '
-                f'height="{bh:.2f}" fill="{colour}"/>'
-            )
-    for i in range(lo, hi + 1):
-        decade = math.log10(edges[i])
-        if abs(decade - round(decade)) > 1e-6:
-            continue
-        x = left + (i - lo) * step
-        label = f"{edges[i]:g} ms" if edges[i] < 1000 else f"{edges[i] / 1000:g} s"
-        out.append(
-            f'<line class="grid" x1="{x:.2f}" x2="{x:.2f}" y1="{bottom - 130}" y2="{bottom + 3}"/>'
-            f'<text x="{x:.2f}" y="{bottom + 15}" text-anchor="middle" class="muted">{label}</text>'
-        )
-    out.append(f'<text x="{(w + left) / 2}" y="{h - 2}" text-anchor="middle" class="muted">log scale</text>')
-    shown = [(k, v) for k, v in (requests.get("latencyMs") or {}).items() if v is not None and k != "max"]
-    for row, (name, value) in enumerate(shown):
-        x = x_of(value)
-        tip = f"{name}: {value:g} ms (successful requests)"
-        out.append(
-            f'<g data-tip={_a(tip)}><line x1="{x}" x2="{x}" '
-            f'y1="{bottom - 135}" y2="{bottom}" stroke="#08306b" stroke-dasharray="4 2"/>'
-            f'<text x="{x + 3}" y="{bottom - 126 + row * 12}" font-size="10">{escape(str(name))}</text></g>'
-        )
-    out.append("</svg>")
-    return "".join(out)
