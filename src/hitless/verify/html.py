@@ -117,8 +117,11 @@ def _header(report: dict[str, Any], verdict: str) -> str:
         ("nodes", "{} nodes"),
         ("lbPreset", "load balancer preset {}"),
     ):
-        if run.get(key) is not None:
-            pieces.append(template.format(_e(run[key])))
+        value = run.get(key)
+        if value is not None:
+            # JSON has 100.0 for a rate of 100: shown as people write it.
+            shown = f"{value:g}" if isinstance(value, float) else value
+            pieces.append(template.format(_e(shown)))
     files = ", ".join(str(f) for f in run.get("files", []))
     what = ", ".join(pieces) + (f" · {_e(files)}" if files else "")
     out = [
