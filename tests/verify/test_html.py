@@ -200,6 +200,8 @@ def test_the_page_says_what_report_json_says(pages: dict[str, chromium.PageRun])
             assert finding["field"] in text
     for cause in data["causes"]:
         assert cause in text
+    for node in {n for pod in data["pods"] for n in pod["routedBy"]}:
+        assert f"routed by {node}" in text  # the legend names each node's strip
     assert f"{data['requests']['latencyMs']['p99']:.1f} ms" in text
 
 

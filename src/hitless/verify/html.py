@@ -19,6 +19,8 @@ from hitless.verify.html_svg import (
     PHASES,
     cause_colour,
     drawn_failures,
+    node_shade,
+    nodes_of,
     timeline_svg,
 )
 
@@ -165,6 +167,11 @@ def _legend(report: dict[str, Any]) -> str:
         '<span><i style="background:#333;width:3px"></i>gone</span>',
         '<span><i style="background:#c6dbef;border:1px solid #3182bd"></i>requests/s</span>',
         '<span><i style="background:#de2d26"></i>failed/s</span>',
+    ]
+    items += [
+        f'<span><i style="background:{node_shade(k)};height:4px;vertical-align:2px"></i>'
+        f"routed by {_e(node)}</span>"
+        for k, node in enumerate(nodes_of(report))
     ]
     items += [
         f'<span><i class="dot" style="background:{cause_colour(c)}"></i>failure: {_e(c)}</span>'
