@@ -40,8 +40,10 @@ PROBE = r"""JSON.stringify((() => {
   const mark = document.querySelector('#timeline circle.fail');
   const seg = document.querySelector('#timeline rect.seg');
   return {
-    marks: q('#timeline circle.fail').map(c =>
-      ({f: +c.dataset.f, i: +c.dataset.i, fill: c.getAttribute('fill'), ...box(c)})),
+    // hit: what the pointer would hover at the mark's centre is a failure mark (nothing covers it).
+    marks: q('#timeline circle.fail').map(c => ({f: +c.dataset.f, i: +c.dataset.i,
+      fill: c.getAttribute('fill'), ...box(c), hit: !!document.elementFromPoint(box(c).x,
+        (box(c).top + box(c).bottom) / 2)?.matches('circle.fail')})),
     ticks: q('#timeline g.tick').map(g => ({t: +g.dataset.t, ...box(g.querySelector('line'))})),
     lanes: q('#timeline g.lane').map(g => ({pod: g.dataset.pod, ...box(g)})),
     segs: q('#timeline g.lane').map(g => ({pod: g.dataset.pod,
@@ -155,7 +157,7 @@ def test_failure_marks_are_where_report_json_puts_them(pages: dict[str, chromium
         assert mark["x"] == pytest.approx(x(failure["time"]), abs=1.0), failure
         lane = lanes[failure["pod"]]
         assert lane["top"] <= mark["top"] and mark["bottom"] <= lane["bottom"], (failure, lane, mark)
-        assert mark["fill"] == cause_colour(failure["cause"])
+        assert mark["fill"] == cause_colour(failure["cause"]) and mark["hit"], (failure, mark)
     # Hovering a mark shows its request.
     first = failures[drawn["marks"][0]["i"]]
     for text in (
