@@ -257,7 +257,7 @@ def _causes(report: dict[str, Any]) -> str:
 def _latency(report: dict[str, Any]) -> str:
     requests = report.get("requests", {})
     latency = requests.get("latencyMs") or {}
-    cells = "".join(f"<th>{_e(k)}</th>" for k in latency) + "</tr><tr>"
+    cells = "".join(f'<th class="n">{_e(k)}</th>' for k in latency) + "</tr><tr>"
     cells += "".join(f'<td class="n">{_e(_ms(v))}</td>' for v in latency.values())
     outcomes = ", ".join(f"{_e(k)} ×{_e(v)}" for k, v in requests.get("byOutcome", {}).items())
     return (

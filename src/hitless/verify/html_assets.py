@@ -33,7 +33,7 @@ svg text{fill:var(--fg)}svg .muted{fill:var(--muted)}
 .note{color:var(--muted);font-size:12px;margin:4px 0}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{background:var(--soft);font-weight:600}td.where{white-space:nowrap;font-size:12px}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:var(--soft);font-weight:600}th.n{text-align:right}td.where{white-space:nowrap;font-size:12px}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--soft);padding:1px 4px;
 border-radius:4px}
 .finding{border:1px solid var(--line);border-left:4px solid var(--bad);border-radius:6px;padding:10px 14px;

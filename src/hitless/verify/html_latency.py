@@ -33,7 +33,12 @@ def latency_svg(report: dict[str, Any]) -> str:
 
     out = [f'<svg id="latency" viewBox="0 0 {w} {h}" style="max-width:{w}px">']
     out.append(f'<line class="axis" x1="{left}" x2="{w - 10}" y1="{bottom}" y2="{bottom}"/>')
-    out.append(f'<text x="{left - 6}" y="{bottom - 122}" text-anchor="end" class="muted">{peak:g}</text>')
+    out.append(
+        f'<line class="grid" x1="{left}" x2="{w - 10}" y1="{bottom - 120}" y2="{bottom - 120}"/>'
+        f'<text x="{left - 6}" y="{bottom - 116}" text-anchor="end" class="muted">{peak:g}</text>'
+        f'<text x="{left - 6}" y="{bottom + 4}" text-anchor="end" class="muted">0</text>'
+        f'<text x="{left - 6}" y="{bottom - 132}" text-anchor="end" class="muted">requests</text>'
+    )
     for i in range(lo, hi):
         x = left + (i - lo) * step
         for count, colour, below, what in (
