@@ -90,6 +90,9 @@ def test_verify_confirms_each_check_error(name: str) -> None:
             assert any(p.get("deleted") is not None and p["deleted"] <= f["time"] for p in on_node), f
             ready = [p["ready"][0][0] for p in on_node if p.get("deleted") is None and p["ready"]]
             assert not ready or f["time"] <= min(ready) + 2.0, (f, on_node)
+    # report.json (and report.html) show the manifest line of that field.
+    assert finding["source"]["file"] == str(path) and finding["source"]["excerpt"]["lines"]
+    assert (run.report_dir / "report.html").is_file()
     if name == "no-prestop.yaml":
         # The numbers agree too: check's uncovered propagation is what verify measured.
         [error] = errors

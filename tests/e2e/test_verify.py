@@ -16,6 +16,8 @@ from pathlib import Path
 import junitparser
 import pytest
 
+from hitless.verify.html import render_html
+
 from .test_cli import descendants, still_alive
 from .verify_runs import EXAMPLES, HITLESS, ROOT, run_verify, zero_downtime_run
 
@@ -57,6 +59,8 @@ def test_the_zero_downtime_example_passes_three_rollouts_at_200_rps() -> None:
     assert 10 <= latency["p50"] <= latency["p99"] <= latency["max"] < 3000
     png = (run.report_dir / "timeline.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
+    # report.html is drawn from report.json alone (tests/verify/test_html.py checks it in Chromium).
+    assert (run.report_dir / "report.html").read_text(encoding="utf-8") == render_html(report)
 
 
 def test_bad_input_exits_2_before_anything_starts(tmp_path: Path) -> None:

@@ -133,3 +133,23 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([1, 2, 3, 4], 50) == 2
     assert percentile([1, 2, 3, 4], 99) == 4
     assert percentile([], 50) is None
+
+
+def test_json_carries_the_rate_and_latency_bins_and_each_failures_connection() -> None:
+    report = build()
+    data = report.to_json()
+    rate, failed = data["rate"], data["requests"]["failed"]
+    assert rate["binSeconds"] == 0.1 and rate["start"] == 0.0
+    assert sum(rate["sent"]) == 200 and sum(rate["failed"]) == failed
+    # One request every 60 ms: each 100 ms bin has one or two.
+    assert set(rate["sent"]) == {1, 2}
+    # The failures are the requests sent after 10 s (the deletion): from the bin [10.0, 10.1) on.
+    assert min(i for i, n in enumerate(rate["failed"]) if n) == 100
+    hist = data["requests"]["latencyHistogram"]
+    assert len(hist["edgesMs"]) == len(hist["succeeded"]) + 1 == len(hist["failed"]) + 1
+    # Every request took 2 ms: the bin [1.585, 2.512) holds them all.
+    [bin_] = [i for i, n in enumerate(hist["succeeded"]) if n]
+    assert hist["edgesMs"][bin_] <= 2.0 < hist["edgesMs"][bin_ + 1]
+    assert hist["succeeded"][bin_] == 200 - failed and hist["failed"][bin_] == failed
+    for f in data["failures"]:
+        assert f["connection"] == f"127.0.0.1:{30000 + f['seq']}" and f["reused"] is False

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hitless.api import load
+from hitless.api.loader import LoadedObject
 from hitless.api.types.apps import Deployment
 from hitless.api.types.daemonset import DaemonSet
 from hitless.api.types.meta import K8sObject
@@ -39,6 +40,7 @@ from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
 from hitless.verify.frontend import frontend, sample_lb, warm_up
 from hitless.verify.generator import LoadGenerator, LoadOptions
+from hitless.verify.html import render_html
 from hitless.verify.observe import ObservedRuntime, TimelineRecorder
 from hitless.verify.report import Report
 from hitless.verify.scenarios import (
@@ -49,6 +51,7 @@ from hitless.verify.scenarios import (
     run_once,
     wait_settled,
 )
+from hitless.verify.sources import locate
 from hitless.verify.timeline import Timeline
 
 EXIT_FAILED = 1
@@ -78,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lb-preset", default="gce", metavar="NAME", help="load balancer preset: gce, aws-nlb")
     p.add_argument("--max-failures", type=int, default=0, metavar="N")
     p.add_argument("--timeout", type=float, default=3.0, metavar="S", help="per-request timeout (default 3)")
-    p.add_argument("--report", metavar="DIR", help="write DIR/report.json and DIR/timeline.png")
+    p.add_argument(
+        "--report", metavar="DIR", help="write DIR/report.json, DIR/report.html and DIR/timeline.png"
+    )
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
     p.add_argument(
         "--workload",
@@ -206,7 +211,7 @@ def main(argv: list[str]) -> int:
         return EXIT_INVALID  # nothing was judged: not the workload's failure
     try:
         code, report = asyncio.run(_run(args, objects, service, workload, context, log_dir))
-        return _emit(args, code, report)
+        return _emit(args, code, report, result.applied())
     finally:
         remove_run_log_dir(log_dir, lock)
 
@@ -454,18 +459,21 @@ async def _run(
     return (EXIT_FAILED if state.incomplete else 0), report
 
 
-def _emit(args: argparse.Namespace, code: int, report: Report | None) -> int:
+def _emit(args: argparse.Namespace, code: int, report: Report | None, loaded: list[LoadedObject]) -> int:
     if report is None:
         return code or EXIT_FAILED
+    document = report.to_json()
+    locate(document["findings"], loaded)
     if args.report:
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
+        (out / "report.html").write_text(render_html(document), encoding="utf-8")
         from hitless.verify.picture import write_png
 
         write_png(report, out / "timeline.png")
     if args.format == "json":
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif args.format == "junit":
         sys.stdout.write(report.junit())
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,6 +56,35 @@ class Report:
             "max": _round(max(values) if values else None),
         }
 
+    def latency_histogram(self) -> dict[str, list[float] | list[int]]:
+        """Counts per log-spaced latency bin (5 a decade, 0.1 ms to 10 s; the ends take what is
+        beyond), of the successful requests and of the failed ones that have a latency."""
+        edges = [round(10 ** (k / 5), 4) for k in range(-5, 21)]
+        ok, failed = [0] * (len(edges) - 1), [0] * (len(edges) - 1)
+        for r in self.requests:
+            if r.latency is None:
+                continue
+            i = bisect.bisect_right(edges, r.latency * 1000) - 1
+            (failed if r.failed else ok)[max(0, min(len(ok) - 1, i))] += 1
+        return {"edgesMs": edges, "succeeded": ok, "failed": failed}
+
+    def rate(self) -> dict[str, Any]:
+        """Requests and failures per bin of intended send time: the load as it was offered, small
+        whatever the run's length (at most ~600 bins)."""
+        times = [r.intended - self.origin for r in self.requests]
+        if not times:
+            return {"binSeconds": 0.1, "start": 0.0, "sent": [], "failed": []}
+        span = max(times) - min(times)
+        width = next((w for w in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0) if span / w <= 600), 10.0)
+        first = math.floor(min(times) / width)
+        count = math.floor(max(times) / width) - first + 1
+        sent, failed = [0] * count, [0] * count
+        for r, t in zip(self.requests, times, strict=True):
+            i = math.floor(t / width) - first
+            sent[i] += 1
+            failed[i] += int(r.failed)
+        return {"binSeconds": width, "start": round(first * width, 4), "sent": sent, "failed": failed}
+
     def _t(self, value: float | None) -> float | None:
         return None if value is None else round(value - self.origin, 4)
 
@@ -66,6 +96,7 @@ class Report:
                 entry["total"] += 1
                 entry["failed"] += int(request.failed)
         failures = self.attribution.failures
+        by_seq = {r.seq: r for r in self.requests}
         return {
             "schemaVersion": SCHEMA_VERSION,
             "verdict": "pass" if self.passed else "fail",
@@ -79,7 +110,9 @@ class Report:
                 "byOutcome": dict(sorted(Counter(r.outcome for r in self.requests).items())),
                 "byPod": dict(sorted(by_pod.items())),
                 "latencyMs": self.latencies_ms(),
+                "latencyHistogram": self.latency_histogram(),
             },
+            "rate": self.rate(),
             "causes": dict(Counter(f.cause for f in failures).most_common()),
             "failures": [
                 {
@@ -94,6 +127,7 @@ class Report:
                     "retryable": f.retryable,
                     "latencyMs": _round(f.latency * 1000 if f.latency is not None else None),
                     "reason": f.reason,
+                    **_connection(by_seq.get(f.seq)),
                 }
                 for f in failures
             ],
@@ -220,6 +254,14 @@ class Report:
         suites.append(suite)
         ET.indent(suites)
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _connection(request: RequestResult | None) -> dict[str, Any]:
+    """The client side of the failed request's connection, as the proxies' records name it."""
+    if request is None:
+        return {"connection": None, "reused": None}
+    client = f"{request.client[0]}:{request.client[1]}" if request.client is not None else None
+    return {"connection": client, "reused": request.reused}
 
 
 def _round(value: float | None) -> float | None:
