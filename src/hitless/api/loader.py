@@ -18,7 +18,7 @@ from hitless.api import errors, schema, validation
 from hitless.api.defaults import apply_defaults
 from hitless.api.errors import FieldError, LoadError, LoadWarning, SkippedObject
 from hitless.api.fieldpath import Path, Segment, parse
-from hitless.api.sources import STDIN_NAME, read_paths
+from hitless.api.sources import read_paths
 from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
@@ -32,6 +32,8 @@ SUPPORTED: dict[tuple[str, str], type[K8sObject]] = {
 }
 # How the API server names the kind in "... is invalid" (GroupKind.String()).
 QUALIFIED_KIND = {"Pod": "Pod", "Deployment": "Deployment.apps", "Service": "Service"}
+STDIN_NAME = "STDIN"  # as kubectl names it in messages
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 T = TypeVar("T", bound=K8sObject)
 
