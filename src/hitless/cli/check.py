@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from hitless.check.traffic import DEFAULT_LB_PRESET, DEFAULT_NODES, DEFAULT_PROPAGATION_DELAY_S, LB_PRESETS
+from hitless.cli import flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-o", choices=("text", "json", "sarif", "junit", "markdown"), default="text")
     p.add_argument(
         "--propagation-delay",
-        type=float,
+        type=flags.seconds,
         default=DEFAULT_PROPAGATION_DELAY_S,
         metavar="S",
         help="seconds from a pod's deletion until no node routes to it "
@@ -35,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_LB_PRESET})",
     )
     p.add_argument(
-        "--nodes", type=int, default=DEFAULT_NODES, metavar="N", help=f"nodes (default {DEFAULT_NODES})"
+        "--nodes",
+        type=flags.nodes,
+        default=DEFAULT_NODES,
+        metavar="N",
+        help=f"nodes (default {DEFAULT_NODES}, at most {flags.MAX_NODES})",
     )
     p.add_argument(
         "--list-rules", action="store_true", help="list the rules (--format markdown: docs/rules.md)"
@@ -55,8 +60,6 @@ def main(argv: list[str]) -> int:
         parser.error("at least one FILE (or -) is required")
     if args.format == "markdown":
         parser.error("--format markdown is for --list-rules")
-    if args.propagation_delay < 0 or args.nodes < 1:
-        parser.error("--propagation-delay must be >= 0 and --nodes >= 1")
     from hitless.check.formats import FORMATS
     from hitless.check.model import Params
     from hitless.check.runner import run_check

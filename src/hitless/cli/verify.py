@@ -24,6 +24,7 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.cli import flags
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.proxy.defaults import PRESETS
@@ -59,15 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--service", metavar="NAME", help="the Service to load (default: the only one)")
     p.add_argument("--path", default="/", help="HTTP path to request (default /)")
-    p.add_argument("--rps", type=float, default=200, metavar="N", help="requests per second (default 200)")
+    p.add_argument(
+        "--rps",
+        type=flags.rps,
+        default=200,
+        metavar="N",
+        help=f"requests per second (default 200, at most {flags.MAX_RPS:g})",
+    )
     p.add_argument("--connections", choices=("keepalive", "close", "mixed"), default="keepalive")
     p.add_argument("--scenario", choices=SCENARIOS, default="rollout")
     p.add_argument("--repeat", type=int, default=3, metavar="K", help="run the scenario K times (default 3)")
-    p.add_argument("--nodes", type=int, default=2, metavar="N")
-    p.add_argument("--propagation-delay", type=float, metavar="S", help="fixed endpoint propagation delay")
+    p.add_argument("--nodes", type=flags.nodes, default=2, metavar="N", help=f"at most {flags.MAX_NODES}")
+    p.add_argument(
+        "--propagation-delay", type=flags.seconds, metavar="S", help="fixed endpoint propagation delay"
+    )
     p.add_argument("--lb-preset", default="gce", metavar="NAME", help="load balancer preset: gce, aws-nlb")
     p.add_argument("--max-failures", type=int, default=0, metavar="N")
-    p.add_argument("--timeout", type=float, default=3.0, metavar="S", help="per-request timeout (default 3)")
+    p.add_argument(
+        "--timeout",
+        type=flags.positive_seconds,
+        default=3.0,
+        metavar="S",
+        help="per-request timeout (default 3)",
+    )
     p.add_argument("--report", metavar="DIR", help="write DIR/report.json and DIR/timeline.png")
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
     return p
@@ -105,14 +120,7 @@ def _flag_errors(args: argparse.Namespace) -> list[str]:
 
 def _report_dir_error(name: str) -> str | None:
     """Create DIR and make sure it takes files now, not after a whole run."""
-    out = Path(name)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        return f"--report {name}: {exc.strerror or exc}"
-    return None
+    return flags.writable_dir_error("--report", name)
 
 
 def _pick_service(objects: list[K8sObject], name: str | None) -> Service | str:
