@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hitless.clock import Clock
 from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, StartError
-from hitless.runtime.linux import lookup
+from hitless.runtime.linux import lookup, nul
 from hitless.runtime.linux.logs import CriLogWriter
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
@@ -92,6 +92,7 @@ class Container:
 
 
 async def start(c: Container, sandbox: Sandbox, clock: Clock, unshare_path: str) -> None:
+    nul.refuse_nul(c.config.argv, c.config.env)
     lookup.check_working_dir(c.cwd)
     exe, argv = lookup.runnable_argv(c.config.argv, c.config.env, c.cwd)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from hitless.clock import Clock
 from hitless.runtime.cri import ContainerState, ExecResult, RuntimeError_
-from hitless.runtime.linux import lookup, procfs
+from hitless.runtime.linux import lookup, nul, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
@@ -81,6 +81,7 @@ async def exec_sync(
     ):
         raise RuntimeError_(f"container {c.id} is not in running state")
     pid1 = c.process.pid
+    nul.refuse_nul(argv, {}, prefix=lookup.EXEC_PREFIX)
     _, argv = lookup.runnable_argv(argv, c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX)
     pid_ns_fd = c.pid_ns_fd
 
