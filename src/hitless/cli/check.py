@@ -61,12 +61,13 @@ def main(argv: list[str]) -> int:
     if args.format == "markdown":
         parser.error("--format markdown is for --list-rules")
     from hitless.check.formats import FORMATS
+    from hitless.check.formats.safe import for_terminal
     from hitless.check.model import Params
     from hitless.check.runner import run_check
 
     params = Params(args.propagation_delay, LB_PRESETS[args.lb_preset], args.nodes)
     report = run_check(args.files, params, stdin=sys.stdin)
     for error in report.unreadable:
-        print(f"hitless check: {error.format()}", file=sys.stderr)
+        print(for_terminal(f"hitless check: {error.format()}"), file=sys.stderr)
     sys.stdout.write(FORMATS[args.format](report))
     return report.exit_code
