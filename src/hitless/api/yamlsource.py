@@ -173,6 +173,12 @@ def parse_stream(text: str) -> ParsedStream:
         except yaml.MarkedYAMLError as e:
             result.problems.append(_syntax_problem(e, start, chunk))
             continue
+        except UnicodeEncodeError as e:
+            # A lone surrogate (only load_text's callers can pass one: bytes read from a file or
+            # stdin are strict UTF-8): go-yaml's reader refuses the code point it would decode to.
+            line = start + chunk.count("\n", 0, e.start) + 1
+            result.problems.append(YamlProblem(line, f"{_TO_JSON}yaml: invalid Unicode character"))
+            continue
         except yaml.YAMLError as e:
             if isinstance(e, yaml.reader.ReaderError):
                 e.position += start  # one character per line above the chunk, as messages always counted
