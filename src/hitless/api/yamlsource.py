@@ -357,14 +357,6 @@ class _Builder:
                 self._merge(value_node, path, result, written, key_node.start_mark.line + offset)
                 continue
             key, shown = self._key(key_node)
-            if path is None:
-                result[key] = (
-                    _scalar(value_node)
-                    if fast and type(value_node) is ScalarNode
-                    else self.build(value_node, None)
-                )
-                continue
-            line = key_node.start_mark.line + offset
             if not shown:
                 value = self.build(value_node, None)
                 if self.pending is None:
@@ -374,6 +366,14 @@ class _Builder:
                         + goyaml.go_repr(value),
                     )
                 continue
+            if path is None:
+                result[key] = (
+                    _scalar(value_node)
+                    if fast and type(value_node) is ScalarNode
+                    else self.build(value_node, None)
+                )
+                continue
+            line = key_node.start_mark.line + offset
             if key in written:
                 first = lines[(*path, key)]
                 message = f"key {written[key]} is already set at line {first}; kubectl keeps only this value"
