@@ -19,9 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from hitless.api.gofmt import quote
 from hitless.runtime.cri import StartError
 from hitless.runtime.linux.lookup import CREATE_PREFIX, ExecutableError
+
+
+def quote(s: str) -> str:
+    """Go's ``%q`` for what these messages hold (api/gofmt.py has the whole of it, but importing
+    the api package here would load pydantic into the engine's runtime)."""
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = "".join(
+        escapes.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch) for ch in s
+    )
+    return f'"{out}"'
 
 
 def refuse_nul(argv: Sequence[str], env: Mapping[str, str], prefix: str = CREATE_PREFIX) -> None:
