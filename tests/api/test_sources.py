@@ -76,3 +76,13 @@ def test_stdin_is_bounded_too() -> None:
 def test_hitless_check_exits_2_on_an_unreadable_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "/dev/zero"]) == 2
     assert LIMIT in capsys.readouterr().err
+
+
+def test_a_pipe_given_as_a_file_is_read_once_not_watched(tmp_path: Path) -> None:
+    from hitless.cli.reapply import snapshot
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("a: b\n")
+    assert list(snapshot([str(fifo), str(manifest), "a\x00b"])) == [str(manifest), "a\x00b"]
