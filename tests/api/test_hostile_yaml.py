@@ -12,7 +12,8 @@ import pytest
 
 from hitless.api import load, load_text
 from hitless.api.goyaml import GoYamlError, format_float32, resolve_plain, resolve_tagged
-from hitless.api.yamlsource import allowed_alias_ratio, parse_stream
+from hitless.api.yamlbuild import allowed_alias_ratio
+from hitless.api.yamlsource import parse_stream
 
 from .helpers import formatted
 
