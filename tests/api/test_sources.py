@@ -86,3 +86,8 @@ def test_a_pipe_given_as_a_file_is_read_once_not_watched(tmp_path: Path) -> None
     manifest = tmp_path / "m.yaml"
     manifest.write_text("a: b\n")
     assert list(snapshot([str(fifo), str(manifest), "a\x00b"])) == [str(manifest), "a\x00b"]
+
+
+def test_a_closed_stdin_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", None)  # what Python sets when started with <&-
+    assert messages(["-"]) == ["STDIN: read STDIN: bad file descriptor"]

@@ -64,6 +64,10 @@ def read_paths(paths: Sequence[str], stdin: TextIO | None = None) -> Iterator[So
 
 def read_stdin(stdin: TextIO | None = None) -> Source:
     stream = stdin or sys.stdin
+    if stream is None:  # started with stdin closed (``<&-``): Python has no sys.stdin at all
+        return Source(
+            STDIN_NAME, error=LoadError(STDIN_NAME, 0, f"read {STDIN_NAME}: bad file descriptor", "file")
+        )
     buffer: BinaryIO | None = getattr(stream, "buffer", None)
     try:
         if buffer is not None:
