@@ -19,12 +19,6 @@ EXAMPLE = str(Path(__file__).parent.parent.parent / "examples" / "web.yaml")
         (["up", EXAMPLE, "--duration", "nan"], "argument --duration: 'nan' is not a finite number"),
         (["up", EXAMPLE, "--duration", "-1"], "argument --duration: must be more than 0 seconds (got -1)"),
         (["up", EXAMPLE, "--nodes", "5000"], "argument --nodes: must be 1 to 254 (got 5000)"),
-        (["verify", EXAMPLE, "--rps", "20000"], "argument --rps: must be more than 0 and at most 5000"),
-        (["verify", EXAMPLE, "--rps", "inf"], "argument --rps: 'inf' is not a finite number"),
-        (["verify", EXAMPLE, "--propagation-delay", "nan"], "argument --propagation-delay: 'nan' is not"),
-        (["verify", EXAMPLE, "--propagation-delay", "-1"], "must be 0 or more seconds (got -1)"),
-        (["verify", EXAMPLE, "--timeout", "0"], "argument --timeout: must be more than 0 seconds"),
-        (["verify", EXAMPLE, "--nodes", "0"], "argument --nodes: must be 1 to 254 (got 0)"),
         (["check", EXAMPLE, "--propagation-delay", "nan"], "argument --propagation-delay: 'nan' is not"),
         (["check", EXAMPLE, "--propagation-delay", "inf"], "argument --propagation-delay: 'inf' is not"),
         (["check", EXAMPLE, "--nodes", "5000"], "argument --nodes: must be 1 to 254 (got 5000)"),
@@ -40,15 +34,43 @@ def test_bad_flag_values_are_usage_errors(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rps", "20000"], "--rps must be at most 5000 (got 20000)"),
+        (["--rps", "nan"], "--rps must be a finite number greater than 0 (got nan)"),
+        (["--propagation-delay", "nan"], "--propagation-delay must be 0 or more (got nan)"),
+        (["--timeout", "inf"], "--timeout must be a finite number greater than 0 (got inf)"),
+        (["--nodes", "5000"], "--nodes must be at most 254 (got 5000)"),
+    ],
+)
+def test_verify_names_each_bad_flag_value_before_loading(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # verify reports every bad value at once, in its own words (tests/verify/test_cli.py).
+    assert main(["verify", "/nowhere.yaml", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_report_dir_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    from hitless.cli.flags import writable_dir_error
+
+    file = tmp_path / "file"
+    file.write_text("")
+    assert writable_dir_error("--report", str(file / "x")) == f"--report {file / 'x'}: Not a directory"
+    assert writable_dir_error("--report", "a\x00b") == "--report 'a\\x00b': a path cannot hold a NUL byte"
+    assert writable_dir_error("--report", str(tmp_path / "new")) is None
+
+
 def test_a_log_dir_that_is_a_file_is_refused_before_loading(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = tmp_path / "file"
     file.write_text("")
     assert main(["up", EXAMPLE, "--log-dir", str(file)]) == 2
-    assert f"--log-dir {file}: not a directory" in capsys.readouterr().err
+    assert f"--log-dir {file}: Not a directory" in capsys.readouterr().err
     assert main(["up", EXAMPLE, "--log-dir", str(file / "sub")]) == 2
-    assert f"--log-dir {file / 'sub'}: not a directory" in capsys.readouterr().err
+    assert f"--log-dir {file / 'sub'}: Not a directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -78,12 +78,12 @@ def writable_dir_error(flag: str, name: str) -> str | None:
     the reason when it cannot (a file in the way, no permission, a name too long or with a NUL)."""
     try:
         if os.path.exists(name) and not os.path.isdir(name):
-            return f"{flag} {name}: not a directory"
+            return f"{flag} {name}: Not a directory"
         os.makedirs(name, exist_ok=True)
         with tempfile.TemporaryFile(dir=name):
             pass
     except OSError as exc:
-        return f"{flag} {name}: {(exc.strerror or str(exc)).lower()}"
+        return f"{flag} {name}: {exc.strerror or exc}"
     except ValueError:  # a NUL byte: no system call takes it
         return f"{flag} {name!r}: a path cannot hold a NUL byte"
     return None
