@@ -29,6 +29,7 @@ cut (not of the file), while ``YamlProblem.line`` is the line in the file.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from dataclasses import dataclass, field
@@ -144,6 +145,20 @@ def split_documents(text: str) -> tuple[list[tuple[int, str]], list[YamlProblem]
 
 def parse_stream(text: str) -> ParsedStream:
     """All non-empty documents of a stream, and every problem found, in stream order."""
+    # The nodes and values made here hold no reference cycles (a recursive anchor's nodes are
+    # refused and left to a later collection), so the cyclic collector has nothing to find; run
+    # during a big parse, its passes over an ever larger heap make the parse superlinear
+    # (20,000 containers in one Pod: 0.36 s with it, 0.18 s without; 40,000: 1.1 s and 0.37 s).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_stream(text)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_stream(text: str) -> ParsedStream:
     text = text.removeprefix("\ufeff")
     chunks, problems = split_documents(text)
     result = ParsedStream(problems=problems)
