@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 
 MAX_NODES = 254
 MAX_RPS = 5000.0
@@ -76,6 +75,8 @@ def nodes(text: str) -> int:
 def writable_dir_error(flag: str, name: str) -> str | None:
     """Create the directory ``name`` if needed and make sure it takes files now, not after a run;
     the reason when it cannot (a file in the way, no permission, a name too long or with a NUL)."""
+    import tempfile  # only when the flag is given: `hitless check` starts without it
+
     try:
         if os.path.exists(name) and not os.path.isdir(name):
             return f"{flag} {name}: Not a directory"
