@@ -8,10 +8,8 @@ validation (``validation``). One object's errors never stop the others from bein
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path as FsPath
 from typing import Any, TextIO, TypeVar
 
 import pydantic
@@ -20,6 +18,7 @@ from hitless.api import errors, schema, validation
 from hitless.api.defaults import apply_defaults
 from hitless.api.errors import FieldError, LoadError, LoadWarning, SkippedObject
 from hitless.api.fieldpath import Path, Segment, parse
+from hitless.api.sources import read_paths
 from hitless.api.types.apps import Deployment
 from hitless.api.types.daemonset import DaemonSet
 from hitless.api.types.job import CronJob, Job
@@ -135,36 +134,13 @@ class LoadResult:
 def load(paths: Sequence[str], stdin: TextIO | None = None) -> LoadResult:
     """Load manifests from files, directories (their ``.yaml``/``.yml``/``.json`` files) or ``-`` (stdin)."""
     result = LoadResult()
-    for path in paths:
-        if path == "-":
-            result.extend(load_text((stdin or sys.stdin).read(), STDIN_NAME))
-            continue
-        target = FsPath(path)
-        files = (
-            sorted(p for p in target.iterdir() if p.suffix in _MANIFEST_SUFFIXES)
-            if target.is_dir()
-            else [target]
-        )
-        for file in files:
-            result.extend(_load_file(str(file) if target.is_dir() else path))
+    for source in read_paths(paths, stdin):  # never raises: an unreadable input is its error
+        if source.text is None:
+            assert source.error is not None
+            result.errors.append(source.error)
+        else:
+            result.extend(load_text(source.text, source.name))
     return result
-
-
-def _load_file(path: str) -> LoadResult:
-    try:
-        data = FsPath(path).read_bytes()
-    except FileNotFoundError:
-        return LoadResult(errors=[LoadError(path, 0, f'the path "{path}" does not exist', "file")])
-    except OSError as e:
-        reason = (e.strerror or str(e)).lower()
-        return LoadResult(errors=[LoadError(path, 0, f"open {path}: {reason}", "file")])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        message = "error converting YAML to JSON: yaml: invalid leading UTF-8 octet"
-        return LoadResult(errors=[LoadError(path, line, message, "yaml")])
-    return load_text(text, path)
 
 
 def load_text(text: str, file: str = STDIN_NAME) -> LoadResult:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -129,7 +130,8 @@ def _definitions() -> dict[str, Any]:
 def _format_problem(fmt: str, instance: Any) -> str | None:
     if isinstance(instance, bool):
         return None
-    if fmt in _INT_RANGE and isinstance(instance, int):
+    if fmt in _INT_RANGE and isinstance(instance, int | float):
+        # An integral float (go-yaml reads 1e26 as one) passes as an integer; its range is checked too.
         low, high = _INT_RANGE[fmt]
         if not low <= instance <= high:
             return f"{instance} overflows {fmt}"
@@ -338,6 +340,8 @@ def _json_kind(value: Any, go_type: str) -> str:
 def _json_number(value: int | float) -> str:
     """The number as encoding/json writes it after sigs.k8s.io/yaml converted the YAML."""
     if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):  # never valid JSON: the YAML-to-JSON conversion refuses it first
         return str(value)
     exact = Decimal(repr(value)).normalize()
     if value == 0 or 1e-6 <= abs(value) < 1e21:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path as FsPath
 from typing import TextIO
 
-from hitless.api import LoadError, LoadResult, SourceMap, load, load_text
-from hitless.api.loader import STDIN_NAME
+from hitless.api import LoadError, LoadResult, SourceMap, load_text
+from hitless.api.sources import read_file, read_paths
 from hitless.api.yamlsource import parse_stream
 from hitless.check.finding import Finding, Severity
 from hitless.check.model import Obj, Params, RawDoc, build_context
@@ -49,18 +47,19 @@ class Report:
 def run_check(paths: Sequence[str], params: Params | None = None, stdin: TextIO | None = None) -> Report:
     result = LoadResult()
     texts: dict[str, str] = {}
-    for path in paths:
-        if path == "-":
-            text = (stdin or sys.stdin).read()
-            texts[STDIN_NAME] = text
-            result.extend(load_text(text, STDIN_NAME))
-        else:
-            result.extend(load([path]))
+    # Each input is read once (a pipe or a FIFO cannot be read again) and kept for _raw_docs.
+    for source in read_paths(paths, stdin):
+        if source.text is None:
+            assert source.error is not None
+            result.errors.append(source.error)
+            continue
+        texts[source.name] = source.text
+        result.extend(load_text(source.text, source.name))
     return check_loaded(result, params or default_params(), texts)
 
 
 def check_loaded(result: LoadResult, params: Params, texts: dict[str, str] | None = None) -> Report:
-    """Run the rules over an already loaded input; ``texts`` holds what was read from stdin."""
+    """Run the rules over an already loaded input; ``texts`` holds what was read, by input name."""
     unreadable = [e for e in result.errors if e.category == "file"]
     ctx = build_context(result, _raw_docs(result, texts or {}), params)
     rules = all_rules()
@@ -99,10 +98,10 @@ def _raw_docs(result: LoadResult, texts: dict[str, str]) -> list[RawDoc]:
     for file in sorted(files):
         text = texts.get(file)
         if text is None:
-            try:
-                text = FsPath(file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+            source = read_file(file)
+            if source.text is None:
                 continue
+            text = source.text
         for doc in parse_stream(text).documents:
             _flatten(doc.value, SourceMap(doc.lines, (), doc.line), file, docs)
     return docs

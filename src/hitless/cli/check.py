@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from hitless.check.traffic import DEFAULT_LB_PRESET, DEFAULT_NODES, DEFAULT_PROPAGATION_DELAY_S, LB_PRESETS
+from hitless.cli import flags
 from hitless.cli.errors import EXIT_CODES_HELP
 
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-o", choices=("text", "json", "sarif", "junit", "markdown"), default="text")
     p.add_argument(
         "--propagation-delay",
-        type=float,
+        type=flags.seconds,
         default=DEFAULT_PROPAGATION_DELAY_S,
         metavar="S",
         help="seconds from a pod's deletion until no node routes to it "
@@ -37,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_LB_PRESET})",
     )
     p.add_argument(
-        "--nodes", type=int, default=DEFAULT_NODES, metavar="N", help=f"nodes (default {DEFAULT_NODES})"
+        "--nodes",
+        type=flags.nodes,
+        default=DEFAULT_NODES,
+        metavar="N",
+        help=f"nodes (default {DEFAULT_NODES}, at most {flags.MAX_NODES})",
     )
     p.add_argument(
         "--list-rules", action="store_true", help="list the rules (--format markdown: docs/rules.md)"
@@ -57,15 +62,14 @@ def main(argv: list[str]) -> int:
         parser.error("at least one FILE (or -) is required")
     if args.format == "markdown":
         parser.error("--format markdown is for --list-rules")
-    if args.propagation_delay < 0 or args.nodes < 1:
-        parser.error("--propagation-delay must be >= 0 and --nodes >= 1")
     from hitless.check.formats import FORMATS
+    from hitless.check.formats.safe import for_terminal
     from hitless.check.model import Params
     from hitless.check.runner import run_check
 
     params = Params(args.propagation_delay, LB_PRESETS[args.lb_preset], args.nodes)
     report = run_check(args.files, params, stdin=sys.stdin)
     for error in report.unreadable:
-        print(f"hitless check: {error.format()}", file=sys.stderr)
+        print(for_terminal(f"hitless check: {error.format()}"), file=sys.stderr)
     sys.stdout.write(FORMATS[args.format](report))
     return report.exit_code

@@ -11,6 +11,7 @@ object is deleted gracefully.
 
 from __future__ import annotations
 
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,14 +42,16 @@ def snapshot(paths: Sequence[str]) -> Snapshot:
                 if target.is_dir()
                 else [target]
             )
-        except OSError:
+        except (OSError, ValueError):
             files = [target]  # a directory removed meanwhile: the next load says so
         for f in files:
             try:
                 st = f.stat()
-            except OSError:
+            except (OSError, ValueError):
                 out[str(f)] = (-1, -1)
             else:
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # a pipe or a device (<(cmd), /dev/stdin) was read once, as stdin is
                 out[str(f)] = (st.st_mtime_ns, st.st_size)
     return out
 

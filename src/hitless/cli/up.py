@@ -23,6 +23,7 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.api.types.statefulset import StatefulSet
+from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="manifest files or directories; - for stdin")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--duration", type=flags.positive_seconds, metavar="S", help="stop after S seconds")
     p.add_argument(
         "-o",
         "--output",
@@ -68,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         "object as the Kubernetes API returns it, one per line (docs/jsonl.md)",
     )
     p.add_argument(
-        "--nodes", type=int, default=2, metavar="N", help="emulated nodes at 127.0.1.N (default 2)"
+        "--nodes",
+        type=flags.nodes,
+        default=2,
+        metavar="N",
+        help=f"emulated nodes at 127.0.1.N (default 2, at most {flags.MAX_NODES})",
     )
     p.add_argument(
         "--image",
@@ -100,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.log_dir and (problem := flags.writable_dir_error("--log-dir", args.log_dir)):
+        print(f"hitless: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     result = load(args.files, stdin=sys.stdin)
     for warning in result.warnings:
         print(warning.format(), file=sys.stderr)

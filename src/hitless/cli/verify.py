@@ -13,7 +13,6 @@ import json
 import math
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.api.types.statefulset import StatefulSet
+from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
@@ -104,9 +104,12 @@ def _flag_errors(args: argparse.Namespace) -> list[str]:
     errors = []
     for flag, value, ok, want in [
         ("--rps", args.rps, 0 < args.rps < math.inf, "a finite number greater than 0"),
+        # The maxima and their reasons: cli/flags.py, docs/reliability.md.
+        ("--rps", args.rps, not args.rps > flags.MAX_RPS, f"at most {flags.MAX_RPS:g}"),
         ("--timeout", args.timeout, 0 < args.timeout < math.inf, "a finite number greater than 0"),
         ("--repeat", args.repeat, args.repeat >= 1, "at least 1"),
         ("--nodes", args.nodes, args.nodes >= 1, "at least 1"),
+        ("--nodes", args.nodes, args.nodes <= flags.MAX_NODES, f"at most {flags.MAX_NODES}"),
         ("--max-failures", args.max_failures, args.max_failures >= 0, "0 or more"),
         (
             "--propagation-delay",
@@ -126,14 +129,7 @@ def _flag_errors(args: argparse.Namespace) -> list[str]:
 
 def _report_dir_error(name: str) -> str | None:
     """Create DIR and make sure it takes files now, not after a whole run."""
-    out = Path(name)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        return f"--report {name}: {exc.strerror or exc}"
-    return None
+    return flags.writable_dir_error("--report", name)
 
 
 def _pick_service(objects: list[K8sObject], name: str | None) -> Service | str:

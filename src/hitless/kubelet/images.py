@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hitless.api.types.pod import Container
 
 
@@ -107,14 +105,28 @@ class ImageService:
     # --- configuration ---
 
     def load_file(self, path: str | Path) -> None:
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ImageConfigError(f"{path}: {exc}") from exc
+        # Read and parsed as manifests are: bounded in size, aliases bounded, any bytes an error
+        # with the line (api/sources.py, api/yamlsource.py), never an exception of its own.
+        from hitless.api.sources import read_file
+        from hitless.api.yamlsource import parse_stream
+
+        source = read_file(str(path))
+        if source.text is None:
+            assert source.error is not None
+            raise ImageConfigError(f"--images {source.error.format()}")
+        parsed = parse_stream(source.text)
+        if parsed.problems:
+            problem = parsed.problems[0]
+            raise ImageConfigError(f"--images {path}:{problem.line}: {problem.message}")
+        docs = parsed.documents
+        data = docs[0].value if len(docs) == 1 else None
         if not isinstance(data, dict) or not isinstance(data.get("images"), dict):
-            raise ImageConfigError(f"{path}: expected a mapping with an 'images' mapping")
+            raise ImageConfigError(
+                f"--images {path}: expected one document, a mapping with an 'images' mapping"
+            )
         for name, spec in data["images"].items():
-            self.add(str(name), _parse_spec(f"{path}: images.{name}", spec))
+            _check_name(f"--images {path}: images", name)
+            self.add(name, _parse_spec(f"--images {path}: images.{name}", spec))
 
     def add_flag(self, text: str) -> None:
         """``NAME=COMMAND``: the image's ENTRYPOINT, split as a shell would."""
@@ -123,7 +135,26 @@ class ImageService:
             raise ImageConfigError(
                 f"--image {text!r}: expected NAME=COMMAND, e.g. nginx='nginx -g \"daemon off;\"'"
             )
-        self.add(name, ImageConfig(entrypoint=shlex.split(command)))
+        _check_name(f"--image {text!r}:", name)
+        self.add(name, ImageConfig(entrypoint=_split(f"--image {text!r}: COMMAND", command)))
+
+
+def _check_name(where: str, name: str) -> None:
+    """An image name (or glob): printable, no spaces; what a reference or pattern can hold."""
+    if not name or any(not ch.isprintable() or ch.isspace() for ch in name):
+        raise ImageConfigError(f"{where} {name!r} is not an image name (no spaces or control characters)")
+
+
+def _split(where: str, command: str) -> list[str]:
+    """``shlex.split``, whose errors (an unclosed quote) and NUL bytes (which no exec accepts)
+    are the flag's errors."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ImageConfigError(f"{where}: {exc}") from None
+    if any("\x00" in arg for arg in argv):
+        raise ImageConfigError(f"{where}: contains a NUL byte, which no command line can hold")
+    return argv
 
 
 def _parse_spec(where: str, spec: Any) -> ImageConfig:
@@ -138,14 +169,19 @@ def _parse_spec(where: str, spec: Any) -> ImageConfig:
         if value is None:
             return None
         if isinstance(value, str):
-            return shlex.split(value)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ImageConfigError(f"{where}.{key}: expected a list of strings")
+            return _split(f"{where}.{key}", value)
+        if not isinstance(value, list) or not all(isinstance(v, str) and "\x00" not in v for v in value):
+            raise ImageConfigError(f"{where}.{key}: expected a list of strings (without NUL bytes)")
         return list(value)
 
     env = spec.get("env") or {}
-    if not isinstance(env, dict):
-        raise ImageConfigError(f"{where}.env: expected a mapping")
+    if not isinstance(env, dict) or not all(
+        isinstance(v, str | int | float | bool) and "\x00" not in str(v) for v in env.values()
+    ):
+        raise ImageConfigError(f"{where}.env: expected a mapping of names to strings (without NUL bytes)")
+    for key in ("workingDir", "stopSignal"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise ImageConfigError(f"{where}.{key}: expected a string")
     return ImageConfig(
         entrypoint=strings("command"),
         cmd=strings("args"),

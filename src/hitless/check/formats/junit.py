@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from hitless.check.finding import Finding, Severity
+from hitless.check.formats.safe import for_xml
 from hitless.check.runner import Report
 
 
@@ -50,4 +51,4 @@ def render(report: Report) -> str:
     )
     root.append(suite)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + for_xml(ET.tostring(root, encoding="unicode")) + "\n"

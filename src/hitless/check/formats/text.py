@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hitless.check.finding import Finding, Severity
+from hitless.check.formats.safe import for_terminal
 from hitless.check.runner import Report
 
 
@@ -28,4 +29,4 @@ def render(report: Report) -> str:
     )
     p = report.params
     lines.append(f"{summary} (propagation {p.propagation_s:g} s, load balancer {p.lb.name}, {p.nodes} nodes)")
-    return "\n".join(lines) + "\n"
+    return for_terminal("\n".join(lines) + "\n")

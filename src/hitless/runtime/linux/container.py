@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hitless.clock import Clock
 from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, Mount, StartError
-from hitless.runtime.linux import lookup
+from hitless.runtime.linux import lookup, nul
 from hitless.runtime.linux.etcfiles import EtcFiles
 from hitless.runtime.linux.logs import CriLogWriter
 from hitless.runtime.linux.mounts import ImageRoot, Plan, Stage
@@ -101,6 +101,7 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc
     overlay's upper and work dirs for an image, staging mounts for a host command. ``etc`` are
     the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf, for an image container.
     """
+    nul.refuse_nul(c.config.argv, c.config.env)
     plan, exe, argv = _plan(c, scratch, etc)
     c.ids = plan.user
     loop = asyncio.get_running_loop()

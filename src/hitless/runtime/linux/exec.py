@@ -21,7 +21,7 @@ from typing import Any
 
 from hitless.clock import Clock
 from hitless.runtime.cri import ContainerState, ExecResult, RuntimeError_
-from hitless.runtime.linux import lookup, procfs
+from hitless.runtime.linux import lookup, nul, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
@@ -85,6 +85,7 @@ async def exec_sync(
     # root (secure_join re-roots the image's symlinks there), so a binary the image lacks fails
     # even when the host has it.
     image_root = f"/proc/{pid1}/root" if c.config.rootfs is not None else None
+    nul.refuse_nul(argv, {}, prefix=lookup.EXEC_PREFIX)
     _, argv = lookup.runnable_argv(argv, c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX, root=image_root)
     # runc exec runs as the container's user (the process spec's user).
     user = [] if c.ids is None else [f"--setuid={c.ids.uid}", f"--setgid={c.ids.gid}"]
