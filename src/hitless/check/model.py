@@ -20,8 +20,10 @@ import pydantic
 from hitless.api import LoadResult, SourceMap
 from hitless.api.defaults import apply_defaults
 from hitless.api.types.apps import Deployment
+from hitless.api.types.generic import GenericObject
 from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.api.types.pod import Container, Pod, PodSpec
+from hitless.api.types.policy import PodDisruptionBudget
 from hitless.api.types.service import Service
 from hitless.api.yamlsource import json_normalize
 from hitless.check.finding import Finding, Number, Severity
@@ -115,6 +117,9 @@ class Pdb:
     namespace: str
     selector: LabelSelector | None
     name: str
+    # The loaded PodDisruptionBudget and where it is (None: read leniently from an invalid one).
+    pdb: PodDisruptionBudget | None = None
+    obj: Obj | None = None
 
 
 @dataclass
@@ -282,6 +287,10 @@ def _add(ctx: Context, k8s: K8sObject, obj: Obj) -> None:
         )
     elif isinstance(k8s, Service):
         ctx.services.append(ServiceObj(obj, k8s))
+    elif isinstance(k8s, PodDisruptionBudget):
+        ctx.pdbs.append(Pdb(k8s.namespace, k8s.spec.selector, k8s.name, k8s, obj))
+    elif isinstance(k8s, GenericObject) and k8s.kind in _TEMPLATE_PATHS:
+        _add_template(ctx, k8s.to_json(), k8s.namespace)
 
 
 def _lenient(value: dict[str, Any]) -> K8sObject | None:
@@ -332,7 +341,12 @@ def _add_skipped(ctx: Context, value: dict[str, Any]) -> None:
             selector = LabelSelector.model_validate(spec.get("selector") or {})
         ctx.pdbs.append(Pdb(namespace, selector, str(meta.get("name") or "")))
         return
-    path = _TEMPLATE_PATHS.get(str(kind))
+    _add_template(ctx, value, namespace)
+
+
+def _add_template(ctx: Context, value: dict[str, Any], namespace: str) -> None:
+    """The pod template's labels of a workload kind hitless does not model."""
+    path = _TEMPLATE_PATHS.get(str(value.get("kind")))
     node: Any = value
     for seg in path or ():
         node = node.get(seg) if isinstance(node, dict) else None

@@ -9,7 +9,7 @@ from pathlib import Path as FsPath
 from typing import TextIO
 
 from hitless.api import LoadError, LoadResult, SourceMap, load, load_text
-from hitless.api.loader import STDIN_NAME
+from hitless.api.loader import STDIN_NAME, finish_input
 from hitless.api.yamlsource import parse_stream
 from hitless.check.finding import Finding, Severity
 from hitless.check.model import Obj, Params, RawDoc, build_context
@@ -53,9 +53,11 @@ def run_check(paths: Sequence[str], params: Params | None = None, stdin: TextIO 
         if path == "-":
             text = (stdin or sys.stdin).read()
             texts[STDIN_NAME] = text
-            result.extend(load_text(text, STDIN_NAME))
+            result.extend(load_text(text, STDIN_NAME, finish=False))
         else:
-            result.extend(load([path]))
+            result.extend(load([path], finish=False))
+    # Custom resources and namespaces are judged over the whole input, as one kubectl apply.
+    finish_input(result)
     return check_loaded(result, params or default_params(), texts)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hitless import KUBERNETES_VERSION, __version__
 from hitless.api import load
+from hitless.api.summary import stored_lines
 from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
@@ -106,15 +107,10 @@ def main(argv: list[str]) -> int:
         print(f"hitless: {skipped.format()}", file=sys.stderr)
     # What `kubectl apply -f` leaves: a later object of the same kind and name replaces an earlier one.
     applied = result.applied()
-    # Services are run too: cluster IP, node ports, EndpointSlices, every node's proxy, the load balancer.
-    pods = [o.obj for o in applied if isinstance(o.obj, RUNNABLE)]
-    for other in applied:
-        if not isinstance(other.obj, RUNNABLE):
-            print(
-                f"hitless: {other.file}:{other.line}: {other.obj.kind} {other.obj.name!r} is stored but not "
-                f"run yet: this version of hitless runs Pods",
-                file=sys.stderr,
-            )
+    # Every object goes into the store (api/kinds.py: what hitless acts on, what it only stores).
+    pods = [o.obj for o in applied]
+    for line in stored_lines(result):
+        print(f"hitless: {line}", file=sys.stderr)
     if not any(isinstance(p, Pod | Deployment) for p in pods):
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
@@ -132,9 +128,7 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(log_dir, ignore_errors=True)
 
 
-async def _run(
-    args: argparse.Namespace, pods: list[Pod | Service | Deployment], images: ImageService, log_dir: Path
-) -> int:
+async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageService, log_dir: Path) -> int:
     clock = RealClock()
     engine = Engine(
         LinuxRuntime(clock), clock, EngineOptions(nodes=args.nodes, log_dir=log_dir, images=images)
@@ -178,12 +172,11 @@ async def _run(
     tune_gc()
     run_ahead_of_pods()
     engine.apply(pods)
-    reapply = asyncio.ensure_future(
-        watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE))
-    )
+    reapply = asyncio.ensure_future(watch_and_reapply(args.files, engine, clock, lambda obj: True))
     node_word = "node" if args.nodes == 1 else "nodes"
     print(
-        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): {_summary(pods)} on "
+        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): "
+        f"{_summary([p for p in pods if isinstance(p, RUNNABLE)])} on "
         f"{args.nodes} {node_word}; Ctrl-C to stop",
         file=sys.stderr,
         flush=True,

@@ -162,7 +162,7 @@ class Store:
     def create(self, obj: ObjT) -> ObjT:
         obj = obj.copy_deep()
         meta = obj.metadata
-        if meta.namespace is None and obj.kind not in ("Node",):
+        if meta.namespace is None and obj.namespaced():
             meta.namespace = "default"
         if not meta.name:
             if not meta.generate_name:

@@ -12,6 +12,8 @@ from typing import Any
 
 from hitless.api.errors import FieldError
 from hitless.api.validation.apps import validate_deployment
+from hitless.api.validation.config import validate_config_map, validate_secret
+from hitless.api.validation.generic import validate_generic
 from hitless.api.validation.pod import validate_pod
 from hitless.api.validation.service import validate_service
 
@@ -19,12 +21,15 @@ _VALIDATORS: dict[str, Callable[[Mapping[str, Any]], list[FieldError]]] = {
     "Pod": validate_pod,
     "Deployment": validate_deployment,
     "Service": validate_service,
+    "ConfigMap": validate_config_map,
+    "Secret": validate_secret,
 }
 
 
 def validate(obj: Mapping[str, Any]) -> list[FieldError]:
-    """Field errors of a defaulted Pod, Deployment or Service (by its ``kind``)."""
-    return _VALIDATORS[obj["kind"]](obj)
+    """Field errors of a defaulted object (by its ``kind``); kinds without a validator of their
+    own get their metadata validated (``generic``)."""
+    return _VALIDATORS.get(obj["kind"], validate_generic)(obj)
 
 
 __all__ = ["validate", "validate_deployment", "validate_pod", "validate_service"]

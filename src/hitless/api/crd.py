@@ -1,0 +1,232 @@
+"""Custom resources: objects of a kind that a CustomResourceDefinition in the input serves.
+
+Once the whole input is read (``loader.finish_input``), each object of a kind no built-in resource
+serves is matched against the CRDs of the input (group, served version, ``names.kind``). Matched,
+it is validated as the apiextensions-apiserver validates it: metadata as every object's, then the
+version's ``openAPIV3Schema`` (types, ``required``, ``enum``, unknown fields under
+``fieldValidation=Strict`` as kubectl sends it; ``x-kubernetes-preserve-unknown-fields`` and
+``x-kubernetes-int-or-string`` honoured; CEL rules, formats and value bounds are not checked), and
+stored as a generic object with the CRD's scope. Unmatched, it is kubectl's "no matches for kind".
+
+Deliberate difference: one ``kubectl apply -f`` of a CRD and its custom resources together refuses
+the resources the first time (kubectl maps every object before creating any, and the CRD is not
+yet served); a second apply, or Helm's ``crds/``, succeeds. hitless accepts them in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hitless.api import errors as fe
+from hitless.api import gofmt, kinds
+from hitless.api.errors import FieldError, LoadError
+from hitless.api.fieldpath import Path
+from hitless.api.types.generic import GenericObject
+from hitless.api.validation import names
+from hitless.api.validation.meta import validate_object_meta
+from hitless.api.yamlsource import json_normalize
+
+if TYPE_CHECKING:
+    from hitless.api.loader import LoadResult, SourceMap
+
+_JSON_TYPE = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An object whose kind is not a built-in one, waiting for the CRDs of the input."""
+
+    value: dict[str, Any]
+    api_version: str
+    kind: str
+    name: str
+    source: SourceMap
+    file: str
+
+
+@dataclass(frozen=True)
+class CustomKind:
+    group: str
+    version: str
+    kind: str
+    namespaced: bool
+    schema: Mapping[str, Any] | None
+    status_subresource: bool
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.kind}.{self.group}"
+
+
+def served_kinds(result: LoadResult) -> dict[tuple[str, str, str], CustomKind]:
+    """(group, version, kind) → what the CRDs of the input serve."""
+    out: dict[tuple[str, str, str], CustomKind] = {}
+    for loaded in result.objects:
+        obj = loaded.obj
+        if obj.kind != "CustomResourceDefinition" or obj.api_version != "apiextensions.k8s.io/v1":
+            continue
+        spec = obj.to_json().get("spec") or {}
+        group, kind = spec.get("group") or "", (spec.get("names") or {}).get("kind") or ""
+        for version in spec.get("versions") or []:
+            if not version.get("served"):
+                continue
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            status = "status" in ((version.get("subresources") or {}) if isinstance(version, dict) else {})
+            out[(group, version.get("name") or "", kind)] = CustomKind(
+                group, version.get("name") or "", kind, spec.get("scope") != "Cluster", schema, status
+            )
+    return out
+
+
+def resolve(result: LoadResult) -> None:
+    if not result.pending:
+        return
+    served = served_kinds(result)
+    for p in result.pending:
+        group, version = kinds.split_api_version(p.api_version)
+        custom = served.get((group, version, p.kind))
+        if custom is None:
+            namespace = _written_namespace(p.value)
+            message = kinds.no_match_message(p.api_version, p.kind, p.name, namespace, p.file)
+            result.errors.append(
+                LoadError(p.file, p.source.line, message, "object", p.kind, p.name, object_line=p.source.line)
+            )
+            continue
+        _check(p, custom, result)
+    result.pending = []
+
+
+def _written_namespace(value: Mapping[str, Any]) -> str:
+    meta = value.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, Mapping) else None
+    return ns if isinstance(ns, str) else ""
+
+
+def _check(p: Pending, custom: CustomKind, result: LoadResult) -> None:
+    from hitless.api.loader import LoadedObject
+
+    decoded = json_normalize(p.value)
+    meta = decoded.get("metadata")
+    if not isinstance(meta, dict):
+        meta = decoded["metadata"] = {}
+    if custom.namespaced:
+        if not meta.get("namespace"):
+            meta["namespace"] = "default"
+    else:
+        meta.pop("namespace", None)
+    unknown: list[Path] = []
+    errs = validate_object_meta(meta, custom.namespaced, names.name_is_dns_subdomain, Path.new("metadata"))
+    if custom.schema is not None:
+        for key, value in decoded.items():
+            if key in ("apiVersion", "kind", "metadata"):
+                continue
+            props = custom.schema.get("properties") or {}
+            if key in props:
+                errs += _validate(value, props[key], Path.new(key), unknown)
+            elif not _preserves(custom.schema):
+                unknown.append(Path.new(key))
+        for key in custom.schema.get("required") or []:
+            if key not in decoded:
+                errs.append(fe.required(Path.new(key)))
+    if unknown:
+        detail = "strict decoding error: " + ", ".join(f'unknown field "{u}"' for u in unknown)
+        version = custom.version
+        message = f'{p.kind} in version "{version}" cannot be handled as a {p.kind}: {detail}'
+        line = p.source.line_of(unknown[0])
+        result.errors.append(
+            LoadError(
+                p.file,
+                line,
+                message,
+                "decode",
+                p.kind,
+                p.name,
+                str(unknown[0]),
+                None,
+                p.source.line,
+                custom.qualified,
+            )
+        )
+        return
+    if errs:
+        for e in fe.dedupe(errs):
+            message = fe.invalid_message(custom.qualified, p.name, [e])
+            result.errors.append(
+                LoadError(
+                    p.file,
+                    p.source.line_of(e.path),
+                    message,
+                    "invalid",
+                    p.kind,
+                    p.name,
+                    str(e.path),
+                    e,
+                    p.source.line,
+                    custom.qualified,
+                )
+            )
+        return
+    if custom.status_subresource:
+        decoded.pop("status", None)  # the main resource ignores status, as for built-in kinds
+    obj = GenericObject.model_validate(decoded)
+    obj.set_namespaced(custom.namespaced)
+    result.objects.append(LoadedObject(obj, p.file, p.source.line, p.value, p.source))
+
+
+def _preserves(schema: Mapping[str, Any]) -> bool:
+    return bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+
+
+def _type_of(value: Any) -> str:
+    return _JSON_TYPE.get(type(value), "object")
+
+
+def _validate(value: Any, schema: Mapping[str, Any], path: Path, unknown: list[Path]) -> list[FieldError]:
+    """The structural schema's checks (kube-openapi's validate, as apiextensions uses it)."""
+    if value is None:
+        if schema.get("nullable"):
+            return []
+        # A null is pruned for a non-nullable field: as if it were not written.
+        return []
+    want = schema.get("type")
+    actual = _type_of(value)
+    if schema.get("x-kubernetes-int-or-string"):
+        if actual not in ("integer", "string"):
+            return [_type_error(path, value, "integer-or-string", actual)]
+    elif want and want != actual and not (want == "number" and actual == "integer"):
+        return [_type_error(path, value, want, actual)]
+    errs: list[FieldError] = []
+    enum = schema.get("enum")
+    if enum is not None and value not in enum:
+        errs.append(fe.not_supported(path, _go(value), [str(e) for e in enum]))
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if props is not None and key in props:
+                errs += _validate(item, props[key], path.child(key), unknown)
+            elif isinstance(extra, dict):
+                errs += _validate(item, extra, path.key(key), unknown)
+            elif props is not None and not _preserves(schema) and extra is not True:
+                unknown.append(path.child(key))
+        for key in schema.get("required") or []:
+            if key not in value:
+                errs.append(fe.required(path.child(key)))
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(value):
+                errs += _validate(item, items, path.index(i), unknown)
+    return errs
+
+
+def _go(value: Any) -> gofmt.GoValue:
+    if isinstance(value, str | int | float | bool):
+        return value
+    return gofmt.GoLiteral(gofmt.string_map(value).text if isinstance(value, dict) else str(value))
+
+
+def _type_error(path: Path, value: Any, want: str, actual: str) -> FieldError:
+    return fe.invalid(path, _go(value), f'{path} in body must be of type {want}: "{actual}"')

@@ -1,0 +1,99 @@
+"""Custom resources: accepted once their CustomResourceDefinition is in the input, validated against
+its openAPIV3Schema, stored with its scope; otherwise kubectl's "no matches for kind"."""
+
+from __future__ import annotations
+
+from hitless.api.types.generic import GenericObject
+
+from .helpers import load_yaml
+
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: crontabs.stable.example.com}}
+spec:
+  group: stable.example.com
+  scope: {scope}
+  names: {{plural: crontabs, singular: crontab, kind: CronTab}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [cronSpec]
+              properties:
+                cronSpec: {{type: string}}
+                replicas: {{type: integer}}
+                mode: {{type: string, enum: [fast, slow]}}
+                extra: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+    - name: v2
+      served: false
+      storage: false
+"""
+
+
+def cron(spec: str, version: str = "v1", meta: str = "{name: c}") -> str:
+    return f"apiVersion: stable.example.com/{version}\nkind: CronTab\nmetadata: {meta}\nspec: {spec}\n"
+
+
+def test_a_custom_resource_before_its_crd_is_accepted_and_stored_verbatim() -> None:
+    result = load_yaml(
+        cron("{cronSpec: '* * * * *', replicas: 2, extra: {anything: [1]}}")
+        + "---"
+        + CRD.format(scope="Namespaced")
+    )
+
+    assert result.errors == []
+    crd, cr = (o.obj for o in result.objects)
+    assert crd.kind == "CustomResourceDefinition" and crd.key[1] == ""
+    assert isinstance(cr, GenericObject) and result.handling(cr) == "stored"
+    assert cr.key == ("CronTab", "default", "c")
+    assert cr.to_json()["spec"] == {"cronSpec": "* * * * *", "replicas": 2, "extra": {"anything": [1]}}
+
+
+def test_a_cluster_scoped_custom_resource_has_no_namespace() -> None:
+    result = load_yaml(
+        CRD.format(scope="Cluster") + "---\n" + cron("{cronSpec: x}", meta="{name: c, namespace: x}")
+    )
+
+    assert result.errors == []
+    cr = result.objects[1].obj
+    assert cr.key == ("CronTab", "", "c")
+    assert cr.copy_deep().key == ("CronTab", "", "c")  # the scope survives a copy (the store copies)
+
+
+def test_custom_resources_are_validated_against_the_crd_schema() -> None:
+    result = load_yaml(
+        CRD.format(scope="Namespaced")
+        + "---\n"
+        + cron("{replicas: two, mode: medium}")
+        + "---\n"
+        + cron("{cronSpec: x, typo: 1}", meta="{name: d}")
+    )
+
+    assert [e.message for e in result.errors] == [
+        'CronTab.stable.example.com "c" is invalid: spec.replicas: Invalid value: "two": spec.replicas in '
+        'body must be of type integer: "string"',
+        'CronTab.stable.example.com "c" is invalid: spec.mode: Unsupported value: "medium": supported '
+        'values: "fast", "slow"',
+        'CronTab.stable.example.com "c" is invalid: spec.cronSpec: Required value',
+        'CronTab in version "v1" cannot be handled as a CronTab: strict decoding error: '
+        'unknown field "spec.typo"',
+    ]
+    assert [o.obj.kind for o in result.objects] == ["CustomResourceDefinition"]
+
+
+def test_without_its_crd_or_in_a_version_not_served_a_custom_resource_is_refused() -> None:
+    result = load_yaml(
+        cron("{cronSpec: x}") + "---" + CRD.format(scope="Namespaced") + "---\n" + cron("{}", "v2")
+    )
+
+    assert [e.line for e in result.errors] == [33]
+    assert 'no matches for kind "CronTab" in version "stable.example.com/v2"' in result.errors[0].message
+    alone = load_yaml(cron("{cronSpec: x}"))
+    assert alone.errors[0].message.startswith('resource mapping not found for name: "c" namespace: ""')
