@@ -22,6 +22,7 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.clock import Clock
 from hitless.controllers.deployment import DeploymentController
+from hitless.controllers.disruption import DisruptionController
 from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
 from hitless.controllers.replicaset import ReplicaSetController
@@ -36,6 +37,7 @@ from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
 from hitless.store.apply import Applier, ApplyResult, rollout_restart, scale
+from hitless.store.eviction import evict
 from hitless.store.store import NotFound, Store
 
 
@@ -142,6 +144,7 @@ class Engine:
         self.deployments = DeploymentController(self.store, clock)
         self.replicasets = ReplicaSetController(self.store, clock)
         self.garbage_collector = GarbageCollector(self.store)
+        self.disruption = DisruptionController(self.store, clock)
         self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
         # Its own random source, so that adding Services does not change the kubelets' draws.
@@ -203,6 +206,7 @@ class Engine:
         self.replicasets.start()
         self.deployments.start()
         self.garbage_collector.start()
+        self.disruption.start()
         self.endpointslices.start()
         for proxy in self.proxies:
             proxy.start()
@@ -223,6 +227,10 @@ class Engine:
     def scale(self, namespace: str, name: str, replicas: int) -> Deployment:
         """``kubectl scale deployment/NAME --replicas=N``."""
         return scale(self.store, namespace, name, replicas)
+
+    def evict(self, namespace: str, name: str) -> Pod:
+        """The Eviction API (store/eviction.py): EvictionRefused when a budget forbids it."""
+        return evict(self.store, self.clock, namespace, name)
 
     def pods(self) -> list[Pod]:
         return self.store.pods()
@@ -253,6 +261,7 @@ class Engine:
         await self.deployments.stop()
         await self.replicasets.stop()
         await self.garbage_collector.stop()
+        await self.disruption.stop()
         await self.scheduler.stop()
         await self.load_balancer.stop()
         for proxy in self.proxies:

@@ -32,10 +32,10 @@ ObjT = TypeVar("ObjT", bound=K8sObject)
 
 # Kinds whose status is written only through the status subresource: an update of the main
 # resource keeps the stored status, an update of the status keeps the stored spec.
-_STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
+_STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node", "PodDisruptionBudget"}
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # Kinds whose metadata.generation tracks spec changes.
-_GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
+_GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service", "PodDisruptionBudget"}
 
 
 # A watcher that falls this far behind is dropped, as the API server's watch cache drops a watcher

@@ -21,8 +21,8 @@ class PDBCondition(K8sModel):
     status: ConditionStatus
     observed_generation: int | None = None
     last_transition_time: Time | None = None
-    reason: str | None = None
-    message: str | None = None
+    reason: str = ""
+    message: str = ""  # metav1.Condition: always written, even empty
 
 
 class PodDisruptionBudgetStatus(K8sModel):
