@@ -131,6 +131,9 @@ class Context:
     services: list[ServiceObj] = field(default_factory=list)
     pdbs: list[Pdb] = field(default_factory=list)
     other_templates: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # Every valid object with where it is, for the rules about kinds hitless only stores (HPAs,
+    # ConfigMaps, Secrets).
+    loaded: list[tuple[Obj, K8sObject]] = field(default_factory=list)
     _selected: dict[int, list[Workload]] = field(default_factory=dict)
     _label_index: dict[tuple[str, str, str], list[Workload]] = field(default_factory=dict)
     _services_of: dict[int, list[ServiceObj]] = field(default_factory=dict)
@@ -193,6 +196,12 @@ class Context:
             "(its selector matches no pod yet)"
         )
 
+    def of_kind(self, kind: str) -> list[tuple[Obj, K8sObject]]:
+        return [(o, k) for o, k in self.loaded if o.kind == kind]
+
+    def has(self, kind: str, namespace: str, name: str) -> bool:
+        return any(o.kind == kind and o.namespace == namespace and o.name == name for o in self.objects)
+
     def finding(
         self,
         rule: Rule,
@@ -226,13 +235,11 @@ def build_context(result: LoadResult, raw_docs: list[RawDoc], params: Params) ->
     for loaded in result.objects:
         obj = loaded.obj
         annotations = dict(obj.metadata.annotations or {})
-        _add(
-            ctx,
-            obj,
-            Obj(
-                obj.kind, obj.name, obj.namespace, loaded.file, loaded.line, loaded.source, annotations, True
-            ),
+        located = Obj(
+            obj.kind, obj.name, obj.namespace, loaded.file, loaded.line, loaded.source, annotations, True
         )
+        _add(ctx, obj, located)
+        ctx.loaded.append((located, obj))
     invalid_lines = {
         (e.file, e.object_line)
         for e in result.errors
