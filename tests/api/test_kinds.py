@@ -174,3 +174,12 @@ def test_a_pod_disruption_budget_is_typed() -> None:
     assert pdb.spec.max_unavailable == 1 and pdb.spec.selector is not None
     assert pdb.spec.selector.matches({"app": "web"})
     assert result.handling(pdb) == "emulated"
+
+
+def test_docs_kinds_md_lists_every_kind_of_the_registry() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "kinds.md").read_text()
+    for k in kinds.BUILTIN:
+        scope = "namespaced" if k.namespaced else "cluster"
+        assert f"| `{k.kind}` | `{k.api_version}` | {scope} | {k.handling} |" in doc, k
