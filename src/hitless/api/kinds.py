@@ -63,22 +63,6 @@ class Kind:
         """``GroupKind.String()``: ``Deployment.apps``, ``Pod``; how the API server names the kind."""
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
-    @property
-    def resource(self) -> str:
-        return resource_name(self.kind)
-
-
-def resource_name(kind: str) -> str:
-    """The plural resource of a kind, as the API server's REST mapping names it (``ingresses``)."""
-    lower = kind.lower()
-    if lower == "endpoints":
-        return lower
-    if lower.endswith(("s", "x", "ch", "sh")):
-        return lower + "es"
-    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
-        return lower[:-1] + "ies"
-    return lower + "s"
-
 
 # hitless's words: a review is a request the API server answers (create) and never stores, so
 # there is no live object for ``kubectl apply`` to compare with.
@@ -211,11 +195,6 @@ def is_namespaced(kind: str) -> bool:
 def typed() -> dict[tuple[str, str], type[K8sObject]]:
     """The kinds with a model of their own, by (apiVersion, kind)."""
     return {(k.api_version, k.kind): k.model for k in BUILTIN if k.model is not GenericObject}
-
-
-def qualified_kind(api_version: str, kind: str) -> str:
-    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-    return f"{kind}.{group}" if group else kind
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:

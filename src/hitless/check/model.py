@@ -199,9 +199,6 @@ class Context:
     def of_kind(self, kind: str) -> list[tuple[Obj, K8sObject]]:
         return [(o, k) for o, k in self.loaded if o.kind == kind]
 
-    def has(self, kind: str, namespace: str, name: str) -> bool:
-        return any(o.kind == kind and o.namespace == namespace and o.name == name for o in self.objects)
-
     def finding(
         self,
         rule: Rule,
