@@ -183,3 +183,31 @@ def test_docs_kinds_md_lists_every_kind_of_the_registry() -> None:
     for k in kinds.BUILTIN:
         scope = "namespaced" if k.namespaced else "cluster"
         assert f"| `{k.kind}` | `{k.api_version}` | {scope} | {k.handling} |" in doc, k
+
+
+def test_a_pod_disruption_budget_is_validated_as_the_api_server_does() -> None:
+    result = load_yaml(
+        """
+        apiVersion: policy/v1
+        kind: PodDisruptionBudget
+        metadata: {name: both}
+        spec: {minAvailable: 1, maxUnavailable: "150%", unhealthyPodEvictionPolicy: Never}
+        ---
+        apiVersion: policy/v1
+        kind: PodDisruptionBudget
+        metadata: {name: Negative_Name}
+        spec: {minAvailable: -1, selector: {matchLabels: {app: web}}}
+        """
+    )
+
+    assert result.objects == []
+    assert [e.message.split(" is invalid: ")[1] for e in result.errors] == [
+        "spec: Invalid value: policy.PodDisruptionBudgetSpec{MinAvailable:intstr.IntOrString{Type:0, "
+        'IntVal:1, StrVal:""}, MaxUnavailable:intstr.IntOrString{Type:1, IntVal:0, StrVal:"150%"}}: '
+        "minAvailable and maxUnavailable cannot be both set",
+        'spec.maxUnavailable: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:"150%"}: must not '
+        "be greater than 100%",
+        'spec.unhealthyPodEvictionPolicy: Unsupported value: "Never": supported values: "AlwaysAllow", '
+        '"IfHealthyBudget"',
+        "spec.minAvailable: Invalid value: -1: must be greater than or equal to 0",
+    ]

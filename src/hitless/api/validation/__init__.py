@@ -15,6 +15,7 @@ from hitless.api.validation.apps import validate_deployment
 from hitless.api.validation.config import validate_config_map, validate_secret
 from hitless.api.validation.generic import validate_generic
 from hitless.api.validation.pod import validate_pod
+from hitless.api.validation.policy import validate_pod_disruption_budget
 from hitless.api.validation.service import validate_service
 
 _VALIDATORS: dict[str, Callable[[Mapping[str, Any]], list[FieldError]]] = {
@@ -23,6 +24,7 @@ _VALIDATORS: dict[str, Callable[[Mapping[str, Any]], list[FieldError]]] = {
     "Service": validate_service,
     "ConfigMap": validate_config_map,
     "Secret": validate_secret,
+    "PodDisruptionBudget": validate_pod_disruption_budget,
 }
 
 
