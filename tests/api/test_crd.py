@@ -28,7 +28,9 @@ spec:
               required: [cronSpec]
               properties:
                 cronSpec: {{type: string}}
-                replicas: {{type: integer}}
+                replicas: {{type: integer, minimum: 1, default: 1}}
+                schedule: {{type: string, pattern: "^[0-9*/ ,-]+$"}}
+                tags: {{type: array, minItems: 1, items: {{type: string}}}}
                 mode: {{type: string, enum: [fast, slow]}}
                 extra: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
     - name: v2
@@ -93,7 +95,24 @@ def test_without_its_crd_or_in_a_version_not_served_a_custom_resource_is_refused
         cron("{cronSpec: x}") + "---" + CRD.format(scope="Namespaced") + "---\n" + cron("{}", "v2")
     )
 
-    assert [e.line for e in result.errors] == [33]
+    assert [e.line for e in result.errors] == [35]
     assert 'no matches for kind "CronTab" in version "stable.example.com/v2"' in result.errors[0].message
     alone = load_yaml(cron("{cronSpec: x}"))
     assert alone.errors[0].message.startswith('resource mapping not found for name: "c" namespace: ""')
+
+
+def test_schema_defaults_are_filled_in_and_bounds_checked_in_kube_openapis_words() -> None:
+    result = load_yaml(
+        CRD.format(scope="Namespaced")
+        + "---\n"
+        + cron("{cronSpec: x}")
+        + "---\n"
+        + cron("{cronSpec: x, replicas: 0, schedule: 'every day', tags: []}", meta="{name: d}")
+    )
+
+    assert result.objects[1].obj.to_json()["spec"] == {"cronSpec": "x", "replicas": 1}
+    assert [e.message.split(" is invalid: ")[1] for e in result.errors] == [
+        "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1",
+        "spec.schedule: Invalid value: \"every day\": spec.schedule in body should match '^[0-9*/ ,-]+$'",
+        "spec.tags: Invalid value: []: spec.tags in body should have at least 1 items",
+    ]

@@ -5,7 +5,9 @@ serves is matched against the CRDs of the input (group, served version, ``names.
 it is validated as the apiextensions-apiserver validates it: metadata as every object's, then the
 version's ``openAPIV3Schema`` (types, ``required``, ``enum``, unknown fields under
 ``fieldValidation=Strict`` as kubectl sends it; ``x-kubernetes-preserve-unknown-fields`` and
-``x-kubernetes-int-or-string`` honoured; CEL rules, formats and value bounds are not checked), and
+``x-kubernetes-int-or-string`` honoured; bounds, ``minLength``, ``pattern`` and ``minItems`` in
+kube-openapi's words; CEL rules, ``format``, ``maxLength``/``maxItems`` and list types are not
+checked), its ``default`` values filled in as structural defaulting does, and
 stored as a generic object with the CRD's scope. Unmatched, it is kubectl's "no matches for kind".
 
 Deliberate difference: one ``kubectl apply -f`` of a CRD and its custom resources together refuses
@@ -15,6 +17,8 @@ yet served); a second apply, or Helm's ``crds/``, succeeds. hitless accepts them
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -117,6 +121,8 @@ def _check(p: Pending, custom: CustomKind, result: LoadResult) -> None:
     else:
         meta.pop("namespace", None)
     unknown: list[Path] = []
+    if custom.schema is not None:
+        apply_schema_defaults(decoded, custom.schema)
     errs = validate_object_meta(meta, custom.namespaced, names.name_is_dns_subdomain, Path.new("metadata"))
     if custom.schema is not None:
         for key, value in decoded.items():
@@ -175,6 +181,25 @@ def _check(p: Pending, custom: CustomKind, result: LoadResult) -> None:
     result.objects.append(LoadedObject(obj, p.file, p.source.line, p.value, p.source))
 
 
+def apply_schema_defaults(value: Any, schema: Mapping[str, Any]) -> None:
+    """Structural defaulting (apiextensions-apiserver's structuraldefaulting.Default): a ``default``
+    fills an absent property of an object that is there, at any depth, list items included."""
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if key not in value and isinstance(sub, dict) and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in props and isinstance(props[key], dict):
+                apply_schema_defaults(item, props[key])
+            elif isinstance(extra, dict):
+                apply_schema_defaults(item, extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            apply_schema_defaults(item, schema["items"])
+
+
 def _preserves(schema: Mapping[str, Any]) -> bool:
     return bool(schema.get("x-kubernetes-preserve-unknown-fields"))
 
@@ -197,7 +222,7 @@ def _validate(value: Any, schema: Mapping[str, Any], path: Path, unknown: list[P
             return [_type_error(path, value, "integer-or-string", actual)]
     elif want and want != actual and not (want == "number" and actual == "integer"):
         return [_type_error(path, value, want, actual)]
-    errs: list[FieldError] = []
+    errs: list[FieldError] = _bounds(value, schema, path)
     enum = schema.get("enum")
     if enum is not None and value not in enum:
         errs.append(fe.not_supported(path, _go(value), [str(e) for e in enum]))
@@ -220,6 +245,46 @@ def _validate(value: Any, schema: Mapping[str, Any], path: Path, unknown: list[P
             for i, item in enumerate(value):
                 errs += _validate(item, items, path.index(i), unknown)
     return errs
+
+
+def _bounds(value: Any, schema: Mapping[str, Any], path: Path) -> list[FieldError]:
+    """kube-openapi's numeric, string and array validators, in their words (errors/schema.go)."""
+    problems: list[str] = []
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is not None:
+            if schema.get("exclusiveMinimum") and value <= low:
+                problems.append(f"should be greater than {_num(low)}")
+            elif value < low:
+                problems.append(f"should be greater than or equal to {_num(low)}")
+        if high is not None:
+            if schema.get("exclusiveMaximum") and value >= high:
+                problems.append(f"should be less than {_num(high)}")
+            elif value > high:
+                problems.append(f"should be less than or equal to {_num(high)}")
+        step = schema.get("multipleOf")
+        if step and (value / step) != int(value / step):
+            problems.append(f"should be a multiple of {_num(step)}")
+    elif isinstance(value, str):
+        shortest, pattern = schema.get("minLength"), schema.get("pattern")
+        if shortest is not None and len(value) < shortest:
+            problems.append(f"should be at least {shortest} chars long")
+        if isinstance(pattern, str):
+            try:
+                matched = re.search(pattern, value) is not None
+            except re.error:
+                matched = True  # a pattern Python cannot read is not judged (Go's RE2 differs)
+            if not matched:
+                problems.append(f"should match '{pattern}'")
+    elif isinstance(value, list):
+        fewest = schema.get("minItems")
+        if fewest is not None and len(value) < fewest:
+            problems.append(f"should have at least {fewest} items")
+    return [fe.invalid(path, _go(value), f"{path} in body {p}") for p in problems]
+
+
+def _num(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else str(n)
 
 
 def _go(value: Any) -> gofmt.GoValue:
