@@ -116,3 +116,17 @@ def test_schema_defaults_are_filled_in_and_bounds_checked_in_kube_openapis_words
         "spec.schedule: Invalid value: \"every day\": spec.schedule in body should match '^[0-9*/ ,-]+$'",
         "spec.tags: Invalid value: []: spec.tags in body should have at least 1 items",
     ]
+
+
+def test_a_crd_s_name_group_and_scope_are_checked() -> None:
+    crd = CRD.format(scope="Everywhere").replace("name: crontabs.stable.example.com", "name: crontab.stable")
+    result = load_yaml(crd.replace("group: stable.example.com", "group: stable"))
+
+    assert [e.message.split(" is invalid: ")[1] for e in result.errors] == [
+        'metadata.name: Invalid value: "crontab.stable": must be spec.names.plural+"."+spec.group',
+        'spec.group: Invalid value: "stable": should be a domain with at least one dot',
+        'spec.scope: Unsupported value: "Everywhere": supported values: "Cluster", "Namespaced"',
+    ]
+    assert result.errors[0].message.startswith(
+        'CustomResourceDefinition.apiextensions.k8s.io "crontab.stable" is invalid'
+    )

@@ -13,7 +13,7 @@ from typing import Any
 from hitless.api.errors import FieldError
 from hitless.api.validation.apps import validate_deployment
 from hitless.api.validation.config import validate_config_map, validate_secret
-from hitless.api.validation.generic import validate_generic
+from hitless.api.validation.generic import validate_custom_resource_definition, validate_generic
 from hitless.api.validation.pod import validate_pod
 from hitless.api.validation.policy import validate_pod_disruption_budget
 from hitless.api.validation.service import validate_service
@@ -25,6 +25,7 @@ _VALIDATORS: dict[str, Callable[[Mapping[str, Any]], list[FieldError]]] = {
     "ConfigMap": validate_config_map,
     "Secret": validate_secret,
     "PodDisruptionBudget": validate_pod_disruption_budget,
+    "CustomResourceDefinition": validate_custom_resource_definition,
 }
 
 

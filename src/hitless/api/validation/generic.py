@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hitless.api import errors as fe
 from hitless.api.errors import FieldError
 from hitless.api.fieldpath import Path
 from hitless.api.kinds import is_namespaced
 from hitless.api.validation import names
-from hitless.api.validation.meta import NameFn, o, validate_object_meta
+from hitless.api.validation.meta import NameFn, o, s, validate_object_meta
 
 # k8s.io/apimachinery/pkg/api/validation/path/name.go
 _NAME_MAY_NOT_BE = (".", "..")
@@ -43,3 +44,23 @@ def validate_generic(obj: Mapping[str, Any]) -> list[FieldError]:
     kind = str(obj.get("kind"))
     name_fn = _NAME_RULES.get(kind, names.name_is_dns_subdomain)
     return validate_object_meta(o(obj, "metadata"), is_namespaced(kind), name_fn, Path.new("metadata"))
+
+
+def validate_custom_resource_definition(crd: Mapping[str, Any]) -> list[FieldError]:
+    """The parts of ValidateCustomResourceDefinition (apiextensions-apiserver's
+    pkg/apis/apiextensions/validation) that a mistyped CRD most often breaks: its name, group and
+    scope. Its versions and schemas are checked by strict decoding only."""
+    errs = validate_generic(crd)
+    spec = o(crd, "spec") or {}
+    group, names_ = s(spec, "group"), o(spec, "names") or {}
+    name = s(o(crd, "metadata"), "name")
+    if name and name != f"{s(names_, 'plural')}.{group}":
+        errs.append(
+            fe.invalid(Path.new("metadata", "name"), name, 'must be spec.names.plural+"."+spec.group')
+        )
+    if group and "." not in group:
+        errs.append(fe.invalid(Path.new("spec", "group"), group, "should be a domain with at least one dot"))
+    scope = s(spec, "scope")
+    if scope not in ("Cluster", "Namespaced"):
+        errs.append(fe.not_supported(Path.new("spec", "scope"), scope, ("Cluster", "Namespaced")))
+    return errs
