@@ -23,7 +23,22 @@ class Ref:
     optional: bool
 
 
+def _may_refer(w: Workload) -> bool:
+    """Whether the pod spec has volumes or env at all: most have none, and serializing every
+    spec would cost ``hitless check`` on 1,000 objects ~15 ms."""
+    fields = w.spec.__dict__
+    extra = w.spec.model_extra or {}
+    if fields.get("volumes") or extra.get("volumes"):
+        return True
+    for c in [*(w.spec.init_containers or []), *w.spec.containers]:
+        if c.env or c.__dict__.get("env_from") or (c.model_extra or {}).get("envFrom"):
+            return True
+    return False
+
+
 def references(w: Workload) -> Iterator[Ref]:
+    if not _may_refer(w):
+        return
     spec = w.spec.to_json()
     base = w.pod_path
     for i, vol in enumerate(spec.get("volumes") or []):
