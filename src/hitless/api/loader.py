@@ -16,7 +16,7 @@ from typing import Any, TextIO, TypeVar
 
 import pydantic
 
-from hitless.api import crd, errors, kinds, schema, validation
+from hitless.api import conversion, crd, errors, kinds, schema, validation
 from hitless.api.defaults import apply_defaults
 from hitless.api.errors import FieldError, LoadError, LoadWarning, SkippedObject
 from hitless.api.fieldpath import Path, Segment, parse
@@ -294,7 +294,7 @@ def _check(
         return
     if _has_null(decoded):  # rare in manifests, and go_nulls rebuilds the whole object
         decoded = schema.go_nulls(kind, api_version, decoded)
-    decoding_problem = _convert(decoded, kind, api_version)
+    decoding_problem = conversion.convert(decoded, kind, api_version)
     if decoding_problem is not None:
         path, detail = decoding_problem
         line = source.line_of(path)
@@ -322,29 +322,6 @@ def _check(
     # ``value`` is the parser's own tree, which nothing else holds: json_normalize built
     # ``decoded`` afresh, so defaulting never reached it.
     result.objects.append(LoadedObject(obj, file, source.line, value, source))
-
-
-def _convert(decoded: dict[str, Any], kind: str, api_version: str) -> tuple[Path, str] | None:
-    """What the decoder and the conversion to the internal version do beyond the schema: base64
-    of ``[]byte`` fields (a decoding error when malformed), a Secret's ``stringData`` merged into
-    ``data`` (pkg/apis/core/v1/conversion.go). Returns (field path, decoder error) on failure."""
-    if api_version != "v1" or kind not in ("Secret", "ConfigMap"):
-        return None
-    from hitless.api import gobase64
-
-    for key in ("data",) if kind == "Secret" else ("binaryData",):
-        for k, v in sorted((decoded.get(key) or {}).items()):
-            problem = gobase64.decode_error(v) if isinstance(v, str) else None
-            if problem is not None:
-                return Path().child(key).key(k), problem
-    if kind == "Secret":
-        string_data = decoded.pop("stringData", None)
-        if string_data:
-            data = decoded.get("data") or {}
-            for k, v in string_data.items():
-                data[k] = gobase64.encode((v or "").encode())
-            decoded["data"] = data
-    return None
 
 
 def _has_null(value: Any) -> bool:
