@@ -3,6 +3,8 @@ its openAPIV3Schema, stored with its scope; otherwise kubectl's "no matches for 
 
 from __future__ import annotations
 
+import time
+
 from hitless.api.types.generic import GenericObject
 
 from .helpers import load_yaml
@@ -130,3 +132,11 @@ def test_a_crd_s_name_group_and_scope_are_checked() -> None:
     assert result.errors[0].message.startswith(
         'CustomResourceDefinition.apiextensions.k8s.io "crontab.stable" is invalid'
     )
+
+
+def test_a_pattern_python_would_backtrack_on_for_ever_is_not_judged() -> None:
+    crd = CRD.format(scope="Namespaced").replace('pattern: "^[0-9*/ ,-]+$"', 'pattern: "^(a+)+$"')
+    start = time.perf_counter()
+    result = load_yaml(crd + "---\n" + cron("{cronSpec: x, schedule: '" + "a" * 40 + "!'}"))
+
+    assert result.errors == [] and time.perf_counter() - start < 5

@@ -269,7 +269,7 @@ def _bounds(value: Any, schema: Mapping[str, Any], path: Path) -> list[FieldErro
         shortest, pattern = schema.get("minLength"), schema.get("pattern")
         if shortest is not None and len(value) < shortest:
             problems.append(f"should be at least {shortest} chars long")
-        if isinstance(pattern, str):
+        if isinstance(pattern, str) and _safe_pattern(pattern):
             try:
                 matched = re.search(pattern, value) is not None
             except re.error:
@@ -281,6 +281,15 @@ def _bounds(value: Any, schema: Mapping[str, Any], path: Path) -> list[FieldErro
         if fewest is not None and len(value) < fewest:
             problems.append(f"should have at least {fewest} items")
     return [fe.invalid(path, _go(value), f"{path} in body {p}") for p in problems]
+
+
+# A quantified group ending in a quantifier ("(a+)+"): Go's RE2 matches it in linear time, Python's
+# backtracking engine in exponential time, so a hostile CRD could hang the load; not judged.
+_NESTED_QUANTIFIER = re.compile(r"[+*}]\)*\)[+*{]")
+
+
+def _safe_pattern(pattern: str) -> bool:
+    return _NESTED_QUANTIFIER.search(pattern) is None
 
 
 def _num(n: float) -> str:
