@@ -116,7 +116,7 @@ def test_schema_defaults_are_filled_in_and_bounds_checked_in_kube_openapis_words
     assert [e.message.split(" is invalid: ")[1] for e in result.errors] == [
         "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1",
         "spec.schedule: Invalid value: \"every day\": spec.schedule in body should match '^[0-9*/ ,-]+$'",
-        "spec.tags: Invalid value: []: spec.tags in body should have at least 1 items",
+        "spec.tags: Invalid value: []interface {}{}: spec.tags in body should have at least 1 items",
     ]
 
 

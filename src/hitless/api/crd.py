@@ -299,7 +299,19 @@ def _num(n: float) -> str:
 def _go(value: Any) -> gofmt.GoValue:
     if isinstance(value, str | int | float | bool):
         return value
-    return gofmt.GoLiteral(gofmt.string_map(value).text if isinstance(value, dict) else str(value))
+    return gofmt.GoLiteral(_go_text(value))
+
+
+def _go_text(value: Any) -> str:
+    """``%#v`` of a decoded JSON value (``map[string]interface {}{...}``, ``[]interface {}{...}``)."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{gofmt.quote(str(k))}:{_go_text(v)}" for k, v in sorted(value.items()))
+        return f"map[string]interface {{}}{{{inner}}}"
+    if isinstance(value, list):
+        return "[]interface {}{" + ", ".join(_go_text(v) for v in value) + "}"
+    if isinstance(value, str):
+        return gofmt.quote(value)
+    return gofmt.value(value)
 
 
 def _type_error(path: Path, value: Any, want: str, actual: str) -> FieldError:
