@@ -128,11 +128,14 @@ class LoadResult:
         return info.handling if info is not None else "stored"
 
 
-def load(paths: Sequence[str], stdin: TextIO | None = None, finish: bool = True) -> LoadResult:
+def load(
+    paths: Sequence[str], stdin: TextIO | None = None, finish: bool = True, namespaces: Sequence[str] = ()
+) -> LoadResult:
     """Load manifests from files, directories (their ``.yaml``/``.yml``/``.json`` files) or ``-`` (stdin).
 
     With ``finish`` (the default) the input is complete: custom resources are resolved against the
-    CustomResourceDefinitions in it and namespaces checked (:func:`finish_input`)."""
+    CustomResourceDefinitions in it and namespaces checked (:func:`finish_input`); ``namespaces``
+    exist already (a running ``hitless up``'s, when it loads its files again)."""
     result = LoadResult()
     for path in paths:
         if path == "-":
@@ -147,7 +150,7 @@ def load(paths: Sequence[str], stdin: TextIO | None = None, finish: bool = True)
         for file in files:
             result.extend(_load_file(str(file) if target.is_dir() else path))
     if finish:
-        finish_input(result)
+        finish_input(result, namespaces)
     return result
 
 
@@ -186,14 +189,14 @@ def load_text(text: str, file: str = STDIN_NAME, finish: bool = True) -> LoadRes
     return result
 
 
-def finish_input(result: LoadResult) -> None:
+def finish_input(result: LoadResult, namespaces: Sequence[str] = ()) -> None:
     """What needs the whole input: custom resources checked against the CustomResourceDefinitions
     in it, and every namespaced object's namespace created before it (``namespaces.py``)."""
-    from hitless.api import namespaces
+    from hitless.api import namespaces as namespace_check
 
     order = {f: i for i, f in enumerate(dict.fromkeys(e.file for e in result.errors))}
     crd.resolve(result)
-    namespaces.check(result)
+    namespace_check.check(result, namespaces)
     if result.errors:
         for o in result.objects:
             order.setdefault(o.file, len(order))

@@ -9,6 +9,7 @@ Namespace comes after its objects fails the same way under kubectl (the second a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hitless.api import gofmt
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     from hitless.api.loader import LoadResult
 
 
-def check(result: LoadResult) -> None:
-    created = set(INITIAL_NAMESPACES)
+def check(result: LoadResult, existing: Iterable[str] = ()) -> None:
+    created = {*INITIAL_NAMESPACES, *existing}
     later = {o.obj.name for o in result.objects if o.obj.kind == "Namespace"}
     kept = []
     for loaded in result.objects:
