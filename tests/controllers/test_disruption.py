@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from hitless.api import load_text
+from hitless.api.types.meta import OwnerReference
 from hitless.api.types.policy import PodDisruptionBudget
 from hitless.controllers.disruption import DisruptionController
 from hitless.engine import Engine
@@ -137,3 +138,56 @@ async def test_an_unmanaged_pod_counts_for_an_integer_min_available_only(
     await cluster.until(lambda: status(cluster)["currentHealthy"] == 1)
     assert status(cluster)["expectedPods"] == 0 and status(cluster)["disruptionsAllowed"] == 0
     assert any("were found to be unmanaged" in m for m in cluster.events("UnmanagedPods"))
+
+
+async def test_a_statefulsets_scale_counts_and_an_unknown_controller_fails_safe(
+    cluster: Cluster, disruption: DisruptionController
+) -> None:
+    sts = load_text(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  replicas: 3\n"
+        "  serviceName: db\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: db, image: busybox, command: [app]}]}\n"
+    ).objects[0]
+    owner = cluster.store.create(sts.obj)
+    for i in range(2):
+        pod = (
+            load_text(
+                f"apiVersion: v1\nkind: Pod\nmetadata: {{name: db-{i}, labels: {{app: web}}}}\n"
+                "spec: {containers: [{name: db, image: busybox, command: [app]}]}\n"
+            )
+            .objects[0]
+            .obj
+        )
+        pod.metadata.owner_references = [
+            OwnerReference(
+                api_version="apps/v1",
+                kind="StatefulSet",
+                name="db",
+                uid=owner.metadata.uid or "",
+                controller=True,
+            )
+        ]
+        cluster.store.create(pod)
+    cluster.store.create(budget(maxUnavailable=1))
+    await cluster.until(lambda: status(cluster)["currentHealthy"] == 2)
+    assert (status(cluster)["expectedPods"], status(cluster)["desiredHealthy"]) == (3, 2)
+
+    stray = (
+        load_text(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: stray, labels: {app: web}}\n"
+            "spec: {containers: [{name: db, image: busybox, command: [app]}]}\n"
+        )
+        .objects[0]
+        .obj
+    )
+    stray.metadata.owner_references = [
+        OwnerReference(api_version="example.com/v1", kind="Widget", name="w", uid="u-1", controller=True)
+    ]
+    cluster.store.create(stray)
+    await cluster.until(lambda: status(cluster)["conditions"][0]["reason"] == "SyncFailed")
+    (cond,) = status(cluster)["conditions"]
+    assert (
+        cond["message"] == 'found no controllers for pod "stray"'
+        and status(cluster)["disruptionsAllowed"] == 0
+    )

@@ -5,7 +5,8 @@ buildDisruptedPodMap, countHealthyPods, updatePdbStatus, failSafe) and
 k8s.io/component-helpers/apps/poddisruptionbudget (UpdateDisruptionAllowedCondition):
 
 * ``expectedPods``: with ``maxUnavailable`` or a percentage ``minAvailable``, the sum of the scales
-  of the pods' controllers (a ReplicaSet's Deployment's ``replicas``, else the ReplicaSet's); with
+  of the pods' controllers (a ReplicaSet's Deployment's ``replicas``, else the ReplicaSet's; a
+  StatefulSet's or ReplicationController's own); with
   an integer ``minAvailable``, the number of pods selected.
 * ``desiredHealthy``: ``minAvailable``, or ``expectedPods - maxUnavailable`` (percentages round up).
 * ``currentHealthy``: selected pods Ready, not being deleted, and not just evicted
@@ -13,8 +14,9 @@ k8s.io/component-helpers/apps/poddisruptionbudget (UpdateDisruptionAllowedCondit
 * ``disruptionsAllowed``: ``currentHealthy - desiredHealthy``, 0 when negative or when no pod is
   expected, with the ``DisruptionAllowed`` condition.
 
-A pod whose controller is not one hitless knows makes the sync fail as upstream's does when no
-finder knows the controller: ``failSafe`` sets ``disruptionsAllowed: 0`` and ``SyncFailed``.
+A pod whose controller is none of these (a custom resource with a scale subresource, which
+upstream reads through /scale) makes the sync fail as upstream's does when no finder knows the
+controller: ``failSafe`` sets ``disruptionsAllowed: 0`` and ``SyncFailed``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,15 @@ def expected_scale(store: Store, pods: list[Pod]) -> tuple[int, list[str]]:
             unmanaged.append(pod.name)
             continue
         if ref.uid in scales:
+            continue
+        if ref.kind in ("StatefulSet", "ReplicationController"):
+            # getPodStatefulSet, getPodReplicationController: the controller's own spec.replicas
+            # (read from its JSON, whether hitless runs the kind or only stores it).
+            owner_obj = store.get(ref.kind, pod.namespace, ref.name)
+            if owner_obj is None or owner_obj.metadata.uid != ref.uid:
+                raise NoController(f'found no controllers for pod "{pod.name}"')
+            replicas = (owner_obj.to_json().get("spec") or {}).get("replicas")
+            scales[ref.uid] = 1 if replicas is None else int(replicas)
             continue
         if ref.kind != "ReplicaSet":
             raise NoController(f'found no controllers for pod "{pod.name}"')
@@ -132,7 +143,17 @@ def count_healthy(pods: list[Pod], disrupted: dict[str, datetime], now: datetime
 
 class DisruptionController(Controller):
     def __init__(self, store: Store, clock: Clock) -> None:
-        super().__init__(store, ["PodDisruptionBudget", "Pod", "Deployment", "ReplicaSet"])
+        super().__init__(
+            store,
+            [
+                "PodDisruptionBudget",
+                "Pod",
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "ReplicationController",
+            ],
+        )
         self._clock = clock
         self._recorder = EventRecorder(store, clock, "controllermanager")
         self.queue: WorkQueue[Key] = WorkQueue(clock, "disruption", self.sync)
