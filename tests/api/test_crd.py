@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from hitless.api import crd
+from hitless.api.fieldpath import Path
 from hitless.api.types.generic import GenericObject
 
 from .helpers import load_yaml
@@ -140,3 +142,16 @@ def test_a_pattern_python_would_backtrack_on_for_ever_is_not_judged() -> None:
     result = load_yaml(crd + "---\n" + cron("{cronSpec: x, schedule: '" + "a" * 40 + "!'}"))
 
     assert result.errors == [] and time.perf_counter() - start < 5
+
+
+def test_odd_values_deep_in_a_schema_constrain_nothing_and_never_crash() -> None:
+    # Strict decoding checks a CRD's schema only to some depth (the schema set cuts the recursion
+    # of JSONSchemaProps); below it, anything may stand where a schema, a list or a number belongs.
+    odd = {"type": "object", "properties": {"a": 3, "b": {"minimum": "x", "enum": 1}, "c": {"items": [1]}},
+           "required": 7, "additionalProperties": "no"}  # fmt: skip
+    value = {"a": [1], "b": 5, "c": [2], "d": {}}
+    crd.apply_schema_defaults(value, odd)
+    unknown: list[Path] = []
+
+    assert crd._validate(value, odd, Path.new("spec"), unknown) == []
+    assert unknown == [Path.new("spec", "d")]

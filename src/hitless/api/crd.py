@@ -18,6 +18,7 @@ yet served); a second apply, or Helm's ``crds/``, succeeds. hitless accepts them
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,15 +72,21 @@ def served_kinds(result: LoadResult) -> dict[tuple[str, str, str], CustomKind]:
         obj = loaded.obj
         if obj.kind != "CustomResourceDefinition" or obj.api_version != "apiextensions.k8s.io/v1":
             continue
-        spec = obj.to_json().get("spec") or {}
-        group, kind = spec.get("group") or "", (spec.get("names") or {}).get("kind") or ""
-        for version in spec.get("versions") or []:
-            if not version.get("served"):
+        spec = _sub(obj.to_json().get("spec"))
+        group, kind = _text(spec.get("group")), _text(_sub(spec.get("names")).get("kind"))
+        for version in _dicts(spec.get("versions")):
+            if version.get("served") is not True:
                 continue
-            schema = (version.get("schema") or {}).get("openAPIV3Schema")
-            status = "status" in ((version.get("subresources") or {}) if isinstance(version, dict) else {})
-            out[(group, version.get("name") or "", kind)] = CustomKind(
-                group, version.get("name") or "", kind, spec.get("scope") != "Cluster", schema, status
+            schema = _sub(version.get("schema")).get("openAPIV3Schema")
+            status = "status" in _sub(version.get("subresources"))
+            name = _text(version.get("name"))
+            out[(group, name, kind)] = CustomKind(
+                group,
+                name,
+                kind,
+                spec.get("scope") != "Cluster",
+                schema if isinstance(schema, dict) else None,
+                status,
             )
     return out
 
@@ -125,15 +132,15 @@ def _check(p: Pending, custom: CustomKind, result: LoadResult) -> None:
         apply_schema_defaults(decoded, custom.schema)
     errs = validate_object_meta(meta, custom.namespaced, names.name_is_dns_subdomain, Path.new("metadata"))
     if custom.schema is not None:
+        props = _sub(custom.schema.get("properties"))
         for key, value in decoded.items():
             if key in ("apiVersion", "kind", "metadata"):
                 continue
-            props = custom.schema.get("properties") or {}
             if key in props:
-                errs += _validate(value, props[key], Path.new(key), unknown)
+                errs += _validate(value, _sub(props[key]), Path.new(key), unknown)
             elif not _preserves(custom.schema):
                 unknown.append(Path.new(key))
-        for key in custom.schema.get("required") or []:
+        for key in _strings(custom.schema.get("required")):
             if key not in decoded:
                 errs.append(fe.required(Path.new(key)))
     if unknown:
@@ -185,7 +192,7 @@ def apply_schema_defaults(value: Any, schema: Mapping[str, Any]) -> None:
     """Structural defaulting (apiextensions-apiserver's structuraldefaulting.Default): a ``default``
     fills an absent property of an object that is there, at any depth, list items included."""
     if isinstance(value, dict):
-        props = schema.get("properties") or {}
+        props = _sub(schema.get("properties"))
         for key, sub in props.items():
             if key not in value and isinstance(sub, dict) and "default" in sub:
                 value[key] = copy.deepcopy(sub["default"])
@@ -198,6 +205,28 @@ def apply_schema_defaults(value: Any, schema: Mapping[str, Any]) -> None:
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for item in value:
             apply_schema_defaults(item, schema["items"])
+
+
+# A CRD's schema is the user's too: anything where a schema, a list or a number belongs is taken as
+# no constraint, never as a reason to fail.
+def _sub(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _preserves(schema: Mapping[str, Any]) -> bool:
@@ -215,7 +244,7 @@ def _validate(value: Any, schema: Mapping[str, Any], path: Path, unknown: list[P
             return []
         # A null is pruned for a non-nullable field: as if it were not written.
         return []
-    want = schema.get("type")
+    want = _text(schema.get("type"))
     actual = _type_of(value)
     if schema.get("x-kubernetes-int-or-string"):
         if actual not in ("integer", "string"):
@@ -224,19 +253,20 @@ def _validate(value: Any, schema: Mapping[str, Any], path: Path, unknown: list[P
         return [_type_error(path, value, want, actual)]
     errs: list[FieldError] = _bounds(value, schema, path)
     enum = schema.get("enum")
-    if enum is not None and value not in enum:
+    if isinstance(enum, list) and value not in enum:
         errs.append(fe.not_supported(path, _go(value), [str(e) for e in enum]))
     if isinstance(value, dict):
         props = schema.get("properties")
+        props = props if isinstance(props, dict) else None
         extra = schema.get("additionalProperties")
         for key, item in value.items():
             if props is not None and key in props:
-                errs += _validate(item, props[key], path.child(key), unknown)
+                errs += _validate(item, _sub(props[key]), path.child(key), unknown)
             elif isinstance(extra, dict):
                 errs += _validate(item, extra, path.key(key), unknown)
             elif props is not None and not _preserves(schema) and extra is not True:
                 unknown.append(path.child(key))
-        for key in schema.get("required") or []:
+        for key in _strings(schema.get("required")):
             if key not in value:
                 errs.append(fe.required(path.child(key)))
     elif isinstance(value, list):
@@ -251,7 +281,7 @@ def _bounds(value: Any, schema: Mapping[str, Any], path: Path) -> list[FieldErro
     """kube-openapi's numeric, string and array validators, in their words (errors/schema.go)."""
     problems: list[str] = []
     if isinstance(value, int | float) and not isinstance(value, bool):
-        low, high = schema.get("minimum"), schema.get("maximum")
+        low, high = _number(schema.get("minimum")), _number(schema.get("maximum"))
         if low is not None:
             if schema.get("exclusiveMinimum") and value <= low:
                 problems.append(f"should be greater than {_num(low)}")
@@ -262,11 +292,12 @@ def _bounds(value: Any, schema: Mapping[str, Any], path: Path) -> list[FieldErro
                 problems.append(f"should be less than {_num(high)}")
             elif value > high:
                 problems.append(f"should be less than or equal to {_num(high)}")
-        step = schema.get("multipleOf")
-        if step and (value / step) != int(value / step):
+        step = _number(schema.get("multipleOf"))
+        quotient = value / step if step else 0.0
+        if step and math.isfinite(quotient) and quotient != math.floor(quotient):
             problems.append(f"should be a multiple of {_num(step)}")
     elif isinstance(value, str):
-        shortest, pattern = schema.get("minLength"), schema.get("pattern")
+        shortest, pattern = _number(schema.get("minLength")), schema.get("pattern")
         if shortest is not None and len(value) < shortest:
             problems.append(f"should be at least {shortest} chars long")
         if isinstance(pattern, str) and _safe_pattern(pattern):
@@ -277,7 +308,7 @@ def _bounds(value: Any, schema: Mapping[str, Any], path: Path) -> list[FieldErro
             if not matched:
                 problems.append(f"should match '{pattern}'")
     elif isinstance(value, list):
-        fewest = schema.get("minItems")
+        fewest = _number(schema.get("minItems"))
         if fewest is not None and len(value) < fewest:
             problems.append(f"should have at least {fewest} items")
     return [fe.invalid(path, _go(value), f"{path} in body {p}") for p in problems]

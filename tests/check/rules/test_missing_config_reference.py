@@ -48,3 +48,10 @@ def test_env_from_and_optional_references() -> None:
     assert 'CreateContainerConfigError): Error: secret "app-env" not found' in f.message
     present = CONFIG + "---\n" + deployment(probes="envFrom: [{configMapRef: {name: settings}}]")
     assert not of(check_yaml(present), "missing-config-reference")
+
+
+def test_an_invalid_object_read_leniently_with_odd_volumes_is_skipped_not_a_crash() -> None:
+    report = check_yaml(deployment(pod_extra="volumes: [config, {name: x, secret: oops}]"))
+
+    assert of(report, "invalid-object")
+    assert not of(report, "missing-config-reference")

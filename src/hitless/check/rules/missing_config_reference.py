@@ -37,17 +37,21 @@ def _may_refer(w: Workload) -> bool:
 
 
 def references(w: Workload) -> Iterator[Ref]:
+    """Every ConfigMap and Secret the pod reads; an invalid object read leniently may hold any
+    JSON where a struct belongs, which is skipped."""
     if not _may_refer(w):
         return
     spec = w.spec.to_json()
     base = w.pod_path
-    for i, vol in enumerate(spec.get("volumes") or []):
+    for i, vol in enumerate(_dicts(spec.get("volumes"))):
         path = f"{base}.volumes[{i}]"
         for kind, field, name_key in (("ConfigMap", "configMap", "name"), ("Secret", "secret", "secretName")):
             src = vol.get(field)
             if isinstance(src, dict):
                 yield _ref(kind, src, name_key, f"{path}.{field}.{name_key}", vol.get("name"))
-        for j, source in enumerate((vol.get("projected") or {}).get("sources") or []):
+        projected = vol.get("projected")
+        sources = projected.get("sources") if isinstance(projected, dict) else None
+        for j, source in enumerate(_dicts(sources)):
             for kind, field in (("ConfigMap", "configMap"), ("Secret", "secret")):
                 src = source.get(field)
                 if isinstance(src, dict):
@@ -55,27 +59,36 @@ def references(w: Workload) -> Iterator[Ref]:
                         kind, src, "name", f"{path}.projected.sources[{j}].{field}.name", vol.get("name")
                     )
     for key in ("initContainers", "containers"):
-        for i, c in enumerate(spec.get(key) or []):
+        for i, c in enumerate(_dicts(spec.get(key))):
             cpath = f"{base}.{key}[{i}]"
-            for j, env in enumerate(c.get("env") or []):
-                value_from = env.get("valueFrom") or {}
+            for j, env in enumerate(_dicts(c.get("env"))):
+                value_from = env.get("valueFrom")
                 for kind, field in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
-                    sel = value_from.get(field)
+                    sel = value_from.get(field) if isinstance(value_from, dict) else None
                     if isinstance(sel, dict):
                         path = f"{cpath}.env[{j}].valueFrom.{field}.name"
-                        keys = (sel.get("key") or "",)
-                        yield Ref(kind, sel.get("name") or "", path, None, keys, bool(sel.get("optional")))
-            for j, env_from in enumerate(c.get("envFrom") or []):
+                        keys = (_str(sel.get("key")),)
+                        yield Ref(kind, _str(sel.get("name")), path, None, keys, sel.get("optional") is True)
+            for j, env_from in enumerate(_dicts(c.get("envFrom"))):
                 for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
                     sel = env_from.get(field)
                     if isinstance(sel, dict):
                         path = f"{cpath}.envFrom[{j}].{field}.name"
-                        yield Ref(kind, sel.get("name") or "", path, None, (), bool(sel.get("optional")))
+                        yield Ref(kind, _str(sel.get("name")), path, None, (), sel.get("optional") is True)
 
 
-def _ref(kind: str, src: dict[str, Any], name_key: str, path: str, volume: str | None) -> Ref:
-    keys = tuple(item.get("key") or "" for item in src.get("items") or [])
-    return Ref(kind, src.get(name_key) or "", path, volume, keys, bool(src.get("optional")))
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _ref(kind: str, src: dict[str, Any], name_key: str, path: str, volume: Any) -> Ref:
+    keys = tuple(_str(item.get("key")) for item in _dicts(src.get("items")))
+    name = volume if isinstance(volume, str) else ""
+    return Ref(kind, _str(src.get(name_key)), path, name, keys, src.get("optional") is True)
 
 
 def _keys(obj: Any) -> set[str] | None:
