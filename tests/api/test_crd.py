@@ -155,3 +155,14 @@ def test_odd_values_deep_in_a_schema_constrain_nothing_and_never_crash() -> None
 
     assert crd._validate(value, odd, Path.new("spec"), unknown) == []
     assert unknown == [Path.new("spec", "d")]
+
+
+def test_a_custom_resources_metadata_decodes_as_every_objects() -> None:
+    result = load_yaml(
+        CRD.format(scope="Namespaced") + "---\n" + cron("{cronSpec: x}", meta="{name: c, labels: {a: {}}}")
+    )
+
+    assert [e.message for e in result.errors] == [
+        'CronTab in version "v1" cannot be handled as a CronTab: json: cannot unmarshal object into Go '
+        "struct field ObjectMeta.metadata.labels of type string"
+    ]

@@ -24,8 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pydantic
+
 from hitless.api import errors as fe
-from hitless.api import gofmt, kinds
+from hitless.api import gofmt, kinds, schema
 from hitless.api.errors import FieldError, LoadError
 from hitless.api.fieldpath import Path
 from hitless.api.types.generic import GenericObject
@@ -122,6 +124,30 @@ def _check(p: Pending, custom: CustomKind, result: LoadResult) -> None:
     meta = decoded.get("metadata")
     if not isinstance(meta, dict):
         meta = decoded["metadata"] = {}
+    # Metadata decodes into ObjectMeta as every object's does (a custom resource's schema has none).
+    meta_decoding = schema.decode("ObjectMeta", "meta/v1", meta)
+    if meta_decoding.errors:
+        for problem in meta_decoding.errors:
+            detail = problem.detail.replace(
+                "Go struct field ObjectMeta.", "Go struct field ObjectMeta.metadata."
+            )
+            message = f'{p.kind} in version "{custom.version}" cannot be handled as a {p.kind}: {detail}'
+            where = f"metadata.{problem.path}"
+            result.errors.append(
+                LoadError(
+                    p.file,
+                    p.source.line_of(where),
+                    message,
+                    "decode",
+                    p.kind,
+                    p.name,
+                    where,
+                    None,
+                    p.source.line,
+                    custom.qualified,
+                )
+            )
+        return
     if custom.namespaced:
         if not meta.get("namespace"):
             meta["namespace"] = "default"
@@ -183,7 +209,14 @@ def _check(p: Pending, custom: CustomKind, result: LoadResult) -> None:
         return
     if custom.status_subresource:
         decoded.pop("status", None)  # the main resource ignores status, as for built-in kinds
-    obj = GenericObject.model_validate(decoded)
+    try:
+        obj = GenericObject.model_validate(decoded)
+    except pydantic.ValidationError as exc:  # a gap between ObjectMeta's model and its schema
+        message = f"hitless cannot represent this {p.kind}: {exc.errors()[0]['msg']}"
+        result.errors.append(
+            LoadError(p.file, p.source.line, message, "invalid", p.kind, p.name, object_line=p.source.line)
+        )
+        return
     obj.set_namespaced(custom.namespaced)
     result.objects.append(LoadedObject(obj, p.file, p.source.line, p.value, p.source))
 
