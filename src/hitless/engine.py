@@ -25,6 +25,7 @@ from hitless.clock import Clock
 from hitless.controllers.cronjob import CronJobController
 from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.deployment import DeploymentController
+from hitless.controllers.disruption import DisruptionController
 from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
 from hitless.controllers.job import JobController
@@ -45,6 +46,7 @@ from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
 from hitless.store.apply import Applier, ApplyResult, rollout_restart, rollout_restart_workload, scale
+from hitless.store.eviction import evict
 from hitless.store.store import NotFound, Store
 
 
@@ -165,6 +167,7 @@ class Engine:
         self.jobs = JobController(self.store, clock)
         self.cronjobs = CronJobController(self.store, clock)
         self.volume_binder = VolumeBinder(self.store, clock, self.options.log_dir / LOCAL_PATH_DIR)
+        self.disruption = DisruptionController(self.store, clock)
         self.applier = Applier(self.store)
         rng = random.Random(self.options.seed)
         # Its own random source, so that adding Services does not change the kubelets' draws.
@@ -238,6 +241,7 @@ class Engine:
         self.cronjobs.start()
         self.garbage_collector.start()
         self.volume_binder.start()
+        self.disruption.start()
         self.endpointslices.start()
         for proxy in self.proxies:
             proxy.start()
@@ -262,6 +266,10 @@ class Engine:
     def scale(self, namespace: str, name: str, replicas: int) -> Deployment:
         """``kubectl scale deployment/NAME --replicas=N``."""
         return scale(self.store, namespace, name, replicas)
+
+    def evict(self, namespace: str, name: str) -> Pod:
+        """The Eviction API (store/eviction.py): EvictionRefused when a budget forbids it."""
+        return evict(self.store, self.clock, namespace, name)
 
     def pods(self) -> list[Pod]:
         return self.store.pods()
@@ -306,6 +314,7 @@ class Engine:
         await self.jobs.stop()
         await self.garbage_collector.stop()
         await self.volume_binder.stop()
+        await self.disruption.stop()
         await self.scheduler.stop()
         await self.load_balancer.stop()
         for proxy in self.proxies:

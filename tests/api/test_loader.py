@@ -91,7 +91,7 @@ def test_directory_loads_its_manifests_in_name_order(tmp_path: Path) -> None:
     assert [o.name for o in result.objects] == ["a", "b"]
 
 
-def test_other_kinds_and_versions_are_skipped_and_reported() -> None:
+def test_other_kinds_are_stored_and_unknown_versions_refused_in_kubectl_words() -> None:
     result = load_yaml(
         """
         apiVersion: v1
@@ -105,20 +105,22 @@ def test_other_kinds_and_versions_are_skipped_and_reported() -> None:
         ---
         apiVersion: networking.k8s.io/v1
         kind: Ingress
+        metadata: {name: web}
         """
     )
 
-    assert result.ok and result.objects == []
-    assert [(s.line, s.api_version, s.kind, s.name) for s in result.skipped] == [
-        (1, "v1", "ConfigMap", "settings"),
-        (6, "apps/v1beta1", "Deployment", "old"),
-        (10, "networking.k8s.io/v1", "Ingress", ""),
+    assert result.skipped == []
+    assert [(o.kind, o.name, result.handling(o.obj)) for o in result.objects] == [
+        ("ConfigMap", "settings", "emulated"),
+        ("Ingress", "web", "stored"),
     ]
-    assert result.skipped[0].format() == (
-        'test.yaml:1: skipped ConfigMap "settings": hitless runs only Pod (v1), Deployment (apps/v1), '
-        "Service (v1), StatefulSet (apps/v1), DaemonSet (apps/v1), Job (batch/v1), CronJob (batch/v1)"
-    )
-    assert result.skipped[1].reason == "hitless serves Deployment in apps/v1, not in apps/v1beta1"
+    assert [(e.line, e.message) for e in result.errors] == [
+        (
+            6,
+            'resource mapping not found for name: "old" namespace: "" from "test.yaml": no matches for '
+            'kind "Deployment" in version "apps/v1beta1"\nensure CRDs are installed first',
+        )
+    ]
 
 
 def test_missing_api_version_and_kind_in_kubectl_words() -> None:
@@ -206,7 +208,7 @@ def test_typed_objects_by_kind() -> None:
     deployment = """\
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: api, namespace: shop}
+metadata: {name: api, namespace: kube-system}
 spec:
   selector: {matchLabels: {app: api}}
   template:
@@ -218,7 +220,7 @@ spec:
 
     assert [type(o.obj) for o in result.objects] == [Pod, Deployment]
     (d,) = result.of_type(Deployment)
-    assert d.key == ("Deployment", "shop", "api")
+    assert d.key == ("Deployment", "kube-system", "api")
     assert d.spec.selector.matches({"app": "api", "tier": "x"})
 
 

@@ -120,7 +120,7 @@ async def test_a_save_prunes_only_what_the_files_held_not_what_came_from_stdin(
     path = tmp_path / "web.yaml"
     path.write_text(json.dumps(pod()))
     from_stdin = {**pod(), "metadata": {"name": "piped", "labels": {"a": "1"}}}
-    engine = SimpleNamespace(applier=Applier(c.store))
+    engine = SimpleNamespace(applier=Applier(c.store), store=c.store)
     for obj in engine.applier.remember(loaded(pod(), from_stdin)):
         c.store.create(obj)
 
@@ -136,3 +136,19 @@ async def test_a_save_prunes_only_what_the_files_held_not_what_came_from_stdin(
     assert "hitless: pod/solo pruned" in out.getvalue()
     assert c.store.get("Pod", "default", "piped") is not None
     assert scope == {("Pod", "default", "renamed")}
+
+
+async def test_a_save_may_use_a_namespace_that_came_from_stdin(cluster: Cluster, tmp_path: Path) -> None:
+    c = cluster
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    in_shop = {**pod(), "metadata": {"name": "solo", "namespace": "shop"}}
+    engine = SimpleNamespace(applier=Applier(c.store), store=c.store)
+    for obj in engine.applier.remember(loaded(namespace)):
+        c.store.create(obj)
+    path = tmp_path / "web.yaml"
+    path.write_text(json.dumps(in_shop))
+    out = io.StringIO()
+
+    assert reapply_once(["-", str(path)], cast(Engine, engine), lambda obj: True, out, set())
+    assert "hitless: pod/solo created" in out.getvalue()
+    assert c.store.get("Pod", "shop", "solo") is not None

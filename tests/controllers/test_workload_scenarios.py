@@ -12,6 +12,7 @@ import pytest
 
 from hitless.engine import Engine
 from hitless.store.apply import rollout_restart_workload
+from hitless.store.eviction import evict
 from hitless.verify.scenarios import Workload, run_once, wait_settled
 
 from .workloads import Workloads, daemonset, statefulset, workloads_cluster
@@ -26,6 +27,7 @@ def engine_of(w: Workloads) -> Engine:
             rollout_restart_workload=lambda kind, ns, name: rollout_restart_workload(
                 w.store, w.clock, kind, ns, name
             ),
+            evict=lambda ns, name: evict(w.store, w.clock, ns, name),
         ),
     )
 

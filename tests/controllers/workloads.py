@@ -46,7 +46,8 @@ class Workloads:
         return self.store.create(result.objects[0].obj)
 
     def get(self, kind: str, name: str) -> Any:
-        obj = self.store.get(kind, "default", name)
+        # Nodes are cluster-scoped: no namespace in the store's key.
+        obj = self.store.get(kind, "" if kind == "Node" else "default", name)
         assert obj is not None
         return obj
 

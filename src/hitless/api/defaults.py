@@ -16,6 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hitless.api.defaults_more import OTHER_DEFAULTS as _OTHER_DEFAULTS
+from hitless.api.kinds import is_namespaced
+
 Obj = dict[str, Any]
 
 DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30
@@ -30,9 +33,14 @@ _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 def apply_defaults(obj: Obj) -> None:
     """Default a decoded Pod, Deployment or Service in place."""
     meta = _sub(obj, "metadata")
-    _unset_to(meta, "namespace", "default")
-    obj.pop("status", None)
     kind = obj.get("kind")
+    if is_namespaced(str(kind)):
+        _unset_to(meta, "namespace", "default")
+    else:
+        meta.pop("namespace", None)  # rest.BeforeCreate clears it for a cluster-scoped kind
+    obj.pop("status", None)
+    if kind in _OTHER_DEFAULTS:
+        _OTHER_DEFAULTS[kind](obj)
     if kind == "Pod":
         default_pod(obj)
     elif kind == "Deployment":

@@ -148,6 +148,7 @@ class LoadError:
     field: str | None = None
     field_error: FieldError | None = None
     object_line: int = 0  # where the object the error belongs to starts (0: not an object's)
+    qualified: str | None = None  # GroupKind.String() when the kind is not a built-in one (a CR)
 
     def format(self) -> str:
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"

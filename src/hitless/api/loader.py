@@ -14,33 +14,19 @@ from typing import Any, TextIO, TypeVar
 
 import pydantic
 
-from hitless.api import errors, schema, validation
+from hitless.api import conversion, crd, errors, kinds, schema, validation
 from hitless.api.defaults import apply_defaults
 from hitless.api.errors import FieldError, LoadError, LoadWarning, SkippedObject
 from hitless.api.fieldpath import Path, Segment, parse
 from hitless.api.sources import read_paths
-from hitless.api.types.apps import Deployment
-from hitless.api.types.daemonset import DaemonSet
-from hitless.api.types.job import CronJob, Job
 from hitless.api.types.meta import K8sObject
-from hitless.api.types.pod import Pod
-from hitless.api.types.service import Service
-from hitless.api.types.statefulset import StatefulSet
 from hitless.api.yamlsource import SegPath, json_normalize, parse_stream
 
-SUPPORTED: dict[tuple[str, str], type[K8sObject]] = {
-    ("v1", "Pod"): Pod,
-    ("apps/v1", "Deployment"): Deployment,
-    ("v1", "Service"): Service,
-    ("apps/v1", "StatefulSet"): StatefulSet,
-    ("apps/v1", "DaemonSet"): DaemonSet,
-    ("batch/v1", "Job"): Job,
-    ("batch/v1", "CronJob"): CronJob,
-}
-# How the API server names the kind in "... is invalid" (GroupKind.String()).
-QUALIFIED_KIND = {"Pod": "Pod", "Deployment": "Deployment.apps", "Service": "Service"}
-QUALIFIED_KIND |= {"StatefulSet": "StatefulSet.apps", "DaemonSet": "DaemonSet.apps"}
-QUALIFIED_KIND |= {"Job": "Job.batch", "CronJob": "CronJob.batch"}
+# The kinds with a typed model (api/kinds.py is the registry of every kind and what is done with it).
+SUPPORTED: dict[tuple[str, str], type[K8sObject]] = kinds.typed()
+# How the API server names the kind in "... is invalid" (GroupKind.String()); core first, so that
+# Event is core/v1's.
+QUALIFIED_KIND = {k.kind: k.qualified for k in reversed(kinds.BUILTIN)}
 STDIN_NAME = "STDIN"  # as kubectl names it in messages
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -99,9 +85,13 @@ class LoadedObject:
 @dataclass
 class LoadResult:
     objects: list[LoadedObject] = field(default_factory=list)
+    # Always empty since every served kind is stored (api/kinds.py); kept for callers.
     skipped: list[SkippedObject] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     warnings: list[LoadWarning] = field(default_factory=list)  # accepted by Kubernetes, yet suspect
+    # Objects of kinds no built-in resource serves: custom resources once their CRD is known
+    # (``finish``), else errors.
+    pending: list[crd.Pending] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -129,22 +119,37 @@ class LoadResult:
         self.skipped += other.skipped
         self.errors += other.errors
         self.warnings += other.warnings
+        self.pending += other.pending
+
+    def handling(self, obj: K8sObject) -> kinds.Handling:
+        """What hitless does with a loaded object: ``emulated`` or ``stored``."""
+        info = kinds.lookup(obj.api_version, obj.kind)
+        return info.handling if info is not None else "stored"
 
 
-def load(paths: Sequence[str], stdin: TextIO | None = None) -> LoadResult:
-    """Load manifests from files, directories (their ``.yaml``/``.yml``/``.json`` files) or ``-`` (stdin)."""
+def load(
+    paths: Sequence[str], stdin: TextIO | None = None, finish: bool = True, namespaces: Sequence[str] = ()
+) -> LoadResult:
+    """Load manifests from files, directories (their ``.yaml``/``.yml``/``.json`` files) or ``-`` (stdin).
+
+    With ``finish`` (the default) the input is complete: custom resources are resolved against the
+    CustomResourceDefinitions in it and namespaces checked (:func:`finish_input`); ``namespaces``
+    exist already (a running ``hitless up``'s, when it loads its files again)."""
     result = LoadResult()
     for source in read_paths(paths, stdin):  # never raises: an unreadable input is its error
         if source.text is None:
             assert source.error is not None
             result.errors.append(source.error)
         else:
-            result.extend(load_text(source.text, source.name))
+            result.extend(load_text(source.text, source.name, finish=False))
+    if finish:
+        finish_input(result, namespaces)
     return result
 
 
-def load_text(text: str, file: str = STDIN_NAME) -> LoadResult:
+def load_text(text: str, file: str = STDIN_NAME, finish: bool = True) -> LoadResult:
     """Load a manifest stream already read; ``file`` names it in messages."""
+    # Only the kinds hitless acts on: every other kind's schema is compiled when one shows up.
     schema.warm_up([(kind, api_version) for api_version, kind in SUPPORTED])
     result = LoadResult()
     parsed = parse_stream(text)
@@ -155,7 +160,23 @@ def load_text(text: str, file: str = STDIN_NAME) -> LoadResult:
         _ingest(doc.value, SourceMap(doc.lines, (), doc.line), file, result)
     # Stream order; within an object, the order the API server reports in (stable sort).
     result.errors.sort(key=lambda e: e.object_line or e.line)
+    if finish:
+        finish_input(result)
     return result
+
+
+def finish_input(result: LoadResult, namespaces: Sequence[str] = ()) -> None:
+    """What needs the whole input: custom resources checked against the CustomResourceDefinitions
+    in it, and every namespaced object's namespace created before it (``namespaces.py``)."""
+    from hitless.api import namespaces as namespace_check
+
+    order = {f: i for i, f in enumerate(dict.fromkeys(e.file for e in result.errors))}
+    crd.resolve(result)
+    namespace_check.check(result, namespaces)
+    if result.errors:
+        for o in result.objects:
+            order.setdefault(o.file, len(order))
+        result.errors.sort(key=lambda e: (order.get(e.file, len(order)), e.object_line or e.line))
 
 
 def _ingest(value: Any, source: SourceMap, file: str, result: LoadResult) -> None:
@@ -179,12 +200,19 @@ def _ingest(value: Any, source: SourceMap, file: str, result: LoadResult) -> Non
         for i, item in enumerate(items):
             _ingest(item, source.child("items", i), file, result)
         return
-    if (api_version, kind) not in SUPPORTED:
-        result.skipped.append(
-            SkippedObject(file, source.line, api_version, kind, name or "", _skip_reason(api_version, kind))
+    info = kinds.lookup(api_version, kind)
+    if info is None:
+        # A custom resource, or a kind or version no cluster serves: known once the whole input,
+        # with its CustomResourceDefinitions, has been read.
+        result.pending.append(crd.Pending(value, api_version, kind, name or "", source, file))
+        return
+    if info.handling == "refused":
+        message = kinds.refused_message(info, name or "", _written_namespace(value), file)
+        result.errors.append(
+            LoadError(file, source.line, message, "object", kind, name, object_line=source.line)
         )
         return
-    _check(value, api_version, kind, name or "", source, file, result)
+    _check(value, info, name or "", source, file, result)
 
 
 def _name(value: Mapping[str, Any]) -> str | None:
@@ -217,23 +245,21 @@ def _kind_problems(api_version: Any, kind: Any) -> list[str]:
     return problems
 
 
-def _skip_reason(api_version: str, kind: str) -> str:
-    served = [f"{k} ({v})" for v, k in SUPPORTED]
-    if any(k == kind for _, k in SUPPORTED):
-        expected = next(v for v, k in SUPPORTED if k == kind)
-        return f"hitless serves {kind} in {expected}, not in {api_version}"
-    return f"hitless runs only {', '.join(served)}"
+def _written_namespace(value: Mapping[str, Any]) -> str:
+    meta = value.get("metadata")
+    namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
+    return namespace if isinstance(namespace, str) else ""
 
 
 def _check(
     value: dict[str, Any],
-    api_version: str,
-    kind: str,
+    info: kinds.Kind,
     name: str,
     source: SourceMap,
     file: str,
     result: LoadResult,
 ) -> None:
+    api_version, kind = info.api_version, info.kind
     decoded = json_normalize(value)
     decoding = schema.decode(kind, api_version, decoded)
     if decoding.errors:
@@ -247,6 +273,15 @@ def _check(
         return
     if _has_null(decoded):  # rare in manifests, and go_nulls rebuilds the whole object
         decoded = schema.go_nulls(kind, api_version, decoded)
+    decoding_problem = conversion.convert(decoded, kind, api_version)
+    if decoding_problem is not None:
+        path, detail = decoding_problem
+        line = source.line_of(path)
+        message = schema.handled_as(kind, api_version, detail)
+        result.errors.append(
+            LoadError(file, line, message, "decode", kind, name, str(path), None, source.line)
+        )
+        return
     apply_defaults(decoded)
     field_errors = validation.validate(decoded)
     field_errors += [
@@ -256,7 +291,7 @@ def _check(
         _report_invalid(errors.dedupe(field_errors), kind, name, source, file, result)
         return
     try:
-        obj = SUPPORTED[(api_version, kind)].model_validate(decoded)
+        obj = info.model.model_validate(decoded)
     except pydantic.ValidationError as e:  # a gap between hitless's types and the schema
         message = f"hitless cannot represent this {kind}: {e.errors()[0]['msg']}"
         result.errors.append(
@@ -283,7 +318,7 @@ def _related(a: Path, b: Path) -> bool:
 def _report_invalid(
     field_errors: list[FieldError], kind: str, name: str, source: SourceMap, file: str, result: LoadResult
 ) -> None:
-    qualified = QUALIFIED_KIND[kind]
+    qualified = QUALIFIED_KIND.get(kind, kind)
     for fe in field_errors:
         message = errors.invalid_message(qualified, name, [fe])
         line = source.line_of(fe.path)
@@ -318,7 +353,7 @@ def _object_message(object_errors: list[LoadError]) -> str:
     kind, name = first.kind or "", first.name or ""
     field_errors = [e.field_error for e in object_errors if e.field_error is not None]
     if field_errors:
-        return errors.invalid_message(QUALIFIED_KIND[kind], name, field_errors)
+        return errors.invalid_message(first.qualified or QUALIFIED_KIND.get(kind, kind), name, field_errors)
     # The server decodes the JSON kubectl made from the YAML, whose keys Go sorts; the decoder
     # keeps the first wrong type, and reports unknown fields only when there is none.
     in_json_order = sorted(object_errors, key=lambda e: _json_order(parse(e.field or "")))

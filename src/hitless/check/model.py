@@ -21,9 +21,11 @@ from hitless.api import LoadResult, SourceMap
 from hitless.api.defaults import apply_defaults
 from hitless.api.types.apps import Deployment
 from hitless.api.types.daemonset import DaemonSet
+from hitless.api.types.generic import GenericObject
 from hitless.api.types.job import CronJob, Job
 from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.api.types.pod import Container, Pod, PodSpec
+from hitless.api.types.policy import PodDisruptionBudget
 from hitless.api.types.service import Service
 from hitless.api.types.statefulset import StatefulSet
 from hitless.api.yamlsource import json_normalize
@@ -121,6 +123,9 @@ class Pdb:
     namespace: str
     selector: LabelSelector | None
     name: str
+    # The loaded PodDisruptionBudget and where it is (None: read leniently from an invalid one).
+    pdb: PodDisruptionBudget | None = None
+    obj: Obj | None = None
 
 
 @dataclass
@@ -132,6 +137,9 @@ class Context:
     services: list[ServiceObj] = field(default_factory=list)
     pdbs: list[Pdb] = field(default_factory=list)
     other_templates: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # Every valid object with where it is, for the rules about kinds hitless only stores (HPAs,
+    # ConfigMaps, Secrets).
+    loaded: list[tuple[Obj, K8sObject]] = field(default_factory=list)
     _selected: dict[int, list[Workload]] = field(default_factory=dict)
     _label_index: dict[tuple[str, str, str], list[Workload]] = field(default_factory=dict)
     _services_of: dict[int, list[ServiceObj]] = field(default_factory=dict)
@@ -194,6 +202,9 @@ class Context:
             "(its selector matches no pod yet)"
         )
 
+    def of_kind(self, kind: str) -> list[tuple[Obj, K8sObject]]:
+        return [(o, k) for o, k in self.loaded if o.kind == kind]
+
     def finding(
         self,
         rule: Rule,
@@ -227,13 +238,11 @@ def build_context(result: LoadResult, raw_docs: list[RawDoc], params: Params) ->
     for loaded in result.objects:
         obj = loaded.obj
         annotations = dict(obj.metadata.annotations or {})
-        _add(
-            ctx,
-            obj,
-            Obj(
-                obj.kind, obj.name, obj.namespace, loaded.file, loaded.line, loaded.source, annotations, True
-            ),
+        located = Obj(
+            obj.kind, obj.name, obj.namespace, loaded.file, loaded.line, loaded.source, annotations, True
         )
+        _add(ctx, obj, located)
+        ctx.loaded.append((located, obj))
     invalid_lines = {
         (e.file, e.object_line)
         for e in result.errors
@@ -301,6 +310,10 @@ def _add(ctx: Context, k8s: K8sObject, obj: Obj) -> None:
         ctx.other_templates.append((obj.namespace, dict(template.metadata.labels or {})))
     elif isinstance(k8s, Service):
         ctx.services.append(ServiceObj(obj, k8s))
+    elif isinstance(k8s, PodDisruptionBudget):
+        ctx.pdbs.append(Pdb(k8s.namespace, k8s.spec.selector, k8s.name, k8s, obj))
+    elif isinstance(k8s, GenericObject) and k8s.kind in _TEMPLATE_PATHS:
+        _add_template(ctx, k8s.to_json(), k8s.namespace)
 
 
 def _lenient(value: dict[str, Any]) -> K8sObject | None:
@@ -351,7 +364,12 @@ def _add_skipped(ctx: Context, value: dict[str, Any]) -> None:
             selector = LabelSelector.model_validate(spec.get("selector") or {})
         ctx.pdbs.append(Pdb(namespace, selector, str(meta.get("name") or "")))
         return
-    path = _TEMPLATE_PATHS.get(str(kind))
+    _add_template(ctx, value, namespace)
+
+
+def _add_template(ctx: Context, value: dict[str, Any], namespace: str) -> None:
+    """The pod template's labels of a workload kind hitless does not model."""
+    path = _TEMPLATE_PATHS.get(str(value.get("kind")))
     node: Any = value
     for seg in path or ():
         node = node.get(seg) if isinstance(node, dict) else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from hitless.api import LoadError, LoadResult, SourceMap, load_text
+from hitless.api.loader import finish_input
 from hitless.api.sources import read_file, read_paths
 from hitless.api.yamlsource import parse_stream
 from hitless.check.finding import Finding, Severity
@@ -54,7 +55,9 @@ def run_check(paths: Sequence[str], params: Params | None = None, stdin: TextIO 
             result.errors.append(source.error)
             continue
         texts[source.name] = source.text
-        result.extend(load_text(source.text, source.name))
+        result.extend(load_text(source.text, source.name, finish=False))
+    # Custom resources and namespaces are judged over the whole input, as one kubectl apply.
+    finish_input(result)
     return check_loaded(result, params or default_params(), texts)
 
 

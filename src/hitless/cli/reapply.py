@@ -74,7 +74,8 @@ def reapply_once(
     ``prune_scope``: with ``-`` among the paths, the objects the files held before this save.
     Only those may be pruned, or the objects read from stdin (read once, at start) would be."""
     files = [p for p in paths if p != "-"]
-    result = load(files)
+    # Namespaces the store holds (created from stdin, read once) exist for the files' objects.
+    result = load(files, namespaces=[ns.name for ns in engine.store.objects("Namespace")])
     for warning in result.warnings:
         print(warning.format(), file=out)
     if result.errors:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hitless import KUBERNETES_VERSION, __version__
 from hitless.api import load
+from hitless.api.summary import stored_lines
 from hitless.api.types.apps import Deployment
 from hitless.api.types.daemonset import DaemonSet
 from hitless.api.types.job import CronJob, Job
@@ -135,15 +136,10 @@ def main(argv: list[str]) -> int:
         print(f"hitless: {skipped.format()}", file=sys.stderr)
     # What `kubectl apply -f` leaves: a later object of the same kind and name replaces an earlier one.
     applied = result.applied()
-    # Services are run too: cluster IP, node ports, EndpointSlices, every node's proxy, the load balancer.
-    pods = [o.obj for o in applied if isinstance(o.obj, RUNNABLE)]
-    for other in applied:
-        if not isinstance(other.obj, RUNNABLE):
-            print(
-                f"hitless: {other.file}:{other.line}: {other.obj.kind} {other.obj.name!r} is stored but not "
-                f"run yet: this version of hitless runs Pods",
-                file=sys.stderr,
-            )
+    # Every object goes into the store (api/kinds.py: what hitless acts on, what it only stores).
+    pods = [o.obj for o in applied]
+    for line in stored_lines(result):
+        print(f"hitless: {line}", file=sys.stderr)
     if not any(isinstance(p, Pod | Deployment | StatefulSet | DaemonSet | Job | CronJob) for p in pods):
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
@@ -236,13 +232,11 @@ async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageSer
     tune_gc()
     run_ahead_of_pods()
     engine.apply(pods)
-    reapply = spawn(
-        "reapply watcher",
-        watch_and_reapply(args.files, engine, clock, lambda obj: isinstance(obj, RUNNABLE)),
-    )
+    reapply = spawn("reapply watcher", watch_and_reapply(args.files, engine, clock, lambda obj: True))
     node_word = "node" if args.nodes == 1 else "nodes"
     print(
-        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): {_summary(pods)} on "
+        f"hitless {__version__} (Kubernetes {KUBERNETES_VERSION} semantics): "
+        f"{_summary([p for p in pods if isinstance(p, RUNNABLE)])} on "
         f"{args.nodes} {node_word}; Ctrl-C to stop",
         file=sys.stderr,
         flush=True,

@@ -151,7 +151,7 @@ class Kubelet:
         )
         with contextlib.suppress(AlreadyExists):
             return self._store.create(node)
-        existing = self._store.get("Node", "default", self.node_name)
+        existing = self._store.get("Node", "", self.node_name)
         assert isinstance(existing, Node)
         return existing
 

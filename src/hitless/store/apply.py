@@ -24,17 +24,17 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hitless.api import gofmt
+from hitless.api import errors, gofmt, kinds
 from hitless.api.types.apps import Deployment
 from hitless.api.types.base import format_time
+from hitless.api.types.generic import GenericObject
 from hitless.api.types.meta import K8sObject
+from hitless.api.validation.config import immutable_update_errors
 from hitless.clock import Clock
 from hitless.store.store import NotFound, Store
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 Key = tuple[str, str, str]
-_GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "EndpointSlice": "discovery.k8s.io"}
-_GROUPS |= {"StatefulSet": "apps", "DaemonSet": "apps", "ControllerRevision": "apps"}
 # Set by the API server or by controllers: never part of what is applied.
 _SERVER_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
                     "deletionGracePeriodSeconds", "ownerReferences", "finalizers"}  # fmt: skip
@@ -48,7 +48,7 @@ POD_SPEC_FORBIDDEN = (
 
 def resource_name(obj: K8sObject) -> str:
     """``deployment.apps/web``, ``pod/web``: how kubectl names what it applied."""
-    group = _GROUPS.get(obj.kind)
+    group = kinds.split_api_version(obj.api_version)[0]
     kind = obj.kind.lower()
     return f"{kind}.{group}/{obj.name}" if group else f"{kind}/{obj.name}"
 
@@ -102,7 +102,7 @@ class Applier:
         result = ApplyResult()
         plans: list[tuple[K8sObject, K8sObject | None]] = []
         for obj in objects:
-            if obj.metadata.namespace is None:
+            if obj.metadata.namespace is None and obj.namespaced():
                 obj = obj.copy_deep()
                 obj.metadata.namespace = "default"
             try:
@@ -151,10 +151,13 @@ class Applier:
         merged = merge(live_json, self._last.get(obj.key), _applied_json(obj))
         self._check_update(live, live_json, merged)
         try:
-            return type(live).from_json(merged)
+            updated = type(live).from_json(merged)
         except ValueError as exc:
             # The merge kept a live field the new manifest's type no longer allows.
             raise ApplyError(str(exc)) from exc
+        if isinstance(live, GenericObject) and isinstance(updated, GenericObject):
+            updated.set_namespaced(live.namespaced())  # a custom resource's scope, from its CRD
+        return updated
 
     @staticmethod
     def _check_update(live: K8sObject, live_json: dict[str, Any], merged: dict[str, Any]) -> None:
@@ -174,6 +177,11 @@ class Applier:
                     "hitless; run it from a Deployment, or delete the Pod and apply again"
                 )
             raise ApplyError(f'The Pod "{live.name}" is invalid: {POD_SPEC_FORBIDDEN}')
+        elif live.kind in ("ConfigMap", "Secret") and live.api_version == "v1":
+            # ValidateConfigMapUpdate / ValidateSecretUpdate: an immutable one keeps its data.
+            problems = immutable_update_errors(live.kind, live_json, merged)
+            if problems:
+                raise ApplyError(f"The {errors.invalid_message(live.kind, live.name, problems)}")
         elif live.kind == "StatefulSet":
             _check_statefulset_update(live, live_json, merged)
         elif live.kind in ("Deployment", "DaemonSet"):

@@ -34,12 +34,12 @@ ObjT = TypeVar("ObjT", bound=K8sObject)
 
 # Kinds whose status is written only through the status subresource: an update of the main
 # resource keeps the stored status, an update of the status keeps the stored spec.
-_STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node"}
+_STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Service", "Node", "PodDisruptionBudget"}
 _STATUS_SUBRESOURCE |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 MAX_GENERATED_NAME_LENGTH = 63 - 5
 # Kinds whose metadata.generation tracks spec changes.
-_GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service"}
+_GENERATION = {"Pod", "Deployment", "ReplicaSet", "Service", "PodDisruptionBudget"}
 _GENERATION |= {"StatefulSet", "DaemonSet", "Job", "CronJob"}
 
 
@@ -167,7 +167,7 @@ class Store:
     def create(self, obj: ObjT) -> ObjT:
         obj = obj.copy_deep()
         meta = obj.metadata
-        if meta.namespace is None and obj.kind not in ("Node",):
+        if meta.namespace is None and obj.namespaced():
             meta.namespace = "default"
         if not meta.name:
             if not meta.generate_name:

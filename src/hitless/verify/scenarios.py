@@ -17,12 +17,15 @@ from hitless.api.types.node import Node
 from hitless.api.types.pod import Container, Pod
 from hitless.api.types.statefulset import StatefulSet
 from hitless.engine import Engine
+from hitless.store.eviction import EvictionRefused
 from hitless.store.store import NotFound
 from hitless.verify import workloads
 
 SCENARIOS = ("rollout", "delete-pod", "scale-down", "liveness-restart", "node-drain")
 # Scenarios that need a controller to bring the pods back.
 NEEDS_DEPLOYMENT = {"rollout", "scale-down", "node-drain"}
+# kubectl drain's pause before it retries an eviction a PodDisruptionBudget refused (drain.go).
+DRAIN_RETRY_S = 5.0
 # The demo app's run-time override of its liveness endpoint (docs/demo-app.md).
 LIVENESS_FAIL = "/control/healthz?state=fail"
 
@@ -251,8 +254,9 @@ async def _drain(
     engine: Engine, workload: Workload, timeout: float, last: bool, note: Callable[[str], None] | None
 ) -> str:
     """``kubectl drain``: cordon the node that runs most of the workload's pods, evict every pod
-    on it (graceful deletion, each with its own grace period), wait until the workload is settled
-    elsewhere, then ``kubectl uncordon`` it for the next round."""
+    on it through the Eviction API (graceful deletion, each with its own grace period; a pod a
+    PodDisruptionBudget protects is retried every 5 s, as kubectl does), wait until the workload
+    is settled elsewhere, then ``kubectl uncordon`` it for the next round."""
     counts: dict[str, int] = {}
     for p in _live(engine, workload):
         if p.spec.node_name:
@@ -267,14 +271,64 @@ async def _drain(
     node = max(sorted(counts), key=lambda n: counts[n])
     _cordon(engine, node, True)
     try:
-        for pod in engine.store.pods(lambda p: p.spec.node_name == node and not _daemon_pod(p)):
-            with contextlib.suppress(NotFound):
-                engine.store.delete("Pod", pod.namespace, pod.name)
+        pods = engine.store.pods(lambda p: p.spec.node_name == node and not _daemon_pod(p))
+        retries = await evict_pods(engine, pods, timeout, note)
         await asyncio.sleep(0.1)
         await wait_settled(engine, workload, timeout, terminating_ok=not last, note=note)
     finally:
         _cordon(engine, node, False)
-    return f"drain node/{node} ({counts[node]} pods evicted), uncordon"
+    held = f"; {retries} eviction(s) refused by a PodDisruptionBudget and retried" if retries else ""
+    return f"drain node/{node} ({counts[node]} pods evicted{held}), uncordon"
+
+
+class DrainBlocked(ScenarioTimeout):
+    """A drain that a PodDisruptionBudget held until the scenario's timeout."""
+
+
+async def evict_pods(
+    engine: Engine, pods: list[Pod], timeout: float, note: Callable[[str], None] | None = None
+) -> int:
+    """kubectl's drain.Helper.evictPods: every pod evicted at once, each retried 5 s after a 429
+    until it is evicted or gone, all within ``timeout`` (drain's --timeout). Returns how many
+    evictions were refused and retried; DrainBlocked when the timeout ends it."""
+    deadline = engine.clock.now() + timeout
+    retries = 0
+
+    async def one(pod: Pod) -> None:
+        nonlocal retries
+        while True:
+            try:
+                engine.evict(pod.namespace, pod.name)
+            except NotFound:
+                break
+            except EvictionRefused as exc:
+                if exc.code != 429:
+                    raise ScenarioTimeout(
+                        f'error when evicting pods/"{pod.name}" -n "{pod.namespace}": {exc.message}'
+                    ) from exc
+                retries += 1
+                if note is not None:
+                    note(
+                        f'error when evicting pods/"{pod.name}" -n "{pod.namespace}" (will retry after '
+                        f"{DRAIN_RETRY_S:.0f}s): {exc.message}"
+                    )
+                if engine.clock.now() + DRAIN_RETRY_S > deadline:
+                    raise DrainBlocked(
+                        f'drain blocked by PodDisruptionBudget "{exc.budget}" for {timeout:.0f} s: '
+                        f'pods/"{pod.name}" -n "{pod.namespace}": {exc.message} {exc.cause}'
+                    ) from exc
+                await engine.clock.sleep(DRAIN_RETRY_S)
+                continue
+            break
+
+    try:
+        # Structured: the first refusal that ends the drain cancels the other evictions.
+        async with asyncio.TaskGroup() as group:
+            for p in pods:
+                group.create_task(one(p))
+    except* ScenarioTimeout as failed:
+        raise failed.exceptions[0] from None
+    return retries
 
 
 def _cordon(engine: Engine, name: str, unschedulable: bool) -> None:

@@ -88,3 +88,16 @@ def test_a_yaml_syntax_error_is_a_finding_whose_fix_is_the_yaml() -> None:
     assert f.message.startswith("error converting YAML to JSON: yaml: line ")
     assert f.fix.startswith("Correct the YAML at the line named")
     assert of(report, "no-pod-disruption-budget")  # the documents before it are still checked
+
+
+def test_an_unknown_kind_and_a_missing_namespace_are_errors_with_their_own_fix() -> None:
+    report = check_yaml(
+        "apiVersion: v1\nkind: service\nmetadata: {name: web}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\n"
+    )
+    first, second = of(report, "invalid-object")
+    assert first.severity.value == "error" and first.message.startswith("resource mapping not found")
+    assert "kubectl api-resources" in (first.fix or "")
+    assert second.message.endswith('namespaces "shop" not found')
+    assert (second.fix or "").startswith("Create the namespace first")
+    assert report.exit_code == 1

@@ -83,9 +83,14 @@ class K8sObject(K8sModel):
     def name(self) -> str:
         return self.metadata.name or ""
 
+    def namespaced(self) -> bool:
+        """Whether objects of this kind live in a namespace (the registry's scope)."""
+        return _namespaced(self.kind)
+
     @property
     def namespace(self) -> str:
-        return self.metadata.namespace or "default"
+        """The namespace; ``""`` for a cluster-scoped kind, as the API server keys them."""
+        return self.metadata.namespace or ("default" if self.namespaced() else "")
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -94,3 +99,10 @@ class K8sObject(K8sModel):
     def describe(self) -> str:
         """``Pod "web"``: how the API server names an object in messages."""
         return f'{self.kind} "{self.name}"'
+
+
+def _namespaced(kind: str) -> bool:
+    # Imported here: the registry imports every type, this module among them.
+    from hitless.api.kinds import is_namespaced
+
+    return is_namespaced(kind)

@@ -25,12 +25,28 @@ def _check(ctx: Context) -> Iterator[Finding]:
             namespace=obj.namespace if obj else None,
             field=e.field,
             behaviour=RULE.behaviour,
-            fix=YAML_FIX if e.category == "yaml" else RULE.fix,
+            fix=_fix(e.category, e.message),
             numbers={},
         )
 
 
 YAML_FIX = "Correct the YAML at the line named: nothing of this document can be read until it parses."
+NO_MATCH_FIX = (
+    "Correct apiVersion and kind as the API serves them (kubectl api-resources; docs/kinds.md), or add "
+    "the CustomResourceDefinition of the kind to the input."
+)
+NAMESPACE_FIX = "Create the namespace first: a Namespace object earlier in the input, or use an existing one."
+
+
+def _fix(category: str, message: str) -> str:
+    if category == "yaml":
+        return YAML_FIX
+    if message.startswith("resource mapping not found"):
+        return NO_MATCH_FIX
+    if "namespaces " in message and message.split(": ", 1)[-1].startswith("namespaces "):
+        return NAMESPACE_FIX
+    return RULE.fix
+
 
 RULE = Rule(
     id="invalid-object",
