@@ -228,7 +228,7 @@ class LinuxRuntime:
             scratch = self._container_dir(container_id)
             shutil.rmtree(scratch, ignore_errors=True)  # a start retried after a cancellation
             etc = self._etc_files(sandbox) if c.config.rootfs is not None else None
-            await container.start(c, sandbox, self.clock, scratch, etc)
+            await container.start(c, sandbox, self.clock, scratch, etc, self.tools.unshare)
             if (self._shutdown is not None or sandbox.state is not SandboxState.READY) and c.process:
                 # The sandbox was stopped (or the runtime shut down) while we were spawning.
                 c.process.kill()
