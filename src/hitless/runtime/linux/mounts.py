@@ -236,6 +236,8 @@ class Stage:
             options += ",userxattr"
         syscalls.mount("overlay", image.merged, "overlay", 0, options)
         root = image.merged
+        # runc makes a missing working directory (in the container's upper dir).
+        _mkdirs(secure_join(root, self.plan.cwd))
         nosuid_nodev_noexec = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
         proc = _mkdirs(secure_join(root, "/proc"))
         syscalls.mount("proc", proc, "proc", nosuid_nodev_noexec)
