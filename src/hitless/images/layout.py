@@ -1,0 +1,213 @@
+"""The cache: one OCI image layout directory (image-spec image-layout.md), shared by every run.
+
+```
+<root>/oci-layout, index.json      the OCI layout (skopeo and umoci read it: oci:<root>:<reference>)
+<root>/blobs/sha256/<hex>          manifests, configs, layers, by digest
+<root>/rootfs/<hex>                each image flattened once, keyed by its platform manifest digest
+<root>/tmp/                        downloads and unpacks in progress, renamed into place when whole
+<root>/lock, index.lock            flock(2): pulls share ``lock``, prune takes it alone; index.json
+                                   is rewritten (temp + rename) under ``index.lock``
+```
+
+Nothing is ever half-written where a reader looks: a blob is streamed to ``tmp/``, checked against
+its digest, then renamed; a tree is unpacked in ``tmp/`` and renamed; a failed step removes its
+temporary file. Two runs pulling the same image at once both download, and the second rename
+finds the first's result and keeps it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REF_NAME = "org.opencontainers.image.ref.name"
+# The digest the reference resolved to at its registry (an index's, for a multi-platform image).
+REPO_DIGEST = "io.hitless.image.repo-digest"
+
+MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MEDIA_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)
+MANIFEST_TYPES = (MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One reference in index.json: the platform manifest it names."""
+
+    reference: str
+    manifest_digest: str
+    manifest_size: int
+    media_type: str
+    repo_digest: str | None
+
+
+def hex_of(digest: str) -> str:
+    algorithm, _, encoded = digest.partition(":")
+    if algorithm != "sha256" or len(encoded) != 64 or not all(c in "0123456789abcdef" for c in encoded):
+        raise ValueError(f"unsupported digest {digest!r}")
+    return encoded
+
+
+def sha256_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Layout:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs" / "sha256"
+        self.rootfs_dir = root / "rootfs"
+        self.tmp = root / "tmp"
+
+    def ensure(self) -> None:
+        for directory in (self.blobs, self.rootfs_dir, self.tmp):
+            directory.mkdir(parents=True, exist_ok=True)
+        if not (self.root / "oci-layout").exists():
+            self._write_atomic(self.root / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        if not (self.root / "index.json").exists():
+            self._write_atomic(self.root / "index.json", self._index_bytes([]))
+
+    # -- locks ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, name: str, exclusive: bool) -> Iterator[None]:
+        """flock ``<root>/<name>``; blocks, so call it from a thread in async code."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- blobs ---------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / hex_of(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def read_blob(self, digest: str) -> bytes:
+        return self.blob_path(digest).read_bytes()
+
+    def read_json(self, digest: str) -> Any:
+        return json.loads(self.read_blob(digest))
+
+    def temp_file(self) -> tuple[int, Path]:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+        return fd, Path(name)
+
+    def commit_blob(self, temp: Path, digest: str) -> None:
+        """Rename a checked temp file into place (another run's identical blob may already be there)."""
+        os.chmod(temp, 0o644)
+        os.replace(temp, self.blob_path(digest))
+
+    def put_blob(self, data: bytes) -> str:
+        digest = sha256_of(data)
+        if not self.has_blob(digest):
+            fd, temp = self.temp_file()
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                self.commit_blob(temp, digest)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        return digest
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="meta-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(name, 0o644)
+            os.replace(name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            raise
+
+    # -- index.json ----------------------------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        try:
+            index = json.loads((self.root / "index.json").read_bytes())
+        except FileNotFoundError:
+            return []
+        out = []
+        for desc in index.get("manifests") or []:
+            annotations = desc.get("annotations") or {}
+            name = annotations.get(REF_NAME)
+            if not name:
+                continue
+            out.append(
+                Entry(
+                    reference=name,
+                    manifest_digest=desc["digest"],
+                    manifest_size=int(desc.get("size", 0)),
+                    media_type=desc.get("mediaType", MEDIA_OCI_MANIFEST),
+                    repo_digest=annotations.get(REPO_DIGEST),
+                )
+            )
+        return out
+
+    @staticmethod
+    def _index_bytes(entries: list[Entry]) -> bytes:
+        manifests = []
+        for e in sorted(entries, key=lambda e: e.reference):
+            annotations = {REF_NAME: e.reference}
+            if e.repo_digest:
+                annotations[REPO_DIGEST] = e.repo_digest
+            manifests.append(
+                {
+                    "mediaType": e.media_type,
+                    "digest": e.manifest_digest,
+                    "size": e.manifest_size,
+                    "annotations": annotations,
+                }
+            )
+        index = {"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX, "manifests": manifests}
+        return json.dumps(index, indent=2).encode() + b"\n"
+
+    def set_entry(self, entry: Entry) -> None:
+        with self.locked("index.lock", exclusive=True):
+            entries = [e for e in self.entries() if e.reference != entry.reference]
+            entries.append(entry)
+            self._write_atomic(self.root / "index.json", self._index_bytes(entries))
+
+    def remove_entries(self, references: set[str] | None) -> list[Entry]:
+        """Drop these references (None: all); return what was dropped."""
+        with self.locked("index.lock", exclusive=True):
+            entries = self.entries()
+            dropped = [e for e in entries if references is None or e.reference in references]
+            kept = [e for e in entries if e not in dropped]
+            self._write_atomic(self.root / "index.json", self._index_bytes(kept))
+            return dropped
+
+    # -- unpacked trees ------------------------------------------------------------------------
+
+    def rootfs(self, manifest_digest: str) -> Path:
+        return self.rootfs_dir / hex_of(manifest_digest)
+
+    def remove_tree(self, path: Path) -> None:
+        # A tree may hold read-only directories (mode 0555 from the image): root removes them
+        # anyway; a rootless unpack made them writable by its owner first.
+        shutil.rmtree(path, ignore_errors=True)
