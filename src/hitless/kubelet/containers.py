@@ -18,14 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hitless.api.defaults import TERMINATION_MESSAGE_PATH_DEFAULT
 from hitless.api.types.pod import Container, Pod
 from hitless.clock import Clock, wait_for
 from hitless.kubelet.backoff import Backoff
 from hitless.kubelet.env import ContainerConfigError, container_environment, expand
 from hitless.kubelet.format import container_field_path, format_pod, go_duration
 from hitless.kubelet.hooks import HandlerRunner
-from hitless.kubelet.images import ImageService, container_argv, not_runnable_message
+from hitless.kubelet.image_manager import ImageFailure, ImageManager, ResolvedImage
+from hitless.kubelet.images import ImageConfig, ImageService, container_argv, not_runnable_message
 from hitless.kubelet.ordering import TerminationOrdering
+from hitless.kubelet.security import container_user
 from hitless.kubelet.views import ContainerView
 from hitless.runtime import cri
 from hitless.store.events import NORMAL, WARNING, EventRecorder
@@ -98,6 +101,7 @@ class ContainerManager:
         self._recorder = recorder
         self.crash_backoff = Backoff(clock)
         self.image_backoff = Backoff(clock)
+        self._image_manager = ImageManager(clock, self.image_backoff)
         # Abandoned preStop hooks still run; keep references so they are not collected.
         self._abandoned: set[asyncio.Task[object]] = set()
 
@@ -129,18 +133,76 @@ class ContainerManager:
         self.crash_backoff.next(key, latest.finished_mono)
         return None
 
-    def _ensure_image(
+    async def _ensure_image(
         self, ctx: PodContext, container: Container, attempt: int
-    ) -> cri.ContainerConfig | StartFailure:
+    ) -> tuple[cri.ContainerConfig, ResolvedImage] | StartFailure:
         """images/image_manager.go EnsureImageExists, then generateContainerConfig.
 
-        An image the process runtime has a command for is "present on the machine"; one it cannot
-        run is an image that cannot be pulled, with the image manager's back-off (10 s doubling to
-        300 s, per pod and image) between attempts.
+        An image mapped to a host command is "present on the machine". Without an image store
+        (the fake runtime's tests), an unmapped image cannot be pulled unless the container sets
+        its own command, which then runs on the host; with one, every unmapped image is pulled
+        (``image_manager.ImageManager``), with the image manager's back-off (10 s doubling to
+        300 s, per pod and image) between failed attempts.
         """
         pod, name, image = ctx.pod, container.name, container.image or ""
-        config = self._images.resolve(image)
-        argv = container_argv(container, config)
+        mapped = self._images.resolve(image)
+        store = self._images.store
+        if mapped is None and store is not None:
+
+            def emit(type_: str, reason: str, message: str) -> None:
+                self._event(pod, name, type_, reason, message)
+
+            result = await self._image_manager.ensure(store, pod, container, emit)
+            if isinstance(result, ImageFailure):
+                self._event(pod, name, WARNING, "Failed", f"Error: {result.reason}")
+                return StartFailure(result.reason, result.message)
+            resolved = result
+        else:
+            failure = self._host_image(ctx, container, mapped)
+            if failure is not None:
+                return failure
+            resolved = ResolvedImage(
+                config=mapped or ImageConfig(),
+                image_id=self._images.image_id(image, mapped),
+                status_image=image,
+            )
+        argv = container_argv(container, resolved.config)
+        if argv is None:
+            # containerd's WithProcessArgs refuses a process without arguments.
+            message = f'failed to generate container "{name}" spec: no command specified'
+            self._event(pod, name, WARNING, "Failed", f"Error: {message}")
+            return StartFailure("CreateContainerError", message)
+        try:
+            env, kube_env = container_environment(pod, container, resolved.config.env, ctx.host_ip)
+            user = container_user(pod, container, resolved.user) if resolved.rootfs is not None else None
+        except ContainerConfigError as exc:
+            self._event(pod, name, WARNING, "Failed", f"Error: {exc}")
+            return StartFailure("CreateContainerConfigError", str(exc))
+        working_dir = container.working_dir or resolved.config.working_dir
+        config = cri.ContainerConfig(
+            name=name,
+            argv=[expand(arg, kube_env) for arg in argv],
+            env=env,
+            working_dir=working_dir,
+            attempt=attempt,
+            stop_signal=stop_signal(container, resolved.config.stop_signal),
+            image=resolved.status_image,
+            rootfs=resolved.rootfs,
+            user=user,
+            termination_message_path=(
+                (container.termination_message_path or TERMINATION_MESSAGE_PATH_DEFAULT)
+                if resolved.rootfs is not None
+                else None
+            ),
+        )
+        return config, resolved
+
+    def _host_image(
+        self, ctx: PodContext, container: Container, mapped: ImageConfig | None
+    ) -> StartFailure | None:
+        """The host-command path: ErrImagePull for an image nobody can run, else "present"."""
+        pod, name, image = ctx.pod, container.name, container.image or ""
+        argv = container_argv(container, mapped)
         if argv is None and container.image_pull_policy == "Never":
             message = f'Container image "{image}" is not present with pull policy of Never'
             self._event(pod, name, WARNING, "ErrImageNeverPull", message)
@@ -160,21 +222,7 @@ class ContainerManager:
             self.image_backoff.next(key, self._clock.now())
             return StartFailure("ErrImagePull", message)
         self._event(pod, name, NORMAL, "Pulled", f'Container image "{image}" already present on machine')
-        try:
-            env, kube_env = container_environment(pod, container, config.env if config else {}, ctx.host_ip)
-        except ContainerConfigError as exc:
-            self._event(pod, name, WARNING, "Failed", f"Error: {exc}")
-            return StartFailure("CreateContainerConfigError", str(exc))
-        working_dir = container.working_dir or (config.working_dir if config else None)
-        return cri.ContainerConfig(
-            name=name,
-            argv=[expand(arg, kube_env) for arg in argv],
-            env=env,
-            working_dir=working_dir,
-            attempt=attempt,
-            stop_signal=stop_signal(container, config.stop_signal if config else None),
-            image=image,
-        )
+        return None
 
     async def start_container(
         self, ctx: PodContext, view: ContainerView, on_created: Callable[[cri.ContainerStatus], None]
@@ -183,12 +231,12 @@ class ContainerManager:
         pod, container = ctx.pod, view.spec
         # restartCount: one more than the newest instance's.
         attempt = view.latest.attempt + 1 if view.latest is not None else 0
-        config = self._ensure_image(ctx, container, attempt)
-        if isinstance(config, StartFailure):
-            return config
-        view.image_id = self._images.image_id(
-            container.image or "", self._images.resolve(container.image or "")
-        )
+        ensured = await self._ensure_image(ctx, container, attempt)
+        if isinstance(ensured, StartFailure):
+            return ensured
+        config, resolved = ensured
+        view.image_id = resolved.image_id
+        view.status_image = resolved.status_image
         container_id = await self._runtime.create_container(ctx.sandbox_id, config)
         self._event(pod, container.name, NORMAL, "Created", f"Created container: {container.name}")
         try:
