@@ -22,6 +22,7 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.cli.reapply import watch_and_reapply
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
@@ -60,16 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nodes", type=int, default=2, metavar="N", help="emulated nodes at 127.0.1.N (default 2)"
     )
-    p.add_argument(
-        "--image",
-        action="append",
-        default=[],
-        metavar="NAME=COMMAND",
-        help="run image NAME as COMMAND (its ENTRYPOINT), e.g. --image nginx='nginx -g \"daemon off;\"'",
-    )
-    p.add_argument(
-        "--images", metavar="FILE", help="an images file mapping images to commands (docs/images.md)"
-    )
+    add_image_flags(p)
     p.add_argument(
         "--log-dir",
         metavar="DIR",
@@ -90,12 +82,8 @@ def main(argv: list[str]) -> int:
     if result.errors:
         print(f"hitless: {len(result.errors)} error(s); nothing was started", file=sys.stderr)
         return EXIT_INVALID
-    images = ImageService()
     try:
-        if args.images:
-            images.load_file(args.images)
-        for flag in args.image:
-            images.add_flag(flag)
+        images = image_service(args)
     except ImageConfigError as exc:
         print(f"hitless: {exc}", file=sys.stderr)
         return EXIT_INVALID

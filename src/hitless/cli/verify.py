@@ -24,8 +24,10 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
+from hitless.kubelet.images import ImageConfigError
 from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 from hitless.verify.attribute import RunContext, attribute
@@ -70,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3.0, metavar="S", help="per-request timeout (default 3)")
     p.add_argument("--report", metavar="DIR", help="write DIR/report.json and DIR/timeline.png")
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    add_image_flags(p)
     return p
 
 
@@ -167,6 +170,10 @@ def main(argv: list[str]) -> int:
         return _error("--scenario node-drain needs --nodes 2 or more")
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
+    try:
+        args.image_service = image_service(args)
+    except ImageConfigError as exc:
+        return _error(str(exc))
     log_dir = Path(tempfile.mkdtemp(prefix="hitless-logs-"))
     try:
         enter_engine_namespaces()
@@ -297,6 +304,7 @@ async def _run(
         log_dir=log_dir,
         propagation_delay=args.propagation_delay,
         load_balancer=args.lb_preset,
+        images=args.image_service,
     )
     engine = Engine(runtime, clock, options)
     engine.store.add_listener(TimelineRecorder(timeline, clock))
