@@ -322,9 +322,13 @@ class ImageStore:
                 async with limit:
                     await repo.blob(self.layout, desc)
 
-            async with asyncio.TaskGroup() as group:
-                for desc in blobs:
-                    group.create_task(fetch(desc))
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for desc in blobs:
+                        group.create_task(fetch(desc))
+            except ExceptionGroup as errors:
+                # The first blob that failed says why; the others were cancelled by it.
+                raise errors.exceptions[0] from None
         return await self._finish(ref, manifest_fetched.digest, manifest_fetched.media_type, top.digest)
 
     # -- pruning -------------------------------------------------------------------------------

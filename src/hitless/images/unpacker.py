@@ -73,8 +73,8 @@ def open_layer(fd: int) -> IO[bytes]:
 def remove(path: str) -> None:
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # already gone (a whiteout under what is now a file, say)
     if stat.S_ISDIR(st.st_mode):
         shutil.rmtree(path)
     else:
@@ -124,7 +124,11 @@ class Applier:
                 self.hide_lower(path, created)
 
     def entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, parent: str) -> None:
-        os.makedirs(parent, mode=0o755, exist_ok=True)
+        # A parent that is a symlink (even a dangling or absolute one) is followed, inside the
+        # chroot, and the directories it names are made, as containerd's fs.RootPath does.
+        real_parent = os.path.realpath(parent)
+        os.makedirs(real_parent, mode=0o755, exist_ok=True)
+        path = f"{real_parent.rstrip('/')}/{path.rpartition('/')[2]}"
         try:
             existing = os.lstat(path)
         except FileNotFoundError:
