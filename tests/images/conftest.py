@@ -38,7 +38,6 @@ from tests.images.oci import (
 USER, PASSWORD = "alice", "s3cret"
 
 
-@pytest.fixture(autouse=True)
 def _needs_tools() -> None:
     missing = missing_tools()
     if missing:
@@ -55,8 +54,7 @@ def images_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def registry(images_tmp: Path) -> Iterator[Registry]:
-    if missing_tools():
-        pytest.skip("no docker-registry")
+    _needs_tools()
     reg = Registry(images_tmp / "registry").start()
     yield reg
     reg.stop()
@@ -64,8 +62,7 @@ def registry(images_tmp: Path) -> Iterator[Registry]:
 
 @pytest.fixture(scope="session")
 def basic_registry(images_tmp: Path) -> Iterator[Registry]:
-    if missing_tools():
-        pytest.skip("no docker-registry")
+    _needs_tools()
     root = images_tmp / "basic-registry"
     root.mkdir()
     (root / "htpasswd").write_text(htpasswd_line(USER, PASSWORD) + "\n")
@@ -78,6 +75,8 @@ def basic_registry(images_tmp: Path) -> Iterator[Registry]:
 
 @pytest.fixture(scope="session")
 def token_server(images_tmp: Path) -> Iterator[TokenServer]:
+    if shutil.which("openssl") is None:
+        pytest.skip("the token server needs openssl")
     server = TokenServer(images_tmp / "token", {USER: PASSWORD}).start()
     yield server
     server.stop()
@@ -85,8 +84,7 @@ def token_server(images_tmp: Path) -> Iterator[TokenServer]:
 
 @pytest.fixture(scope="session")
 def token_registry(images_tmp: Path, token_server: TokenServer) -> Iterator[Registry]:
-    if missing_tools():
-        pytest.skip("no docker-registry")
+    _needs_tools()
     reg = Registry(images_tmp / "token-registry", auth=token_server.registry_auth())
     reg.creds = (USER, PASSWORD)
     reg.start()

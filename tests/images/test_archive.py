@@ -46,7 +46,7 @@ async def test_archive_errors(tmp_path: Path, built: Built) -> None:
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a tar")
     store = ImageStore(tmp_path / "cache", PullOptions(archives=(junk,)))
-    with pytest.raises(ImagePullError, match="junk.tar") as err:
+    with pytest.raises(ImagePullError, match=r"junk\.tar") as err:
         await store.pull("example.com/team/bb:dev")
     assert err.value.cause == "invalid archive"
     # A reference no archive carries goes on to the registry (here: none listening).
@@ -88,3 +88,51 @@ async def test_local_podman_store(tmp_path: Path, podman_store: tuple[str, ...],
     # Not in the local store: the registry is next (none on localhost:80 here).
     with pytest.raises(ImagePullError, match="RegistryUnavailable"):
         await store.pull("localhost/api:absent")
+
+
+async def test_multi_platform_oci_archive(tmp_path: Path, built: Built) -> None:
+    archive = tmp_path / "multi.tar"
+    run(
+        "skopeo",
+        "copy",
+        "-q",
+        "--all",
+        f"oci:{built.layout}:multi",
+        f"oci-archive:{archive}:example.com/team/multi:1",
+    )
+    store = ImageStore(tmp_path / "cache", PullOptions(archives=(archive,)))
+    image = await store.pull("example.com/team/multi:1")
+    assert (image.rootfs / "bin/busybox").exists() and not (image.rootfs / "ARM64").exists()
+    assert image.digest != image.manifest_digest  # the index's digest names it
+
+
+async def test_docker_25_save_prefers_its_oci_index(tmp_path: Path, built: Built) -> None:
+    """Docker >= 25 writes index.json (names in io.containerd.image.name, a bare tag in
+    ref.name) beside manifest.json: the OCI side is read."""
+    layout = tmp_path / "d25"
+    run("skopeo", "copy", "-q", f"oci:{built.layout}:busybox", f"oci:{layout}:25")
+    index = json.loads((layout / "index.json").read_text())
+    desc = index["manifests"][0]
+    desc["annotations"]["io.containerd.image.name"] = "example.com/team/bb:d25"
+    (layout / "index.json").write_text(json.dumps(index))
+    manifest = json.loads((layout / "blobs/sha256" / desc["digest"].split(":")[1]).read_text())
+    (layout / "manifest.json").write_text(
+        json.dumps(
+            [
+                {
+                    "Config": "blobs/sha256/" + manifest["config"]["digest"].split(":")[1],
+                    "RepoTags": ["example.com/team/bb:d25"],
+                    "Layers": [
+                        "blobs/sha256/" + layer["digest"].split(":")[1] for layer in manifest["layers"]
+                    ],
+                }
+            ]
+        )
+    )
+    archive = tmp_path / "d25.tar"
+    run("tar", "-C", layout, "-cf", archive, ".")
+    image = await ImageStore(tmp_path / "cache", PullOptions(archives=(archive,))).pull(
+        "example.com/team/bb:d25"
+    )
+    assert image.digest == desc["digest"]  # read through index.json, not manifest.json
+    assert (image.rootfs / "bin/busybox").exists()

@@ -72,6 +72,33 @@ async def test_token_auth(
     assert token_server.requests[0]["user"] == USER
 
 
+async def test_identity_token_from_a_credential_helper(
+    tmp_path: Path, pushed: tuple[str, str], token_registry: Registry, token_server: TokenServer
+) -> None:
+    """A helper answering Username ``<token>`` gives an identity token: an OAuth2 refresh token
+    POSTed to the realm (docker/cli native_store.go), never sent as a password."""
+    _, token = pushed
+    token_server.refresh_tokens["refresh-123"] = USER
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-idtoken"
+    helper.write_text('#!/bin/sh\ncat >/dev/null\necho \'{"Username":"<token>","Secret":"refresh-123"}\'\n')
+    helper.chmod(0o755)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"credHelpers": {token_registry.host: "idtoken"}}))
+    old_path = os.environ["PATH"]
+    os.environ["PATH"] = f"{bindir}:{old_path}"
+    token_server.requests.clear()
+    try:
+        image = await _store(tmp_path, config).pull(token)
+    finally:
+        os.environ["PATH"] = old_path
+    assert (image.rootfs / "bin/busybox").exists()
+    assert token_server.requests[0]["user"] == USER and token_server.requests[0]["query"]["grant"] == [
+        "refresh_token"
+    ]
+
+
 async def test_pull_secrets_win_and_are_tried_in_order(
     tmp_path: Path, pushed: tuple[str, str], token_registry: Registry
 ) -> None:

@@ -193,3 +193,18 @@ async def test_prune(tmp_path: Path, registry: Registry, built: Built) -> None:
     store.prune(all_images=True)
     assert store.list_images() == [] and not busybox.rootfs.exists()
     assert list(store.layout.blobs.iterdir()) == []
+
+
+async def test_a_cancelled_waiter_leaves_the_shared_pull_running(
+    tmp_path: Path, registry: Registry, built: Built
+) -> None:
+    store = _store(tmp_path)
+    ref = f"{registry.host}/test/layered:1"
+    first = asyncio.ensure_future(store.pull(ref))
+    await asyncio.sleep(0)  # the shared pull has started
+    shared = store._pulls[str(ref)]
+    first.cancel()
+    image = await store.pull(ref)  # joins the same pull, which the cancellation did not stop
+    assert shared.done() and not shared.cancelled() and shared.result() == image
+    assert first.cancelled() and store._pulls == {}
+    _assert_clean(store)

@@ -21,6 +21,7 @@ commands:
   up FILE...        run the Pods of the manifests as local processes, with the kubelet's lifecycle
   verify FILE...    load a Service through a rollout; explain every dropped request (pod, phase, fix)
   check FILE...     lint manifests for zero-downtime mistakes, with the numbers behind each finding
+  images ls|pull|prune  the image cache every run shares
   demo-app          the test workload: an HTTP server with knobs for probes, shutdown and latency
   init -- CMD       a PID 1 that forwards signals, reaps zombies and finishes the shutdown
   version           print hitless's version
@@ -59,6 +60,12 @@ def _init(argv: list[str]) -> int:
     return int(init_main(argv))
 
 
+def _images(argv: list[str]) -> int:
+    from hitless.cli.images import main as images_main
+
+    return images_main(argv)
+
+
 def _version(argv: list[str]) -> int:
     from hitless import KUBERNETES_VERSION, __version__
 
@@ -73,6 +80,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "demo-app": _demo_app,
     "init": _init,
     "version": _version,
+    "images": _images,
 }
 
 

@@ -188,6 +188,8 @@ class Layout:
         return json.dumps(index, indent=2).encode() + b"\n"
 
     def set_entry(self, entry: Entry) -> None:
+        if entry in self.entries():
+            return  # a re-pull (Always) that found the same image: nothing to rewrite
         with self.locked("index.lock", exclusive=True):
             entries = [e for e in self.entries() if e.reference != entry.reference]
             entries.append(entry)

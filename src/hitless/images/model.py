@@ -159,7 +159,7 @@ class PullOptions:
                 url = "https://" + url
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"--registry-mirror {value!r}: the URL must be http:// or https://")
-            if host == "index.docker.io":
+            if host in ("index.docker.io", "registry-1.docker.io"):
                 host = "docker.io"
             mirrors.setdefault(host, []).append(url)
         return {host: tuple(urls) for host, urls in mirrors.items()}

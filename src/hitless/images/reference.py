@@ -137,8 +137,8 @@ def parse(image: str, *, default_tag: bool = True) -> Reference:
     match = _REFERENCE.match(full)
     if match is None:
         # reference.go Parse: its three ways to say no.
-        if not image:
-            return _raise(image, "repository name must have at least one component")
+        # (Parse's "repository name must have at least one component" needs an empty string,
+        # which splitDockerDomain never leaves: "" becomes "docker.io/library/".)
         if _REFERENCE.match(full.lower()):
             return _raise(image, "repository name must be lowercase")
         return _raise(image, "invalid reference format")

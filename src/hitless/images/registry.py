@@ -69,13 +69,14 @@ class Repository:
     """One repository at one endpoint, with one credential (or none)."""
 
     def __init__(
-        self, client: httpx.AsyncClient, base: str, path: str, credential: Credential | None, display: str
+        self, client: httpx.AsyncClient, base: str, path: str, credential: Credential | None, reference: str
     ) -> None:
         self.client = client
         self.base = base.rstrip("/")
         self.path = path
         self.credential = credential
-        self.display = display  # the reference, quoted in messages
+        self.reference = reference
+        self.display = go_quote(reference)  # as Go's %q quotes it in containerd's messages
         self._authorization: str | None = None
 
     # -- requests ------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ class Repository:
             if response.status_code == 404:
                 detail = _registry_error_text(await _read_small(response))
                 raise ImagePullError(
-                    f"failed to resolve reference {self.display}: {self.display.strip(chr(34))}: not found"
+                    f"failed to resolve reference {self.display}: {self.reference}: not found"
                     + (f" ({detail})" if detail else ""),
                     cause="not found",
                 )
@@ -335,8 +336,4 @@ def host_of(base: str) -> str:
     return urlsplit(base).netloc
 
 
-def quoted(reference: str) -> str:
-    return go_quote(reference)
-
-
-__all__ = ["Fetched", "Repository", "endpoints", "host_of", "new_client", "parse_challenge", "quoted"]
+__all__ = ["Fetched", "Repository", "endpoints", "host_of", "new_client", "parse_challenge"]

@@ -299,9 +299,8 @@ class ImageStore:
         raise last
 
     async def _pull_from(self, base: str, ref: Reference, credential: Credential | None) -> Image:
-        display = go_quote(str(ref))
         async with new_client(self.options.timeout, trust_env=not is_loopback_host(host_of(base))) as client:
-            repo = Repository(client, base, ref.path, credential, display)
+            repo = Repository(client, base, ref.path, credential, str(ref))
             top = await repo.manifest(ref.object, ref.digest)
             self.layout.put_blob(top.data)
             manifest_fetched = top
