@@ -94,8 +94,8 @@ async def hitless_start(replicas: int, mirror: str, cache: Path, log_dir: Path) 
 
 
 def podman_cmd(root: Path) -> list[str]:
-    return ["podman", "--root", str(root / "root"), "--runroot", str(root / "run"),
-            "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]  # fmt: skip
+    storage = ["--root", str(root / "root"), "--runroot", str(root / "run"), "--storage-driver", "overlay"]
+    return ["podman", *storage, "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
 
 
 def podman_start(replicas: int, reference: str, root: Path) -> dict[str, float] | str:
