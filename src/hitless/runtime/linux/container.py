@@ -24,7 +24,7 @@ from typing import Any
 
 from hitless.clock import Clock
 from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, Mount, StartError
-from hitless.runtime.linux import lookup
+from hitless.runtime.linux import bootstrap, lookup
 from hitless.runtime.linux.etcfiles import EtcFiles
 from hitless.runtime.linux.logs import CriLogWriter
 from hitless.runtime.linux.mounts import ImageRoot, Plan, Stage
@@ -222,12 +222,23 @@ def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str,
     plan = Plan(
         mounts=config.mounts,
         scratch=str(scratch),
-        image=ImageRoot(lower=lower, upper=str(upper), work=str(work), merged=str(merged)),
+        image=ImageRoot(
+            lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=_in_user_namespace()
+        ),
         cwd=c.cwd,
         user=_user(lower, config.user),
         files=files,
     )
     return plan, exe, argv
+
+
+def _in_user_namespace() -> bool:
+    # An unprivileged engine is root of a user namespace of its own (bootstrap.py): overlayfs
+    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option. Only the engine's own
+    # uid is mapped there, so an image whose files or USER need other ids cannot run as they
+    # would on a node (subordinate id ranges through newuidmap are not set up yet).
+    engine = bootstrap.current()
+    return engine is not None and engine.user_namespace
 
 
 def _user(root: str, user: str | None) -> Ids:
