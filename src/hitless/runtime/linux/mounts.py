@@ -149,7 +149,13 @@ class Stage:
                 f"{(exc.strerror or str(exc)).lower()}"
             ) from exc
         if plan.user is not None:
-            os.setgroups(list(plan.user.groups))
+            try:
+                os.setgroups(list(plan.user.groups))
+            except PermissionError:
+                # A user namespace with setgroups denied (an unprivileged engine): runc's
+                # rootless mode leaves the groups as they are too.
+                if plan.image is None or not plan.image.rootless:
+                    raise
             os.setresgid(plan.user.gid, plan.user.gid, plan.user.gid)
             os.setresuid(plan.user.uid, plan.user.uid, plan.user.uid)
 
