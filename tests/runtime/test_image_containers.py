@@ -65,6 +65,8 @@ async def test_pid_1_in_the_image_with_the_pods_etc_files(
     for name in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd", "stdout"):
         assert name in dev.split()
     assert rest == ["sys-ro", "dev-null", "written"]
+    # What it wrote to its termination-message file is the terminated state's message.
+    assert status.message == "bye\n"
     # Every write went to the container's own upper dir: the image is unchanged.
     assert not on_host(str(rootfs / "tmp" / "new"))
     assert mountinfo() == before
@@ -74,8 +76,10 @@ async def test_exec_runs_inside_the_image_as_its_user(
     runtime: LinuxRuntime, sandbox: str, rootfs: Path
 ) -> None:
     cid = await run(runtime, sandbox, image_container(rootfs, ["sleep", "30"], user="1000:2000"))
-    result = await runtime.exec_sync(cid, ["sh", "-c", "id -u; id -g; cat /www/index.html"], timeout=5)
-    assert (result.exit_code, result.output) == (0, b"1000\n2000\nhello from the image\n")
+    result = await runtime.exec_sync(
+        cid, ["sh", "-c", "id -u; id -g; cat /www/index.html; echo $HOME"], timeout=5
+    )
+    assert (result.exit_code, result.output) == (0, b"1000\n2000\nhello from the image\n/www\n")
     # The host has python3 and sleep; the image has only busybox: a distroless-style miss.
     with pytest.raises(ExecutableError) as err:
         await runtime.exec_sync(cid, ["python3", "-c", "pass"], timeout=5)
