@@ -130,3 +130,13 @@ async def test_missing_command_in_the_image(runtime: LinuxRuntime, sandbox: str,
     with pytest.raises(ExecutableError) as err:
         await runtime.start_container(cid)
     assert 'exec: "python3": executable file not found in $PATH' in str(err.value)
+
+
+async def test_a_long_termination_message_keeps_its_last_4096_bytes(
+    runtime: LinuxRuntime, sandbox: str, rootfs: Path
+) -> None:
+    script = "i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done > /dev/termination-log; exit 3"
+    config = image_container(rootfs, ["sh", "-c", script], termination_message_path="/dev/termination-log")
+    status = await runtime.wait_container(await run(runtime, sandbox, config))
+    assert status.exit_code == 3 and status.message is not None
+    assert len(status.message.encode()) == 4096 and status.message.endswith("line-498\nline-499\n")

@@ -295,10 +295,12 @@ MAX_TERMINATION_MESSAGE = 4096
 
 def _termination_message(path: Path) -> str | None:
     """What the container wrote to its terminationMessagePath, as the kubelet reads it
-    (kuberuntime_container.go getTerminationMessage: the first 4096 bytes, File policy)."""
+    (kuberuntime_container.go getTerminationMessage, tail.ReadAtMost: the last 4096 bytes)."""
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_TERMINATION_MESSAGE)
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - MAX_TERMINATION_MESSAGE))
+            data = f.read()
     except OSError:
         return None
     return data.decode("utf-8", "replace") or None
