@@ -104,7 +104,12 @@ class Container:
 
 
 async def start(
-    c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc: EtcFiles | None, unshare_path: str
+    c: Container,
+    sandbox: Sandbox,
+    clock: Clock,
+    scratch: Path | None,
+    etc: EtcFiles | None,
+    unshare_path: str,
 ) -> None:
     """Spawn PID 1 through the mount stage (``mounts.Stage``), from the sandbox's thread.
 
@@ -203,8 +208,9 @@ async def _wait_exec(c: Container, clock: Clock, unshare_path: str, exe: str) ->
         delay = min(delay * 2, 0.02)
 
 
-def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
+def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
     config = c.config
+    assert scratch is not None or (config.rootfs is None and not config.mounts)
     mounted = [(m.container_path, m.host_path) for m in config.mounts]
     if config.rootfs is None:
         if not mounted:
@@ -215,7 +221,8 @@ def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str,
         exe, argv = lookup.runnable_argv(
             config.argv, config.env, c.cwd, root=locator(None, mounted) if mounted else None
         )
-        return Plan(mounts=config.mounts, scratch=str(scratch), cwd=c.cwd), exe, argv
+        return Plan(mounts=config.mounts, scratch=str(scratch or ""), cwd=c.cwd), exe, argv
+    assert scratch is not None
     lower = str(config.rootfs)
     # runc's lookup, inside the image (its PATH, its symlinks) or a volume mounted in it. The
     # file found is named by its path inside the container, which the exec after pivot_root sees.

@@ -224,9 +224,12 @@ class LinuxRuntime:
         c.starting = asyncio.get_running_loop().create_future()
         try:
             # Made by the start only for an image (its overlay's dirs); by the child itself
-            # when it needs a staging mount.
-            scratch = self._container_dir(container_id)
-            shutil.rmtree(scratch, ignore_errors=True)  # a start retried after a cancellation
+            # when it needs a staging mount. A host command with no mounts has none (and the
+            # run's state directory is made only once something needs it).
+            scratch = None
+            if c.config.rootfs is not None or c.config.mounts:
+                scratch = self._container_dir(container_id)
+                shutil.rmtree(scratch, ignore_errors=True)  # a start retried after a cancellation
             etc = self._etc_files(sandbox) if c.config.rootfs is not None else None
             await container.start(c, sandbox, self.clock, scratch, etc, self.tools.unshare)
             if (self._shutdown is not None or sandbox.state is not SandboxState.READY) and c.process:
@@ -254,7 +257,7 @@ class LinuxRuntime:
             return
         await container.stop(c, 0, self.clock)
         del self._containers[container_id]
-        if self._state_dir is not None:
+        if self._state_dir is not None and (c.config.rootfs is not None or c.config.mounts):
             if c.config.rootfs is not None:
                 # An image container's upper dir can be large: not on the event loop's thread.
                 await asyncio.to_thread(shutil.rmtree, self._container_dir(container_id), True)
