@@ -140,3 +140,27 @@ async def test_a_long_termination_message_keeps_its_last_4096_bytes(
     status = await runtime.wait_container(await run(runtime, sandbox, config))
     assert status.exit_code == 3 and status.message is not None
     assert len(status.message.encode()) == 4096 and status.message.endswith("line-498\nline-499\n")
+
+
+async def test_container_dirs_of_a_killed_run_are_removed_by_the_next(
+    runtime: LinuxRuntime, sandbox: str, rootfs: Path
+) -> None:
+    import fcntl
+    import os
+    import shutil
+    import tempfile
+
+    from hitless.runtime.linux.runtime import STATE_PREFIX
+
+    abandoned = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
+    (abandoned / "lock").touch()
+    (abandoned / "containers" / "x" / "upper").mkdir(parents=True)
+    alive = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
+    fd = os.open(alive / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a run still going
+        await run(runtime, sandbox, image_container(rootfs, ["true"]))
+        assert not on_host(str(abandoned)) and on_host(str(alive))
+    finally:
+        os.close(fd)
+        shutil.rmtree(alive)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import resource
 import shutil
 import socket
@@ -64,6 +66,27 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+STATE_PREFIX = "hitless-runtime-"
+
+
+def remove_abandoned_state_dirs() -> None:
+    """The container directories (image containers' upper dirs) of runs that were SIGKILLed: a
+    directory whose lock nobody holds any more. Their mounts went with their namespaces."""
+    base = Path(tempfile.gettempdir())
+    for path in base.glob(STATE_PREFIX + "*"):
+        try:
+            fd = os.open(path / "lock", os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue  # not ours, or being made right now
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its run is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # Sockets made per trip to a sandbox's thread (see sandbox_socket).
 SPARE_SOCKETS = 8
 
@@ -78,6 +101,7 @@ class LinuxRuntime:
         # /etc files live here; made on first use, removed with what they belong to and at shutdown.
         self._state_dir = state_dir
         self._own_state_dir = state_dir is None
+        self._state_lock: int | None = None
         self._etc: dict[str, EtcFiles] = {}
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, Container] = {}
@@ -179,7 +203,12 @@ class LinuxRuntime:
 
     def _state(self) -> Path:
         if self._state_dir is None:
-            self._state_dir = Path(tempfile.mkdtemp(prefix="hitless-runtime-"))
+            remove_abandoned_state_dirs()
+            self._state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
+            # Held until this process ends, however it ends: what tells a later run that this
+            # directory is abandoned (pids say nothing across PID namespaces).
+            self._state_lock = os.open(self._state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._state_lock, fcntl.LOCK_EX)
         return self._state_dir
 
     def _container_dir(self, container_id: str) -> Path:
@@ -342,3 +371,6 @@ class LinuxRuntime:
         if self._state_dir is not None:
             state = self._state_dir if self._own_state_dir else self._state_dir / "containers"
             await asyncio.to_thread(shutil.rmtree, state, True)
+        if self._state_lock is not None:
+            os.close(self._state_lock)
+            self._state_lock = None
