@@ -149,6 +149,20 @@ spec:
     lifecycle:
       preStop:
         exec: {command: [sleep, "30"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: messages}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: file
+    image: web:1
+    command: [sh, -c, 'echo "written to the file" > /dev/termination-log; exit 1']
+  - name: logs
+    image: web:1
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: [sh, -c, 'echo "config invalid: port" >&2; exit 2']
 """
 
 
@@ -178,3 +192,8 @@ def test_image_config_exec_probe_and_a_prestop_the_image_cannot_run(
     assert ("Pulling", 'Pulling image "web:1"') in events
     assert any(r == "Pulled" and m.startswith('Successfully pulled image "web:1" in ') for r, m in events)
     assert ("FailedPreStopHook", "PreStopHook failed") in events
+    # Termination messages: the file's content, and the log's tail for FallbackToLogsOnError.
+    final = [p for p in pods if p["metadata"]["name"] == "messages"][-1]
+    terminated = {c["name"]: c["state"].get("terminated") or {} for c in final["status"]["containerStatuses"]}
+    assert terminated["file"].get("message") == "written to the file\n"
+    assert terminated["logs"].get("message") == "config invalid: port\n"

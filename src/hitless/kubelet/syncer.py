@@ -24,6 +24,7 @@ from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
+from hitless.kubelet.termination import with_log_fallback
 from hitless.kubelet.views import ContainerView
 from hitless.runtime import cri
 from hitless.runtime.network import PodNetwork
@@ -183,7 +184,7 @@ class PodSyncer:
     def _refresh(self, view: ContainerView) -> None:
         if view.latest is not None:
             with contextlib.suppress(KeyError):
-                view.latest = self.k.runtime.container_status(view.latest.id)
+                view.latest = with_log_fallback(view.spec, self.k.runtime.container_status(view.latest.id))
 
     async def _kill_pod(self, grace: int | None, force: bool = False) -> None:
         if self.sandbox_id is None:
