@@ -164,3 +164,23 @@ async def test_container_dirs_of_a_killed_run_are_removed_by_the_next(
     finally:
         os.close(fd)
         shutil.rmtree(alive)
+
+
+async def test_etc_hosts_has_the_pods_fqdn_and_host_aliases(
+    runtime: LinuxRuntime, pod_config: Callable[..., PodSandboxConfig], rootfs: Path
+) -> None:
+    config = dataclasses.replace(
+        pod_config("db-0"),
+        host_domain="db.default.svc.cluster.local",
+        host_aliases=(("10.1.2.3", ("foo.local", "bar.local")),),
+    )
+    sandbox = await runtime.run_pod_sandbox(config)
+    ip = runtime.pod_sandbox_status(sandbox).ip
+    cid = await run(runtime, sandbox, image_container(rootfs, ["cat", "/etc/hosts"]))
+    await runtime.wait_container(cid)
+    assert log_lines(runtime, cid)[-4:] == [
+        f"{ip}\tdb-0.db.default.svc.cluster.local\tdb-0",
+        "",
+        "# Entries added by HostAliases.",
+        "10.1.2.3\tfoo.local\tbar.local",
+    ]

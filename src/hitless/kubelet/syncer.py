@@ -22,6 +22,7 @@ from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.etchosts import etc_hosts_extras
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
 from hitless.kubelet.termination import with_log_fallback
@@ -137,6 +138,7 @@ class PodSyncer:
             uid=self.uid,
             hostname=self.pod.spec.hostname or self.pod.name,
             log_directory=self._log_dir(),
+            **etc_hosts_extras(self.pod),
         )
         try:
             sandbox_id = await asyncio.shield(self.k.runtime.run_pod_sandbox(config))

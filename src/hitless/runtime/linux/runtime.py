@@ -216,8 +216,13 @@ class LinuxRuntime:
 
     def _etc_files(self, sandbox: Sandbox) -> EtcFiles:
         if sandbox.id not in self._etc:
+            config = sandbox.config
             self._etc[sandbox.id] = write_etc_files(
-                self._state() / "pods" / sandbox.id, sandbox.ip, sandbox.config.hostname
+                self._state() / "pods" / sandbox.id,
+                sandbox.ip,
+                config.hostname,
+                config.host_domain,
+                config.host_aliases,
             )
         return self._etc[sandbox.id]
 
