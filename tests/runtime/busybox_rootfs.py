@@ -38,4 +38,6 @@ def make_rootfs(root: Path) -> Path:
     (root / "etc" / "passwd").write_text(PASSWD)
     (root / "etc" / "group").write_text(GROUP)
     (root / "www" / "index.html").write_text("hello from the image\n")
+    # An absolute symlink to a directory the host does not have: a working directory through it.
+    (root / "work").symlink_to("/www")
     return root

@@ -184,3 +184,11 @@ async def test_etc_hosts_has_the_pods_fqdn_and_host_aliases(
         "# Entries added by HostAliases.",
         "10.1.2.3\tfoo.local\tbar.local",
     ]
+
+
+async def test_exec_in_a_working_dir_reached_through_the_images_symlink(
+    runtime: LinuxRuntime, sandbox: str, rootfs: Path
+) -> None:
+    cid = await run(runtime, sandbox, image_container(rootfs, ["sleep", "30"], working_dir="/work"))
+    result = await runtime.exec_sync(cid, ["cat", "index.html"], timeout=5)
+    assert (result.exit_code, result.output) == (0, b"hello from the image\n")

@@ -25,6 +25,7 @@ from hitless.runtime.linux import lookup, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
+from hitless.runtime.linux.rootfs import secure_join
 from hitless.runtime.linux.sandbox import Sandbox
 
 # After a timeout kill, how long to wait for the pipes to close before giving up on them (a
@@ -108,7 +109,7 @@ async def exec_sync(
                 # opened through PID 1's root so that it is a path of the container's mount
                 # namespace once nsenter has entered it.
                 f"--mount=/proc/{pid1}/ns/mnt",
-                f"--wd=/proc/{pid1}/root{c.cwd}",
+                f"--wd={secure_join(f'/proc/{pid1}/root', c.cwd)}",
                 *user,
                 "--",
                 *argv,
