@@ -192,3 +192,18 @@ async def test_exec_in_a_working_dir_reached_through_the_images_symlink(
     cid = await run(runtime, sandbox, image_container(rootfs, ["sleep", "30"], working_dir="/work"))
     result = await runtime.exec_sync(cid, ["cat", "index.html"], timeout=5)
     assert (result.exit_code, result.output) == (0, b"hello from the image\n")
+
+
+async def test_containerds_masked_and_read_only_kernel_paths(
+    runtime: LinuxRuntime, sandbox: str, rootfs: Path
+) -> None:
+    script = (
+        "cat /proc/kcore 2>/dev/null | head -c 16 | wc -c; ls /sys/firmware | wc -l; "
+        "cat /proc/sys/kernel/hostname; "
+        "(echo other > /proc/sys/kernel/hostname) 2>/dev/null || echo refused"
+    )
+    cid = await run(runtime, sandbox, image_container(rootfs, ["sh", "-c", script]))
+    await runtime.wait_container(cid)
+    # kcore reads as /dev/null (where this PID namespace's /proc shows it at all), /sys/firmware
+    # is empty, /proc/sys can be read, not written.
+    assert [line.strip() for line in log_lines(runtime, cid)] == ["0", "0", "web-1", "refused"]

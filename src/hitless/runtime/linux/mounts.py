@@ -58,6 +58,17 @@ _DEV_LINKS = {
 }
 
 
+# containerd's default spec (pkg/oci/spec.go populateDefaultUnixSpec), which runc applies: paths
+# of the host's kernel a container is not shown (a file gets /dev/null over it, a directory an
+# empty read-only tmpfs), and kernel knobs it may read but not write.
+MASKED_PATHS = (
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+    "/sys/devices/virtual/powercap", "/proc/scsi",
+)  # fmt: skip
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
 @dataclass(frozen=True)
 class ImageRoot:
     """An image container's root: an overlay of the image's flattened tree."""
@@ -287,6 +298,17 @@ class Stage:
             # read-only instead, as runc's rootless spec does (specconv.ToRootless).
             syscalls.mount("/sys", sys_dir, None, syscalls.MS_BIND | syscalls.MS_REC)
             remount_readonly(sys_dir)
+        for path in MASKED_PATHS:
+            target = root + path
+            if os.path.isdir(target):
+                syscalls.mount("tmpfs", target, "tmpfs", syscalls.MS_RDONLY)
+            elif os.path.exists(target):
+                syscalls.mount("/dev/null", target, None, syscalls.MS_BIND)
+        for path in READONLY_PATHS:
+            target = root + path
+            if os.path.exists(target):
+                syscalls.mount(target, target, None, syscalls.MS_BIND | syscalls.MS_REC)
+                remount_readonly(target)
 
     def _pivot(self, new_root: str) -> None:
         """runc's pivot_root(".", "."): the old root ends up under the new one, then is detached
