@@ -15,7 +15,12 @@ from hitless.store.store import Store
 
 
 def fake_kubelet(
-    clock: FakeClock, store: Store, runtime: RuntimeService, log_dir: Path, prober: Any
+    clock: FakeClock,
+    store: Store,
+    runtime: RuntimeService,
+    log_dir: Path,
+    prober: Any,
+    images: ImageService | None = None,
 ) -> Kubelet:
     """Seeded and without the sync retry's jitter, so that a run is the same every time; every
     probe of every pod goes to ``prober``."""
@@ -26,7 +31,7 @@ def fake_kubelet(
         store,
         runtime,
         PodNetwork(runtime),
-        ImageService(),
+        images or ImageService(),
         log_dir,
         rng=random.Random(0),
         retry_jitter=0.0,

@@ -18,7 +18,7 @@ SCHEMA = Path(__file__).with_name("sarif-schema-2.1.0.json")
 
 def test_json_is_a_list_of_findings_with_stable_keys() -> None:
     out = json.loads(FORMATS["json"](run_check([str(SEED)])))
-    assert isinstance(out, list) and len(out) == 11
+    assert isinstance(out, list) and len(out) == 12
     keys = ["rule", "severity", "message", "file", "line", "object", "field", "behaviour", "numbers", "fix"]
     assert all(list(f) == keys for f in out)
     first = out[0]
@@ -64,4 +64,4 @@ def test_text_names_file_line_rule_and_summary() -> None:
     text = FORMATS["text"](run_check([str(SEED)]))
     assert f"{SEED}:37: error: Pod in version" in text
     assert "[invalid-object] (Pod/nginx)" in text
-    assert text.rstrip().splitlines()[-1].startswith("3 object(s) checked: 3 error(s), 7 warning(s), 1 info")
+    assert text.rstrip().splitlines()[-1].startswith("3 object(s) checked: 3 error(s), 8 warning(s), 1 info")

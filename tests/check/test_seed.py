@@ -14,6 +14,8 @@ def test_the_seed_reports_every_real_problem_with_lines_and_numbers() -> None:
     assert got == [
         # Pod nginx: no labels, so neither Service selects it; it is their presumed target.
         (7, "warning", "single-replica", "Pod"),
+        # `image: nginx`: no tag, so imagePullPolicy Always and whatever latest is at each start.
+        (12, "warning", "image-latest-tag", "Pod"),
         (14, "warning", "probes-identical", "Pod"),
         (16, "warning", "liveness-without-startup-probe", "Pod"),
         (23, "warning", "probe-timeline", "Pod"),

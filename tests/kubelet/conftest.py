@@ -9,6 +9,7 @@ import pytest
 
 from hitless.api.types.pod import ContainerStatus, Pod, Probe
 from hitless.clock import FakeClock
+from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.prober.manager import KillDecision, ProbeManager
 from hitless.kubelet.prober.probers.base import ProbeOutcome, ProbeTarget
@@ -173,8 +174,14 @@ def programs() -> dict[str, Callable[[cri.ContainerConfig], FakeProgram]]:
 
 
 @pytest.fixture
+def images() -> ImageService:
+    """The kubelet's images: host mappings only (a test module may give it an image store)."""
+    return ImageService()
+
+
+@pytest.fixture
 async def env(
-    tmp_path: Path, programs: dict[str, Callable[[cri.ContainerConfig], FakeProgram]]
+    tmp_path: Path, programs: dict[str, Callable[[cri.ContainerConfig], FakeProgram]], images: ImageService
 ) -> AsyncIterator[Env]:
     clock = FakeClock()
     store = Store(clock)
@@ -185,7 +192,7 @@ async def env(
 
     runtime = FakeRuntime(clock, choose)
     prober = FakeProber(clock)
-    kubelet = fake_kubelet(clock, store, runtime, tmp_path, prober)
+    kubelet = fake_kubelet(clock, store, runtime, tmp_path, prober, images)
     env = Env(clock, store, runtime, kubelet, prober)
 
     def record(event: WatchEvent) -> None:

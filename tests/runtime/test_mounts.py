@@ -57,7 +57,7 @@ async def test_dirs_and_files_at_missing_and_existing_paths(
     script = (
         f"cat {missing_top}/www/index.html {missing_etc}; ls {existing}; "
         f"echo written > {missing_top}/www/new.txt; "
-        f"echo overwrite > {missing_etc} || echo refused; "
+        f"(echo overwrite > {missing_etc}) 2>/dev/null || echo refused; "
         "test -f /etc/passwd && echo etc-intact; echo $$"
     )
     cid = await run(runtime, sandbox, dataclasses.replace(container(["sh", "-c", script]), mounts=mounts))
@@ -105,3 +105,33 @@ async def test_missing_source_is_a_start_error(runtime: LinuxRuntime, sandbox: s
     )
     assert runtime.container_status(cid).reason == "StartError"
     assert not on_host("/data")
+
+
+async def test_command_and_working_dir_inside_a_volume(
+    runtime: LinuxRuntime, sandbox: str, tmp_path: Path
+) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "run.sh").write_text('#!/bin/sh\necho "running in $(pwd)"\n')
+    (scripts / "run.sh").chmod(0o755)
+    target = f"/hitless-test-{uuid.uuid4().hex[:8]}"
+    config = dataclasses.replace(
+        container([f"{target}/run.sh"], working_dir=target),
+        mounts=(Mount(target, str(scripts), readonly=True),),
+    )
+    cid = await run(runtime, sandbox, config)
+    assert (await runtime.wait_container(cid)).exit_code == 0
+    assert log_lines(runtime, cid) == [f"running in {target}"]
+    assert not on_host(target)
+
+
+@pytest.mark.parametrize("propagation", ["rslave", "rshared"])
+async def test_no_mount_reaches_the_host_whatever_the_propagation(
+    runtime: LinuxRuntime, sandbox: str, tmp_path: Path, propagation: str
+) -> None:
+    before = mountinfo()
+    mounts = (Mount(f"/hitless-test-{uuid.uuid4().hex[:8]}", str(tmp_path), propagation=propagation),)
+    cid = await run(runtime, sandbox, dataclasses.replace(container(["sleep", "30"]), mounts=mounts))
+    result = await runtime.exec_sync(cid, ["grep", "-c", "hitless-test", "/proc/self/mountinfo"], timeout=5)
+    assert result.output.strip() != b"0"  # the container has its mount...
+    assert mountinfo() == before  # ...and the host has none of the container's, while it runs

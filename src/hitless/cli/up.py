@@ -27,6 +27,7 @@ from hitless.api.types.statefulset import StatefulSet
 from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
+from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.cli.reapply import watch_and_reapply
 from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
@@ -76,16 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"emulated nodes at 127.0.1.N (default 2, at most {flags.MAX_NODES})",
     )
-    p.add_argument(
-        "--image",
-        action="append",
-        default=[],
-        metavar="NAME=COMMAND",
-        help="run image NAME as COMMAND (its ENTRYPOINT), e.g. --image nginx='nginx -g \"daemon off;\"'",
-    )
-    p.add_argument(
-        "--images", metavar="FILE", help="an images file mapping images to commands (docs/images.md)"
-    )
+    add_image_flags(p)
     p.add_argument(
         "--log-dir",
         metavar="DIR",
@@ -117,12 +109,8 @@ def main(argv: list[str]) -> int:
     if result.errors:
         print(f"hitless: {len(result.errors)} error(s); nothing was started", file=sys.stderr)
         return EXIT_INVALID
-    images = ImageService()
     try:
-        if args.images:
-            images.load_file(args.images)
-        for flag in args.image:
-            images.add_flag(flag)
+        images = image_service(args)
     except ImageConfigError as exc:
         print(f"hitless: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -28,10 +28,12 @@ from hitless.api.types.statefulset import StatefulSet
 from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
+from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
+from hitless.kubelet.images import ImageConfigError
 from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 from hitless.tasks import cancel_and_wait, spawn
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="deployment/NAME, statefulset/NAME or daemonset/NAME to act on "
         "(default: the one behind the Service)",
     )
+    add_image_flags(p)
     return p
 
 
@@ -188,6 +191,10 @@ def main(argv: list[str]) -> int:
         return _error("--scenario node-drain needs --nodes 2 or more")
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
+    try:
+        args.image_service = image_service(args)
+    except ImageConfigError as exc:
+        return _error(str(exc))
     # A Service address that another process listens on (a fixed clusterIP or nodePort, or any
     # port on the wildcard address) would send the load to that process: refuse it, naming the
     # holder (proxy/owner.py).
@@ -368,6 +375,7 @@ async def _run(
         load_balancer_address_prefix=args.address_prefixes[1],
         propagation_delay=args.propagation_delay,
         load_balancer=args.lb_preset,
+        images=args.image_service,
     )
     engine = Engine(runtime, clock, options)
     engine.store.add_listener(TimelineRecorder(timeline, clock))

@@ -17,7 +17,10 @@ import signal as signals
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from hitless.api.defaults import TERMINATION_MESSAGE_PATH_DEFAULT
+from hitless.api.types.config import Secret
 from hitless.api.types.pod import Container, Pod
 from hitless.clock import Clock, wait_for
 from hitless.kubelet.backoff import Backoff
@@ -30,13 +33,18 @@ from hitless.kubelet.env import (
 )
 from hitless.kubelet.format import container_field_path, format_pod, go_duration
 from hitless.kubelet.hooks import HandlerRunner
-from hitless.kubelet.images import ImageService, container_argv, not_runnable_message
+from hitless.kubelet.image_manager import ImageFailure, ImageManager, ResolvedImage, pod_pull_secrets
+from hitless.kubelet.images import ImageConfig, ImageService, container_argv, not_runnable_message
 from hitless.kubelet.ordering import TerminationOrdering
+from hitless.kubelet.security import container_user
 from hitless.kubelet.views import ContainerView
 from hitless.kubelet.volumes.manager import VolumeManager
 from hitless.kubelet.volumes.mounts import make_mounts
 from hitless.runtime import cri
 from hitless.store.events import NORMAL, WARNING, EventRecorder
+
+# What base_environment takes from the engine besides PATH and HOSTNAME.
+ENGINE_ONLY = frozenset({"HOME", "LANG", "TZ"})
 
 # pkg/kubelet/kuberuntime/kuberuntime_manager.go minimumGracePeriodInSeconds
 MINIMUM_GRACE_PERIOD = 2
@@ -119,6 +127,9 @@ class ContainerManager:
         self._recorder = recorder
         self.crash_backoff = Backoff(clock)
         self.image_backoff = Backoff(clock)
+        self._image_manager = ImageManager(clock, self.image_backoff)
+        # The Secret objects of the cluster, for imagePullSecrets (the kubelet's secret manager).
+        self.get_secret: Callable[[str, str], Secret | None] = lambda namespace, name: None
         # Abandoned preStop hooks still run; keep references so they are not collected.
         self._abandoned: set[asyncio.Task[object]] = set()
 
@@ -150,18 +161,112 @@ class ContainerManager:
         self.crash_backoff.next(key, latest.finished_mono)
         return None
 
-    def _ensure_image(
+    async def _ensure_image(
         self, ctx: PodContext, container: Container, attempt: int
-    ) -> cri.ContainerConfig | StartFailure:
+    ) -> tuple[cri.ContainerConfig, ResolvedImage] | StartFailure:
         """images/image_manager.go EnsureImageExists, then generateContainerConfig.
 
-        An image the process runtime has a command for is "present on the machine"; one it cannot
-        run is an image that cannot be pulled, with the image manager's back-off (10 s doubling to
-        300 s, per pod and image) between attempts.
+        An image mapped to a host command is "present on the machine". Without an image store
+        (the fake runtime's tests), an unmapped image cannot be pulled unless the container sets
+        its own command, which then runs on the host; with one, every unmapped image is pulled
+        (``image_manager.ImageManager``), with the image manager's back-off (10 s doubling to
+        300 s, per pod and image) between failed attempts.
         """
         pod, name, image = ctx.pod, container.name, container.image or ""
-        config = self._images.resolve(image)
-        argv = container_argv(container, config)
+        mapped = self._images.resolve(image)
+        store = self._images.store
+        if mapped is None and store is not None:
+
+            def emit(type_: str, reason: str, message: str) -> None:
+                self._event(pod, name, type_, reason, message)
+
+            secrets = self._pull_secrets(pod)
+            result = await self._image_manager.ensure(store, pod, container, emit, secrets)
+            if isinstance(result, ImageFailure):
+                self._event(pod, name, WARNING, "Failed", f"Error: {result.reason}")
+                return StartFailure(result.reason, result.message)
+            resolved = result
+        else:
+            failure = self._host_image(ctx, container, mapped)
+            if failure is not None:
+                return failure
+            resolved = ResolvedImage(
+                config=mapped or ImageConfig(),
+                image_id=self._images.image_id(image, mapped),
+                status_image=image,
+            )
+        argv = container_argv(container, resolved.config)
+        if argv is None:
+            # containerd's WithProcessArgs refuses a process without arguments.
+            message = f'failed to generate container "{name}" spec: no command specified'
+            self._event(pod, name, WARNING, "Failed", f"Error: {message}")
+            return StartFailure("CreateContainerError", message)
+        sources = self.sources
+        try:
+            # GenerateRunContainerOptions: the environment, then the mounts (subPathExpr reads it).
+            environment = container_environment(
+                pod,
+                container,
+                resolved.config.env,
+                ctx.host_ip,
+                sources.objects if sources else None,
+                sources.allocatable if sources else None,
+                sources.strict_env_names if sources else False,
+                ctx.pod_ip,
+            )
+            env, kube_env = environment.env, environment.kube_env
+            if resolved.rootfs is not None:
+                # The engine's HOME, LANG and TZ are a host command's basics, not an image's
+                # (runc sets HOME from the image's passwd).
+                declared = {v.name for v in container.env or []} | set(resolved.config.env)
+                env = {k: v for k, v in env.items() if k not in ENGINE_ONLY or k in declared}
+            user = container_user(pod, container, resolved.user) if resolved.rootfs is not None else None
+            mounts: tuple[cri.Mount, ...] = ()
+            if sources is not None and sources.volumes is not None:
+                mounts = make_mounts(pod, container, sources.volumes.mounted(pod), kube_env)
+        except ContainerConfigError as exc:
+            self._event(pod, name, WARNING, "Failed", f"Error: {exc}")
+            return StartFailure("CreateContainerConfigError", str(exc))
+        for message in environment.skipped:
+            self._recorder.event(pod, WARNING, "InvalidEnvironmentVariableNames", message)
+        working_dir = container.working_dir or resolved.config.working_dir
+        config = cri.ContainerConfig(
+            name=name,
+            argv=[expand(arg, kube_env) for arg in argv],
+            env=env,
+            mounts=mounts,
+            working_dir=working_dir,
+            attempt=attempt,
+            stop_signal=stop_signal(container, resolved.config.stop_signal),
+            image=resolved.status_image,
+            rootfs=resolved.rootfs,
+            user=user,
+            termination_message_path=(
+                (container.termination_message_path or TERMINATION_MESSAGE_PATH_DEFAULT)
+                if resolved.rootfs is not None
+                else None
+            ),
+        )
+        return config, resolved
+
+    def _pull_secrets(self, pod: Pod) -> list[dict[str, Any]]:
+        found, failed = pod_pull_secrets(pod, self.get_secret)
+        if failed:
+            self._recorder.event(
+                pod,
+                WARNING,
+                "FailedToRetrieveImagePullSecret",
+                f"Unable to retrieve some image pull secrets ({', '.join(failed)}); attempting to pull "
+                "the image may not succeed.",
+            )
+        return found
+
+    def _host_image(
+        self, ctx: PodContext, container: Container, mapped: ImageConfig | None
+    ) -> StartFailure | None:
+        """The host-command path: ErrImagePull for an image nobody can run, else "present"."""
+        pod, name, image = ctx.pod, container.name, container.image or ""
+        argv = container_argv(container, mapped)
         if argv is None and container.image_pull_policy == "Never":
             message = f'Container image "{image}" is not present with pull policy of Never'
             self._event(pod, name, WARNING, "ErrImageNeverPull", message)
@@ -181,40 +286,7 @@ class ContainerManager:
             self.image_backoff.next(key, self._clock.now())
             return StartFailure("ErrImagePull", message)
         self._event(pod, name, NORMAL, "Pulled", f'Container image "{image}" already present on machine')
-        sources = self.sources
-        try:
-            # GenerateRunContainerOptions: the environment, then the mounts (subPathExpr reads it).
-            environment = container_environment(
-                pod,
-                container,
-                config.env if config else {},
-                ctx.host_ip,
-                sources.objects if sources else None,
-                sources.allocatable if sources else None,
-                sources.strict_env_names if sources else False,
-                ctx.pod_ip,
-            )
-            mounts: tuple[cri.Mount, ...] = ()
-            if sources is not None and sources.volumes is not None:
-                mounted = sources.volumes.mounted(pod)
-                mounts = make_mounts(pod, container, mounted, environment.kube_env)
-        except ContainerConfigError as exc:
-            self._event(pod, name, WARNING, "Failed", f"Error: {exc}")
-            return StartFailure("CreateContainerConfigError", str(exc))
-        for message in environment.skipped:
-            self._recorder.event(pod, WARNING, "InvalidEnvironmentVariableNames", message)
-        kube_env = environment.kube_env
-        working_dir = container.working_dir or (config.working_dir if config else None)
-        return cri.ContainerConfig(
-            name=name,
-            argv=[expand(arg, kube_env) for arg in argv],
-            env=environment.env,
-            mounts=mounts,
-            working_dir=working_dir,
-            attempt=attempt,
-            stop_signal=stop_signal(container, config.stop_signal if config else None),
-            image=image,
-        )
+        return None
 
     async def start_container(
         self, ctx: PodContext, view: ContainerView, on_created: Callable[[cri.ContainerStatus], None]
@@ -223,12 +295,12 @@ class ContainerManager:
         pod, container = ctx.pod, view.spec
         # restartCount: one more than the newest instance's.
         attempt = view.latest.attempt + 1 if view.latest is not None else 0
-        config = self._ensure_image(ctx, container, attempt)
-        if isinstance(config, StartFailure):
-            return config
-        view.image_id = self._images.image_id(
-            container.image or "", self._images.resolve(container.image or "")
-        )
+        ensured = await self._ensure_image(ctx, container, attempt)
+        if isinstance(ensured, StartFailure):
+            return ensured
+        config, resolved = ensured
+        view.image_id = resolved.image_id
+        view.status_image = resolved.status_image
         container_id = await self._runtime.create_container(ctx.sandbox_id, config)
         self._event(pod, container.name, NORMAL, "Created", f"Created container: {container.name}")
         try:
@@ -332,5 +404,9 @@ class ContainerManager:
                 raise result
 
     async def shutdown(self) -> None:
+        if self._images.store is not None:
+            # A pull no pod waits for any more must not outlive the node (the store is shared
+            # by every node; closing it twice is harmless).
+            await self._images.store.aclose()
         for task in list(self._abandoned):
             task.cancel()

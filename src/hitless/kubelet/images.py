@@ -19,9 +19,12 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitless.api.types.pod import Container
+
+if TYPE_CHECKING:
+    from hitless.kubelet.image_manager import ImageSource
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,15 @@ def _builtins() -> dict[str, ImageConfig]:
 
 
 class ImageService:
-    def __init__(self, mappings: dict[str, ImageConfig] | None = None) -> None:
+    def __init__(
+        self, mappings: dict[str, ImageConfig] | None = None, store: ImageSource | None = None
+    ) -> None:
         self._mappings = _builtins()
         self._mappings.update(mappings or {})
+        # Where every image that is not mapped to a host command comes from. None (the fake
+        # runtime's tests): such an image cannot be pulled, and a container that sets its own
+        # command runs it on the host, as before images were supported.
+        self.store = store
 
     def add(self, pattern: str, config: ImageConfig) -> None:
         self._mappings[pattern] = config

@@ -59,7 +59,7 @@ def container_status(
 ) -> ContainerStatus:
     """convertToAPIContainerStatuses for one container."""
     latest, previous = view.latest, view.previous
-    status = ContainerStatus(name=view.name, image=view.spec.image or "", started=False)
+    status = ContainerStatus(name=view.name, image=view.status_image or view.spec.image or "", started=False)
     if latest is None:
         status.state = ContainerState(waiting=ContainerStateWaiting(reason=default_waiting))
     else:

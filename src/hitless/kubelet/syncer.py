@@ -23,9 +23,11 @@ from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
 from hitless.kubelet.env import pod_hostname
+from hitless.kubelet.etchosts import etc_hosts_extras
 from hitless.kubelet.eviction import EVICTED
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
+from hitless.kubelet.termination import with_log_fallback
 from hitless.kubelet.views import ContainerView
 from hitless.kubelet.volumes.manager import VolumeManager
 from hitless.runtime import cri
@@ -147,6 +149,7 @@ class PodSyncer:
             uid=self.uid,
             hostname=pod_hostname(self.pod),
             log_directory=self._log_dir(),
+            **etc_hosts_extras(self.pod),
         )
         try:
             sandbox_id = await asyncio.shield(self.k.runtime.run_pod_sandbox(config))
@@ -198,7 +201,7 @@ class PodSyncer:
     def _refresh(self, view: ContainerView) -> None:
         if view.latest is not None:
             with contextlib.suppress(KeyError):
-                view.latest = self.k.runtime.container_status(view.latest.id)
+                view.latest = with_log_fallback(view.spec, self.k.runtime.container_status(view.latest.id))
 
     async def _kill_pod(self, grace: int | None, force: bool = False) -> None:
         if self.sandbox_id is None:

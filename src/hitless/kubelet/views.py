@@ -24,6 +24,9 @@ class ContainerView:
     # successful start.
     waiting: tuple[str, str] | None = None
     image_id: str = ""
+    # containerStatuses[].image: what the runtime reports (the normalized reference of a pulled
+    # image, e.g. docker.io/library/nginx:1.27); "" shows the spec's image.
+    status_image: str = ""
 
     @property
     def name(self) -> str:

@@ -54,6 +54,11 @@ class PodSandboxConfig:
     hostname: str
     # Directory under which this pod's container logs go: <log_directory>/<container>/<attempt>.log
     log_directory: Path
+    # The kubelet's /etc/hosts extras (pkg/kubelet/kubelet_pods.go): the pod's domain when it
+    # has a subdomain (<subdomain>.<namespace>.svc.cluster.local), and spec.hostAliases as
+    # (ip, hostnames) pairs.
+    host_domain: str | None = None
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass

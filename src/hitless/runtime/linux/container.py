@@ -3,8 +3,10 @@
 How PID 1 is started (and why no ``/proc`` scan is needed to find it): the sandbox's thread
 calls ``unshare(CLONE_NEWPID)``, which changes only the PID namespace *of that thread's next
 children*, and then forks the command. That child is PID 1 of the new namespace and a direct
-child of the engine; before it execs the command in place it builds its own mount namespace
-(``mounts.Stage``: a fresh ``/proc``, the CRI mounts, an image's root). So the engine knows PID
+child of the engine; before it execs the command in place it builds its own mount namespace:
+``mounts.Stage`` (the CRI mounts, an image's root, a fresh ``/proc``) run in the forked child,
+or, for a host command with no mounts, ``unshare --mount-proc -- argv``, which only makes the
+namespace and ``/proc`` and execs argv in place (cheaper: vfork). So the engine knows PID
 1's pid from the spawn, waits for it itself, gets its real exit status (``-9`` after SIGKILL,
 so 137, with no helper process in between to mangle it) and signals it through a pidfd.
 """
@@ -18,18 +20,22 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from hitless.clock import Clock
 from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, Mount, StartError
-from hitless.runtime.linux import lookup, nul
+from hitless.runtime.linux import bootstrap, lookup, nul
 from hitless.runtime.linux.etcfiles import EtcFiles
 from hitless.runtime.linux.logs import CriLogWriter
 from hitless.runtime.linux.mounts import ImageRoot, Plan, Stage
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
-from hitless.runtime.linux.rootfs import Ids, UserError, resolve_user
+from hitless.runtime.linux.rootfs import Ids, UserError, locator, resolve_user
 from hitless.runtime.linux.sandbox import Sandbox
-from hitless.tasks import spawn
+from hitless.tasks import spawn as spawn_task
+
+# How long start_container waits for the unshare helper to exec the command (normally a few ms).
+EXEC_WAIT = 5.0
 
 
 @dataclass
@@ -58,6 +64,10 @@ class Container:
     stop_signalled: bool = False
     # The user an image container runs as (execs take it too); None: the engine's own.
     ids: Ids | None = None
+    # The environment PID 1 got (the config's, with HOME from the image's passwd): execs get it too.
+    env: dict[str, str] = field(default_factory=dict)
+    # The file behind the container's terminationMessagePath, read back once it has exited.
+    termination_log: Path | None = None
 
     @property
     def cwd(self) -> str:
@@ -94,7 +104,14 @@ class Container:
         self.done.set()
 
 
-async def start(c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc: EtcFiles | None) -> None:
+async def start(
+    c: Container,
+    sandbox: Sandbox,
+    clock: Clock,
+    scratch: Path | None,
+    etc: EtcFiles | None,
+    unshare_path: str,
+) -> None:
     """Spawn PID 1 through the mount stage (``mounts.Stage``), from the sandbox's thread.
 
     ``scratch`` is the container's own directory (made here, removed with the container): the
@@ -104,9 +121,23 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc
     nul.refuse_nul(c.config.argv, c.config.env)
     plan, exe, argv = _plan(c, scratch, etc)
     c.ids = plan.user
+    env = c.config.env
+    if plan.user is not None and "HOME" not in env:
+        env = {**env, "HOME": plan.user.home}  # runc's default, from the image's passwd
+    c.env = env
+    c.termination_log = next(
+        (Path(m.host_path) for m in plan.files if m.container_path == c.config.termination_message_path), None
+    )
+    if plan.image is None and not plan.mounts:
+        # Nothing to mount but /proc: util-linux's unshare does that, and vfork + two execs
+        # cost ~1 ms where the Python stage's fork costs ~3 (page tables, copy-on-write faults).
+        stage: Stage | None = None
+        spawn: dict[str, Any] = {"args": [unshare_path, "--mount-proc", "--", *argv], "cwd": c.cwd}
+    else:
+        stage = Stage(plan)
+        spawn = {"args": argv, "executable": exe, "preexec_fn": stage}
     loop = asyncio.get_running_loop()
     log = CriLogWriter(c.log_path, clock.wall)
-    stage = Stage(plan)
     fds: list[int] = []
     try:
         out_r, out_w = os.pipe()
@@ -115,25 +146,26 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc
         fds += (err_r, err_w)
         try:
             popen, pid_ns_fd = await sandbox.thread.spawn(
-                argv,
+                spawn.pop("args"),
                 PidNamespace(new=True),
-                executable=exe,
-                env=c.config.env,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
                 start_new_session=True,
-                preexec_fn=stage,
+                **spawn,
             )
         except subprocess.SubprocessError as exc:
-            raise StartError(f"{lookup.CREATE_PREFIX}{stage.error() or exc}: unknown") from exc
+            message = stage.error() if stage is not None else ""
+            raise StartError(f"{lookup.CREATE_PREFIX}{message or exc}: unknown") from exc
     except BaseException:
         for fd in fds:
             os.close(fd)
         log.close()
         raise
     finally:
-        stage.close()
+        if stage is not None:
+            stage.close()
     # The child has its copies: ours would keep the pipes open after it exits.
     os.close(out_w)
     os.close(err_w)
@@ -152,23 +184,51 @@ async def start(c: Container, sandbox: Sandbox, clock: Clock, scratch: Path, etc
         PipeReader(out_r, loop, lambda data: log.feed("stdout", data)),
         PipeReader(err_r, loop, lambda data: log.feed("stderr", data)),
     ]
-    # Popen returns once the exec has happened (its error pipe closes on exec), so an exec right
-    # after the start already sees the container's mounts and its own /proc.
-    c.monitor = spawn(f"runtime container monitor {c.id[:12]}", _monitor(c, log, readers, clock))
+    c.monitor = spawn_task(f"runtime container monitor {c.id[:12]}", _monitor(c, log, readers, clock))
+    if stage is None:
+        await _wait_exec(c, clock, unshare_path, exe)
+    # Otherwise Popen has returned after the exec itself (its error pipe closes on exec), so an
+    # exec right after the start already sees the container's mounts and its own /proc.
 
 
-def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
+async def _wait_exec(c: Container, clock: Clock, unshare_path: str, exe: str) -> None:
+    """Wait until the helper has set up the mount namespace and exec'd the command, so that an
+    exec right after the start already sees the container's own /proc."""
+    assert c.process is not None
+    helper = os.path.realpath(unshare_path)  # noqa: ASYNC240 (a readlink or two, no I/O wait)
+    if os.path.realpath(exe) == helper:  # noqa: ASYNC240
+        return  # the command is unshare itself: its exec cannot be told from the helper's
+    deadline = clock.now() + EXEC_WAIT
+    delay = 0.0005
+    while not c.process.exited.done() and clock.now() < deadline:
+        try:
+            if os.readlink(f"/proc/{c.process.pid}/exe") != helper:
+                return
+        except OSError:
+            return
+        await clock.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
     config = c.config
+    assert scratch is not None or (config.rootfs is None and not config.mounts)
+    mounted = [(m.container_path, m.host_path) for m in config.mounts]
     if config.rootfs is None:
-        lookup.check_working_dir(c.cwd)
-        exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd)
-        # Where the command is found on the host, the same path names it inside the mount
-        # namespace (mounts only add to the host's tree, or cover a directory with its mirror).
-        return Plan(mounts=config.mounts, scratch=str(scratch), cwd=c.cwd), exe, argv
+        if not mounted:
+            lookup.check_working_dir(c.cwd)
+        # (With mounts, the working directory may be one: the stage's chdir, after them, says
+        # it in the same words if it is missing.) The command is found where the host or a
+        # mount will have it, and the same path names it inside the mount namespace.
+        exe, argv = lookup.runnable_argv(
+            config.argv, config.env, c.cwd, root=locator(None, mounted) if mounted else None
+        )
+        return Plan(mounts=config.mounts, scratch=str(scratch or ""), cwd=c.cwd), exe, argv
+    assert scratch is not None
     lower = str(config.rootfs)
-    # runc's lookup, inside the image: its PATH, its symlinks. The file found is named by its
-    # path inside the container, which is what the exec after pivot_root sees.
-    exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd, root=lower)
+    # runc's lookup, inside the image (its PATH, its symlinks) or a volume mounted in it. The
+    # file found is named by its path inside the container, which the exec after pivot_root sees.
+    exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd, root=locator(lower, mounted))
     upper, work, merged = scratch / "upper", scratch / "work", scratch / "merged"
     for d in (upper, work, merged):
         d.mkdir(parents=True)
@@ -187,12 +247,23 @@ def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str,
     plan = Plan(
         mounts=config.mounts,
         scratch=str(scratch),
-        image=ImageRoot(lower=lower, upper=str(upper), work=str(work), merged=str(merged)),
+        image=ImageRoot(
+            lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=_in_user_namespace()
+        ),
         cwd=c.cwd,
         user=_user(lower, config.user),
         files=files,
     )
     return plan, exe, argv
+
+
+def _in_user_namespace() -> bool:
+    # An unprivileged engine is root of a user namespace of its own (bootstrap.py): overlayfs
+    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option. Only the engine's own
+    # uid is mapped there, so an image whose files or USER need other ids cannot run as they
+    # would on a node (subordinate id ranges through newuidmap are not set up yet).
+    engine = bootstrap.current()
+    return engine is not None and engine.user_namespace
 
 
 def _user(root: str, user: str | None) -> Ids:
@@ -220,9 +291,28 @@ async def _monitor(c: Container, log: CriLogWriter, readers: list[PipeReader], c
             c.pid_ns_fd = None
     c.exit_code = kubernetes_exit_code(returncode)
     c.reason = "Completed" if c.exit_code == 0 else "Error"
+    if c.termination_log is not None:
+        c.message = _termination_message(c.termination_log)
     c.finished_mono, c.finished_at = finished_mono, finished_at
     c.state = ContainerState.EXITED
     c.done.set()
+
+
+# pkg/kubelet/container MaxContainerTerminationMessageLength: what the kubelet reads back.
+MAX_TERMINATION_MESSAGE = 4096
+
+
+def _termination_message(path: Path) -> str | None:
+    """What the container wrote to its terminationMessagePath, as the kubelet reads it
+    (kuberuntime_container.go getTerminationMessage, tail.ReadAtMost: the last 4096 bytes)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - MAX_TERMINATION_MESSAGE))
+            data = f.read()
+    except OSError:
+        return None
+    return data.decode("utf-8", "replace") or None
 
 
 async def stop(c: Container, timeout: float, clock: Clock) -> None:

@@ -25,6 +25,7 @@ from hitless.runtime.linux import lookup, nul, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
+from hitless.runtime.linux.rootfs import secure_join
 from hitless.runtime.linux.sandbox import Sandbox
 
 # After a timeout kill, how long to wait for the pipes to close before giving up on them (a
@@ -86,7 +87,9 @@ async def exec_sync(
     # even when the host has it.
     image_root = f"/proc/{pid1}/root" if c.config.rootfs is not None else None
     nul.refuse_nul(argv, {}, prefix=lookup.EXEC_PREFIX)
-    _, argv = lookup.runnable_argv(argv, c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX, root=image_root)
+    _, argv = lookup.runnable_argv(
+        argv, c.env or c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX, root=image_root
+    )
     # runc exec runs as the container's user (the process spec's user).
     user = [] if c.ids is None else [f"--setuid={c.ids.uid}", f"--setgid={c.ids.gid}"]
     pid_ns_fd = c.pid_ns_fd
@@ -107,13 +110,13 @@ async def exec_sync(
                 # opened through PID 1's root so that it is a path of the container's mount
                 # namespace once nsenter has entered it.
                 f"--mount=/proc/{pid1}/ns/mnt",
-                f"--wd=/proc/{pid1}/root{c.cwd}",
+                f"--wd={secure_join(f'/proc/{pid1}/root', c.cwd)}",
                 *user,
                 "--",
                 *argv,
             ],
             PidNamespace(join_fd=pid_ns_fd),
-            env=c.config.env,
+            env=c.env or c.config.env,
             cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=out_w,

@@ -29,11 +29,17 @@ from hitless.runtime.cri import Mount
 from hitless.runtime.linux import syscalls
 from hitless.runtime.linux.rootfs import Ids, secure_join
 
-_FLAGS_KEPT_ON_REMOUNT = (
-    # statvfs f_flag bits that are also MS_* flags, kept on a read-only remount: in a user
-    # namespace a remount that drops a locked flag fails with EPERM.
-    syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | 0x400 | 0x800 | 0x1000
-)
+# statvfs f_flag bits kept on a read-only remount, as the MS_* flags they stand for: in a user
+# namespace a remount that drops a locked flag fails with EPERM. (ST_RELATIME is 4096, which as a
+# mount flag would be MS_BIND; MS_RELATIME is 1 << 21.)
+_ST_TO_MS = {
+    0x2: syscalls.MS_NOSUID,
+    0x4: syscalls.MS_NODEV,
+    0x8: syscalls.MS_NOEXEC,
+    0x400: 0x400,  # noatime
+    0x800: 0x800,  # nodiratime
+    0x1000: 1 << 21,  # relatime
+}
 _PROPAGATION = {
     "private": syscalls.MS_PRIVATE | syscalls.MS_REC,
     "rslave": syscalls.MS_SLAVE | syscalls.MS_REC,
@@ -50,6 +56,17 @@ _DEV_LINKS = {
     "core": "/proc/kcore",
     "ptmx": "pts/ptmx",
 }
+
+
+# containerd's default spec (pkg/oci/spec.go populateDefaultUnixSpec), which runc applies: paths
+# of the host's kernel a container is not shown (a file gets /dev/null over it, a directory an
+# empty read-only tmpfs), and kernel knobs it may read but not write.
+MASKED_PATHS = (
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+    "/sys/devices/virtual/powercap", "/proc/scsi",
+)  # fmt: skip
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
 @dataclass(frozen=True)
@@ -117,17 +134,21 @@ class Stage:
     def _run(self) -> None:
         plan = self.plan
         syscalls.unshare(syscalls.CLONE_NEWNS)
-        # runc's default root propagation is rslave (containerd's rshared when a mount asks for
-        # Bidirectional): the engine's mounts still reach the container, and nothing the
-        # container mounts goes back.
-        wanted = {m.propagation for m in plan.mounts}
-        root_flags = syscalls.MS_SHARED if "rshared" in wanted else syscalls.MS_SLAVE
-        syscalls.mount(None, "/", None, syscalls.MS_REC | root_flags)
+        # runc's default root propagation, rslave: the engine's mounts still reach the container
+        # and nothing the container mounts goes back. Always, even for a Bidirectional
+        # (rshared) mount, for which containerd makes the root rshared: that would send the
+        # container's mounts (its /proc, its overlay) into the engine's namespace, or, for an
+        # engine without one of its own, the machine's. Such a mount is shared within the
+        # container only.
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE)
         # Opened now, before any mount can cover them: the mount sources as the host sees them.
         sources = [self._open_source(m) for m in (*plan.mounts, *plan.files)]
         try:
             if plan.image is not None:
-                self._image_root(plan.image)
+                try:
+                    self._image_root(plan.image)
+                except OSError as exc:
+                    raise StageError(f"error during container init: the image's root: {exc}") from exc
                 self._root = plan.image.merged
             for m, fd in zip((*plan.mounts, *plan.files), sources, strict=True):
                 self._bind(m, fd)
@@ -149,7 +170,13 @@ class Stage:
                 f"{(exc.strerror or str(exc)).lower()}"
             ) from exc
         if plan.user is not None:
-            os.setgroups(list(plan.user.groups))
+            try:
+                os.setgroups(list(plan.user.groups))
+            except PermissionError:
+                # A user namespace with setgroups denied (an unprivileged engine): runc's
+                # rootless mode leaves the groups as they are too.
+                if plan.image is None or not plan.image.rootless:
+                    raise
             os.setresgid(plan.user.gid, plan.user.gid, plan.user.gid)
             os.setresuid(plan.user.uid, plan.user.uid, plan.user.uid)
 
@@ -209,7 +236,9 @@ class Stage:
         os.makedirs(stage, 0o755)
         syscalls.mount("tmpfs", stage, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=755")
         self._tmpfs_devs.add(os.stat(stage).st_dev)
-        os.chmod(stage, stat.S_IMODE(os.stat(directory).st_mode))
+        st = os.stat(directory)
+        os.chown(stage, st.st_uid, st.st_gid)
+        os.chmod(stage, stat.S_IMODE(st.st_mode))
         for name in os.listdir(directory):
             src, dst = os.path.join(directory, name), os.path.join(stage, name)
             st = os.lstat(src)
@@ -236,6 +265,8 @@ class Stage:
             options += ",userxattr"
         syscalls.mount("overlay", image.merged, "overlay", 0, options)
         root = image.merged
+        # runc makes a missing working directory (in the container's upper dir).
+        _mkdirs(secure_join(root, self.plan.cwd))
         nosuid_nodev_noexec = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
         proc = _mkdirs(secure_join(root, "/proc"))
         syscalls.mount("proc", proc, "proc", nosuid_nodev_noexec)
@@ -267,6 +298,17 @@ class Stage:
             # read-only instead, as runc's rootless spec does (specconv.ToRootless).
             syscalls.mount("/sys", sys_dir, None, syscalls.MS_BIND | syscalls.MS_REC)
             remount_readonly(sys_dir)
+        for path in MASKED_PATHS:
+            target = root + path
+            if os.path.isdir(target):
+                syscalls.mount("tmpfs", target, "tmpfs", syscalls.MS_RDONLY)
+            elif os.path.exists(target):
+                syscalls.mount("/dev/null", target, None, syscalls.MS_BIND)
+        for path in READONLY_PATHS:
+            target = root + path
+            if os.path.exists(target):
+                syscalls.mount(target, target, None, syscalls.MS_BIND | syscalls.MS_REC)
+                remount_readonly(target)
 
     def _pivot(self, new_root: str) -> None:
         """runc's pivot_root(".", "."): the old root ends up under the new one, then is detached
@@ -289,5 +331,9 @@ def _mkdirs(path: str) -> str:
 
 
 def remount_readonly(target: str) -> None:
-    kept = os.statvfs(target).f_flag & _FLAGS_KEPT_ON_REMOUNT
+    flags = os.statvfs(target).f_flag
+    kept = 0
+    for st_flag, ms_flag in _ST_TO_MS.items():
+        if flags & st_flag:
+            kept |= ms_flag
     syscalls.mount(None, target, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY | kept)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import resource
 import shutil
 import socket
@@ -64,6 +66,27 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+STATE_PREFIX = "hitless-runtime-"
+
+
+def remove_abandoned_state_dirs() -> None:
+    """The container directories (image containers' upper dirs) of runs that were SIGKILLed: a
+    directory whose lock nobody holds any more. Their mounts went with their namespaces."""
+    base = Path(tempfile.gettempdir())
+    for path in base.glob(STATE_PREFIX + "*"):
+        try:
+            fd = os.open(path / "lock", os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue  # not ours, or being made right now
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its run is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # Sockets made per trip to a sandbox's thread (see sandbox_socket).
 SPARE_SOCKETS = 8
 
@@ -78,6 +101,7 @@ class LinuxRuntime:
         # /etc files live here; made on first use, removed with what they belong to and at shutdown.
         self._state_dir = state_dir
         self._own_state_dir = state_dir is None
+        self._state_lock: int | None = None
         self._etc: dict[str, EtcFiles] = {}
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, Container] = {}
@@ -179,7 +203,12 @@ class LinuxRuntime:
 
     def _state(self) -> Path:
         if self._state_dir is None:
-            self._state_dir = Path(tempfile.mkdtemp(prefix="hitless-runtime-"))
+            remove_abandoned_state_dirs()
+            self._state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
+            # Held until this process ends, however it ends: what tells a later run that this
+            # directory is abandoned (pids say nothing across PID namespaces).
+            self._state_lock = os.open(self._state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._state_lock, fcntl.LOCK_EX)
         return self._state_dir
 
     def _container_dir(self, container_id: str) -> Path:
@@ -187,8 +216,13 @@ class LinuxRuntime:
 
     def _etc_files(self, sandbox: Sandbox) -> EtcFiles:
         if sandbox.id not in self._etc:
+            config = sandbox.config
             self._etc[sandbox.id] = write_etc_files(
-                self._state() / "pods" / sandbox.id, sandbox.ip, sandbox.config.hostname
+                self._state() / "pods" / sandbox.id,
+                sandbox.ip,
+                config.hostname,
+                config.host_domain,
+                config.host_aliases,
             )
         return self._etc[sandbox.id]
 
@@ -224,11 +258,14 @@ class LinuxRuntime:
         c.starting = asyncio.get_running_loop().create_future()
         try:
             # Made by the start only for an image (its overlay's dirs); by the child itself
-            # when it needs a staging mount.
-            scratch = self._container_dir(container_id)
-            shutil.rmtree(scratch, ignore_errors=True)  # a start retried after a cancellation
+            # when it needs a staging mount. A host command with no mounts has none (and the
+            # run's state directory is made only once something needs it).
+            scratch = None
+            if c.config.rootfs is not None or c.config.mounts:
+                scratch = self._container_dir(container_id)
+                shutil.rmtree(scratch, ignore_errors=True)  # a start retried after a cancellation
             etc = self._etc_files(sandbox) if c.config.rootfs is not None else None
-            await container.start(c, sandbox, self.clock, scratch, etc)
+            await container.start(c, sandbox, self.clock, scratch, etc, self.tools.unshare)
             if (self._shutdown is not None or sandbox.state is not SandboxState.READY) and c.process:
                 # The sandbox was stopped (or the runtime shut down) while we were spawning.
                 c.process.kill()
@@ -254,7 +291,7 @@ class LinuxRuntime:
             return
         await container.stop(c, 0, self.clock)
         del self._containers[container_id]
-        if self._state_dir is not None:
+        if self._state_dir is not None and (c.config.rootfs is not None or c.config.mounts):
             if c.config.rootfs is not None:
                 # An image container's upper dir can be large: not on the event loop's thread.
                 await asyncio.to_thread(shutil.rmtree, self._container_dir(container_id), True)
@@ -339,3 +376,6 @@ class LinuxRuntime:
         if self._state_dir is not None:
             state = self._state_dir if self._own_state_dir else self._state_dir / "containers"
             await asyncio.to_thread(shutil.rmtree, state, True)
+        if self._state_lock is not None:
+            os.close(self._state_lock)
+            self._state_lock = None
