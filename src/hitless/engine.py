@@ -26,6 +26,7 @@ from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
+from hitless.dns.server import ClusterDNS
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
@@ -35,6 +36,7 @@ from hitless.proxy.node import NodeProxy, ProxyOptions
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
+from hitless.store.allocator import CLUSTER_DNS_IP
 from hitless.store.apply import Applier, ApplyResult, rollout_restart, scale
 from hitless.store.store import NotFound, Store
 
@@ -125,6 +127,8 @@ class EngineOptions:
     # free pair after them when another engine on this host holds those (free_address_prefixes).
     node_address_prefix: str | None = None
     load_balancer_address_prefix: str | None = None
+    # Cluster DNS (dns/) and the kubelets' resolv.conf pointing at it; off: pods keep the host's.
+    cluster_dns: bool = True
 
 
 class Engine:
@@ -180,6 +184,14 @@ class Engine:
             options=proxy_options,
             address_prefix=self.options.load_balancer_address_prefix,
         )
+        # What serves pods inside their namespaces: the cluster DNS first (its redirects are the
+        # more specific), then each node's ClusterIP rules for the pods on that node.
+        self.dns: ClusterDNS | None = None
+        if self.options.cluster_dns:
+            self.dns = ClusterDNS(self.store, self.network, CLUSTER_DNS_IP)
+            self.network.add_attacher(self.dns)
+        for proxy in self.proxies:
+            self.network.add_attacher(proxy.pod_frontends)
         self.kubelets = [
             Kubelet(
                 f"node-{i}",
@@ -192,6 +204,7 @@ class Engine:
                 self.options.log_dir,
                 rng=random.Random(rng.random()),
                 retry_jitter=self.options.retry_jitter,
+                cluster_dns=[CLUSTER_DNS_IP] if self.dns is not None else None,
             )
             for i in range(1, self.options.nodes + 1)
         ]
@@ -206,6 +219,8 @@ class Engine:
         self.endpointslices.start()
         for proxy in self.proxies:
             proxy.start()
+        if self.dns is not None:
+            self.dns.start()
         self.load_balancer.start()
         await asyncio.sleep(0)
 
@@ -257,6 +272,8 @@ class Engine:
         await self.load_balancer.stop()
         for proxy in self.proxies:
             await proxy.stop()
+        if self.dns is not None:
+            await self.dns.stop()
         await self.endpointslices.stop()
         for kubelet in self.kubelets:
             await kubelet.stop()

@@ -46,6 +46,8 @@ class PodContext:
     pod_ip: str
     host_ip: str
     log_directory: Path
+    # The kubelet's resolv.conf for the pod (kubelet/dns.py), bound at /etc/resolv.conf.
+    resolv_conf: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class StartFailure:
 
     reason: str
     message: str
+
+
+def dns_mounts(ctx: PodContext) -> tuple[cri.Mount, ...]:
+    """The pod's resolv.conf over the container's (containerd mounts the sandbox's file at
+    /etc/resolv.conf unless a CRI mount already covers it)."""
+    if ctx.resolv_conf is None:
+        return ()
+    return (cri.Mount("/etc/resolv.conf", str(ctx.resolv_conf)),)
 
 
 def stable_key(pod: Pod, container: Container) -> str:
@@ -187,6 +197,7 @@ class ContainerManager:
             attempt=attempt,
             stop_signal=stop_signal(container, resolved.config.stop_signal),
             image=resolved.status_image,
+            mounts=dns_mounts(ctx),
             rootfs=resolved.rootfs,
             user=user,
             termination_message_path=(

@@ -20,6 +20,7 @@ from hitless.api.types.node import Node, NodeAddress, NodeStatus
 from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
 from hitless.kubelet.containers import ContainerManager
+from hitless.kubelet.dns import Configurer
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.pod_worker import PodWorker
@@ -48,6 +49,7 @@ class Kubelet:
         rng: random.Random | None = None,
         retry_jitter: float | None = None,
         probers: Callable[[Probe], Prober | None] | None = None,
+        cluster_dns: list[str] | None = None,
     ) -> None:
         self.node_name = node_name
         self.host_ip = host_ip
@@ -79,6 +81,8 @@ class Kubelet:
         )
         if retry_jitter is not None:
             self.context.retry_jitter = retry_jitter
+        if cluster_dns is not None:  # --cluster-dns: the kubelet writes each pod's resolv.conf
+            self.context.dns = Configurer(recorder, cluster_dns)
         self.workers: dict[str, PodWorker] = {}
         # The spec and metadata each pod was last seen with.
         self._seen: dict[str, object] = {}

@@ -22,11 +22,12 @@ from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.dns import Configurer
 from hitless.kubelet.prober.manager import ProbeManager
 from hitless.kubelet.status import PodStatusInput, generate_pod_status, terminate_pod_status
 from hitless.kubelet.views import ContainerView
 from hitless.runtime import cri
-from hitless.runtime.network import PodNetwork
+from hitless.runtime.network import PodAttachment, PodNetwork
 from hitless.store.events import WARNING, EventRecorder
 from hitless.store.store import NotFound, Store
 from hitless.store.strategy import TERMINAL_PHASES
@@ -54,6 +55,8 @@ class KubeletContext:
     log_root: Path
     rng: random.Random = field(default_factory=random.Random)
     retry_jitter: float = SYNC_RETRY_JITTER
+    # The pod's resolv.conf (kubelet/dns.py); None: containers keep the host's.
+    dns: Configurer | None = None
 
 
 class SyncResult(Enum):
@@ -71,6 +74,7 @@ class PodSyncer:
         self.app_views = [ContainerView(spec=c) for c in pod.spec.containers]
         self.sandbox_id: str | None = None
         self.pod_ip: str | None = None
+        self.resolv_conf: Path | None = None
         self.sandbox_ready = False
         self._wake = wake
         self._start_time = k.clock.wall()
@@ -148,6 +152,9 @@ class PodSyncer:
         self.sandbox_ready = True
         self.pod_ip = self.k.runtime.pod_sandbox_status(sandbox_id).ip
         self.k.network.register(self.pod_ip, sandbox_id)
+        await self.k.network.attach(PodAttachment(self.pod_ip, sandbox_id, self.k.node_name))
+        if self.k.dns is not None:
+            self.resolv_conf = self.k.dns.write_resolv_conf(self.pod, self._log_dir())
         return True
 
     async def _start(self, ctx: PodContext, view: ContainerView) -> bool:
@@ -195,6 +202,7 @@ class PodSyncer:
             self.sandbox_ready = False
             if self.pod_ip is not None:
                 self.k.network.unregister(self.pod_ip)
+                self.k.network.detach(self.pod_ip)
 
     # --- SyncTerminatingPod / SyncTerminatedPod --------------------------------------------------
 
@@ -247,7 +255,9 @@ class PodSyncer:
 
     def _context(self) -> PodContext:
         assert self.sandbox_id is not None and self.pod_ip is not None
-        return PodContext(self.pod, self.sandbox_id, self.pod_ip, self.k.host_ip, self._log_dir())
+        return PodContext(
+            self.pod, self.sandbox_id, self.pod_ip, self.k.host_ip, self._log_dir(), self.resolv_conf
+        )
 
     def _log_dir(self) -> Path:
         # /var/log/pods/<namespace>_<name>_<uid>/, as the kubelet lays logs out.

@@ -29,6 +29,7 @@ from hitless.proxy.defaults import MIN_SYNC_PERIOD_S, SYNC_BURST, WATCH_LATENCY_
 from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, service_health_body
 from hitless.proxy.listener import Listener
+from hitless.proxy.podside import ClusterTarget, PodFrontends
 from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync, SyncedEndpoint
 from hitless.proxy.relay import reset
 from hitless.proxy.runner import BoundedFrequencyRunner
@@ -141,6 +142,9 @@ class NodeProxy:
         self._timers: list[object] = []
         self._healthz = Listener(address, self.options.healthz_port, self._accept_healthz, bind=listen)
         self.syncs = 0
+        # The ClusterIP rules pods on this node meet, and the sockets inside their namespaces.
+        self.pod_targets: dict[tuple[str, int], ClusterTarget] = {}
+        self.pod_frontends = PodFrontends(node, network, self._accept_from_pod, listen=listen)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -156,6 +160,7 @@ class NodeProxy:
             frontend.listener.close()
         for check in self.health_checks.values():
             check.listener.close()
+        self.pod_frontends.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -217,6 +222,7 @@ class NodeProxy:
         desired: dict[tuple[str, int], tuple[str, str, str, tuple[ProxyEndpoint, ...], bool, bool]] = {}
         checks: dict[int, tuple[Key, int]] = {}
         applied: dict[Key, _Applied] = {}
+        targets: dict[tuple[str, int], ClusterTarget] = {}
         for key, svc in self.services.items():
             spec = svc.spec
             if spec.type == "ExternalName" or not spec.cluster_ip or spec.cluster_ip == "None":
@@ -238,6 +244,10 @@ class NodeProxy:
                 internal_set = (cat.local if internal_policy == "Local" else cat.cluster) or ()
                 external_set = (cat.local if external_policy == "Local" else cat.cluster) or ()
                 local_ips |= local_ready_ips(endpoints, self.node)
+                # What a pod on this node meets at the ClusterIP (proxy/podside.py).
+                targets[(spec.cluster_ip, port.port)] = ClusterTarget(
+                    name, port.name or "", internal_set, mode_for(internal_set, cat.has_any)
+                )
                 if self.serves_cluster_ips:
                     mode = mode_for(internal_set, cat.has_any)
                     modes[0] = modes[0] or mode
@@ -276,6 +286,7 @@ class NodeProxy:
                 modes=(modes[0], modes[1]),
             )
         self._apply_frontends(desired)
+        self.pod_targets = targets
         self._apply_health_checks(checks)
         self.health.updated()
         now = self.clock.now()
@@ -371,6 +382,53 @@ class NodeProxy:
         record.pod = endpoint.pod or None
         record.endpoint = (endpoint.ip, endpoint.port)
         source = self.address if frontend.snat else addr[0]
+        forward(
+            self._network,
+            self.clock,
+            self.options,
+            self._log,
+            conn,
+            endpoint.ip,
+            endpoint.port,
+            source,
+            record,
+            self._spawn,
+        )
+
+    def _accept_from_pod(
+        self, pod_ip: str, conn: socket.socket, peer: tuple[str, int], dst: tuple[str, int]
+    ) -> None:
+        """A pod on this node connected to a ClusterIP: the rules of this node's last sync apply,
+        as they would to the pod's packets on the node. The client is the pod's address."""
+        target = self.pod_targets.get(dst)
+        if target is None:  # no Service at that address and port: nothing but a reset
+            reset(conn)
+            return
+        record = self._log.open(
+            hop="proxy",
+            node=self.node,
+            service=target.service,
+            port_name=target.port_name,
+            frontend="clusterIP",
+            client=(pod_ip, peer[1]),
+            accepted_at=self.clock.now(),
+        )
+        if target.mode == "drop":
+            # iptables' DROP: the pod's SYNs go unanswered. Its connect already succeeded here
+            # (the redirect socket accepted it), so it waits for an answer that never comes.
+            record.outcome = "dropped"
+            self.clock.call_later(self.options.connect_timeout, lambda: self._fail(conn, record))
+            return
+        if not target.endpoints:
+            record.outcome = "refused"
+            self._fail(conn, record)
+            return
+        endpoint = self._rng.choice(target.endpoints)
+        record.pod = endpoint.pod or None
+        record.endpoint = (endpoint.ip, endpoint.port)
+        # Pod-to-Service traffic keeps the pod's address, except a pod reaching itself through
+        # its Service (hairpin), which kube-proxy masquerades to the node's.
+        source = self.address if endpoint.ip == pod_ip else pod_ip
         forward(
             self._network,
             self.clock,

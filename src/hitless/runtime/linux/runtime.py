@@ -22,12 +22,13 @@ from hitless.runtime.cri import (
     ExecResult,
     PodSandboxConfig,
     PodSandboxStatus,
+    Redirect,
     RuntimeError_,
     RuntimeInfo,
     SandboxState,
     StartError,
 )
-from hitless.runtime.linux import bootstrap, container, lookup, procfs
+from hitless.runtime.linux import bootstrap, container, lookup, nat, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.etcfiles import EtcFiles, write_etc_files
 from hitless.runtime.linux.exec import exec_sync
@@ -299,6 +300,9 @@ class LinuxRuntime:
                 raise RuntimeError_(f"pod sandbox {sandbox_id} is not ready")
             spares.extend(made)
         return spares.pop()
+
+    async def set_sandbox_redirects(self, sandbox_id: str, redirects: list[Redirect]) -> None:
+        await nat.install(self._ready_sandbox(sandbox_id).net_fd, self.tools.nsenter, redirects)
 
     async def open_connection(
         self, sandbox_id: str, host: str, port: int, timeout: float
