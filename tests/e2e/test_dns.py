@@ -22,6 +22,11 @@ pytestmark = pytest.mark.slow
 # through glibc's resolver and the container's /etc/resolv.conf.
 FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read())"
 GET = f"{sys.executable} -c '{FETCH}'"
+TCP_QUERY = (
+    "import dns.message, dns.query; "
+    f'q = dns.message.make_query("backend.default.svc.cluster.local", "A"); '
+    f'print(dns.query.tcp(q, "{CLUSTER_DNS_IP}", timeout=5).answer[0][0])'
+)
 
 MANIFEST = """
 apiVersion: v1
@@ -118,6 +123,13 @@ async def test_a_pod_reaches_services_by_name(cluster: Cluster) -> None:
     client_ip = c.pod("client").status.pod_ip  # type: ignore[union-attr]
     assert records and all(r.client[0] == client_ip and r.node == "node-1" for r in records)
     assert all(r.pod == "default/backend-a" and r.outcome == "routed" for r in records)
+
+    # DNS over TCP, and a ClusterIP port with no Service behind it.
+    tcp = await sh(c, f"{sys.executable} -c '{TCP_QUERY}'")
+    backend_ip = c.engine.store.get("Service", "default", "backend").spec.cluster_ip  # type: ignore[union-attr]
+    assert out(tcp).strip() == backend_ip, out(tcp)
+    nothing = await sh(c, f"{GET} http://backend:81/")
+    assert nothing.exit_code != 0 and "reset" in out(nothing).lower(), out(nothing)
 
     # The StatefulSet-style name, the headless Service's name, and an outside name.
     stable = await sh(c, "/bin/busybox nslookup db-0.db.default.svc.cluster.local")
