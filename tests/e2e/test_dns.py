@@ -135,6 +135,9 @@ async def test_a_pod_reaches_services_by_name(cluster: Cluster) -> None:
     stable = await sh(c, "/bin/busybox nslookup db-0.db.default.svc.cluster.local")
     db_ip = c.pod("db-0").status.pod_ip  # type: ignore[union-attr]
     assert db_ip in out(stable), out(stable)
+    # ... and reached by it, pod to pod (the pod network through the node, no Service).
+    direct = await sh(c, f"{GET} http://db-0.db:8080/")
+    assert direct.exit_code == 0, out(direct)
     outside = await sh(c, "/bin/busybox nslookup example.com.")
     assert outside.exit_code != 0 and "REFUSED" in out(outside), out(outside)
 

@@ -42,7 +42,7 @@ from hitless.proxy.selection import (
     policies,
     port_endpoints,
 )
-from hitless.runtime.network import PodNetwork
+from hitless.runtime.network import PodNetwork, in_pod_network
 from hitless.store.store import Store, WatchEvent
 from hitless.tasks import cancel_and_wait
 
@@ -144,6 +144,7 @@ class NodeProxy:
         self.syncs = 0
         # The ClusterIP rules pods on this node meet, and the sockets inside their namespaces.
         self.pod_targets: dict[tuple[str, int], ClusterTarget] = {}
+        self._unlogged = ConnectionLog()
         self.pod_frontends = PodFrontends(node, network, self._accept_from_pod, listen=listen)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -401,6 +402,9 @@ class NodeProxy:
         """A pod on this node connected to a ClusterIP: the rules of this node's last sync apply,
         as they would to the pod's packets on the node. The client is the pod's address."""
         target = self.pod_targets.get(dst)
+        if target is None and in_pod_network(dst[0]):
+            self._pod_to_pod(pod_ip, conn, peer, dst)
+            return
         if target is None:  # no Service at that address and port: nothing but a reset
             reset(conn)
             return
@@ -438,6 +442,34 @@ class NodeProxy:
             endpoint.ip,
             endpoint.port,
             source,
+            record,
+            self._spawn,
+        )
+
+    def _pod_to_pod(
+        self, pod_ip: str, conn: socket.socket, peer: tuple[str, int], dst: tuple[str, int]
+    ) -> None:
+        # The pod network, not kube-proxy: no selection and nothing in the run's ConnectionLog
+        # (the record only carries the dial's outcome; ``_unlogged`` keeps nothing).
+        record = ConnectionRecord(
+            id=0,
+            hop="proxy",
+            node=self.node,
+            service="",
+            port_name="",
+            frontend="pod",
+            client=(pod_ip, peer[1]),
+            accepted_at=self.clock.now(),
+        )
+        forward(
+            self._network,
+            self.clock,
+            self.options,
+            self._unlogged,
+            conn,
+            dst[0],
+            dst[1],
+            pod_ip,
             record,
             self._spawn,
         )

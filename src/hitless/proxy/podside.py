@@ -1,4 +1,4 @@
-"""kube-proxy's ClusterIP rules as a pod on the node meets them.
+"""kube-proxy's ClusterIP rules as a pod on the node meets them, and the pod network between pods.
 
 A pod's packets to a cluster IP pass its node's rules. Here each pod's network namespace has one
 listening socket of its node's proxy, on the pod's loopback, and a redirect (runtime/linux/nat.py)
@@ -7,6 +7,10 @@ go (SO_ORIGINAL_DST) and the proxy routes it by its last sync (``NodeProxy.pod_t
 the same selection and forwarding as its other frontends. So a Service change reaches pods when
 the node's proxy syncs, as iptables rules would, at no cost per pod: the sockets are per pod, not
 per pod and Service port.
+
+A connection to another pod's IP (a headless Service's or a StatefulSet pod's address) takes the
+same socket and is dialled from inside the destination pod's namespace with the client pod's
+address as its source, as the pod network would carry it: no Service, no record.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 from hitless.proxy.selection import Mode, ProxyEndpoint
 from hitless.runtime.cri import Redirect
-from hitless.runtime.network import PodAttachment, PodNetwork
+from hitless.runtime.network import POD_NETWORK, PodAttachment, PodNetwork
 from hitless.store.allocator import SERVICE_CIDR
 
 log = logging.getLogger(__name__)
@@ -65,7 +69,14 @@ class PodFrontends:
         self.detach(pod.ip)
         self._sockets[pod.ip] = sock
         asyncio.get_running_loop().add_reader(sock.fileno(), self._ready, pod.ip, sock)
-        return [Redirect("tcp", str(SERVICE_CIDR), None, sock.getsockname()[1])]
+        port = sock.getsockname()[1]
+        return [
+            # The pod's own address stays its own; another pod's is reached through the node
+            # (CNI's job on a cluster), since in this namespace every 127.x address is local.
+            Redirect("tcp", pod.ip, None, None),
+            Redirect("tcp", str(POD_NETWORK), None, port),
+            Redirect("tcp", str(SERVICE_CIDR), None, port),
+        ]
 
     def detach(self, ip: str) -> None:
         sock = self._sockets.pop(ip, None)

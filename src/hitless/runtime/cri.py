@@ -87,12 +87,13 @@ class Redirect:
     """A NAT rule in a sandbox's network namespace, as a CNI plugin installs one: traffic the pod
     sends to ``destination`` (an address or a CIDR) and ``port`` (None: any) of ``protocol`` goes
     to ``to_port`` on the pod's own loopback, where the node has a socket; the socket learns the
-    original destination with SO_ORIGINAL_DST (kube-proxy's old userspace mode, per pod)."""
+    original destination with SO_ORIGINAL_DST (kube-proxy's old userspace mode, per pod).
+    ``to_port`` None leaves matching traffic alone (and later rules do not see it)."""
 
     protocol: str  # "tcp" or "udp"
     destination: str
     port: int | None
-    to_port: int
+    to_port: int | None
 
 
 @dataclass(frozen=True)

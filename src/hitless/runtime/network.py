@@ -35,7 +35,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def _in_pod_network(host: str) -> bool:
+def in_pod_network(host: str) -> bool:
     try:
         return ipaddress.ip_address(host) in POD_NETWORK
     except ValueError:
@@ -125,7 +125,7 @@ class PodNetwork:
 
     def is_gone_pod(self, ip: str) -> bool:
         """A pod IP whose sandbox is gone: nothing there answers, a connect would just hang."""
-        return ip not in self._by_ip and _in_pod_network(ip)
+        return ip not in self._by_ip and in_pod_network(ip)
 
     @staticmethod
     def check_dialable(host: str, port: int) -> None:

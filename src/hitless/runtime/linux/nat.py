@@ -25,7 +25,8 @@ def ruleset(redirects: list[Redirect]) -> str:
     for r in redirects:
         match = f"ip daddr {r.destination} "
         match += f"{r.protocol} dport {r.port}" if r.port is not None else f"meta l4proto {r.protocol}"
-        rules.append(f"    {match} redirect to :{r.to_port}\n")
+        verdict = "accept" if r.to_port is None else f"redirect to :{r.to_port}"
+        rules.append(f"    {match} {verdict}\n")
     # "add" then "delete": replaces the table whether or not it exists, in one transaction.
     head = f"add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n  chain output {{\n"
     hook = "    type nat hook output priority -100; policy accept;\n"
