@@ -18,6 +18,12 @@ it once into a fresh cache ("warm": the image is present, IfNotPresent). Then, p
   raise them past this machine's hard limits, podman's default). Skipped with a note where podman
   cannot run.
 
+``--per-container N`` first measures what one container start costs the runtime itself
+(``create_container`` + ``start_container`` until PID 1 has exec'd, N starts one after the other
+in one pod, median): a host command with no mounts (util-linux ``unshare --mount-proc``), a host
+command with one CRI mount (the mount stage in the forked child), and a container of a busybox
+image (overlay, /proc, /dev, /sys, the /etc files, pivot_root, the image's user).
+
 Needs root (namespaces, overlay mounts).
 """
 
@@ -93,6 +99,43 @@ async def hitless_start(replicas: int, mirror: str, cache: Path, log_dir: Path) 
     return {"running_s": running_at, "ready_s": ready_at}
 
 
+async def per_container(n: int, work: Path) -> dict[str, float]:
+    import dataclasses
+
+    from tests.runtime.busybox_rootfs import make_rootfs
+
+    from hitless.runtime.cri import ContainerConfig, Mount, PodSandboxConfig
+    from hitless.runtime.linux import LinuxRuntime
+
+    rootfs = make_rootfs(work / "busybox-rootfs")
+    volume = work / "volume"
+    volume.mkdir()
+    host = ContainerConfig("c", ["sleep", "1000"], {"PATH": "/usr/bin:/bin"}, "/", 0)
+    kinds = {
+        "host command": host,
+        "host command + 1 mount": dataclasses.replace(host, mounts=(Mount("/mnt", str(volume)),)),
+        "image (busybox)": dataclasses.replace(host, env={"PATH": "/bin"}, working_dir=None, rootfs=rootfs),
+    }
+    rt = LinuxRuntime()
+    out: dict[str, float] = {}
+    try:
+        sandbox = await rt.run_pod_sandbox(
+            PodSandboxConfig("bench", "bench", "bench", "bench", work / "logs")
+        )
+        for kind, config in kinds.items():
+            times = []
+            for _ in range(n):
+                started = time.perf_counter()
+                cid = await rt.create_container(sandbox, config)
+                await rt.start_container(cid)
+                times.append(time.perf_counter() - started)
+                await rt.remove_container(cid)
+            out[kind] = statistics.median(times) * 1000
+    finally:
+        await rt.shutdown()
+    return out
+
+
 def podman_cmd(root: Path) -> list[str]:
     storage = ["--root", str(root / "root"), "--runroot", str(root / "run"), "--storage-driver", "overlay"]
     return ["podman", *storage, "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
@@ -129,7 +172,19 @@ def main() -> int:
     parser.add_argument("--replicas", default="1,50")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--per-container", type=int, default=50, metavar="N")
     args = parser.parse_args()
+    costs: dict[str, float] = {}
+    if args.per_container:
+        scratch = Path(tempfile.mkdtemp(prefix="hitless-bench-per-container-"))
+        try:
+            costs = asyncio.run(per_container(args.per_container, scratch))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if not args.json:
+            print(f"one container start, median of {args.per_container} (ms):")
+            for kind, ms in costs.items():
+                print(f"  {kind:<24} {ms:6.1f}")
     if missing := missing_tools():
         print(f"skipped: needs {', '.join(missing)}", file=sys.stderr)
         return 0
@@ -186,7 +241,7 @@ def main() -> int:
         )
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"per_container_ms": costs, "replicas": results}, indent=2))
         return 0
     print(f"{'replicas':>8} {'hitless running':>16} {'hitless Ready':>14} {'podman run':>11}")
     for n, entry in results.items():

@@ -116,6 +116,8 @@ async def test_pulled_once_then_present(
     # No command or args: ENTRYPOINT + CMD; the image's env, workdir, user and stop signal.
     assert config.argv == ["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"]
     assert config.env["NGINX_VERSION"] == "1.27.0" and config.env["PATH"] == "/usr/local/sbin:/usr/bin:/bin"
+    # The engine's HOME, LANG and TZ stay out of an image's environment (runc sets HOME).
+    assert "HOME" not in config.env and config.env["HOSTNAME"] == "web"
     assert (config.working_dir, config.user, config.stop_signal) == ("/usr/share/nginx", "101", 3)
     assert config.rootfs == source.present["docker.io/library/nginx:1.27"].rootfs
     assert config.termination_message_path == "/dev/termination-log"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
     not available(), reason="needs busybox-static (apt-get install busybox-static)"
 )
 
-IMAGE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/"}
+IMAGE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ async def test_pid_1_in_the_image_with_the_pods_etc_files(
     runtime: LinuxRuntime, sandbox: str, rootfs: Path
 ) -> None:
     script = (
-        "echo $$; id -u; id -G; pwd; cat /etc/hostname; head -1 /etc/hosts; "
+        "echo $$ $HOME; id -u; id -G; pwd; cat /etc/hostname; head -1 /etc/hosts; "
         "test -e /usr/bin/python3 || echo no-host-files; ls /dev | tr '\\n' ' '; echo; "
         "(echo x > /sys/x) 2>/dev/null || echo sys-ro; echo ok > /dev/null && echo dev-null; "
         "echo bye > /dev/termination-log && echo new > /tmp/new && echo written"
@@ -57,7 +57,8 @@ async def test_pid_1_in_the_image_with_the_pods_etc_files(
     lines = log_lines(runtime, cid)
     assert status.exit_code == 0, lines
     pid, uid, groups, cwd, hostname, hosts, missing, dev, *rest = lines
-    assert (pid, uid, cwd, hostname) == ("1", "1000", "/srv/app", "web-1")
+    # HOME from the image's passwd entry of the user (runc's default when the env has none).
+    assert (pid, uid, cwd, hostname) == ("1 /www", "1000", "/srv/app", "web-1")
     assert groups.split() == ["1000", "2000"]  # its own group, then /etc/group's "logs"
     assert hosts == "# Kubernetes-managed hosts file."
     assert missing == "no-host-files"

@@ -57,7 +57,7 @@ async def test_dirs_and_files_at_missing_and_existing_paths(
     script = (
         f"cat {missing_top}/www/index.html {missing_etc}; ls {existing}; "
         f"echo written > {missing_top}/www/new.txt; "
-        f"echo overwrite > {missing_etc} || echo refused; "
+        f"(echo overwrite > {missing_etc}) 2>/dev/null || echo refused; "
         "test -f /etc/passwd && echo etc-intact; echo $$"
     )
     cid = await run(runtime, sandbox, dataclasses.replace(container(["sh", "-c", script]), mounts=mounts))
@@ -105,3 +105,21 @@ async def test_missing_source_is_a_start_error(runtime: LinuxRuntime, sandbox: s
     )
     assert runtime.container_status(cid).reason == "StartError"
     assert not on_host("/data")
+
+
+async def test_command_and_working_dir_inside_a_volume(
+    runtime: LinuxRuntime, sandbox: str, tmp_path: Path
+) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "run.sh").write_text('#!/bin/sh\necho "running in $(pwd)"\n')
+    (scripts / "run.sh").chmod(0o755)
+    target = f"/hitless-test-{uuid.uuid4().hex[:8]}"
+    config = dataclasses.replace(
+        container([f"{target}/run.sh"], working_dir=target),
+        mounts=(Mount(target, str(scripts), readonly=True),),
+    )
+    cid = await run(runtime, sandbox, config)
+    assert (await runtime.wait_container(cid)).exit_code == 0
+    assert log_lines(runtime, cid) == [f"running in {target}"]
+    assert not on_host(target)

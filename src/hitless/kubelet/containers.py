@@ -33,6 +33,9 @@ from hitless.kubelet.views import ContainerView
 from hitless.runtime import cri
 from hitless.store.events import NORMAL, WARNING, EventRecorder
 
+# What base_environment takes from the engine besides PATH and HOSTNAME.
+ENGINE_ONLY = frozenset({"HOME", "LANG", "TZ"})
+
 # pkg/kubelet/kuberuntime/kuberuntime_manager.go minimumGracePeriodInSeconds
 MINIMUM_GRACE_PERIOD = 2
 
@@ -184,6 +187,11 @@ class ContainerManager:
             return StartFailure("CreateContainerError", message)
         try:
             env, kube_env = container_environment(pod, container, resolved.config.env, ctx.host_ip)
+            if resolved.rootfs is not None:
+                # The engine's HOME, LANG and TZ are a host command's basics, not an image's
+                # (runc sets HOME from the image's passwd).
+                declared = {v.name for v in container.env or []} | set(resolved.config.env)
+                env = {k: v for k, v in env.items() if k not in ENGINE_ONLY or k in declared}
             user = container_user(pod, container, resolved.user) if resolved.rootfs is not None else None
         except ContainerConfigError as exc:
             self._event(pod, name, WARNING, "Failed", f"Error: {exc}")

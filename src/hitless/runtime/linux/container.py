@@ -24,13 +24,13 @@ from typing import Any
 
 from hitless.clock import Clock
 from hitless.runtime.cri import ContainerConfig, ContainerState, ContainerStatus, Mount, StartError
-from hitless.runtime.linux import lookup
+from hitless.runtime.linux import bootstrap, lookup
 from hitless.runtime.linux.etcfiles import EtcFiles
 from hitless.runtime.linux.logs import CriLogWriter
 from hitless.runtime.linux.mounts import ImageRoot, Plan, Stage
 from hitless.runtime.linux.netns import PidNamespace
 from hitless.runtime.linux.process import ChildProcess, PipeReader, kubernetes_exit_code
-from hitless.runtime.linux.rootfs import Ids, UserError, resolve_user
+from hitless.runtime.linux.rootfs import Ids, UserError, locator, resolve_user
 from hitless.runtime.linux.sandbox import Sandbox
 
 # How long start_container waits for the unshare helper to exec the command (normally a few ms).
@@ -110,6 +110,9 @@ async def start(
     """
     plan, exe, argv = _plan(c, scratch, etc)
     c.ids = plan.user
+    env = c.config.env
+    if plan.user is not None and "HOME" not in env:
+        env = {**env, "HOME": plan.user.home}  # runc's default, from the image's passwd
     if plan.image is None and not plan.mounts:
         # Nothing to mount but /proc: util-linux's unshare does that, and vfork + two execs
         # cost ~1 ms where the Python stage's fork costs ~3 (page tables, copy-on-write faults).
@@ -130,7 +133,7 @@ async def start(
             popen, pid_ns_fd = await sandbox.thread.spawn(
                 spawn.pop("args"),
                 PidNamespace(new=True),
-                env=c.config.env,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
@@ -194,16 +197,21 @@ async def _wait_exec(c: Container, clock: Clock, unshare_path: str, exe: str) ->
 
 def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
     config = c.config
+    mounted = [(m.container_path, m.host_path) for m in config.mounts]
     if config.rootfs is None:
-        lookup.check_working_dir(c.cwd)
-        exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd)
-        # Where the command is found on the host, the same path names it inside the mount
-        # namespace (mounts only add to the host's tree, or cover a directory with its mirror).
+        if not mounted:
+            lookup.check_working_dir(c.cwd)
+        # (With mounts, the working directory may be one: the stage's chdir, after them, says
+        # it in the same words if it is missing.) The command is found where the host or a
+        # mount will have it, and the same path names it inside the mount namespace.
+        exe, argv = lookup.runnable_argv(
+            config.argv, config.env, c.cwd, root=locator(None, mounted) if mounted else None
+        )
         return Plan(mounts=config.mounts, scratch=str(scratch), cwd=c.cwd), exe, argv
     lower = str(config.rootfs)
-    # runc's lookup, inside the image: its PATH, its symlinks. The file found is named by its
-    # path inside the container, which is what the exec after pivot_root sees.
-    exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd, root=lower)
+    # runc's lookup, inside the image (its PATH, its symlinks) or a volume mounted in it. The
+    # file found is named by its path inside the container, which the exec after pivot_root sees.
+    exe, argv = lookup.runnable_argv(config.argv, config.env, c.cwd, root=locator(lower, mounted))
     upper, work, merged = scratch / "upper", scratch / "work", scratch / "merged"
     for d in (upper, work, merged):
         d.mkdir(parents=True)
@@ -226,12 +234,23 @@ def _plan(c: Container, scratch: Path, etc: EtcFiles | None) -> tuple[Plan, str,
     plan = Plan(
         mounts=config.mounts,
         scratch=str(scratch),
-        image=ImageRoot(lower=lower, upper=str(upper), work=str(work), merged=str(merged)),
+        image=ImageRoot(
+            lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=_in_user_namespace()
+        ),
         cwd=c.cwd,
         user=_user(lower, config.user),
         files=files,
     )
     return plan, exe, argv
+
+
+def _in_user_namespace() -> bool:
+    # An unprivileged engine is root of a user namespace of its own (bootstrap.py): overlayfs
+    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option. Only the engine's own
+    # uid is mapped there, so an image whose files or USER need other ids cannot run as they
+    # would on a node (subordinate id ranges through newuidmap are not set up yet).
+    engine = bootstrap.current()
+    return engine is not None and engine.user_namespace
 
 
 def _user(root: str, user: str | None) -> Ids:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from hitless.runtime.cri import StartError
 from hitless.runtime.linux.rootfs import secure_join
@@ -32,13 +33,25 @@ class ExecutableError(StartError):
         self.exit_code = exit_code
 
 
-def _problem(path: str, root: str | None = None) -> tuple[str, int] | None:
+# Where a path of the container is, seen from the engine: the root of an image (its symlinks
+# resolved inside it), or a function that also knows the container's mounts (rootfs.locator).
+Root = str | Callable[[str], str] | None
+
+
+def _locate(root: Root, path: str) -> str:
+    if callable(root):
+        return root(path)
+    return secure_join(root, path) if root is not None else path
+
+
+def _problem(path: str, root: Root = None) -> tuple[str, int] | None:
     """Why ``path`` cannot be executed (Go's findExecutable), or None when it can.
 
-    With ``root``, ``path`` is a path inside that root filesystem (symlinks resolved in it).
+    With ``root``, ``path`` is a path inside the container's root filesystem.
     """
+    located = _locate(root, path)
     try:
-        st = os.stat(secure_join(root, path) if root is not None else path)
+        st = os.stat(located)
     except OSError as exc:
         return f"stat {path}: {(exc.strerror or str(exc)).lower()}", 127
     if stat.S_ISDIR(st.st_mode):
@@ -48,9 +61,7 @@ def _problem(path: str, root: str | None = None) -> tuple[str, int] | None:
     return None
 
 
-def resolve(
-    name: str, env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX, root: str | None = None
-) -> str:
+def resolve(name: str, env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX, root: Root = None) -> str:
     """The file ``name`` runs, searched in the env's PATH unless it contains a slash; with
     ``root``, inside that root filesystem (an image), and named by its path there.
 
@@ -75,7 +86,7 @@ def resolve(
 
 
 def runnable_argv(
-    argv: list[str], env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX, root: str | None = None
+    argv: list[str], env: dict[str, str], cwd: str, prefix: str = CREATE_PREFIX, root: Root = None
 ) -> tuple[str, list[str]]:
     """The file argv[0] runs and ``argv`` ready to hand to exec (ExecutableError otherwise).
 

@@ -29,11 +29,17 @@ from hitless.runtime.cri import Mount
 from hitless.runtime.linux import syscalls
 from hitless.runtime.linux.rootfs import Ids, secure_join
 
-_FLAGS_KEPT_ON_REMOUNT = (
-    # statvfs f_flag bits that are also MS_* flags, kept on a read-only remount: in a user
-    # namespace a remount that drops a locked flag fails with EPERM.
-    syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | 0x400 | 0x800 | 0x1000
-)
+# statvfs f_flag bits kept on a read-only remount, as the MS_* flags they stand for: in a user
+# namespace a remount that drops a locked flag fails with EPERM. (ST_RELATIME is 4096, which as a
+# mount flag would be MS_BIND; MS_RELATIME is 1 << 21.)
+_ST_TO_MS = {
+    0x2: syscalls.MS_NOSUID,
+    0x4: syscalls.MS_NODEV,
+    0x8: syscalls.MS_NOEXEC,
+    0x400: 0x400,  # noatime
+    0x800: 0x800,  # nodiratime
+    0x1000: 1 << 21,  # relatime
+}
 _PROPAGATION = {
     "private": syscalls.MS_PRIVATE | syscalls.MS_REC,
     "rslave": syscalls.MS_SLAVE | syscalls.MS_REC,
@@ -149,7 +155,13 @@ class Stage:
                 f"{(exc.strerror or str(exc)).lower()}"
             ) from exc
         if plan.user is not None:
-            os.setgroups(list(plan.user.groups))
+            try:
+                os.setgroups(list(plan.user.groups))
+            except PermissionError:
+                # A user namespace with setgroups denied (an unprivileged engine): runc's
+                # rootless mode leaves the groups as they are too.
+                if plan.image is None or not plan.image.rootless:
+                    raise
             os.setresgid(plan.user.gid, plan.user.gid, plan.user.gid)
             os.setresuid(plan.user.uid, plan.user.uid, plan.user.uid)
 
@@ -209,7 +221,9 @@ class Stage:
         os.makedirs(stage, 0o755)
         syscalls.mount("tmpfs", stage, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=755")
         self._tmpfs_devs.add(os.stat(stage).st_dev)
-        os.chmod(stage, stat.S_IMODE(os.stat(directory).st_mode))
+        st = os.stat(directory)
+        os.chown(stage, st.st_uid, st.st_gid)
+        os.chmod(stage, stat.S_IMODE(st.st_mode))
         for name in os.listdir(directory):
             src, dst = os.path.join(directory, name), os.path.join(stage, name)
             st = os.lstat(src)
@@ -291,5 +305,9 @@ def _mkdirs(path: str) -> str:
 
 
 def remount_readonly(target: str) -> None:
-    kept = os.statvfs(target).f_flag & _FLAGS_KEPT_ON_REMOUNT
+    flags = os.statvfs(target).f_flag
+    kept = 0
+    for st_flag, ms_flag in _ST_TO_MS.items():
+        if flags & st_flag:
+            kept |= ms_flag
     syscalls.mount(None, target, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY | kept)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Linux's own limit on symlinks followed in one lookup (MAXSYMLINKS).
@@ -55,6 +56,24 @@ def secure_join(root: str, path: str) -> str:
     return os.path.join(root, *resolved) if resolved else root
 
 
+def locator(root: str | None, mounts: Sequence[tuple[str, str]]) -> Callable[[str], str]:
+    """Where a path of the container will be, seen from the engine before the container exists:
+    under the innermost of its ``(container_path, host_path)`` mounts, else in ``root`` (the
+    image's tree) or, without one, on the host. So a command or working directory that lives in
+    a volume (a script from a ConfigMap) is found where the mount will put it."""
+    targets = sorted(((os.path.normpath(c), h) for c, h in mounts), key=lambda m: len(m[0]), reverse=True)
+
+    def locate(path: str) -> str:
+        path = os.path.normpath(path)
+        for target, host in targets:
+            if path == target or path.startswith(target.rstrip("/") + "/"):
+                rest = path[len(target) :]
+                return secure_join(host, rest) if rest.strip("/") else host
+        return secure_join(root, path) if root is not None else path
+
+    return locate
+
+
 @dataclass(frozen=True)
 class Ids:
     """The user PID 1 runs as: what runc puts in the OCI spec's ``process.user``."""
@@ -62,6 +81,8 @@ class Ids:
     uid: int
     gid: int
     groups: tuple[int, ...] = ()
+    # The user's home in the image's passwd (runc sets HOME to it when the env has none).
+    home: str = "/"
 
 
 def _entries(root: str, path: str) -> list[list[str]]:
@@ -89,12 +110,9 @@ def resolve_user(root: str, user: str | None) -> Ids:
     text = (user or "").strip()
     user_part, _, group_part = text.partition(":")
     name: str | None = None
-    if not user_part:
-        uid, gid = 0, 0
-        name = next((e[0] for e in passwd if e[2] == "0"), None)
-    elif user_part.isdigit():
-        uid = int(user_part)
-        entry = next((e for e in passwd if e[2] == user_part), None)
+    if not user_part or user_part.isdigit():
+        uid = int(user_part or "0")
+        entry = next((e for e in passwd if e[2] == str(uid)), None)
         gid = int(entry[3]) if entry is not None and entry[3].isdigit() else 0
         name = entry[0] if entry is not None else None
     else:
@@ -102,6 +120,7 @@ def resolve_user(root: str, user: str | None) -> Ids:
         if entry is None or not entry[2].isdigit():
             raise UserError(f"unable to find user {user_part}: no matching entries in passwd file")
         uid, gid, name = int(entry[2]), int(entry[3]) if entry[3].isdigit() else 0, user_part
+    home = entry[5] if entry is not None and len(entry) > 5 and entry[5] else "/"
     if group_part:
         if group_part.isdigit():
             gid = int(group_part)
@@ -118,4 +137,4 @@ def resolve_user(root: str, user: str | None) -> Ids:
             if e[2].isdigit() and e[0] != name and name in members:
                 extra.append(int(e[2]))
     groups = tuple(dict.fromkeys([gid, *extra]))
-    return Ids(uid, gid, groups)
+    return Ids(uid, gid, groups, home)
