@@ -291,8 +291,11 @@ class LinuxRuntime:
             # A thread round trip costs more than the socket itself (~200 µs on a busy loop), and
             # a pod is probed several times a second: make a few at once.
             # Non-blocking from birth: no fcntl on the loop's thread for each one taken.
+            # Only stream sockets are asked for often (probes, hooks, upstreams); a datagram one
+            # is the cluster DNS's, once per pod.
+            count = SPARE_SOCKETS if type == socket.SOCK_STREAM else 1
             made = await sandbox.thread.call(
-                lambda: [socket.socket(family, type | socket.SOCK_NONBLOCK) for _ in range(SPARE_SOCKETS)]
+                lambda: [socket.socket(family, type | socket.SOCK_NONBLOCK) for _ in range(count)]
             )
             if sandbox.closed:
                 for sock in made:
