@@ -41,6 +41,8 @@ class ClusterDNS:
         self._watch: asyncio.Task[None] | None = None
         self._udp: dict[str, socket.socket] = {}
         self._tcp: dict[str, asyncio.Server] = {}
+        # Open TCP clients, closed with their pod (Server.close leaves them open before 3.13).
+        self._clients: dict[str, set[asyncio.StreamWriter]] = {}
         self.queries = 0
 
     def start(self) -> None:
@@ -90,7 +92,17 @@ class ClusterDNS:
         self.detach(pod.ip)
         self._udp[pod.ip] = udp
         asyncio.get_running_loop().add_reader(udp.fileno(), self._datagrams, udp)
-        self._tcp[pod.ip] = await asyncio.start_server(self._stream, sock=tcp)
+        clients: set[asyncio.StreamWriter] = set()
+        self._clients[pod.ip] = clients
+
+        async def stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            clients.add(writer)
+            try:
+                await self._stream(reader, writer)
+            finally:
+                clients.discard(writer)
+
+        self._tcp[pod.ip] = await asyncio.start_server(stream, sock=tcp)
         return [
             Redirect("udp", self.ip, DNS_PORT, udp.getsockname()[1]),
             Redirect("tcp", self.ip, DNS_PORT, tcp.getsockname()[1]),
@@ -105,6 +117,8 @@ class ClusterDNS:
         server = self._tcp.pop(ip, None)
         if server is not None:
             server.close()
+        for writer in self._clients.pop(ip, set()):
+            writer.close()
 
     def _datagrams(self, sock: socket.socket) -> None:
         for _ in range(64):  # a burst at a time, then let other callbacks run
