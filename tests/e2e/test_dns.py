@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from hitless.api.types.discovery import EndpointSlice
+from hitless.check.runner import run_check
 from hitless.runtime.cri import ExecResult
 from hitless.store.allocator import CLUSTER_DNS_IP
 from tests.e2e import conftest
 from tests.e2e.conftest import Cluster, running
+from tests.e2e.test_examples import stdout_lines, up
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +167,15 @@ async def wait_for(predicate: object, timeout: float = 15.0) -> None:
     while not predicate():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+def test_the_dns_example_through_hitless_up(tmp_path: Path) -> None:
+    """examples/dns.yaml as a user runs it: the client reaches both backends by the Service's
+    name and resolves the stable name; `hitless check` finds no error in it."""
+    code, _, log_dir = up(tmp_path, "examples/dns.yaml", duration=3)
+    assert code == 0
+    lines = stdout_lines(log_dir, "client")
+    answered = {line.split(": ", 1)[1] for line in lines if line.startswith("backend answered")}
+    assert answered and all(name.startswith("backend-") for name in answered), lines
+    assert any(line.startswith("db-0.db is 127.244.") for line in lines), lines
+    assert run_check([str(Path(__file__).resolve().parents[2] / "examples" / "dns.yaml")]).exit_code == 0
