@@ -208,3 +208,10 @@ async def test_a_cancelled_waiter_leaves_the_shared_pull_running(
     assert shared.done() and not shared.cancelled() and shared.result() == image
     assert first.cancelled() and store._pulls == {}
     _assert_clean(store)
+    # The engine stopping cancels what is still in flight.
+    other = asyncio.ensure_future(store.pull(f"{registry.host}/test/zstd:1"))
+    await asyncio.sleep(0)
+    await store.aclose()
+    assert store._pulls == {}
+    with pytest.raises(asyncio.CancelledError):
+        await other

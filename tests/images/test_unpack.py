@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hitless.images import ImagePullError, ImageStore, PullOptions
+from hitless.images.flatten import unpack
 from tests.images.conftest import Built
 from tests.images.oci import Registry, run, tree
 
@@ -75,3 +76,23 @@ async def test_symlinks_cannot_lead_outside(
     assert (image.rootfs / str(outside).lstrip("/") / "pwned").read_text() == "pwned\n"
     assert (image.rootfs / "tmp/pwned2").read_text() == "pwned\n"
     assert (image.rootfs / "evil").is_symlink()
+
+
+async def test_rootless_unpack_flattens_ownership(tmp_path: Path, registry: Registry, built: Built) -> None:
+    """As a normal user the child unpacks in a user namespace with only the user's id mapped
+    (here root's own, as `unshare --map-root-user` maps it): other owners cannot be set and the
+    tree belongs to the user, as `umoci unpack --rootless` makes it."""
+    store = ImageStore(tmp_path / "cache", PullOptions())
+    image = await store.pull(f"{registry.host}/test/layered:1")
+    manifest = store.layout.read_json(image.manifest_digest)
+    temp = await unpack(store.layout, [layer["digest"] for layer in manifest["layers"]], rootless=True)
+    try:
+        rootful = tree(image.rootfs)
+        rootless = tree(temp)
+        assert rootless.keys() == rootful.keys()
+        assert {entry[2:4] for entry in rootless.values()} == {(0, 0)}
+        assert rootful["/owned"][2:4] == (1000, 1000) and rootful["/data/sub/fresh"][2:4] == (33, 33)
+        strip = {k: (v[0], v[1], v[4], v[5], v[6]) for k, v in rootful.items()}
+        assert {k: (v[0], v[1], v[4], v[5], v[6]) for k, v in rootless.items()} == strip
+    finally:
+        store.layout.remove_tree(temp)

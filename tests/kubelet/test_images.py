@@ -32,6 +32,7 @@ class FakeImageSource:
         self.pulls: list[tuple[float, str]] = []
         self.pull_seconds = 0.0
         self.last_pull_seconds: dict[str, float] = {}
+        self.closed = False
 
     def image(self, reference: str, config: ImageConfig) -> Image:
         rootfs = self.tmp / reference.replace("/", "_")
@@ -40,6 +41,9 @@ class FakeImageSource:
 
     def get(self, reference: str) -> Image | None:
         return self.present.get(str(parse(reference)))
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     async def pull(self, reference: str) -> Image:
         key = str(parse(reference))

@@ -123,3 +123,15 @@ async def test_command_and_working_dir_inside_a_volume(
     assert (await runtime.wait_container(cid)).exit_code == 0
     assert log_lines(runtime, cid) == [f"running in {target}"]
     assert not on_host(target)
+
+
+@pytest.mark.parametrize("propagation", ["rslave", "rshared"])
+async def test_no_mount_reaches_the_host_whatever_the_propagation(
+    runtime: LinuxRuntime, sandbox: str, tmp_path: Path, propagation: str
+) -> None:
+    before = mountinfo()
+    mounts = (Mount(f"/hitless-test-{uuid.uuid4().hex[:8]}", str(tmp_path), propagation=propagation),)
+    cid = await run(runtime, sandbox, dataclasses.replace(container(["sleep", "30"]), mounts=mounts))
+    result = await runtime.exec_sync(cid, ["grep", "-c", "hitless-test", "/proc/self/mountinfo"], timeout=5)
+    assert result.output.strip() != b"0"  # the container has its mount...
+    assert mountinfo() == before  # ...and the host has none of the container's, while it runs

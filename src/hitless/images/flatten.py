@@ -41,8 +41,11 @@ def check_layer_types(layers: Sequence[dict[str, object]]) -> None:
             )
 
 
-async def unpack(layout: Layout, layer_digests: Sequence[str]) -> Path:
+async def unpack(layout: Layout, layer_digests: Sequence[str], rootless: bool | None = None) -> Path:
     """A new tree under tmp/ holding the flattened layers; the caller renames it into place.
+
+    ``rootless`` (default: not running as root) unpacks in a user namespace of its own, where
+    only the user's id is mapped: every file then belongs to the user.
 
     Raises ImagePullError (cause ``invalid layer``) and removes the tree if a layer is refused.
     """
@@ -55,7 +58,7 @@ async def unpack(layout: Layout, layer_digests: Sequence[str]) -> Path:
             fds.append(os.open(layout.blob_path(digest), os.O_RDONLY | os.O_CLOEXEC))
         argv = [sys.executable, "-I", str(UNPACKER), str(dest), *map(str, fds)]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        if os.geteuid() != 0:
+        if rootless if rootless is not None else os.geteuid() != 0:
             argv = ["unshare", "--user", "--map-root-user", *argv]
             env["HITLESS_UNPACK_ROOTLESS"] = "1"
         proc = await asyncio.create_subprocess_exec(

@@ -28,6 +28,7 @@ from hitless.images.layout import INDEX_TYPES, Entry, Layout
 from hitless.images.model import Image, ImageConfig, PullOptions, default_root
 from hitless.images.reference import Reference, go_quote, is_loopback_host, parse
 from hitless.images.registry import Repository, endpoints, host_of, new_client
+from hitless.tasks import cancel_and_wait
 
 # The pod's imagePullSecrets as the kubelet passes them: each Secret's decoded
 # ``.dockerconfigjson`` (``{"auths": {...}}``) or legacy ``.dockercfg`` (``{host: {...}}``).
@@ -153,6 +154,11 @@ class ImageStore:
             task.add_done_callback(functools.partial(self._pull_done, key))
         return await asyncio.shield(task)
 
+    async def aclose(self) -> None:
+        """Stop pulls still in flight (the engine is stopping); what they fetched so far stays
+        out of sight in tmp/ until the next prune."""
+        await cancel_and_wait(*self._pulls.values())
+
     def _pull_done(self, key: str, task: asyncio.Task[Image]) -> None:
         if self._pulls.get(key) is task:
             del self._pulls[key]
@@ -196,7 +202,13 @@ class ImageStore:
             fcntl.flock(fd, fcntl.LOCK_SH)
             return fd
 
-        fd = await asyncio.to_thread(acquire)
+        pending = asyncio.ensure_future(asyncio.to_thread(acquire))
+        try:
+            fd = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # The thread still takes the lock (prune may hold it); release it once it has.
+            pending.add_done_callback(_close_acquired)
+            raise
         try:
             yield
         finally:
@@ -372,6 +384,11 @@ class ImageStore:
                 else:
                     leftover.unlink()
             return PruneResult([e.reference for e in dropped], blobs, trees, freed)
+
+
+def _close_acquired(future: asyncio.Future[int]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        os.close(future.result())
 
 
 def _name_of(reference: str) -> str:

@@ -359,5 +359,9 @@ class ContainerManager:
                 raise result
 
     async def shutdown(self) -> None:
+        if self._images.store is not None:
+            # A pull no pod waits for any more must not outlive the node (the store is shared
+            # by every node; closing it twice is harmless).
+            await self._images.store.aclose()
         for task in list(self._abandoned):
             task.cancel()

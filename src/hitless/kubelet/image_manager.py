@@ -43,6 +43,10 @@ class ImageSource(Protocol):
 
     async def pull(self, reference: str) -> Image: ...
 
+    async def aclose(self) -> None:
+        """Cancel the pulls still in flight (the node is stopping)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ResolvedImage:

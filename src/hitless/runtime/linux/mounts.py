@@ -123,17 +123,21 @@ class Stage:
     def _run(self) -> None:
         plan = self.plan
         syscalls.unshare(syscalls.CLONE_NEWNS)
-        # runc's default root propagation is rslave (containerd's rshared when a mount asks for
-        # Bidirectional): the engine's mounts still reach the container, and nothing the
-        # container mounts goes back.
-        wanted = {m.propagation for m in plan.mounts}
-        root_flags = syscalls.MS_SHARED if "rshared" in wanted else syscalls.MS_SLAVE
-        syscalls.mount(None, "/", None, syscalls.MS_REC | root_flags)
+        # runc's default root propagation, rslave: the engine's mounts still reach the container
+        # and nothing the container mounts goes back. Always, even for a Bidirectional
+        # (rshared) mount, for which containerd makes the root rshared: that would send the
+        # container's mounts (its /proc, its overlay) into the engine's namespace, or, for an
+        # engine without one of its own, the machine's. Such a mount is shared within the
+        # container only.
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE)
         # Opened now, before any mount can cover them: the mount sources as the host sees them.
         sources = [self._open_source(m) for m in (*plan.mounts, *plan.files)]
         try:
             if plan.image is not None:
-                self._image_root(plan.image)
+                try:
+                    self._image_root(plan.image)
+                except OSError as exc:
+                    raise StageError(f"error during container init: the image's root: {exc}") from exc
                 self._root = plan.image.merged
             for m, fd in zip((*plan.mounts, *plan.files), sources, strict=True):
                 self._bind(m, fd)
