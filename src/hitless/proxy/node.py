@@ -12,6 +12,9 @@ externalTrafficPolicy set. An empty set refuses (no endpoint anywhere: REJECT) o
 elsewhere only: DROP), see ``listener.py``. Upstream connections are opened inside the endpoint
 pod's network namespace, their source bound to the node's address (Cluster: SNAT, the pod sees
 the node) or to the client's address (Local: the client IP is kept).
+
+Pods on this node reach ClusterIPs through ``pod_frontends`` (podside.py): every node computes
+its ClusterIP sets (``pod_targets``) at each sync, whether or not it also serves the host.
 """
 
 from __future__ import annotations
