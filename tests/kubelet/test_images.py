@@ -33,6 +33,7 @@ class FakeImageSource:
         self.pull_seconds = 0.0
         self.last_pull_seconds: dict[str, float] = {}
         self.closed = False
+        self.auths: list[Any] = []
 
     def image(self, reference: str, config: ImageConfig) -> Image:
         rootfs = self.tmp / reference.replace("/", "_")
@@ -45,9 +46,10 @@ class FakeImageSource:
     async def aclose(self) -> None:
         self.closed = True
 
-    async def pull(self, reference: str) -> Image:
+    async def pull(self, reference: str, auth: Any = None) -> Image:
         key = str(parse(reference))
         self.pulls.append((self.clock.now(), key))
+        self.auths.append(auth)
         await self.clock.sleep(self.pull_seconds)
         if key in self.failures:
             raise self.failures[key]
@@ -264,3 +266,37 @@ async def test_a_mapped_image_runs_on_the_host_and_is_never_pulled(
     assert source.pulls == []
     (config,) = seen
     assert (config.argv, config.rootfs, config.user) == (["api-server", "--port", "8080"], None, None)
+
+
+async def test_image_pull_secrets_are_passed_to_the_pull(env_with: Env, source: FakeImageSource) -> None:
+    import base64
+    import json
+
+    from hitless.api.types.config import Secret
+
+    config = {"auths": {"registry.example.com": {"auth": base64.b64encode(b"me:pw").decode()}}}
+    encoded = base64.b64encode(json.dumps(config).encode()).decode()
+    env_with.store.create(
+        Secret.from_json(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "regcred", "namespace": "default"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": encoded},
+            }
+        )
+    )
+    source.registry["registry.example.com/team/api:2"] = NGINX
+    secrets = [{"name": "regcred"}, {"name": "missing"}]
+    pod = make_pod(
+        containers=[{"name": "app", "image": "registry.example.com/team/api:2"}], imagePullSecrets=secrets
+    )
+    env_with.store.create(pod)
+    await env_with.clock.advance(1)
+    assert source.auths == [[config]]
+    assert (
+        "FailedToRetrieveImagePullSecret",
+        "Unable to retrieve some image pull secrets (missing); attempting to pull the image may not succeed.",
+    ) in env_with.events("FailedToRetrieveImagePullSecret")
+    assert env_with.status().state.running is not None

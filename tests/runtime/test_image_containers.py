@@ -65,6 +65,8 @@ async def test_pid_1_in_the_image_with_the_pods_etc_files(
     for name in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd", "stdout"):
         assert name in dev.split()
     assert rest == ["sys-ro", "dev-null", "written"]
+    # What it wrote to its termination-message file is the terminated state's message.
+    assert status.message == "bye\n"
     # Every write went to the container's own upper dir: the image is unchanged.
     assert not on_host(str(rootfs / "tmp" / "new"))
     assert mountinfo() == before
@@ -74,8 +76,10 @@ async def test_exec_runs_inside_the_image_as_its_user(
     runtime: LinuxRuntime, sandbox: str, rootfs: Path
 ) -> None:
     cid = await run(runtime, sandbox, image_container(rootfs, ["sleep", "30"], user="1000:2000"))
-    result = await runtime.exec_sync(cid, ["sh", "-c", "id -u; id -g; cat /www/index.html"], timeout=5)
-    assert (result.exit_code, result.output) == (0, b"1000\n2000\nhello from the image\n")
+    result = await runtime.exec_sync(
+        cid, ["sh", "-c", "id -u; id -g; cat /www/index.html; echo $HOME"], timeout=5
+    )
+    assert (result.exit_code, result.output) == (0, b"1000\n2000\nhello from the image\n/www\n")
     # The host has python3 and sleep; the image has only busybox: a distroless-style miss.
     with pytest.raises(ExecutableError) as err:
         await runtime.exec_sync(cid, ["python3", "-c", "pass"], timeout=5)
@@ -126,3 +130,13 @@ async def test_missing_command_in_the_image(runtime: LinuxRuntime, sandbox: str,
     with pytest.raises(ExecutableError) as err:
         await runtime.start_container(cid)
     assert 'exec: "python3": executable file not found in $PATH' in str(err.value)
+
+
+async def test_a_long_termination_message_keeps_its_last_4096_bytes(
+    runtime: LinuxRuntime, sandbox: str, rootfs: Path
+) -> None:
+    script = "i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done > /dev/termination-log; exit 3"
+    config = image_container(rootfs, ["sh", "-c", script], termination_message_path="/dev/termination-log")
+    status = await runtime.wait_container(await run(runtime, sandbox, config))
+    assert status.exit_code == 3 and status.message is not None
+    assert len(status.message.encode()) == 4096 and status.message.endswith("line-498\nline-499\n")

@@ -17,15 +17,17 @@ import signal as signals
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hitless.api.defaults import TERMINATION_MESSAGE_PATH_DEFAULT
+from hitless.api.types.config import Secret
 from hitless.api.types.pod import Container, Pod
 from hitless.clock import Clock, wait_for
 from hitless.kubelet.backoff import Backoff
 from hitless.kubelet.env import ContainerConfigError, container_environment, expand
 from hitless.kubelet.format import container_field_path, format_pod, go_duration
 from hitless.kubelet.hooks import HandlerRunner
-from hitless.kubelet.image_manager import ImageFailure, ImageManager, ResolvedImage
+from hitless.kubelet.image_manager import ImageFailure, ImageManager, ResolvedImage, pod_pull_secrets
 from hitless.kubelet.images import ImageConfig, ImageService, container_argv, not_runnable_message
 from hitless.kubelet.ordering import TerminationOrdering
 from hitless.kubelet.security import container_user
@@ -115,6 +117,8 @@ class ContainerManager:
         self.crash_backoff = Backoff(clock)
         self.image_backoff = Backoff(clock)
         self._image_manager = ImageManager(clock, self.image_backoff)
+        # The Secret objects of the cluster, for imagePullSecrets (the kubelet's secret manager).
+        self.get_secret: Callable[[str, str], Secret | None] = lambda namespace, name: None
         # Abandoned preStop hooks still run; keep references so they are not collected.
         self._abandoned: set[asyncio.Task[object]] = set()
 
@@ -165,7 +169,8 @@ class ContainerManager:
             def emit(type_: str, reason: str, message: str) -> None:
                 self._event(pod, name, type_, reason, message)
 
-            result = await self._image_manager.ensure(store, pod, container, emit)
+            secrets = self._pull_secrets(pod)
+            result = await self._image_manager.ensure(store, pod, container, emit, secrets)
             if isinstance(result, ImageFailure):
                 self._event(pod, name, WARNING, "Failed", f"Error: {result.reason}")
                 return StartFailure(result.reason, result.message)
@@ -215,6 +220,18 @@ class ContainerManager:
             ),
         )
         return config, resolved
+
+    def _pull_secrets(self, pod: Pod) -> list[dict[str, Any]]:
+        found, failed = pod_pull_secrets(pod, self.get_secret)
+        if failed:
+            self._recorder.event(
+                pod,
+                WARNING,
+                "FailedToRetrieveImagePullSecret",
+                f"Unable to retrieve some image pull secrets ({', '.join(failed)}); attempting to pull "
+                "the image may not succeed.",
+            )
+        return found
 
     def _host_image(
         self, ctx: PodContext, container: Container, mapped: ImageConfig | None

@@ -11,12 +11,14 @@ or absent), or refused (``Never``). Pulls that fail back off per pod and image (
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hitless.api.defaults import image_tag
+from hitless.api.types.config import Secret
 from hitless.api.types.pod import Container, Pod
 from hitless.clock import Clock
 from hitless.kubelet.backoff import Backoff
@@ -41,7 +43,7 @@ class ImageSource(Protocol):
 
     def get(self, reference: str) -> Image | None: ...
 
-    async def pull(self, reference: str) -> Image: ...
+    async def pull(self, reference: str, auth: Sequence[Mapping[str, Any]] | None = None) -> Image: ...
 
     async def aclose(self) -> None:
         """Cancel the pulls still in flight (the node is stopping)."""
@@ -120,7 +122,12 @@ class ImageManager:
         self.backoff = backoff
 
     async def ensure(
-        self, store: ImageSource, pod: Pod, container: Container, emit: Emit
+        self,
+        store: ImageSource,
+        pod: Pod,
+        container: Container,
+        emit: Emit,
+        pull_secrets: Sequence[Mapping[str, Any]] = (),
     ) -> ResolvedImage | ImageFailure:
         """EnsureImageExists for an image that is not mapped to a host command."""
         from hitless.images import ImagePullError, InvalidImageName
@@ -153,7 +160,7 @@ class ImageManager:
         emit(NORMAL, "Pulling", f'Pulling image "{image}"')
         started = self._clock.now()
         try:
-            pulled = await store.pull(image)
+            pulled = await store.pull(image, list(pull_secrets) or None)
         except ImagePullError as err:
             emit(WARNING, "Failed", f'Failed to pull image "{image}": {err}')
             self.backoff.next(key, self._clock.now())
@@ -181,3 +188,34 @@ def _eval_pull_error(image: str, err: ImagePullError) -> ImageFailure:
             prefix, f"image pull failed for {image} because the registry is unavailable{text[len(prefix) :]}"
         )
     return ImageFailure(err.reason, text)
+
+
+def pod_pull_secrets(
+    pod: Pod, get_secret: Callable[[str, str], Secret | None]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """getPullSecretsForPod (pkg/kubelet/kubelet_pods.go): each imagePullSecret's decoded docker
+    config, and the names of those that cannot be read (the pull goes on without them)."""
+    found: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for ref in (pod.spec.model_extra or {}).get("imagePullSecrets") or []:
+        name = ref.get("name") if isinstance(ref, dict) else None
+        if not name:
+            continue
+        secret = get_secret(pod.namespace or "default", name)
+        config = _docker_config(secret) if secret is not None else None
+        if config is None:
+            failed.append(name)
+        else:
+            found.append(config)
+    return found, failed
+
+
+def _docker_config(secret: Secret) -> dict[str, Any] | None:
+    """A kubernetes.io/dockerconfigjson (or legacy dockercfg) Secret's decoded content."""
+    try:
+        data = secret.decoded()
+        raw = data.get(".dockerconfigjson") or data.get(".dockercfg")
+        config = json.loads(raw) if raw is not None else None
+    except ValueError:  # bad base64 or JSON
+        return None
+    return config if isinstance(config, dict) else None

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from hitless.api.types.config import Secret
 from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node, NodeAddress, NodeStatus
 from hitless.api.types.pod import Pod, PodStatus, Probe
@@ -66,6 +67,9 @@ class Kubelet:
         )
         hooks = HandlerRunner(runtime, network, clock)
         self.containers = ContainerManager(runtime, images, hooks, clock, recorder)
+        self.containers.get_secret = lambda namespace, name: store.get_typed(
+            Secret, "Secret", namespace, name
+        )
         self.context = KubeletContext(
             node_name=node_name,
             host_ip=host_ip,

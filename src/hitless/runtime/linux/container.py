@@ -63,6 +63,10 @@ class Container:
     stop_signalled: bool = False
     # The user an image container runs as (execs take it too); None: the engine's own.
     ids: Ids | None = None
+    # The environment PID 1 got (the config's, with HOME from the image's passwd): execs get it too.
+    env: dict[str, str] = field(default_factory=dict)
+    # The file behind the container's terminationMessagePath, read back once it has exited.
+    termination_log: Path | None = None
 
     @property
     def cwd(self) -> str:
@@ -113,6 +117,10 @@ async def start(
     env = c.config.env
     if plan.user is not None and "HOME" not in env:
         env = {**env, "HOME": plan.user.home}  # runc's default, from the image's passwd
+    c.env = env
+    c.termination_log = next(
+        (Path(m.host_path) for m in plan.files if m.container_path == c.config.termination_message_path), None
+    )
     if plan.image is None and not plan.mounts:
         # Nothing to mount but /proc: util-linux's unshare does that, and vfork + two execs
         # cost ~1 ms where the Python stage's fork costs ~3 (page tables, copy-on-write faults).
@@ -278,9 +286,28 @@ async def _monitor(c: Container, log: CriLogWriter, readers: list[PipeReader], c
             c.pid_ns_fd = None
     c.exit_code = kubernetes_exit_code(returncode)
     c.reason = "Completed" if c.exit_code == 0 else "Error"
+    if c.termination_log is not None:
+        c.message = _termination_message(c.termination_log)
     c.finished_mono, c.finished_at = finished_mono, finished_at
     c.state = ContainerState.EXITED
     c.done.set()
+
+
+# pkg/kubelet/container MaxContainerTerminationMessageLength: what the kubelet reads back.
+MAX_TERMINATION_MESSAGE = 4096
+
+
+def _termination_message(path: Path) -> str | None:
+    """What the container wrote to its terminationMessagePath, as the kubelet reads it
+    (kuberuntime_container.go getTerminationMessage, tail.ReadAtMost: the last 4096 bytes)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - MAX_TERMINATION_MESSAGE))
+            data = f.read()
+    except OSError:
+        return None
+    return data.decode("utf-8", "replace") or None
 
 
 async def stop(c: Container, timeout: float, clock: Clock) -> None:

@@ -85,7 +85,9 @@ async def exec_sync(
     # root (secure_join re-roots the image's symlinks there), so a binary the image lacks fails
     # even when the host has it.
     image_root = f"/proc/{pid1}/root" if c.config.rootfs is not None else None
-    _, argv = lookup.runnable_argv(argv, c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX, root=image_root)
+    _, argv = lookup.runnable_argv(
+        argv, c.env or c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX, root=image_root
+    )
     # runc exec runs as the container's user (the process spec's user).
     user = [] if c.ids is None else [f"--setuid={c.ids.uid}", f"--setgid={c.ids.gid}"]
     pid_ns_fd = c.pid_ns_fd
@@ -112,7 +114,7 @@ async def exec_sync(
                 *argv,
             ],
             PidNamespace(join_fd=pid_ns_fd),
-            env=c.config.env,
+            env=c.env or c.config.env,
             cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=out_w,
