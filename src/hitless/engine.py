@@ -34,6 +34,7 @@ from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
 from hitless.controllers.statefulset import StatefulSetController
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, VolumeBinder
+from hitless.dns.server import ClusterDNS
 from hitless.kubelet.capacity import node_max_pods, raise_open_file_limit
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
@@ -45,6 +46,7 @@ from hitless.proxy.node import NodeProxy, ProxyOptions
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
+from hitless.store.allocator import CLUSTER_DNS_IP
 from hitless.store.apply import Applier, ApplyResult, rollout_restart, rollout_restart_workload, scale
 from hitless.store.eviction import evict
 from hitless.store.store import NotFound, Store
@@ -142,6 +144,8 @@ class EngineOptions:
     # Each node's allocatable pods; None: the kubelet's 110, or the node's share of what this
     # machine can run when that is less (kubelet/capacity.py).
     max_pods: int | None = None
+    # Cluster DNS (dns/) and the kubelets' resolv.conf pointing at it; off: pods keep the host's.
+    cluster_dns: bool = True
 
 
 class Engine:
@@ -206,6 +210,14 @@ class Engine:
             options=proxy_options,
             address_prefix=self.options.load_balancer_address_prefix,
         )
+        # What serves pods inside their namespaces: the cluster DNS first (its redirects are the
+        # more specific), then each node's ClusterIP rules for the pods on that node.
+        self.dns: ClusterDNS | None = None
+        if self.options.cluster_dns:
+            self.dns = ClusterDNS(self.store, self.network, CLUSTER_DNS_IP)
+            self.network.add_attacher(self.dns)
+        for proxy in self.proxies:
+            self.network.add_attacher(proxy.pod_frontends)
         self.kubelets = [
             Kubelet(
                 f"node-{i}",
@@ -220,6 +232,7 @@ class Engine:
                 retry_jitter=self.options.retry_jitter,
                 volume_options=self.options.volumes,
                 max_pods=self.max_pods,
+                cluster_dns=[CLUSTER_DNS_IP] if self.dns is not None else None,
             )
             for i in range(1, self.options.nodes + 1)
         ]
@@ -245,6 +258,8 @@ class Engine:
         self.endpointslices.start()
         for proxy in self.proxies:
             proxy.start()
+        if self.dns is not None:
+            self.dns.start()
         self.load_balancer.start()
         await asyncio.sleep(0)
 
@@ -319,6 +334,8 @@ class Engine:
         await self.load_balancer.stop()
         for proxy in self.proxies:
             await proxy.stop()
+        if self.dns is not None:
+            await self.dns.stop()
         await self.endpointslices.stop()
         for kubelet in self.kubelets:
             await kubelet.stop()

@@ -59,6 +59,8 @@ class PodContext:
     pod_ip: str
     host_ip: str
     log_directory: Path
+    # The kubelet's resolv.conf for the pod (kubelet/dns.py), bound at /etc/resolv.conf.
+    resolv_conf: Path | None = None
 
 
 @dataclass
@@ -78,6 +80,14 @@ class StartFailure:
 
     reason: str
     message: str
+
+
+def dns_mounts(ctx: PodContext) -> tuple[cri.Mount, ...]:
+    """The pod's resolv.conf over the container's (containerd mounts the sandbox's file at
+    /etc/resolv.conf unless a CRI mount already covers it)."""
+    if ctx.resolv_conf is None:
+        return ()
+    return (cri.Mount("/etc/resolv.conf", str(ctx.resolv_conf)),)
 
 
 def stable_key(pod: Pod, container: Container) -> str:
@@ -230,11 +240,13 @@ class ContainerManager:
         for message in environment.skipped:
             self._recorder.event(pod, WARNING, "InvalidEnvironmentVariableNames", message)
         working_dir = container.working_dir or resolved.config.working_dir
+        covered = {m.container_path for m in mounts}
         config = cri.ContainerConfig(
             name=name,
             argv=[expand(arg, kube_env) for arg in argv],
             env=env,
-            mounts=mounts,
+            # The pod's resolv.conf, unless a volume covers it (containerd's isInCRIMounts).
+            mounts=mounts + tuple(m for m in dns_mounts(ctx) if m.container_path not in covered),
             working_dir=working_dir,
             attempt=attempt,
             stop_signal=stop_signal(container, resolved.config.stop_signal),

@@ -23,6 +23,7 @@ from hitless.clock import Clock
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
 from hitless.kubelet.capacity import MAX_PODS
 from hitless.kubelet.containers import ContainerManager, ContainerSources
+from hitless.kubelet.dns import Configurer
 from hitless.kubelet.eviction import EvictionManager
 from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.images import ImageService
@@ -60,6 +61,7 @@ class Kubelet:
         volume_options: VolumeOptions | None = None,
         state_dir: Path | None = None,
         max_pods: int = MAX_PODS,
+        cluster_dns: list[str] | None = None,
     ) -> None:
         self.node_name = node_name
         # --max-pods: the node's capacity and allocatable pods (kubelet/capacity.py).
@@ -117,6 +119,8 @@ class Kubelet:
         )
         if retry_jitter is not None:
             self.context.retry_jitter = retry_jitter
+        if cluster_dns is not None:  # --cluster-dns: the kubelet writes each pod's resolv.conf
+            self.context.dns = Configurer(recorder, cluster_dns)
         self.workers: dict[str, PodWorker] = {}
         self.eviction = EvictionManager(clock, self.volumes, recorder, self._evictable_pods)
         # The spec and metadata each pod was last seen with.

@@ -22,6 +22,7 @@ from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
 from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.dns import Configurer
 from hitless.kubelet.env import pod_hostname
 from hitless.kubelet.etchosts import etc_hosts_extras
 from hitless.kubelet.eviction import EVICTED
@@ -31,7 +32,7 @@ from hitless.kubelet.termination import with_log_fallback
 from hitless.kubelet.views import ContainerView
 from hitless.kubelet.volumes.manager import VolumeManager
 from hitless.runtime import cri
-from hitless.runtime.network import PodNetwork
+from hitless.runtime.network import PodAttachment, PodNetwork
 from hitless.store.events import WARNING, EventRecorder
 from hitless.store.store import NotFound, Store
 from hitless.store.strategy import TERMINAL_PHASES
@@ -61,6 +62,8 @@ class KubeletContext:
     rng: random.Random = field(default_factory=random.Random)
     retry_jitter: float = SYNC_RETRY_JITTER
     volumes: VolumeManager | None = None
+    # The pod's resolv.conf (kubelet/dns.py); None: containers keep the host's.
+    dns: Configurer | None = None
 
 
 class SyncResult(Enum):
@@ -78,6 +81,7 @@ class PodSyncer:
         self.app_views = [ContainerView(spec=c) for c in pod.spec.containers]
         self.sandbox_id: str | None = None
         self.pod_ip: str | None = None
+        self.resolv_conf: Path | None = None
         self.sandbox_ready = False
         self._wake = wake
         self._start_time = k.clock.wall()
@@ -162,6 +166,9 @@ class PodSyncer:
         self.sandbox_ready = True
         self.pod_ip = self.k.runtime.pod_sandbox_status(sandbox_id).ip
         self.k.network.register(self.pod_ip, sandbox_id)
+        await self.k.network.attach(PodAttachment(self.pod_ip, sandbox_id, self.k.node_name))
+        if self.k.dns is not None:
+            self.resolv_conf = self.k.dns.write_resolv_conf(self.pod, self._log_dir())
         return True
 
     async def _start(self, ctx: PodContext, view: ContainerView) -> bool:
@@ -213,6 +220,7 @@ class PodSyncer:
             self.sandbox_ready = False
             if self.pod_ip is not None:
                 self.k.network.unregister(self.pod_ip)
+                self.k.network.detach(self.pod_ip)
 
     # --- SyncTerminatingPod / SyncTerminatedPod --------------------------------------------------
 
@@ -275,7 +283,9 @@ class PodSyncer:
 
     def _context(self) -> PodContext:
         assert self.sandbox_id is not None and self.pod_ip is not None
-        return PodContext(self.pod, self.sandbox_id, self.pod_ip, self.k.host_ip, self._log_dir())
+        return PodContext(
+            self.pod, self.sandbox_id, self.pod_ip, self.k.host_ip, self._log_dir(), self.resolv_conf
+        )
 
     def _log_dir(self) -> Path:
         # /var/log/pods/<namespace>_<name>_<uid>/, as the kubelet lays logs out.

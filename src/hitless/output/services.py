@@ -28,7 +28,8 @@ def reachability(service: Service, node_addresses: list[str]) -> str:
             index = balanced.index(port) if port in balanced else -1
             lb_port = served[index].port if 0 <= index < len(served) else port.port
             where.append(f"{ingress.ip}:{lb_port} (load balancer)")
-        parts.append(f"{label} at " + "; ".join(where) if where else f"{label}: not reachable (headless)")
+        headless = f"{label}: not reachable from the host (headless; pods resolve its name to its pods)"
+        parts.append(f"{label} at " + "; ".join(where) if where else headless)
     policy = f", externalTrafficPolicy {spec.external_traffic_policy}" if spec.external_traffic_policy else ""
     return f"service {service.namespace}/{service.name} ({spec.type}{policy}): " + "; ".join(parts)
 

@@ -12,6 +12,9 @@ externalTrafficPolicy set. An empty set refuses (no endpoint anywhere: REJECT) o
 elsewhere only: DROP), see ``listener.py``. Upstream connections are opened inside the endpoint
 pod's network namespace, their source bound to the node's address (Cluster: SNAT, the pod sees
 the node) or to the client's address (Local: the client IP is kept).
+
+Pods on this node reach ClusterIPs through ``pod_frontends`` (podside.py): every node computes
+its ClusterIP sets (``pod_targets``) at each sync, whether or not it also serves the host.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from hitless.proxy.forward import forward
 from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, service_health_body
 from hitless.proxy.listener import Listener
 from hitless.proxy.owner import AddressInUse, listener_owner
+from hitless.proxy.podside import ClusterTarget, PodFrontends
 from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync, SyncedEndpoint
 from hitless.proxy.relay import reset
 from hitless.proxy.runner import BoundedFrequencyRunner
@@ -44,7 +48,7 @@ from hitless.proxy.selection import (
     policies,
     port_endpoints,
 )
-from hitless.runtime.network import PodNetwork
+from hitless.runtime.network import PodNetwork, in_pod_network
 from hitless.store.store import Store, WatchEvent
 from hitless.tasks import cancel_and_wait, guarded, spawn
 
@@ -144,6 +148,10 @@ class NodeProxy:
         self._timers: list[object] = []
         self._healthz = Listener(address, self.options.healthz_port, self._accept_healthz, bind=listen)
         self.syncs = 0
+        # The ClusterIP rules pods on this node meet, and the sockets inside their namespaces.
+        self.pod_targets: dict[tuple[str, int], ClusterTarget] = {}
+        self._unlogged = ConnectionLog()
+        self.pod_frontends = PodFrontends(node, network, self._accept_from_pod, listen=listen)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -159,6 +167,7 @@ class NodeProxy:
             frontend.listener.close()
         for check in self.health_checks.values():
             check.listener.close()
+        self.pod_frontends.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -220,6 +229,7 @@ class NodeProxy:
         desired: dict[tuple[str, int], tuple[str, str, str, tuple[ProxyEndpoint, ...], bool, bool]] = {}
         checks: dict[int, tuple[Key, int]] = {}
         applied: dict[Key, _Applied] = {}
+        targets: dict[tuple[str, int], ClusterTarget] = {}
         for key, svc in self.services.items():
             spec = svc.spec
             if spec.type == "ExternalName" or not spec.cluster_ip or spec.cluster_ip == "None":
@@ -241,6 +251,10 @@ class NodeProxy:
                 internal_set = (cat.local if internal_policy == "Local" else cat.cluster) or ()
                 external_set = (cat.local if external_policy == "Local" else cat.cluster) or ()
                 local_ips |= local_ready_ips(endpoints, self.node)
+                # What a pod on this node meets at the ClusterIP (proxy/podside.py).
+                targets[(spec.cluster_ip, port.port)] = ClusterTarget(
+                    name, port.name or "", internal_set, mode_for(internal_set, cat.has_any)
+                )
                 if self.serves_cluster_ips:
                     mode = mode_for(internal_set, cat.has_any)
                     modes[0] = modes[0] or mode
@@ -279,6 +293,7 @@ class NodeProxy:
                 modes=(modes[0], modes[1]),
             )
         self._apply_frontends(desired)
+        self.pod_targets = targets
         self._apply_health_checks(checks)
         self.health.updated()
         now = self.clock.now()
@@ -392,6 +407,84 @@ class NodeProxy:
             endpoint.ip,
             endpoint.port,
             source,
+            record,
+            self._spawn,
+        )
+
+    def _accept_from_pod(
+        self, pod_ip: str, conn: socket.socket, peer: tuple[str, int], dst: tuple[str, int]
+    ) -> None:
+        """A pod on this node connected to a ClusterIP: the rules of this node's last sync apply,
+        as they would to the pod's packets on the node. The client is the pod's address."""
+        target = self.pod_targets.get(dst)
+        if target is None and in_pod_network(dst[0]):
+            self._pod_to_pod(pod_ip, conn, peer, dst)
+            return
+        if target is None:  # no Service at that address and port: nothing but a reset
+            reset(conn)
+            return
+        record = self._log.open(
+            hop="proxy",
+            node=self.node,
+            service=target.service,
+            port_name=target.port_name,
+            frontend="clusterIP",
+            client=(pod_ip, peer[1]),
+            accepted_at=self.clock.now(),
+        )
+        if target.mode == "drop":
+            # iptables' DROP: the pod's SYNs go unanswered. Its connect already succeeded here
+            # (the redirect socket accepted it), so it waits for an answer that never comes.
+            record.outcome = "dropped"
+            self.clock.call_later(self.options.connect_timeout, lambda: self._fail(conn, record))
+            return
+        if not target.endpoints:
+            record.outcome = "refused"
+            self._fail(conn, record)
+            return
+        endpoint = self._rng.choice(target.endpoints)
+        record.pod = endpoint.pod or None
+        record.endpoint = (endpoint.ip, endpoint.port)
+        # Pod-to-Service traffic keeps the pod's address, except a pod reaching itself through
+        # its Service (hairpin), which kube-proxy masquerades to the node's.
+        source = self.address if endpoint.ip == pod_ip else pod_ip
+        forward(
+            self._network,
+            self.clock,
+            self.options,
+            self._log,
+            conn,
+            endpoint.ip,
+            endpoint.port,
+            source,
+            record,
+            self._spawn,
+        )
+
+    def _pod_to_pod(
+        self, pod_ip: str, conn: socket.socket, peer: tuple[str, int], dst: tuple[str, int]
+    ) -> None:
+        # The pod network, not kube-proxy: no selection and nothing in the run's ConnectionLog
+        # (the record only carries the dial's outcome; ``_unlogged`` keeps nothing).
+        record = ConnectionRecord(
+            id=0,
+            hop="proxy",
+            node=self.node,
+            service="",
+            port_name="",
+            frontend="pod",
+            client=(pod_ip, peer[1]),
+            accepted_at=self.clock.now(),
+        )
+        forward(
+            self._network,
+            self.clock,
+            self.options,
+            self._unlogged,
+            conn,
+            dst[0],
+            dst[1],
+            pod_ip,
             record,
             self._spawn,
         )

@@ -88,6 +88,20 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Redirect:
+    """A NAT rule in a sandbox's network namespace, as a CNI plugin installs one: traffic the pod
+    sends to ``destination`` (an address or a CIDR) and ``port`` (None: any) of ``protocol`` goes
+    to ``to_port`` on the pod's own loopback, where the node has a socket; the socket learns the
+    original destination with SO_ORIGINAL_DST (kube-proxy's old userspace mode, per pod).
+    ``to_port`` None leaves matching traffic alone (and later rules do not see it)."""
+
+    protocol: str  # "tcp" or "udp"
+    destination: str
+    port: int | None
+    to_port: int | None
+
+
+@dataclass(frozen=True)
 class ContainerConfig:
     name: str
     # The process to run: image entrypoint/cmd and the container's command/args already merged
@@ -213,6 +227,11 @@ class RuntimeService(Protocol):
         self, sandbox_id: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
     ) -> socket.socket:
         """A new non-blocking socket that belongs to the sandbox's network namespace."""
+        ...
+
+    async def set_sandbox_redirects(self, sandbox_id: str, redirects: list[Redirect]) -> None:
+        """Install ``redirects``, in order (the first match wins), in the sandbox's network
+        namespace, replacing any installed before. Raises RuntimeError_ when it cannot."""
         ...
 
     async def shutdown(self) -> None:

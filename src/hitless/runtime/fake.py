@@ -67,6 +67,8 @@ class FakeRuntime:
         self._sandboxes: dict[str, cri.PodSandboxStatus] = {}
         self._containers: dict[str, _Container] = {}
         self.log: list[LogEntry] = []
+        # What set_sandbox_redirects installed, by sandbox.
+        self.redirects: dict[str, list[cri.Redirect]] = {}
 
     def info(self) -> cri.RuntimeInfo:
         return cri.RuntimeInfo(name="fake", namespaces=False)
@@ -215,6 +217,9 @@ class FakeRuntime:
         self, sandbox_id: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
     ) -> socket.socket:
         raise OSError("the fake runtime has no network")
+
+    async def set_sandbox_redirects(self, sandbox_id: str, redirects: list[cri.Redirect]) -> None:
+        self.redirects[sandbox_id] = list(redirects)
 
     async def shutdown(self) -> None:
         for c in self._containers.values():

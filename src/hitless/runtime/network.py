@@ -11,9 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import logging
 import socket
+from dataclasses import dataclass
+from typing import Protocol
 
-from hitless.runtime.cri import RuntimeService
+from hitless.runtime.cri import Redirect, RuntimeService
+
+log = logging.getLogger(__name__)
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 # Where pod IPs come from (every runtime hands them out of this range).
@@ -30,7 +35,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def _in_pod_network(host: str) -> bool:
+def in_pod_network(host: str) -> bool:
     try:
         return ipaddress.ip_address(host) in POD_NETWORK
     except ValueError:
@@ -41,10 +46,73 @@ class DialError(OSError):
     pass
 
 
+@dataclass(frozen=True)
+class PodAttachment:
+    """A pod's network as it comes up on a node (CNI ADD)."""
+
+    ip: str
+    sandbox_id: str
+    node: str
+
+
+class Attacher(Protocol):
+    """What serves pods inside their network namespaces (the node's proxy, the cluster DNS):
+    ``attach`` makes its sockets there and says which traffic goes to them; ``detach`` closes
+    them when the pod's network goes."""
+
+    async def attach(self, pod: PodAttachment) -> list[Redirect]: ...
+
+    def detach(self, ip: str) -> None: ...
+
+
 class PodNetwork:
     def __init__(self, runtime: RuntimeService) -> None:
         self._runtime = runtime
         self._by_ip: dict[str, str] = {}
+        self._attachers: list[Attacher] = []
+
+    def add_attacher(self, attacher: Attacher) -> None:
+        """Its redirects come after those of attachers added before (the first match wins)."""
+        self._attachers.append(attacher)
+
+    async def attach(self, pod: PodAttachment) -> str | None:
+        """Set up what serves the pod from its own namespace, before its containers start, as
+        a pod's rules are in place when CNI ADD returns; the error, or None."""
+        redirects: list[Redirect] = []
+        for attacher in self._attachers:
+            try:
+                redirects += await attacher.attach(pod)
+            except Exception as exc:  # the sandbox went away meanwhile, or has no network (fake)
+                log.debug("pod %s: %s", pod.ip, exc)
+                return str(exc)
+        if not redirects:
+            return None
+        try:
+            await self._runtime.set_sandbox_redirects(pod.sandbox_id, redirects)
+        except Exception as exc:
+            log.warning("pod %s: Service traffic from the pod is not redirected: %s", pod.ip, exc)
+            return str(exc)
+        return None
+
+    def detach(self, ip: str) -> None:
+        for attacher in self._attachers:
+            attacher.detach(ip)
+
+    async def listening_socket(self, sandbox_id: str, type: int) -> socket.socket:
+        """A socket inside the pod's namespace on its loopback, at a port the kernel picks: a
+        stream one listening, a datagram one bound. Never the wildcard: the pod's own servers
+        bind that."""
+        sock = await self._runtime.sandbox_socket(sandbox_id, socket.AF_INET, type)
+        try:
+            if type == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            if type == socket.SOCK_STREAM:
+                sock.listen(4096)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def register(self, ip: str, sandbox_id: str) -> None:
         self._by_ip[ip] = sandbox_id
@@ -57,7 +125,7 @@ class PodNetwork:
 
     def is_gone_pod(self, ip: str) -> bool:
         """A pod IP whose sandbox is gone: nothing there answers, a connect would just hang."""
-        return ip not in self._by_ip and _in_pod_network(ip)
+        return ip not in self._by_ip and in_pod_network(ip)
 
     @staticmethod
     def check_dialable(host: str, port: int) -> None:

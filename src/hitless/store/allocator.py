@@ -23,6 +23,9 @@ from hitless.api.types.service import Service
 
 SERVICE_CIDR = ipaddress.ip_network("127.96.0.0/12")
 NODE_PORT_RANGE = (30000, 32767)
+# The cluster DNS's address, the range's .10 as kube-dns's clusterIP is on a cluster; held from
+# the start, as kube-dns's Service holds it (dns/server.py answers there).
+CLUSTER_DNS_IP = str(SERVICE_CIDR.network_address + 10)
 
 
 class Invalid(ValueError):
@@ -46,6 +49,7 @@ class ServiceAllocator:
         # Network and broadcast addresses are never handed out (ipallocator).
         self._first = int(SERVICE_CIDR.network_address) + 1
         self._last = int(SERVICE_CIDR.broadcast_address) - 1
+        self._ips.add(CLUSTER_DNS_IP)
 
     # --- cluster IPs --------------------------------------------------------------------------
 

@@ -190,6 +190,9 @@ class ObservedRuntime:
     ) -> socket.socket:
         return await self.inner.sandbox_socket(sandbox_id, family, type)
 
+    async def set_sandbox_redirects(self, sandbox_id: str, redirects: list[cri.Redirect]) -> None:
+        await self.inner.set_sandbox_redirects(sandbox_id, redirects)
+
     async def shutdown(self) -> None:
         await self.inner.shutdown()
         for task in list(self._waiters):

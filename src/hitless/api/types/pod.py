@@ -130,6 +130,17 @@ class PodReadinessGate(K8sModel):
     condition_type: str
 
 
+class PodDNSConfigOption(K8sModel):
+    name: str | None = None
+    value: str | None = None
+
+
+class PodDNSConfig(K8sModel):
+    nameservers: list[str] | None = None
+    searches: list[str] | None = None
+    options: list[PodDNSConfigOption] | None = None
+
+
 class PodSpec(K8sModel):
     init_containers: list[Container] | None = None
     containers: list[Container]
@@ -142,6 +153,10 @@ class PodSpec(K8sModel):
     hostname: str | None = None
     subdomain: str | None = None
     readiness_gates: list[PodReadinessGate] | None = None
+    # The kubelet's resolv.conf (kubelet/dns.py).
+    dns_policy: str | None = None
+    dns_config: PodDNSConfig | None = None
+    host_network: bool | None = None
 
     def sidecars(self) -> list[Container]:
         return [c for c in self.init_containers or [] if c.restart_policy == "Always"]

@@ -21,6 +21,7 @@ from hitless.api.validation.container import (
     validate_lifecycle,
     validate_probe,
 )
+from hitless.api.validation.dns import validate_pod_dns_config
 from hitless.api.validation.meta import (
     Obj,
     n,
@@ -123,6 +124,7 @@ def validate_pod_spec(spec: Obj, path: Path, *, resource_is_pod: bool) -> list[F
         errs.append(fe.required(path.child("dnsPolicy")))
     elif dns not in DNS_POLICIES:
         errs.append(fe.not_supported(path.child("dnsPolicy"), dns, DNS_POLICIES))
+    errs += validate_pod_dns_config(spec, path.child("dnsConfig"))
     errs += validate_labels(string_map(spec, "nodeSelector"), path.child("nodeSelector"))
     for i, gate in enumerate(objs(spec, "readinessGates")):
         condition = s(gate, "conditionType")

@@ -239,6 +239,10 @@ def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Pla
             Mount("/etc/hostname", str(etc.hostname)),
             Mount("/etc/resolv.conf", str(etc.resolv_conf)),
         )
+        # containerd's isInCRIMounts: a file the kubelet mounts itself (the pod's resolv.conf,
+        # kubelet/dns.py) is not covered by the sandbox's.
+        given = {m.container_path for m in config.mounts}
+        files = tuple(m for m in files if m.container_path not in given)
     if config.termination_message_path:
         log_file = scratch / "termination-log"
         log_file.touch()

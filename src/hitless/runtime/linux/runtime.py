@@ -24,12 +24,13 @@ from hitless.runtime.cri import (
     ExecResult,
     PodSandboxConfig,
     PodSandboxStatus,
+    Redirect,
     RuntimeError_,
     RuntimeInfo,
     SandboxState,
     StartError,
 )
-from hitless.runtime.linux import bootstrap, container, lookup, procfs
+from hitless.runtime.linux import bootstrap, container, lookup, nat, procfs
 from hitless.runtime.linux.container import Container
 from hitless.runtime.linux.etcfiles import EtcFiles, write_etc_files
 from hitless.runtime.linux.exec import exec_sync
@@ -327,8 +328,11 @@ class LinuxRuntime:
             # A thread round trip costs more than the socket itself (~200 µs on a busy loop), and
             # a pod is probed several times a second: make a few at once.
             # Non-blocking from birth: no fcntl on the loop's thread for each one taken.
+            # Only stream sockets are asked for often (probes, hooks, upstreams); a datagram one
+            # is the cluster DNS's, once per pod.
+            count = SPARE_SOCKETS if type == socket.SOCK_STREAM else 1
             made = await sandbox.thread.call(
-                lambda: [socket.socket(family, type | socket.SOCK_NONBLOCK) for _ in range(SPARE_SOCKETS)]
+                lambda: [socket.socket(family, type | socket.SOCK_NONBLOCK) for _ in range(count)]
             )
             if sandbox.closed:
                 for sock in made:
@@ -336,6 +340,9 @@ class LinuxRuntime:
                 raise RuntimeError_(f"pod sandbox {sandbox_id} is not ready")
             spares.extend(made)
         return spares.pop()
+
+    async def set_sandbox_redirects(self, sandbox_id: str, redirects: list[Redirect]) -> None:
+        await nat.install(self._ready_sandbox(sandbox_id).net_fd, self.tools.nsenter, redirects)
 
     async def open_connection(
         self, sandbox_id: str, host: str, port: int, timeout: float
