@@ -22,6 +22,7 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
+from hitless.apiserver import cli as apiserver_cli
 from hitless.cli.reapply import watch_and_reapply
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: a temporary directory removed at exit)",
     )
     p.add_argument("--no-events", action="store_true", help="text output: pod rows only")
+    apiserver_cli.add_arguments(p)
     return p
 
 
@@ -174,6 +176,7 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal)
 
+    api = await apiserver_cli.start(args, engine)
     await engine.start()
     tune_gc()
     run_ahead_of_pods()
@@ -213,6 +216,8 @@ async def _run(
         _note("every pod has finished" + (f"; failed: {', '.join(failed)}" if failed else ""))
         code = 1 if failed else 0
     await engine.delete_all_pods()
+    if api is not None:
+        await api.stop()
     await engine.stop()
     if args.log_dir:
         _note(f"container logs are in {log_dir}")

@@ -1,0 +1,651 @@
+"""The REST API over the store: paths, verbs and subresources (aiohttp handlers).
+
+Request handling follows staging/src/k8s.io/apiserver/pkg/endpoints/handlers (get.go, create.go,
+update.go, patch.go, delete.go, watch.go): the object's JSON with ``kind`` and ``apiVersion``, a
+``Table`` when the client asks for one (``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``),
+``Status`` errors, ``dryRun=All`` answered without writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from hitless.api.types.apps import Deployment, ReplicaSet
+from hitless.api.types.meta import K8sObject
+from hitless.api.types.pod import Pod
+from hitless.apiserver import discovery, encode, kinds, openapi, patch, status, tables, writes
+from hitless.apiserver.encode import Encoder, dumps
+from hitless.apiserver.eviction import evict
+from hitless.apiserver.kinds import Resource
+from hitless.apiserver.logs import LogOptions, log_path, pick_container
+from hitless.apiserver.logs import stream as stream_log
+from hitless.apiserver.selectors import Selector
+from hitless.apiserver.ssa import ServerSideApply
+from hitless.apiserver.status import ApiError
+from hitless.apiserver.watch import Broadcaster, serve_watch
+from hitless.clock import Clock
+from hitless.store.store import AlreadyExists, NotFound, Store
+
+Json = dict[str, Any]
+JSON = "application/json"
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+
+
+def _json_response(data: Any, code: int = 200, content_type: str = JSON) -> web.Response:
+    body = data if isinstance(data, bytes) else dumps(data)
+    return web.Response(body=body, status=code, headers={"Content-Type": content_type})
+
+
+def status_response(err: ApiError) -> web.Response:
+    resp = _json_response(err.status(), err.code)
+    for k, v in err.headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+def _wants_table(request: web.Request) -> bool:
+    return "as=Table" in request.headers.get("Accept", "")
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1")
+
+
+def _int(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise status.bad_request(f'invalid value "{value}" for {name}') from exc
+
+
+class Target:
+    """What a path names: a resource, maybe a namespace, an object and a subresource."""
+
+    def __init__(self, resource: Resource, namespace: str | None, name: str | None, sub: str | None) -> None:
+        self.resource = resource
+        self.namespace = namespace
+        self.name = name
+        self.sub = sub
+
+
+class Rest:
+    def __init__(self, store: Store, clock: Clock, log_root: Path, server_address: str) -> None:
+        self.store = store
+        self.clock = clock
+        self.log_root = log_root
+        self.server_address = server_address
+        self.encoder = Encoder()
+        self.broadcaster = Broadcaster(store)
+        self.ssa = ServerSideApply(clock)
+        self.stopping = asyncio.Event()
+
+    # --- routing ----------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._route(request)
+        except ApiError as err:
+            return status_response(err)
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        parts = [p for p in path.split("/") if p]
+        method = request.method
+        if path == "/version":
+            return _json_response(discovery.version())
+        if path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok", content_type="text/plain")
+        if path == "/api" or path == "/apis":
+            media = discovery.negotiate(request.headers.get("Accept", ""))
+            core = path == "/api"
+            if media is not None:
+                ctype = discovery.AGGREGATED_V2 if media == "v2" else discovery.AGGREGATED_V2BETA1
+                return _json_response(discovery.aggregated(core, media), content_type=ctype)
+            return _json_response(
+                discovery.api_versions(self.server_address) if core else discovery.api_group_list()
+            )
+        if parts[:2] == ["openapi", "v3"]:
+            if len(parts) == 2:
+                return _json_response(openapi.index())
+            gv = parts[2:]
+            group, version = (
+                ("", gv[1])
+                if gv[0] == "api" and len(gv) == 2
+                else (gv[1], gv[2])
+                if len(gv) == 3
+                else ("-", "-")
+            )
+            doc = openapi.document(group, version)
+            if doc is None:
+                raise status.path_not_found()
+            return _json_response(doc)
+        if parts and parts[0] == "api" and len(parts) >= 2:
+            group, version, rest = "", parts[1], parts[2:]
+        elif parts and parts[0] == "apis" and len(parts) >= 3:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        elif parts and parts[0] == "apis" and len(parts) == 2:
+            versions = kinds.group_versions().get(parts[1])
+            if not versions:
+                raise status.path_not_found()
+            gvs = [{"groupVersion": f"{parts[1]}/{v}", "version": v} for v in versions]
+            return _json_response(
+                {
+                    "kind": "APIGroup",
+                    "apiVersion": "v1",
+                    "name": parts[1],
+                    "versions": gvs,
+                    "preferredVersion": gvs[0],
+                }
+            )
+        else:
+            raise status.path_not_found()
+        if not rest:
+            resources = discovery.resource_list(group, version)
+            if resources is None:
+                raise status.path_not_found()
+            return _json_response(resources)
+        target = self._target(group, version, rest)
+        if target.sub is not None:
+            return await self._subresource(request, target)
+        if target.name is None:
+            if method == "GET":
+                if _flag(request, "watch"):
+                    return await self._watch(request, target)
+                return self._list(request, target)
+            if method == "POST":
+                return await self._create(request, target)
+            if method == "DELETE":
+                return await self._delete_collection(request, target)
+            raise status.method_not_allowed(method, target.resource.kind)
+        if method == "GET":
+            return self._get(request, target)
+        if method == "PUT":
+            return await self._update(request, target)
+        if method == "PATCH":
+            return await self._patch(request, target)
+        if method == "DELETE":
+            return await self._delete(request, target)
+        raise status.method_not_allowed(method, target.resource.kind)
+
+    def _target(self, group: str, version: str, rest: list[str]) -> Target:
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            resource = kinds.by_path(group, version, rest[2])
+            if resource is not None and resource.namespaced and len(rest) <= 5:
+                return Target(
+                    resource, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None
+                )
+        resource = kinds.by_path(group, version, rest[0])
+        if resource is None or len(rest) > 3:
+            raise status.path_not_found()
+        return Target(resource, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def _lookup(self, target: Target) -> K8sObject:
+        r = target.resource
+        obj = self.store.get(r.kind, r.store_namespace(target.namespace), target.name or "")
+        if obj is None:
+            raise status.not_found(r.group, r.plural, target.name or "")
+        return obj
+
+    def _selected(self, request: web.Request, target: Target) -> tuple[list[K8sObject], Selector]:
+        r = target.resource
+        selector = Selector.parse(
+            request.query.get("labelSelector"), request.query.get("fieldSelector"), r.kind
+        )
+        namespace = target.namespace if r.namespaced else None
+        objs = self.store.objects(r.kind, namespace)
+        objs = self.matching(objs, selector)
+        objs.sort(key=lambda o: (o.metadata.namespace or "", o.name))
+        return objs, selector
+
+    def _list(self, request: web.Request, target: Target) -> web.Response:
+        r = target.resource
+        objs, _ = self._selected(request, target)
+        rv = str(self.store.resource_version)
+        if _wants_table(request):
+            include = request.query.get("includeObject", "Metadata")
+            rows = [tables.row(o, self.encoder.data(o), include, self.clock.wall()) for o in objs]
+            return _json_response(tables.table(r.kind, rows, rv))
+        head = dumps(
+            {"kind": f"{r.kind}List", "apiVersion": r.group_version, "metadata": {"resourceVersion": rv}}
+        )
+        body = head[:-1] + b',"items":[' + b",".join(self.encoder.bytes(o) for o in objs) + b"]}"
+        return _json_response(body)
+
+    def _get(self, request: web.Request, target: Target) -> web.Response:
+        obj = self._lookup(target)
+        if _wants_table(request):
+            include = request.query.get("includeObject", "Metadata")
+            row = tables.row(obj, self.encoder.data(obj), include, self.clock.wall())
+            return _json_response(tables.table(obj.kind, [row], obj.metadata.resource_version or ""))
+        return _json_response(self.encoder.bytes(obj))
+
+    # --- watch ------------------------------------------------------------------------------
+
+    async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        return await serve_watch(self, request, target)
+
+    def matching(self, objs: list[K8sObject], selector: Selector) -> list[K8sObject]:
+        if selector.empty:
+            return objs
+        return [o for o in objs if self.selects(selector, o)]
+
+    def selects(self, selector: Selector, obj: K8sObject) -> bool:
+        return selector.matcher(lambda: self.encoder.data(obj), obj.metadata.labels)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        if not raw:
+            raise status.bad_request("the body of the request was empty")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise status.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
+
+    def _prepare(self, target: Target, data: Any) -> Json:
+        if not isinstance(data, dict):
+            raise status.bad_request("the body of the request must be a JSON object")
+        r = target.resource
+        data.setdefault("apiVersion", r.group_version)
+        data.setdefault("kind", r.kind)
+        meta = data.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise status.bad_request("metadata must be an object")
+        if r.namespaced:
+            ns = meta.get("namespace")
+            if ns and target.namespace and ns != target.namespace:
+                raise status.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = target.namespace or ns or "default"
+        else:
+            meta.pop("namespace", None)
+        if r.kind == "Namespace":
+            # namespace strategy PrepareForCreate: the finalizer and phase every namespace has.
+            data.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            data.setdefault("status", {}).setdefault("phase", "Active")
+        return data
+
+    async def _create(self, request: web.Request, target: Target) -> web.Response:
+        r = target.resource
+        data = self._prepare(target, await self._body(request))
+        for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
+            data["metadata"].pop(key, None)
+        obj = writes.decode(r, data)
+        if request.query.get("dryRun") == "All":
+            return _json_response(encode.api_json(obj), 201)
+        try:
+            stored = self.store.create(obj)
+        except AlreadyExists as exc:
+            raise status.already_exists(r.group, r.plural, obj.name) from exc
+        except ValueError as exc:
+            raise status.invalid_message(r.group, r.kind, obj.name, str(exc)) from exc
+        return _json_response(self.encoder.bytes(stored), 201)
+
+    def _write(
+        self, target: Target, live: K8sObject, new: K8sObject, dry_run: bool, subresource: str | None
+    ) -> K8sObject:
+        r = target.resource
+        wanted = new.metadata.resource_version
+        if wanted and wanted != live.metadata.resource_version:
+            raise status.conflict(r.group, r.plural, live.name, status.MODIFIED)
+        if subresource != "status":
+            writes.check_update(r, live, new)
+        if dry_run:
+            return new
+        try:
+            if subresource == "status":
+                return self.store.update_status(new)
+            return self.store.update(new)
+        except NotFound as exc:
+            raise status.not_found(r.group, r.plural, live.name) from exc
+
+    async def _update(
+        self, request: web.Request, target: Target, subresource: str | None = None
+    ) -> web.Response:
+        r = target.resource
+        data = self._prepare(target, await self._body(request))
+        if data["metadata"].get("name") != target.name:
+            raise status.bad_request(
+                f"the name of the object ({data['metadata'].get('name')}) does not match the name on "
+                f"the URL ({target.name})"
+            )
+        live = self._lookup(target)
+        new = writes.decode(r, data)
+        stored = self._write(target, live, new, request.query.get("dryRun") == "All", subresource)
+        return _json_response(
+            self.encoder.bytes(stored) if stored.metadata.resource_version else dumps(encode.api_json(stored))
+        )
+
+    async def _patch(
+        self, request: web.Request, target: Target, subresource: str | None = None
+    ) -> web.Response:
+        r = target.resource
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if ctype not in _PATCH_TYPES:
+            raise status.unsupported_media_type(ctype)
+        body = await self._body(request)
+        dry_run = request.query.get("dryRun") == "All"
+        live = self.store.get(r.kind, r.store_namespace(target.namespace), target.name or "")
+        if ctype == "application/apply-patch+yaml":
+            manager = request.query.get("fieldManager")
+            if not manager:
+                raise status.bad_request(
+                    "PATCH, application/apply-patch+yaml requires fieldManager to be set"
+                )
+            body = self._prepare(target, body)
+            if body["metadata"].get("name") not in (None, target.name):
+                raise status.bad_request("the name of the object does not match the name on the URL")
+            body["metadata"]["name"] = target.name
+            if live is None:
+                obj = writes.decode(r, self.ssa.create(body, manager, r))
+                if dry_run:
+                    return _json_response(encode.api_json(obj), 201)
+                try:
+                    stored = self.store.create(obj)
+                except AlreadyExists as exc:
+                    raise status.already_exists(r.group, r.plural, obj.name) from exc
+                return _json_response(self.encoder.bytes(stored), 201)
+            merged = self.ssa.apply(self.encoder.data(live), body, manager, _flag(request, "force"), r)
+            new = writes.decode(r, merged)
+            new.metadata.resource_version = None
+            stored = self._write(target, live, new, dry_run, subresource)
+            return _json_response(
+                self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored))
+            )
+        if live is None:
+            raise status.not_found(r.group, r.plural, target.name or "")
+        current = json.loads(self.encoder.bytes(live))
+        if ctype == "application/json-patch+json":
+            result = patch.json_patch(current, body)
+        elif ctype == "application/merge-patch+json":
+            result = patch.merge_patch(current, body)
+        else:
+            result = patch.strategic_merge(current, body, patch.definition_for(r.kind, r.group, r.version))
+        if not isinstance(result, dict):
+            raise status.bad_request("the patch produced something that is not an object")
+        meta = result.setdefault("metadata", {})
+        if meta.get("name") != live.name:
+            raise status.bad_request("metadata.name: Invalid value: the name of the object cannot be changed")
+        if meta.get("resourceVersion") == live.metadata.resource_version:
+            meta.pop("resourceVersion", None)
+        new = writes.decode(r, result)
+        stored = self._write(target, live, new, dry_run, subresource)
+        return _json_response(self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))
+
+    async def _delete_options(self, request: web.Request) -> Json:
+        raw = await request.read()
+        options: Json = {}
+        if raw:
+            try:
+                options = json.loads(raw)
+            except ValueError as exc:
+                raise status.bad_request(f"invalid DeleteOptions: {exc}") from exc
+        if "gracePeriodSeconds" not in options and request.query.get("gracePeriodSeconds"):
+            options["gracePeriodSeconds"] = _int(request, "gracePeriodSeconds")
+        if "propagationPolicy" not in options and request.query.get("propagationPolicy"):
+            options["propagationPolicy"] = request.query["propagationPolicy"]
+        if request.query.get("dryRun") == "All":
+            options["dryRun"] = ["All"]
+        return options
+
+    def _delete_one(self, target: Target, obj: K8sObject, options: Json) -> K8sObject | None:
+        """Delete ``obj``: the object while it terminates, None once gone."""
+        r = target.resource
+        pre = options.get("preconditions") or {}
+        if pre.get("uid") and pre["uid"] != obj.metadata.uid:
+            raise status.conflict(
+                r.group,
+                r.plural,
+                obj.name,
+                f"Precondition failed: UID in precondition: {pre['uid']}, "
+                f"UID in object meta: {obj.metadata.uid}",
+            )
+        if pre.get("resourceVersion") and pre["resourceVersion"] != obj.metadata.resource_version:
+            raise status.conflict(
+                r.group,
+                r.plural,
+                obj.name,
+                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                f"ResourceVersion in object meta: {obj.metadata.resource_version}",
+            )
+        if "All" in (options.get("dryRun") or []):
+            return obj
+        if options.get("propagationPolicy") == "Orphan":
+            self._orphan(obj)
+        grace = options.get("gracePeriodSeconds")
+        try:
+            gone = self.store.delete(r.kind, r.store_namespace(target.namespace), obj.name, grace)
+        except NotFound as exc:
+            raise status.not_found(r.group, r.plural, obj.name) from exc
+        still = self.store.get(r.kind, r.store_namespace(target.namespace), obj.name)
+        return still if still is not None and still.metadata.uid == gone.metadata.uid else None
+
+    def _orphan(self, owner: K8sObject) -> None:
+        """propagationPolicy Orphan: the dependents lose their owner reference and stay."""
+        for kind in ("ReplicaSet", "Pod", "EndpointSlice"):
+            for dep in self.store.objects(kind, owner.metadata.namespace):
+                refs = dep.metadata.owner_references or []
+                if any(ref.uid == owner.metadata.uid for ref in refs):
+                    new = dep.copy_deep()
+                    new.metadata.owner_references = [
+                        ref for ref in refs if ref.uid != owner.metadata.uid
+                    ] or None
+                    self.store.update(new)
+
+    def _deleted_status(self, target: Target, obj: K8sObject) -> Json:
+        r = target.resource
+        details: Json = {"name": obj.name, "kind": r.plural, "uid": obj.metadata.uid}
+        if r.group:
+            details["group"] = r.group
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    async def _delete(self, request: web.Request, target: Target) -> web.Response:
+        options = await self._delete_options(request)
+        obj = self._lookup(target)
+        left = self._delete_one(target, obj, options)
+        if left is not None:
+            return _json_response(
+                self.encoder.bytes(left) if left.metadata.resource_version else dumps(encode.api_json(left))
+            )
+        return _json_response(self._deleted_status(target, obj))
+
+    async def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
+        options = await self._delete_options(request)
+        objs, _ = self._selected(request, target)
+        items = []
+        for obj in objs:
+            left = self._delete_one(target, obj, options)
+            items.append(self.encoder.data(left if left is not None else obj))
+        r = target.resource
+        rv = str(self.store.resource_version)
+        return _json_response(
+            {
+                "kind": f"{r.kind}List",
+                "apiVersion": r.group_version,
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            }
+        )
+
+    # --- subresources -----------------------------------------------------------------------
+
+    async def _subresource(self, request: web.Request, target: Target) -> web.StreamResponse:
+        r, sub, method = target.resource, target.sub, request.method
+        if sub not in r.subresources:
+            raise status.path_not_found()
+        if sub == "status":
+            if method == "GET":
+                return self._get(request, target)
+            if method == "PUT":
+                return await self._update(request, target, "status")
+            if method == "PATCH":
+                return await self._patch(request, target, "status")
+        elif sub == "scale" and r.kind in ("Deployment", "ReplicaSet"):
+            return await self._scale(request, target)
+        elif sub == "log" and method == "GET":
+            return await self._log(request, target)
+        elif sub == "eviction" and method == "POST":
+            return await self._evict(request, target)
+        elif sub == "binding" and method == "POST":
+            body = await self._body(request)
+            node = ((body or {}).get("target") or {}).get("name", "")
+            try:
+                self.store.bind(target.namespace or "default", target.name or "", node)
+            except NotFound as exc:
+                raise status.not_found(r.group, r.plural, target.name or "") from exc
+            except AlreadyExists as exc:
+                raise status.conflict(r.group, r.plural, target.name or "", str(exc)) from exc
+            return _json_response(
+                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+            )
+        raise status.method_not_allowed(method, f"{r.plural}/{sub}")
+
+    def _scale_json(self, obj: K8sObject) -> Json:
+        assert isinstance(obj, Deployment | ReplicaSet)
+        sel = obj.spec.selector
+        selector = ",".join(f"{k}={v}" for k, v in sorted((sel.match_labels or {}).items())) if sel else ""
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                "name": obj.name,
+                "namespace": obj.metadata.namespace,
+                "uid": obj.metadata.uid,
+                "resourceVersion": obj.metadata.resource_version,
+                "creationTimestamp": self.encoder.data(obj)["metadata"].get("creationTimestamp"),
+            },
+            "spec": {"replicas": obj.spec.replicas if obj.spec.replicas is not None else 1},
+            "status": {"replicas": obj.status.replicas or 0, "selector": selector},
+        }
+
+    async def _scale(self, request: web.Request, target: Target) -> web.Response:
+        r = target.resource
+        live = self._lookup(target)
+        scale = self._scale_json(live)
+        if request.method == "GET":
+            return _json_response(scale)
+        if request.method not in ("PUT", "PATCH"):
+            raise status.method_not_allowed(request.method, "Scale")
+        body = await self._body(request)
+        if request.method == "PUT":
+            new_scale = body
+        else:
+            ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+            if ctype == "application/json-patch+json":
+                new_scale = patch.json_patch(scale, body)
+            elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+                new_scale = patch.merge_patch(scale, body)
+            else:
+                raise status.unsupported_media_type(ctype)
+        wanted_rv = (
+            ((new_scale.get("metadata") or {}).get("resourceVersion"))
+            if isinstance(new_scale, dict)
+            else None
+        )
+        if wanted_rv and wanted_rv != live.metadata.resource_version:
+            raise status.conflict(r.group, r.plural, live.name, status.MODIFIED)
+        replicas = ((new_scale or {}).get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise status.ApiError(
+                422,
+                "Invalid",
+                f'Scale.autoscaling "{live.name}" is invalid: spec.replicas: Invalid value: '
+                f"{replicas}: must be greater than or equal to 0",
+                {
+                    "name": live.name,
+                    "group": "autoscaling",
+                    "kind": "Scale",
+                    "causes": [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "message": f"Invalid value: {replicas}: must be greater than or equal to 0",
+                            "field": "spec.replicas",
+                        }
+                    ],
+                },
+            )
+        if request.query.get("dryRun") != "All":
+            assert isinstance(live, Deployment | ReplicaSet)
+            new = live.copy_deep()
+            new.spec.replicas = replicas
+            live = self.store.update(new)
+        return _json_response(self._scale_json(live))
+
+    async def _log(self, request: web.Request, target: Target) -> web.StreamResponse:
+        obj = self._lookup(target)
+        if not isinstance(obj, Pod):
+            raise status.bad_request("logs are served for pods only")
+        since = None
+        if request.query.get("sinceSeconds"):
+            seconds = _int(request, "sinceSeconds") or 0
+            since = self.clock.wall() - __import__("datetime").timedelta(seconds=seconds)
+        elif request.query.get("sinceTime"):
+            since = tables._parse_time(request.query["sinceTime"])
+        options = LogOptions(
+            container=request.query.get("container"),
+            follow=_flag(request, "follow"),
+            previous=_flag(request, "previous"),
+            timestamps=_flag(request, "timestamps"),
+            tail_lines=_int(request, "tailLines"),
+            limit_bytes=_int(request, "limitBytes"),
+            since=since,
+        )
+        container = pick_container(obj, options.container)
+        path = log_path(self.log_root, obj, container, options.previous)
+        uid = obj.metadata.uid
+
+        def running() -> bool:
+            if options.previous or self.stopping.is_set():
+                return False
+            pod = self.store.get("Pod", obj.namespace, obj.name)
+            if not isinstance(pod, Pod) or pod.metadata.uid != uid:
+                return False
+            statuses = [*(pod.status.container_statuses or []), *(pod.status.init_container_statuses or [])]
+            st = next((s for s in statuses if s.name == container), None)
+            if st is None or log_path(self.log_root, pod, container, False) != path:
+                return False
+            return st.state.terminated is None
+
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        if options.follow:
+            resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await stream_log(path, options, resp.write, running)
+        return resp
+
+    async def _evict(self, request: web.Request, target: Target) -> web.Response:
+        body = await self._body(request)
+        pod = self._lookup(target)
+        if not isinstance(pod, Pod):
+            raise status.path_not_found()
+        options = (body or {}).get("deleteOptions") or {}
+        if "All" in (options.get("dryRun") or []):
+            return _json_response(
+                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+            )
+        evict(self.store, self.clock, pod, options.get("gracePeriodSeconds"))
+        return _json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+        )
