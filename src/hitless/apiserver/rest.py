@@ -9,6 +9,7 @@ update.go, patch.go, delete.go, watch.go): the object's JSON with ``kind`` and `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -632,7 +633,8 @@ class Rest:
         if options.follow:
             resp.enable_chunked_encoding()
         await resp.prepare(request)
-        await stream_log(path, options, resp.write, running)
+        with contextlib.suppress(ConnectionResetError):  # the client went away
+            await stream_log(path, options, resp.write, running)
         return resp
 
     async def _evict(self, request: web.Request, target: Target) -> web.Response:

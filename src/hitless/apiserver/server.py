@@ -85,7 +85,11 @@ class ApiServer:
         self.rest = Rest(self.store, self.clock, self.log_root, server_address)
         app = web.Application(middlewares=[self._auth], client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.rest.handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        # handler_cancellation: a watch or `logs -f` whose client went away ends at once (its
+        # subscription freed) instead of at its next write.
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -237,6 +237,8 @@ async def serve_watch(rest: Rest, request: web.Request, target: Target) -> web.S
                 await resp.write(b"".join(out))
             if ended:
                 break
+    except ConnectionResetError:
+        pass  # the client went away
     finally:
         rest.broadcaster.unsubscribe(sub)
     return resp
