@@ -9,7 +9,6 @@ update.go, patch.go, delete.go, watch.go): the object's JSON with ``kind`` and `
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,61 +16,38 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from hitless.api.types.apps import Deployment, ReplicaSet
 from hitless.api.types.meta import K8sObject
-from hitless.api.types.pod import Pod
-from hitless.apiserver import discovery, encode, kinds, openapi, patch, status, tables, writes
+from hitless.apiserver import (
+    deletes,
+    discovery,
+    encode,
+    kinds,
+    openapi,
+    patch,
+    status,
+    subresources,
+    tables,
+    writes,
+)
 from hitless.apiserver.encode import Encoder, dumps
-from hitless.apiserver.eviction import evict
 from hitless.apiserver.kinds import Resource
-from hitless.apiserver.logs import LogOptions, log_path, pick_container
-from hitless.apiserver.logs import stream as stream_log
+from hitless.apiserver.rest_util import flag, json_response, status_response, wants_table
 from hitless.apiserver.selectors import Selector
 from hitless.apiserver.ssa import ServerSideApply
 from hitless.apiserver.status import ApiError
+
+__all__ = ["Rest", "Target", "status_response"]
 from hitless.apiserver.watch import Broadcaster, serve_watch
 from hitless.clock import Clock
 from hitless.store.store import AlreadyExists, NotFound, Store
 
 Json = dict[str, Any]
-JSON = "application/json"
-INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _PATCH_TYPES = (
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
-
-
-def _json_response(data: Any, code: int = 200, content_type: str = JSON) -> web.Response:
-    body = data if isinstance(data, bytes) else dumps(data)
-    return web.Response(body=body, status=code, headers={"Content-Type": content_type})
-
-
-def status_response(err: ApiError) -> web.Response:
-    resp = _json_response(err.status(), err.code)
-    for k, v in err.headers.items():
-        resp.headers[k] = v
-    return resp
-
-
-def _wants_table(request: web.Request) -> bool:
-    return "as=Table" in request.headers.get("Accept", "")
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("true", "1")
-
-
-def _int(request: web.Request, name: str) -> int | None:
-    value = request.query.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise status.bad_request(f'invalid value "{value}" for {name}') from exc
 
 
 class Target:
@@ -108,7 +84,7 @@ class Rest:
         parts = [p for p in path.split("/") if p]
         method = request.method
         if path == "/version":
-            return _json_response(discovery.version())
+            return json_response(discovery.version())
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok", content_type="text/plain")
         if path == "/api" or path == "/apis":
@@ -116,13 +92,13 @@ class Rest:
             core = path == "/api"
             if media is not None:
                 ctype = discovery.AGGREGATED_V2 if media == "v2" else discovery.AGGREGATED_V2BETA1
-                return _json_response(discovery.aggregated(core, media), content_type=ctype)
-            return _json_response(
+                return json_response(discovery.aggregated(core, media), content_type=ctype)
+            return json_response(
                 discovery.api_versions(self.server_address) if core else discovery.api_group_list()
             )
         if parts[:2] == ["openapi", "v3"]:
             if len(parts) == 2:
-                return _json_response(openapi.index())
+                return json_response(openapi.index())
             gv = parts[2:]
             group, version = (
                 ("", gv[1])
@@ -134,7 +110,7 @@ class Rest:
             doc = openapi.document(group, version)
             if doc is None:
                 raise status.path_not_found()
-            return _json_response(doc)
+            return json_response(doc)
         if parts and parts[0] == "api" and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
         elif parts and parts[0] == "apis" and len(parts) >= 3:
@@ -144,7 +120,7 @@ class Rest:
             if not versions:
                 raise status.path_not_found()
             gvs = [{"groupVersion": f"{parts[1]}/{v}", "version": v} for v in versions]
-            return _json_response(
+            return json_response(
                 {
                     "kind": "APIGroup",
                     "apiVersion": "v1",
@@ -159,13 +135,13 @@ class Rest:
             resources = discovery.resource_list(group, version)
             if resources is None:
                 raise status.path_not_found()
-            return _json_response(resources)
+            return json_response(resources)
         target = self._target(group, version, rest)
         if target.sub is not None:
             return await self._subresource(request, target)
         if target.name is None:
             if method == "GET":
-                if _flag(request, "watch"):
+                if flag(request, "watch"):
                     return await self._watch(request, target)
                 return self._list(request, target)
             if method == "POST":
@@ -219,23 +195,23 @@ class Rest:
         r = target.resource
         objs, _ = self._selected(request, target)
         rv = str(self.store.resource_version)
-        if _wants_table(request):
+        if wants_table(request):
             include = request.query.get("includeObject", "Metadata")
             rows = [tables.row(o, self.encoder.data(o), include, self.clock.wall()) for o in objs]
-            return _json_response(tables.table(r.kind, rows, rv))
+            return json_response(tables.table(r.kind, rows, rv))
         head = dumps(
             {"kind": f"{r.kind}List", "apiVersion": r.group_version, "metadata": {"resourceVersion": rv}}
         )
         body = head[:-1] + b',"items":[' + b",".join(self.encoder.bytes(o) for o in objs) + b"]}"
-        return _json_response(body)
+        return json_response(body)
 
     def _get(self, request: web.Request, target: Target) -> web.Response:
         obj = self._lookup(target)
-        if _wants_table(request):
+        if wants_table(request):
             include = request.query.get("includeObject", "Metadata")
             row = tables.row(obj, self.encoder.data(obj), include, self.clock.wall())
-            return _json_response(tables.table(obj.kind, [row], obj.metadata.resource_version or ""))
-        return _json_response(self.encoder.bytes(obj))
+            return json_response(tables.table(obj.kind, [row], obj.metadata.resource_version or ""))
+        return json_response(self.encoder.bytes(obj))
 
     # --- watch ------------------------------------------------------------------------------
 
@@ -295,14 +271,14 @@ class Rest:
             data["metadata"].pop(key, None)
         obj = writes.decode(r, data)
         if request.query.get("dryRun") == "All":
-            return _json_response(encode.api_json(obj), 201)
+            return json_response(encode.api_json(obj), 201)
         try:
             stored = self.store.create(obj)
         except AlreadyExists as exc:
             raise status.already_exists(r.group, r.plural, obj.name) from exc
         except ValueError as exc:
             raise status.invalid_message(r.group, r.kind, obj.name, str(exc)) from exc
-        return _json_response(self.encoder.bytes(stored), 201)
+        return json_response(self.encoder.bytes(stored), 201)
 
     def _write(
         self, target: Target, live: K8sObject, new: K8sObject, dry_run: bool, subresource: str | None
@@ -335,7 +311,7 @@ class Rest:
         live = self._lookup(target)
         new = writes.decode(r, data)
         stored = self._write(target, live, new, request.query.get("dryRun") == "All", subresource)
-        return _json_response(
+        return json_response(
             self.encoder.bytes(stored) if stored.metadata.resource_version else dumps(encode.api_json(stored))
         )
 
@@ -362,17 +338,17 @@ class Rest:
             if live is None:
                 obj = writes.decode(r, self.ssa.create(body, manager, r))
                 if dry_run:
-                    return _json_response(encode.api_json(obj), 201)
+                    return json_response(encode.api_json(obj), 201)
                 try:
                     stored = self.store.create(obj)
                 except AlreadyExists as exc:
                     raise status.already_exists(r.group, r.plural, obj.name) from exc
-                return _json_response(self.encoder.bytes(stored), 201)
-            merged = self.ssa.apply(self.encoder.data(live), body, manager, _flag(request, "force"), r)
+                return json_response(self.encoder.bytes(stored), 201)
+            merged = self.ssa.apply(self.encoder.data(live), body, manager, flag(request, "force"), r)
             new = writes.decode(r, merged)
             new.metadata.resource_version = None
             stored = self._write(target, live, new, dry_run, subresource)
-            return _json_response(
+            return json_response(
                 self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored))
             )
         if live is None:
@@ -393,261 +369,15 @@ class Rest:
             meta.pop("resourceVersion", None)
         new = writes.decode(r, result)
         stored = self._write(target, live, new, dry_run, subresource)
-        return _json_response(self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))
+        return json_response(self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))
 
-    async def _delete_options(self, request: web.Request) -> Json:
-        raw = await request.read()
-        options: Json = {}
-        if raw:
-            try:
-                options = json.loads(raw)
-            except ValueError as exc:
-                raise status.bad_request(f"invalid DeleteOptions: {exc}") from exc
-        if "gracePeriodSeconds" not in options and request.query.get("gracePeriodSeconds"):
-            options["gracePeriodSeconds"] = _int(request, "gracePeriodSeconds")
-        if "propagationPolicy" not in options and request.query.get("propagationPolicy"):
-            options["propagationPolicy"] = request.query["propagationPolicy"]
-        if request.query.get("dryRun") == "All":
-            options["dryRun"] = ["All"]
-        return options
-
-    def _delete_one(self, target: Target, obj: K8sObject, options: Json) -> K8sObject | None:
-        """Delete ``obj``: the object while it terminates, None once gone."""
-        r = target.resource
-        pre = options.get("preconditions") or {}
-        if pre.get("uid") and pre["uid"] != obj.metadata.uid:
-            raise status.conflict(
-                r.group,
-                r.plural,
-                obj.name,
-                f"Precondition failed: UID in precondition: {pre['uid']}, "
-                f"UID in object meta: {obj.metadata.uid}",
-            )
-        if pre.get("resourceVersion") and pre["resourceVersion"] != obj.metadata.resource_version:
-            raise status.conflict(
-                r.group,
-                r.plural,
-                obj.name,
-                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                f"ResourceVersion in object meta: {obj.metadata.resource_version}",
-            )
-        if "All" in (options.get("dryRun") or []):
-            return obj
-        if options.get("propagationPolicy") == "Orphan":
-            self._orphan(obj)
-        grace = options.get("gracePeriodSeconds")
-        try:
-            gone = self.store.delete(r.kind, r.store_namespace(target.namespace), obj.name, grace)
-        except NotFound as exc:
-            raise status.not_found(r.group, r.plural, obj.name) from exc
-        still = self.store.get(r.kind, r.store_namespace(target.namespace), obj.name)
-        return still if still is not None and still.metadata.uid == gone.metadata.uid else None
-
-    def _orphan(self, owner: K8sObject) -> None:
-        """propagationPolicy Orphan: the dependents lose their owner reference and stay."""
-        for kind in ("ReplicaSet", "Pod", "EndpointSlice"):
-            for dep in self.store.objects(kind, owner.metadata.namespace):
-                refs = dep.metadata.owner_references or []
-                if any(ref.uid == owner.metadata.uid for ref in refs):
-                    new = dep.copy_deep()
-                    new.metadata.owner_references = [
-                        ref for ref in refs if ref.uid != owner.metadata.uid
-                    ] or None
-                    self.store.update(new)
-
-    def _deleted_status(self, target: Target, obj: K8sObject) -> Json:
-        r = target.resource
-        details: Json = {"name": obj.name, "kind": r.plural, "uid": obj.metadata.uid}
-        if r.group:
-            details["group"] = r.group
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+    # --- deletes and subresources: deletes.py, subresources.py ------------------------------
 
     async def _delete(self, request: web.Request, target: Target) -> web.Response:
-        options = await self._delete_options(request)
-        obj = self._lookup(target)
-        left = self._delete_one(target, obj, options)
-        if left is not None:
-            return _json_response(
-                self.encoder.bytes(left) if left.metadata.resource_version else dumps(encode.api_json(left))
-            )
-        return _json_response(self._deleted_status(target, obj))
+        return await deletes.delete(self, request, target)
 
     async def _delete_collection(self, request: web.Request, target: Target) -> web.Response:
-        options = await self._delete_options(request)
-        objs, _ = self._selected(request, target)
-        items = []
-        for obj in objs:
-            left = self._delete_one(target, obj, options)
-            items.append(self.encoder.data(left if left is not None else obj))
-        r = target.resource
-        rv = str(self.store.resource_version)
-        return _json_response(
-            {
-                "kind": f"{r.kind}List",
-                "apiVersion": r.group_version,
-                "metadata": {"resourceVersion": rv},
-                "items": items,
-            }
-        )
-
-    # --- subresources -----------------------------------------------------------------------
+        return await deletes.delete_collection(self, request, target)
 
     async def _subresource(self, request: web.Request, target: Target) -> web.StreamResponse:
-        r, sub, method = target.resource, target.sub, request.method
-        if sub not in r.subresources:
-            raise status.path_not_found()
-        if sub == "status":
-            if method == "GET":
-                return self._get(request, target)
-            if method == "PUT":
-                return await self._update(request, target, "status")
-            if method == "PATCH":
-                return await self._patch(request, target, "status")
-        elif sub == "scale" and r.kind in ("Deployment", "ReplicaSet"):
-            return await self._scale(request, target)
-        elif sub == "log" and method == "GET":
-            return await self._log(request, target)
-        elif sub == "eviction" and method == "POST":
-            return await self._evict(request, target)
-        elif sub == "binding" and method == "POST":
-            body = await self._body(request)
-            node = ((body or {}).get("target") or {}).get("name", "")
-            try:
-                self.store.bind(target.namespace or "default", target.name or "", node)
-            except NotFound as exc:
-                raise status.not_found(r.group, r.plural, target.name or "") from exc
-            except AlreadyExists as exc:
-                raise status.conflict(r.group, r.plural, target.name or "", str(exc)) from exc
-            return _json_response(
-                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
-            )
-        raise status.method_not_allowed(method, f"{r.plural}/{sub}")
-
-    def _scale_json(self, obj: K8sObject) -> Json:
-        assert isinstance(obj, Deployment | ReplicaSet)
-        sel = obj.spec.selector
-        selector = ",".join(f"{k}={v}" for k, v in sorted((sel.match_labels or {}).items())) if sel else ""
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                "name": obj.name,
-                "namespace": obj.metadata.namespace,
-                "uid": obj.metadata.uid,
-                "resourceVersion": obj.metadata.resource_version,
-                "creationTimestamp": self.encoder.data(obj)["metadata"].get("creationTimestamp"),
-            },
-            "spec": {"replicas": obj.spec.replicas if obj.spec.replicas is not None else 1},
-            "status": {"replicas": obj.status.replicas or 0, "selector": selector},
-        }
-
-    async def _scale(self, request: web.Request, target: Target) -> web.Response:
-        r = target.resource
-        live = self._lookup(target)
-        scale = self._scale_json(live)
-        if request.method == "GET":
-            return _json_response(scale)
-        if request.method not in ("PUT", "PATCH"):
-            raise status.method_not_allowed(request.method, "Scale")
-        body = await self._body(request)
-        if request.method == "PUT":
-            new_scale = body
-        else:
-            ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
-            if ctype == "application/json-patch+json":
-                new_scale = patch.json_patch(scale, body)
-            elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-                new_scale = patch.merge_patch(scale, body)
-            else:
-                raise status.unsupported_media_type(ctype)
-        wanted_rv = (
-            ((new_scale.get("metadata") or {}).get("resourceVersion"))
-            if isinstance(new_scale, dict)
-            else None
-        )
-        if wanted_rv and wanted_rv != live.metadata.resource_version:
-            raise status.conflict(r.group, r.plural, live.name, status.MODIFIED)
-        replicas = ((new_scale or {}).get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
-            raise status.ApiError(
-                422,
-                "Invalid",
-                f'Scale.autoscaling "{live.name}" is invalid: spec.replicas: Invalid value: '
-                f"{replicas}: must be greater than or equal to 0",
-                {
-                    "name": live.name,
-                    "group": "autoscaling",
-                    "kind": "Scale",
-                    "causes": [
-                        {
-                            "reason": "FieldValueInvalid",
-                            "message": f"Invalid value: {replicas}: must be greater than or equal to 0",
-                            "field": "spec.replicas",
-                        }
-                    ],
-                },
-            )
-        if request.query.get("dryRun") != "All":
-            assert isinstance(live, Deployment | ReplicaSet)
-            new = live.copy_deep()
-            new.spec.replicas = replicas
-            live = self.store.update(new)
-        return _json_response(self._scale_json(live))
-
-    async def _log(self, request: web.Request, target: Target) -> web.StreamResponse:
-        obj = self._lookup(target)
-        if not isinstance(obj, Pod):
-            raise status.bad_request("logs are served for pods only")
-        since = None
-        if request.query.get("sinceSeconds"):
-            seconds = _int(request, "sinceSeconds") or 0
-            since = self.clock.wall() - __import__("datetime").timedelta(seconds=seconds)
-        elif request.query.get("sinceTime"):
-            since = tables._parse_time(request.query["sinceTime"])
-        options = LogOptions(
-            container=request.query.get("container"),
-            follow=_flag(request, "follow"),
-            previous=_flag(request, "previous"),
-            timestamps=_flag(request, "timestamps"),
-            tail_lines=_int(request, "tailLines"),
-            limit_bytes=_int(request, "limitBytes"),
-            since=since,
-        )
-        container = pick_container(obj, options.container)
-        path = log_path(self.log_root, obj, container, options.previous)
-        uid = obj.metadata.uid
-
-        def running() -> bool:
-            if options.previous or self.stopping.is_set():
-                return False
-            pod = self.store.get("Pod", obj.namespace, obj.name)
-            if not isinstance(pod, Pod) or pod.metadata.uid != uid:
-                return False
-            statuses = [*(pod.status.container_statuses or []), *(pod.status.init_container_statuses or [])]
-            st = next((s for s in statuses if s.name == container), None)
-            if st is None or log_path(self.log_root, pod, container, False) != path:
-                return False
-            return st.state.terminated is None
-
-        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        if options.follow:
-            resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        with contextlib.suppress(ConnectionResetError):  # the client went away
-            await stream_log(path, options, resp.write, running)
-        return resp
-
-    async def _evict(self, request: web.Request, target: Target) -> web.Response:
-        body = await self._body(request)
-        pod = self._lookup(target)
-        if not isinstance(pod, Pod):
-            raise status.path_not_found()
-        options = (body or {}).get("deleteOptions") or {}
-        if "All" in (options.get("dryRun") or []):
-            return _json_response(
-                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
-            )
-        evict(self.store, self.clock, pod, options.get("gracePeriodSeconds"))
-        return _json_response(
-            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
-        )
+        return await subresources.serve(self, request, target)

@@ -19,7 +19,8 @@ from aiohttp import web
 from hitless import tasks
 from hitless.apiserver import certs, status
 from hitless.apiserver.certs import Credentials
-from hitless.apiserver.rest import Rest, status_response
+from hitless.apiserver.rest import Rest
+from hitless.apiserver.rest_util import status_response
 from hitless.clock import Clock
 from hitless.store.store import Store
 
