@@ -77,4 +77,12 @@ def _take_disruption(store: Store, clock: Clock, pdb: K8sObject, pod: Pod) -> No
         )
     disrupted[pod.name] = format_time(clock.wall())
     data["status"] = {**st, "disruptionsAllowed": allowed - 1, "disruptedPods": disrupted}
-    store.update_status(type(pdb).model_validate(data))
+    write_status(store, type(pdb).model_validate(data))
+
+
+def write_status(store: Store, obj: K8sObject) -> K8sObject:
+    """The status subresource's write; a kind kept generically (its status an extra field, not
+    one the store's strategy knows) is written whole."""
+    if "status" in type(obj).model_fields:
+        return store.update_status(obj)
+    return store.update(obj)

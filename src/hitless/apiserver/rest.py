@@ -30,6 +30,7 @@ from hitless.apiserver import (
     writes,
 )
 from hitless.apiserver.encode import Encoder, dumps
+from hitless.apiserver.eviction import write_status
 from hitless.apiserver.kinds import Resource
 from hitless.apiserver.rest_util import flag, json_response, status_response, wants_table
 from hitless.apiserver.selectors import Selector
@@ -293,7 +294,7 @@ class Rest:
             return new
         try:
             if subresource == "status":
-                return self.store.update_status(new)
+                return write_status(self.store, new)
             return self.store.update(new)
         except NotFound as exc:
             raise status.not_found(r.group, r.plural, live.name) from exc
