@@ -104,9 +104,15 @@ async def test_create_defaults_and_validates_as_a_file_would(served: Served) -> 
     unknown = json.loads(json.dumps(POD))
     unknown["metadata"]["name"] = "unknown"
     unknown["spec"]["bogus"] = 1
-    code, err, _ = await served.request("POST", "/api/v1/namespaces/default/pods", unknown)
+    code, err, _ = await served.request(
+        "POST", "/api/v1/namespaces/default/pods?fieldValidation=Strict", unknown
+    )
     assert (code, err["reason"]) == (400, "BadRequest")
     assert 'strict decoding error: unknown field "spec.bogus"' in err["message"]
+    # Without fieldValidation (Warn, the default): dropped, and said in a Warning header.
+    code, pod, resp = await served.request("POST", "/api/v1/namespaces/default/pods", unknown)
+    assert code == 201 and "bogus" not in pod["spec"]
+    assert resp.headers.getall("Warning") == ['299 - "unknown field \\"spec.bogus\\""']
     code, err, _ = await served.request("GET", "/api/v1/namespaces/default/pods/nope")
     assert (code, err["reason"], err["message"]) == (404, "NotFound", 'pods "nope" not found')
     assert err["details"] == {"name": "nope", "kind": "pods"}

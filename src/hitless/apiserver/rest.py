@@ -9,6 +9,7 @@ update.go, patch.go, delete.go, watch.go): the object's JSON with ``kind`` and `
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ from hitless.clock import Clock
 from hitless.store.store import AlreadyExists, NotFound, Store
 
 Json = dict[str, Any]
+# The Warning headers of the request being handled (each request is its own task).
+_WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "apiserver_warnings", default=None
+)
 _PATCH_TYPES = (
     "application/json-patch+json",
     "application/merge-patch+json",
@@ -75,10 +80,19 @@ class Rest:
     # --- routing ----------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        warnings: list[str] = []
+        token = _WARNINGS.set(warnings)
         try:
-            return await self._route(request)
+            resp = await self._route(request)
         except ApiError as err:
-            return status_response(err)
+            resp = status_response(err)
+        finally:
+            _WARNINGS.reset(token)
+        if warnings and not resp.prepared:
+            # apiserver/pkg/warning: "299 - <quoted text>", which kubectl prints as "Warning: <text>".
+            for text in warnings:
+                resp.headers.add("Warning", "299 - " + json.dumps(text))
+        return resp
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
@@ -265,12 +279,24 @@ class Rest:
             data.setdefault("status", {}).setdefault("phase", "Active")
         return data
 
+    def _decode(self, request: web.Request, r: Resource, data: Json) -> K8sObject:
+        # Unset, fieldValidation is Warn (as upstream since 1.27); kubectl sends Strict.
+        obj, warnings = writes.decode_warned(r, data, request.query.get("fieldValidation", "Warn"))
+        self._warn(request, warnings)
+        return obj
+
+    @staticmethod
+    def _warn(request: web.Request, warnings: list[str]) -> None:
+        collected = _WARNINGS.get()
+        if collected is not None:
+            collected.extend(warnings)
+
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         r = target.resource
         data = self._prepare(target, await self._body(request))
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             data["metadata"].pop(key, None)
-        obj = writes.decode(r, data)
+        obj = self._decode(request, r, data)
         if request.query.get("dryRun") == "All":
             return json_response(encode.api_json(obj), 201)
         try:
@@ -310,7 +336,7 @@ class Rest:
                 f"the URL ({target.name})"
             )
         live = self._lookup(target)
-        new = writes.decode(r, data)
+        new = self._decode(request, r, data)
         stored = self._write(target, live, new, request.query.get("dryRun") == "All", subresource)
         return json_response(
             self.encoder.bytes(stored) if stored.metadata.resource_version else dumps(encode.api_json(stored))
@@ -336,8 +362,10 @@ class Rest:
             if body["metadata"].get("name") not in (None, target.name):
                 raise status.bad_request("the name of the object does not match the name on the URL")
             body["metadata"]["name"] = target.name
+            if request.query.get("fieldValidation", "Warn") != "Strict":
+                self._warn(request, writes.drop_unknown_fields(r, body))
             if live is None:
-                obj = writes.decode(r, self.ssa.create(body, manager, r))
+                obj = self._decode(request, r, self.ssa.create(body, manager, r))
                 if dry_run:
                     return json_response(encode.api_json(obj), 201)
                 try:
@@ -346,7 +374,7 @@ class Rest:
                     raise status.already_exists(r.group, r.plural, obj.name) from exc
                 return json_response(self.encoder.bytes(stored), 201)
             merged = self.ssa.apply(self.encoder.data(live), body, manager, flag(request, "force"), r)
-            new = writes.decode(r, merged)
+            new = self._decode(request, r, merged)
             new.metadata.resource_version = None
             stored = self._write(target, live, new, dry_run, subresource)
             return json_response(
@@ -368,7 +396,7 @@ class Rest:
             raise status.bad_request("metadata.name: Invalid value: the name of the object cannot be changed")
         if meta.get("resourceVersion") == live.metadata.resource_version:
             meta.pop("resourceVersion", None)
-        new = writes.decode(r, result)
+        new = self._decode(request, r, result)
         stored = self._write(target, live, new, dry_run, subresource)
         return json_response(self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))
 

@@ -20,8 +20,50 @@ from hitless.store.apply import Applier, ApplyError
 Json = dict[str, Any]
 
 
-def decode(resource: Resource, data: Json) -> K8sObject:
-    """A typed, defaulted, valid object of ``resource`` from its JSON, or an ApiError."""
+_UNKNOWN = "strict decoding error: unknown field "
+
+
+def drop_unknown_fields(resource: Resource, data: Json) -> list[str]:
+    """``fieldValidation`` Warn and Ignore: the fields the schema does not know are dropped (as the
+    decoder's non-strict mode does), and returned as the API server words their warnings."""
+    decoding = schema.decode(resource.kind, resource.group_version, data)
+    dropped = []
+    for e in decoding.errors:
+        if not e.detail.startswith(_UNKNOWN):
+            continue
+        *parents, last = e.path.segments
+        node: Any = data
+        for seg in parents:
+            if isinstance(node, dict) and isinstance(seg, str):
+                node = node.get(seg)
+            elif isinstance(node, list) and isinstance(seg, int) and seg < len(node):
+                node = node[seg]
+            else:
+                node = None
+        if isinstance(node, dict) and isinstance(last, str):
+            node.pop(last, None)
+            dropped.append(f'unknown field "{e.path}"')
+    return dropped
+
+
+def decode(resource: Resource, data: Json, field_validation: str = "Strict") -> K8sObject:
+    """A typed, defaulted, valid object of ``resource`` from its JSON, or an ApiError.
+
+    ``field_validation`` other than Strict drops unknown fields first; what :func:`decode_warned`
+    tells the client."""
+    return decode_warned(resource, data, field_validation)[0]
+
+
+def decode_warned(resource: Resource, data: Json, field_validation: str) -> tuple[K8sObject, list[str]]:
+    warnings = drop_unknown_fields(resource, data) if field_validation in ("Warn", "Ignore") else []
+    if field_validation not in ("Strict", "Warn", "Ignore"):
+        raise status.bad_request(
+            f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got: {field_validation!r}'
+        )
+    return _decode(resource, data), (warnings if field_validation == "Warn" else [])
+
+
+def _decode(resource: Resource, data: Json) -> K8sObject:
     api_version, kind = resource.group_version, resource.kind
     got_version, got_kind = data.get("apiVersion"), data.get("kind")
     if got_kind != kind or got_version != api_version:
