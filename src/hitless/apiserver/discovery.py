@@ -15,7 +15,7 @@ from typing import Any
 
 from hitless import KUBERNETES_VERSION, __version__
 from hitless.apiserver import kinds
-from hitless.apiserver.kinds import VERBS, Resource
+from hitless.apiserver.kinds import Resource
 
 Json = dict[str, Any]
 
@@ -64,7 +64,7 @@ def resource_list(group: str, ver: str) -> Json | None:
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": list(VERBS),
+            "verbs": list(r.verbs),
         }
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
@@ -117,7 +117,7 @@ def _aggregated_group(group: str, versions: list[str]) -> Json:
                 "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
                 "scope": "Namespaced" if r.namespaced else "Cluster",
                 "singularResource": r.singular,
-                "verbs": list(VERBS),
+                "verbs": list(r.verbs),
             }
             if r.short_names:
                 entry["shortNames"] = list(r.short_names)

@@ -33,8 +33,8 @@ class Resource:
     cls: type[K8sObject] | None = None
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    # Subresources: name -> (the kind they return, its group/version, verbs).
     subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = VERBS
 
     @property
     def group_version(self) -> str:
@@ -111,6 +111,15 @@ _TABLE: list[Resource] = [
         ("status",),
     ),
     Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, None, ("pc",)),
+    # Answered, never stored: the run's one user may do everything (`kubectl auth can-i`).
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        False,
+        verbs=("create",),
+    ),
 ]
 _BY_PATH: dict[tuple[str, str, str], Resource] = {}
 _BY_KIND: dict[str, Resource] = {}

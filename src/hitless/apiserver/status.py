@@ -132,13 +132,13 @@ def too_many_requests(message: str, cause: str, retry_after: int = 10) -> ApiErr
     )
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+def unsupported_media_type(content_type: str, accepted: tuple[str, ...]) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
         "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
-        f"application/strategic-merge-patch+json (got {content_type!r})",
+        + ", ".join(accepted),
+        details={"causes": [{"reason": "UnexpectedServerResponse", "message": content_type}]},
     )
 
 

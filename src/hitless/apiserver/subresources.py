@@ -97,7 +97,14 @@ async def _scale(rest: Rest, request: web.Request, target: Target) -> web.Respon
         elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
             new_scale = patch.merge_patch(scale, body)
         else:
-            raise status.unsupported_media_type(ctype)
+            raise status.unsupported_media_type(
+                ctype,
+                (
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                ),
+            )
     wanted_rv = (
         ((new_scale.get("metadata") or {}).get("resourceVersion")) if isinstance(new_scale, dict) else None
     )

@@ -195,7 +195,8 @@ async def _run(
     finished = asyncio.Event()
 
     def watch_finished(_: object) -> None:
-        if engine.all_pods_finished():
+        # With the API served, a run is a cluster: pods deleted or done through kubectl do not end it.
+        if api is None and engine.all_pods_finished():
             finished.set()
 
     engine.store.add_listener(watch_finished)
