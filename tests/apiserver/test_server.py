@@ -264,6 +264,25 @@ async def test_delete_with_preconditions_and_orphan(served: Served) -> None:
     assert code == 200 and err["kind"] == "NodeList"
 
 
+async def test_self_subject_access_review_is_allowed(served: Served) -> None:
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "namespace": "default"}},
+    }
+    code, answer, _ = await served.request(
+        "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review
+    )
+    assert code == 201 and answer["status"]["allowed"] is True
+    code, err, _ = await served.request(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        POD,
+        headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+    )
+    assert (code, err["reason"]) == (415, "UnsupportedMediaType")
+
+
 async def test_method_not_allowed_and_unknown_paths(served: Served) -> None:
     code, err, _ = await served.request("GET", "/apis/nope.io/v1/things")
     assert (code, err["reason"]) == (404, "NotFound")
