@@ -341,6 +341,26 @@ def test_apply_client_side_then_server_side(up: Up) -> None:
     up.kubectl("delete", "deployment", "api", "--wait=false")
 
 
+def test_a_saved_file_and_kubectl_changes_coexist(up: Up) -> None:
+    up.kubectl("annotate", "service", "web", "owner=team-a")
+    up.kubectl("label", "service", "web", "tier=front")
+    # hitless up re-applies the file on save, merging three ways as kubectl apply does: what
+    # kubectl set, and the file never named, stays.
+    manifest = up.tmp / "app.yaml"
+    two_ports = "ports: [{name: a, port: 80, targetPort: 8080}, {name: b, port: 81}]"
+    manifest.write_text(manifest.read_text().replace("ports: [{port: 80, targetPort: 8080}]", two_ports))
+
+    def ports() -> list[Any]:
+        svc = json.loads(up.kubectl("get", "service", "web", "-o", "json").stdout)
+        found: list[Any] = svc["spec"]["ports"]
+        return found
+
+    up.wait_for(lambda: len(ports()) == 2)
+    svc = json.loads(up.kubectl("get", "service", "web", "-o", "json").stdout)
+    assert svc["metadata"]["annotations"]["owner"] == "team-a"
+    assert svc["metadata"]["labels"]["tier"] == "front"
+
+
 def test_delete_with_a_grace_period_waits_for_the_pod(up: Up) -> None:
     name = _web_pods(up)[0]["metadata"]["name"]
     started = time.monotonic()
