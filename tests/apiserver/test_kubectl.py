@@ -361,6 +361,29 @@ def test_a_saved_file_and_kubectl_changes_coexist(up: Up) -> None:
     assert svc["metadata"]["labels"]["tier"] == "front"
 
 
+def test_imperative_create_sends_protobuf(up: Up) -> None:
+    # kubectl's typed clients send protobuf bodies; they are decoded to the same JSON.
+    assert up.kubectl("create", "namespace", "team-a").stdout.strip() == "namespace/team-a created"
+    up.kubectl("create", "configmap", "settings", "-n", "team-a", "--from-literal=mode=fast")
+    up.kubectl("create", "secret", "generic", "token", "-n", "team-a", "--from-literal=key=s3cr3t")
+    up.kubectl(
+        "create", "deployment", "idle", "-n", "team-a", "--image=x", "--replicas=0", "--", "sleep", "1000"
+    )
+    assert up.kubectl("auth", "can-i", "delete", "pods").stdout.strip() == "yes"
+    ns = json.loads(up.kubectl("get", "namespace", "team-a", "-o", "json").stdout)
+    assert ns["status"]["phase"] == "Active"
+    cm = json.loads(up.kubectl("get", "configmap", "settings", "-n", "team-a", "-o", "json").stdout)
+    assert cm["data"] == {"mode": "fast"}
+    secret = json.loads(up.kubectl("get", "secret", "token", "-n", "team-a", "-o", "json").stdout)
+    assert secret["data"] == {"key": "czNjcjN0"}
+    dep = json.loads(up.kubectl("get", "deployment", "idle", "-n", "team-a", "-o", "json").stdout)
+    # replicas 0 was set (a pointer: kept); the zero values of omitempty fields are left out.
+    assert dep["spec"]["replicas"] == 0 and "paused" not in dep["spec"]
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["sleep", "1000"] and "stdin" not in container
+    assert "creationTimestamp" not in dep["spec"]["template"]["metadata"]
+
+
 def test_delete_with_a_grace_period_waits_for_the_pod(up: Up) -> None:
     name = _web_pods(up)[0]["metadata"]["name"]
     started = time.monotonic()

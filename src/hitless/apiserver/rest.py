@@ -25,6 +25,7 @@ from hitless.apiserver import (
     kinds,
     openapi,
     patch,
+    protobuf,
     status,
     subresources,
     tables,
@@ -243,11 +244,13 @@ class Rest:
 
     # --- writes -----------------------------------------------------------------------------
 
-    async def _body(self, request: web.Request) -> Any:
-        if request.headers.get("Content-Type", "").startswith("application/vnd.kubernetes.protobuf"):
-            # Protobuf bodies are not decoded here (kubectl's imperative `create namespace|configmap|
-            # secret|deployment` send them); every client's JSON is.
-            raise status.unsupported_media_type(request.headers["Content-Type"], (JSON, "application/yaml"))
+    async def _body(self, request: web.Request, target: Target | None = None) -> Any:
+        if request.headers.get("Content-Type", "").startswith(protobuf.MEDIA_TYPE):
+            if target is None:
+                raise status.unsupported_media_type(
+                    request.headers["Content-Type"], (JSON, "application/yaml")
+                )
+            return protobuf.decode(target.resource, await request.read())
         raw = await request.read()
         if not raw:
             raise status.bad_request("the body of the request was empty")
@@ -298,12 +301,12 @@ class Rest:
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         r = target.resource
         if r.kind == "SelfSubjectAccessReview":
-            review = await self._body(request)
+            review = await self._body(request, target)
             if not isinstance(review, dict):
                 raise status.bad_request("the body of the request must be a SelfSubjectAccessReview")
             review["status"] = {"allowed": True, "reason": "hitless: the run's one user may do everything"}
             return json_response(review, 201)
-        data = self._prepare(target, await self._body(request))
+        data = self._prepare(target, await self._body(request, target))
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             data["metadata"].pop(key, None)
         obj = self._decode(request, r, data)
@@ -344,7 +347,7 @@ class Rest:
         self, request: web.Request, target: Target, subresource: str | None = None
     ) -> web.Response:
         r = target.resource
-        data = self._prepare(target, await self._body(request))
+        data = self._prepare(target, await self._body(request, target))
         if data["metadata"].get("name") != target.name:
             raise status.bad_request(
                 f"the name of the object ({data['metadata'].get('name')}) does not match the name on "

@@ -46,7 +46,7 @@ async def serve(rest: Rest, request: web.Request, target: Target) -> web.StreamR
     elif sub == "eviction" and method == "POST":
         return await _evict(rest, request, target)
     elif sub == "binding" and method == "POST":
-        body = await rest._body(request)
+        body = await rest._body(request, target)
         node = ((body or {}).get("target") or {}).get("name", "")
         try:
             rest.store.bind(target.namespace or "default", target.name or "", node)
@@ -87,7 +87,7 @@ async def _scale(rest: Rest, request: web.Request, target: Target) -> web.Respon
         return json_response(scale)
     if request.method not in ("PUT", "PATCH"):
         raise status.method_not_allowed(request.method, "Scale")
-    body = await rest._body(request)
+    body = await rest._body(request, target)
     if request.method == "PUT":
         new_scale = body
     else:
@@ -183,7 +183,7 @@ async def _log(rest: Rest, request: web.Request, target: Target) -> web.StreamRe
 
 
 async def _evict(rest: Rest, request: web.Request, target: Target) -> web.Response:
-    body = await rest._body(request)
+    body = await rest._body(request, target)
     pod = rest._lookup(target)
     if not isinstance(pod, Pod):
         raise status.path_not_found()
