@@ -96,6 +96,8 @@ def _packed(raw: bytes) -> list[int]:
 
 
 def _scalar(kind: str, wire: int, value: Any) -> Any:
+    if isinstance(value, int) == (kind in ("s", "y")):
+        raise _Malformed(f"wire type {wire} where a {'number' if kind in ('i', 'b') else 'string'} belongs")
     if kind == "s":
         return bytes(value).decode("utf-8")
     if kind == "y":
@@ -168,6 +170,8 @@ def _message(name: str, buf: bytes) -> Any:
 def _convert(kind: str, wire: int, value: Any) -> Any:
     if len(kind) == 1:
         return _scalar(kind, wire, value)
+    if isinstance(value, int):
+        raise _Malformed(f"wire type {wire} where a message belongs")
     return _message(kind, bytes(value))
 
 
