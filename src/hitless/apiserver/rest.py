@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from hitless.clock import Clock
 from hitless.store.store import AlreadyExists, NotFound, Store
 
 Json = dict[str, Any]
+_log = logging.getLogger("hitless.apiserver")
 # The Warning headers of the request being handled (each request is its own task).
 _WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "apiserver_warnings", default=None
@@ -87,6 +89,14 @@ class Rest:
             resp = await self._route(request)
         except ApiError as err:
             resp = status_response(err)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            # A bug here must not look like a dropped connection to the client: the API server's
+            # answer to a panic in a handler (apiserver/pkg/server/filters/wrap.go), and the
+            # traceback for whoever runs hitless.
+            _log.exception("%s %s", request.method, request.path_qs)
+            resp = status_response(ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
         finally:
             _WARNINGS.reset(token)
         if warnings and not resp.prepared:
