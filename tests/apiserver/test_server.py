@@ -206,6 +206,22 @@ async def test_watch_list_ends_initial_events_with_the_bookmark(served: Served) 
         assert (left["type"], left["object"]["metadata"]["name"]) == ("DELETED", "a")
 
 
+async def test_watch_events_as_tables_for_kubectl_get_w(served: Served) -> None:
+    served.store.create(_pod("a"))
+    served.store.create(_pod("b"))
+    table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    path = "/api/v1/namespaces/default/pods?watch=true&resourceVersion=0"
+    async with served.session.get(served.url + path, headers={"Accept": table_accept}) as resp:
+        first = json.loads(await resp.content.readline())
+        second = json.loads(await resp.content.readline())
+    assert first["type"] == "ADDED" and first["object"]["kind"] == "Table"
+    assert first["object"]["columnDefinitions"][0]["name"] == "Name"
+    assert first["object"]["rows"][0]["cells"][:3] == ["a", "0/1", "Pending"]
+    # kubectl keeps the first event's columns; the rows after come without them.
+    assert second["object"]["columnDefinitions"] is None
+    assert second["object"]["rows"][0]["cells"][0] == "b"
+
+
 async def test_watch_ends_at_timeout_seconds(served: Served) -> None:
     path = "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1&resourceVersion=0"
     async with served.session.get(served.url + path) as resp:

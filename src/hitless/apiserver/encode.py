@@ -12,9 +12,12 @@ from collections import OrderedDict
 from typing import Any
 
 from hitless.api.types.meta import K8sObject
-from hitless.apiserver import kinds
+from hitless.apiserver import kinds, tables
+from hitless.clock import Clock
 
 _CACHE_SIZE = 20_000
+Bytes = bytes  # the Encoder's method `bytes` hides the type inside the class
+_TABLE_CACHE_SIZE = 2_000
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -30,8 +33,10 @@ def api_json(obj: K8sObject) -> dict[str, Any]:
 
 
 class Encoder:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._json: OrderedDict[tuple[str, str, str], tuple[dict[str, Any], bytes]] = OrderedDict()
+        self._tables: OrderedDict[tuple[str, str, str, str, bool, int], Bytes] = OrderedDict()
 
     def _entry(self, obj: K8sObject) -> tuple[dict[str, Any], bytes]:
         key = (obj.kind, obj.metadata.uid or obj.name, obj.metadata.resource_version or "")
@@ -52,6 +57,21 @@ class Encoder:
 
     def bytes(self, obj: K8sObject) -> bytes:
         return self._entry(obj)[1]
+
+    def table(self, obj: K8sObject, include: str, with_columns: bool) -> Bytes:
+        """A one-row Table of the object (a `kubectl get -w` event), shared by every watcher
+        within the same second: its AGE cells are whole seconds."""
+        now = self._clock.wall()
+        key = (obj.kind, obj.metadata.uid or obj.name, obj.metadata.resource_version or "", include,
+               with_columns, int(now.timestamp()))  # fmt: skip
+        hit = self._tables.get(key)
+        if hit is None:
+            row = tables.row(obj, self.data(obj), include, now)
+            hit = dumps(tables.table(obj.kind, [row], obj.metadata.resource_version or "", with_columns))
+            self._tables[key] = hit
+            if len(self._tables) > _TABLE_CACHE_SIZE:
+                self._tables.popitem(last=False)
+        return hit
 
 
 def dumps(data: Any) -> bytes:

@@ -75,7 +75,7 @@ class Rest:
         self.clock = clock
         self.log_root = log_root
         self.server_address = server_address
-        self.encoder = Encoder()
+        self.encoder = Encoder(clock)
         self.broadcaster = Broadcaster(store)
         self.ssa = ServerSideApply(clock)
         self.stopping = asyncio.Event()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hitless.api.types.meta import K8sObject
-from hitless.apiserver import status, tables
+from hitless.apiserver import status
 from hitless.apiserver.encode import dumps
 from hitless.apiserver.selectors import Selector
 from hitless.store.store import Store, WatchEvent
@@ -181,10 +181,14 @@ async def serve_watch(rest: Rest, request: web.Request, target: Target) -> web.S
     def frame(type_: str, obj: K8sObject) -> bytes:
         nonlocal first_table
         if as_table:
-            row = tables.row(obj, encoder.data(obj), include, rest.clock.wall())
-            t = tables.table(obj.kind, [row], obj.metadata.resource_version or "", first_table)
-            first_table = False
-            return b'{"type":"' + type_.encode() + b'","object":' + dumps(t) + b"}\n"
+            with_columns, first_table = first_table, False
+            return (
+                b'{"type":"'
+                + type_.encode()
+                + b'","object":'
+                + encoder.table(obj, include, with_columns)
+                + b"}\n"
+            )
         # The object's bytes are shared by every client (encode.Encoder).
         return b'{"type":"' + type_.encode() + b'","object":' + encoder.bytes(obj) + b"}\n"
 
