@@ -139,8 +139,9 @@ class Up:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
+                # What is still terminating after that is not under test: a second Ctrl-C kills it.
                 self.proc.send_signal(signal.SIGINT)
                 self.proc.wait(timeout=10)
 
