@@ -13,8 +13,8 @@ from kubernetes import client, config, watch
 from hitless.api.types.meta import K8sObject, ObjectMeta
 from hitless.api.types.node import Node
 from hitless.api.types.pod import Container, Pod, PodSpec
-from hitless.apiserver.eviction import write_status
 from hitless.apiserver.kubeconfig import Kubeconfig
+from hitless.apiserver.writes import write_status
 from tests.apiserver.conftest import Served
 
 

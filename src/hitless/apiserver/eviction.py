@@ -16,6 +16,7 @@ from hitless.api.types.base import format_time
 from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.api.types.pod import Pod
 from hitless.apiserver import status
+from hitless.apiserver.writes import write_status
 from hitless.clock import Clock
 from hitless.store.store import Store
 
@@ -35,8 +36,14 @@ def _budgets(store: Store, pod: Pod) -> list[K8sObject]:
     return out
 
 
-def evict(store: Store, clock: Clock, pod: Pod, grace_period_seconds: int | None) -> K8sObject:
-    """Evict ``pod``: the pod after deletion began, or an ApiError (429 while a budget forbids it)."""
+def evict(
+    store: Store, clock: Clock, namespace: str, name: str, grace_period_seconds: int | None = None
+) -> K8sObject:
+    """Evict a pod: the pod after deletion began, or an ApiError (404; 429 while a budget forbids
+    it)."""
+    pod = store.get_typed(Pod, "Pod", namespace, name)
+    if pod is None:
+        raise status.not_found("", "pods", name)
     terminal = pod.status.phase in ("Succeeded", "Failed")
     pending = pod.status.phase == "Pending" or not pod.spec.node_name
     if not terminal and not pending and pod.metadata.deletion_timestamp is None:
@@ -78,11 +85,3 @@ def _take_disruption(store: Store, clock: Clock, pdb: K8sObject, pod: Pod) -> No
     disrupted[pod.name] = format_time(clock.wall())
     data["status"] = {**st, "disruptionsAllowed": allowed - 1, "disruptedPods": disrupted}
     write_status(store, type(pdb).model_validate(data))
-
-
-def write_status(store: Store, obj: K8sObject) -> K8sObject:
-    """The status subresource's write; a kind kept generically (its status an extra field, not
-    one the store's strategy knows) is written whole."""
-    if "status" in type(obj).model_fields:
-        return store.update_status(obj)
-    return store.update(obj)

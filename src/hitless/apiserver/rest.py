@@ -33,12 +33,12 @@ from hitless.apiserver import (
     writes,
 )
 from hitless.apiserver.encode import Encoder, dumps
-from hitless.apiserver.eviction import write_status
 from hitless.apiserver.kinds import Resource
 from hitless.apiserver.rest_util import JSON, flag, json_response, status_response, wants_table
 from hitless.apiserver.selectors import Selector
 from hitless.apiserver.ssa import ServerSideApply
 from hitless.apiserver.status import ApiError
+from hitless.apiserver.writes import write_status
 
 __all__ = ["Rest", "Target", "status_response"]
 from hitless.apiserver.watch import Broadcaster, serve_watch

@@ -192,7 +192,7 @@ async def _evict(rest: Rest, request: web.Request, target: Target) -> web.Respon
         return json_response(
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
         )
-    evict(rest.store, rest.clock, pod, options.get("gracePeriodSeconds"))
+    evict(rest.store, rest.clock, pod.namespace, pod.name, options.get("gracePeriodSeconds"))
     return json_response(
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
     )

@@ -16,6 +16,7 @@ from hitless.api.types.meta import K8sObject
 from hitless.apiserver import encode, status
 from hitless.apiserver.kinds import Resource
 from hitless.store.apply import Applier, ApplyError
+from hitless.store.store import Store
 
 Json = dict[str, Any]
 
@@ -117,3 +118,11 @@ def check_update(resource: Resource, live: K8sObject, new: K8sObject) -> None:
     except ApplyError as exc:
         message = str(exc)
         raise status.invalid_message(resource.group, resource.kind, live.name, message) from exc
+
+
+def write_status(store: Store, obj: K8sObject) -> K8sObject:
+    """The status subresource's write; a kind kept generically (its status an extra field, not
+    one the store's strategy knows) is written whole."""
+    if "status" in type(obj).model_fields:
+        return store.update_status(obj)
+    return store.update(obj)
