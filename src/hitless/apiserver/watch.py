@@ -137,7 +137,8 @@ async def serve_watch(rest: Rest, request: web.Request, target: Target) -> web.S
     initial_events = request.query.get("sendInitialEvents")
     rv_text = request.query.get("resourceVersion", "")
     timeout_text = request.query.get("timeoutSeconds", "")
-    timeout = int(timeout_text) if timeout_text.isdigit() else None
+    # 0 or absent: no timeout of its own (the API server would apply its default, minutes).
+    timeout = int(timeout_text) if timeout_text.isdigit() and int(timeout_text) > 0 else None
     namespace = target.namespace if r.namespaced else None
     if rv_text not in ("", "0") and not rv_text.isdigit():
         raise status.bad_request(f'invalid resource version "{rv_text}"')
