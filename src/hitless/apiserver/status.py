@@ -114,7 +114,16 @@ def bad_request(message: str) -> ApiError:
 
 
 def method_not_allowed(verb: str, what: str) -> ApiError:
-    return ApiError(405, "MethodNotAllowed", f"{verb} is not supported on resources of kind {what!r}")
+    """NewMethodNotSupported's Status as the API server's router answers an unrouted verb."""
+    return ApiError(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+        {
+            "kind": what,
+            "causes": [{"reason": "UnexpectedServerResponse", "message": f"{verb} is not supported"}],
+        },
+    )
 
 
 def gone(message: str) -> ApiError:
