@@ -114,15 +114,11 @@ def bad_request(message: str) -> ApiError:
 
 
 def method_not_allowed(verb: str, what: str) -> ApiError:
-    """NewMethodNotSupported's Status as the API server's router answers an unrouted verb."""
+    """What the API server's router answers a verb a resource does not serve (``verb`` on ``what``
+    is for the caller's logs; the answer names neither, as upstream's does not)."""
+    del verb, what
     return ApiError(
-        405,
-        "MethodNotAllowed",
-        "the server does not allow this method on the requested resource",
-        {
-            "kind": what,
-            "causes": [{"reason": "UnexpectedServerResponse", "message": f"{verb} is not supported"}],
-        },
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
     )
 
 
