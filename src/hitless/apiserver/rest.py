@@ -174,7 +174,7 @@ class Rest:
                 return await self._create(request, target)
             if method == "DELETE":
                 return await self._delete_collection(request, target)
-            raise status.method_not_allowed(method, target.resource.kind)
+            raise status.method_not_allowed()
         if method == "GET":
             return self._get(request, target)
         if method == "PUT":
@@ -183,7 +183,7 @@ class Rest:
             return await self._patch(request, target)
         if method == "DELETE":
             return await self._delete(request, target)
-        raise status.method_not_allowed(method, target.resource.kind)
+        raise status.method_not_allowed()
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
         if rest[0] == "namespaces" and len(rest) >= 3:

@@ -57,7 +57,7 @@ async def serve(rest: Rest, request: web.Request, target: Target) -> web.StreamR
         return json_response(
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
         )
-    raise status.method_not_allowed(method, f"{r.plural}/{sub}")
+    raise status.method_not_allowed()
 
 
 def _scale_json(rest: Rest, obj: K8sObject) -> Json:
@@ -86,7 +86,7 @@ async def _scale(rest: Rest, request: web.Request, target: Target) -> web.Respon
     if request.method == "GET":
         return json_response(scale)
     if request.method not in ("PUT", "PATCH"):
-        raise status.method_not_allowed(request.method, "Scale")
+        raise status.method_not_allowed()
     body = await rest._body(request, target)
     if request.method == "PUT":
         new_scale = body
