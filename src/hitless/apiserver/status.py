@@ -113,10 +113,8 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def method_not_allowed(verb: str, what: str) -> ApiError:
-    """What the API server's router answers a verb a resource does not serve (``verb`` on ``what``
-    is for the caller's logs; the answer names neither, as upstream's does not)."""
-    del verb, what
+def method_not_allowed() -> ApiError:
+    """What the API server's router answers a verb the resource does not serve."""
     return ApiError(
         405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
     )
