@@ -170,3 +170,41 @@ def test_server_side_apply_removes_what_the_manager_dropped_and_refuses_conflict
     assert fields({"spec": {"replicas": 1}}, patch.definition_for("Deployment", "apps", "v1")) == {
         "f:spec": {"f:replicas": {}}
     }
+
+
+def test_writes_with_a_field_manager_own_what_they_changed() -> None:
+    resource = kinds.by_kind("Deployment")
+    assert resource is not None
+    ssa = ServerSideApply(FakeClock())
+    obj: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "paused": False},
+    }
+    ssa.record_update(None, obj, "kubectl-create", resource)
+    assert [(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]] == [
+        ("kubectl-create", "Update")
+    ]
+    scaled = {**obj, "spec": {"replicas": 4, "paused": False}}
+    ssa.record_update(obj, scaled, "kubectl-scale", resource)
+    owners = {m["manager"]: m["fieldsV1"] for m in scaled["metadata"]["managedFields"]}
+    assert owners == {
+        "kubectl-create": {"f:spec": {"f:paused": {}}},
+        "kubectl-scale": {"f:spec": {"f:replicas": {}}},
+    }
+    # An apply that changes a written field conflicts with its writer.
+    with pytest.raises(ApiError) as err:
+        ssa.apply(scaled, {**obj, "spec": {"replicas": 1}}, "ci", False, resource)
+    assert 'conflict with "kubectl-scale"' in err.value.message
+    # What the last client-side apply declared moves to server-side apply without a conflict.
+    csa = {
+        **obj,
+        "metadata": {
+            "name": "web",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"spec":{"replicas":2}}'},
+        },
+    }
+    ssa.record_update(None, csa, "kubectl-client-side-apply", resource)
+    moved = ssa.apply(csa, {**obj, "spec": {"replicas": 3}}, "kubectl", False, resource)
+    assert moved["spec"]["replicas"] == 3

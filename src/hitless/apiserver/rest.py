@@ -302,6 +302,11 @@ class Rest:
         self._warn(request, warnings)
         return obj
 
+    def _record_update(self, request: web.Request, r: Resource, live: Json | None, new: Json) -> None:
+        manager = request.query.get("fieldManager")
+        if manager:
+            self.ssa.record_update(live, new, manager, r)
+
     @staticmethod
     def _warn(request: web.Request, warnings: list[str]) -> None:
         collected = _WARNINGS.get()
@@ -319,6 +324,7 @@ class Rest:
         data = self._prepare(target, await self._body(request, target))
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             data["metadata"].pop(key, None)
+        self._record_update(request, r, None, data)
         obj = self._decode(request, r, data)
         if request.query.get("dryRun") == "All":
             return json_response(encode.api_json(obj), 201)
@@ -364,6 +370,8 @@ class Rest:
                 f"the URL ({target.name})"
             )
         live = self._lookup(target)
+        if subresource is None:
+            self._record_update(request, r, self.encoder.data(live), data)
         new = self._decode(request, r, data)
         stored = self._write(target, live, new, request.query.get("dryRun") == "All", subresource)
         return json_response(
@@ -424,6 +432,8 @@ class Rest:
             raise status.bad_request("metadata.name: Invalid value: the name of the object cannot be changed")
         if meta.get("resourceVersion") == live.metadata.resource_version:
             meta.pop("resourceVersion", None)
+        if subresource is None:
+            self._record_update(request, r, self.encoder.data(live), result)
         new = self._decode(request, r, result)
         stored = self._write(target, live, new, dry_run, subresource)
         return json_response(self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))

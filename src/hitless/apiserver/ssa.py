@@ -10,8 +10,11 @@ names (unless another manager owns them too), and refuses (409 Conflict, one
 ``FieldManagerConflict`` cause per field) to change a value another applier owns, unless
 ``force=true``, which takes the field over.
 
-Deviation: only appliers are recorded; other writes (``Update`` operations of controllers, of
-``kubectl edit`` or of client-side apply) own nothing here, so they never conflict with an apply.
+Writes that name a ``fieldManager`` (kubectl's ``create``, ``edit``, ``label``, ``scale``, client-side
+``apply``) are recorded as ``Update`` entries owning what they set or changed, as upstream's
+UpdateManager does, so an apply that changes such a field conflicts. Deviation: a write without
+``fieldManager`` (upstream names its manager after the User-Agent) and the engine's own
+controllers, which write the store directly, own nothing.
 """
 
 from __future__ import annotations
@@ -97,10 +100,18 @@ def _has(trie: Trie, path: tuple[str, ...]) -> bool:
 
 
 def _drop(trie: Trie, path: tuple[str, ...]) -> None:
-    node = trie
+    """Give up one field; a parent left with nothing in it is no field of its own and goes too."""
+    nodes = [trie]
     for part in path[:-1]:
-        node = node.get(part, {})
-    node.pop(path[-1], None)
+        child = nodes[-1].get(part)
+        if not isinstance(child, dict):
+            return
+        nodes.append(child)
+    nodes[-1].pop(path[-1], None)
+    for depth in range(len(nodes) - 1, 0, -1):
+        if nodes[depth]:
+            break
+        nodes[depth - 1].pop(path[depth - 1], None)
 
 
 def _value(obj: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -156,14 +167,27 @@ def path_text(path: tuple[str, ...]) -> str:
     return out
 
 
+CLIENT_SIDE_APPLY = "kubectl-client-side-apply"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _last_applied_fields(live: Json, schema: Json | None) -> Trie:
+    annotation = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        config = json.loads(annotation) if annotation else None
+    except ValueError:
+        return {}
+    return fields(config, schema) if isinstance(config, dict) else {}
+
+
 class ServerSideApply:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    def _entry(self, manager: str, api_version: str, trie: Trie) -> Json:
+    def _entry(self, manager: str, api_version: str, trie: Trie, operation: str = "Apply") -> Json:
         return {
             "manager": manager,
-            "operation": "Apply",
+            "operation": operation,
             "apiVersion": api_version,
             "time": format_time(self._clock.wall()),
             "fieldsType": "FieldsV1",
@@ -188,8 +212,11 @@ class ServerSideApply:
         )
         before: Trie = (mine or {}).get("fieldsV1") or {}
         after = fields(applied, schema)
-        others = [m for m in managed if m is not mine and m.get("operation") == "Apply"]
+        # Every other manager's fields, applied or written (a manager's own Update entry aside).
+        others = [m for m in managed if m is not mine and m.get("manager") != manager]
         conflicts: list[tuple[Json, tuple[str, ...]]] = []
+        taken: list[tuple[Json, tuple[str, ...]]] = []
+        last_applied = _last_applied_fields(live, schema)
         for leaf in _leaves(after):
             _, want = _value(applied, leaf)
             found, have = _value(live, leaf)
@@ -197,7 +224,12 @@ class ServerSideApply:
                 continue
             for other in others:
                 if _has(other.get("fieldsV1") or {}, leaf):
-                    conflicts.append((other, leaf))
+                    # lastappliedmanager.go: moving from client-side to server-side apply, what
+                    # the last client-side apply declared is taken over without a conflict.
+                    if other.get("manager") == CLIENT_SIDE_APPLY and _has(last_applied, leaf):
+                        taken.append((other, leaf))
+                    else:
+                        conflicts.append((other, leaf))
         if conflicts and not force:
             causes = [
                 {
@@ -225,7 +257,7 @@ class ServerSideApply:
                     "causes": causes,
                 },
             )
-        for other, leaf in conflicts:
+        for other, leaf in conflicts + taken:
             _drop(other.get("fieldsV1") or {}, leaf)
         # What this manager applied before and names no more, and nobody else owns, goes.
         for leaf in _leaves(before):
@@ -239,3 +271,36 @@ class ServerSideApply:
         entry = self._entry(manager, resource.group_version, after)
         merged["metadata"]["managedFields"] = [m for m in managed if m is not mine] + [entry]
         return dict(merged)
+
+    def record_update(self, live: Json | None, new: Json, manager: str, resource: Resource) -> None:
+        """A create, update or patch by ``manager`` (its ``fieldManager``): it takes the fields it
+        set or changed, in an ``Update`` entry of ``new``'s managedFields, from whoever had them
+        (fieldmanager's UpdateManager: ownership follows the last writer of a value)."""
+        schema = patch.definition_for(resource.kind, resource.group, resource.version)
+        meta = new.setdefault("metadata", {})
+        managed: list[Json] = [dict(m) for m in (meta.get("managedFields") or [])]
+        changed = [
+            leaf
+            for leaf in _leaves(fields(new, schema))
+            if live is None or _value(live, leaf) != _value(new, leaf)
+        ]
+        if not changed:
+            meta["managedFields"] = managed or None
+            if not managed:
+                meta.pop("managedFields")
+            return
+        for m in managed:
+            m["fieldsV1"] = json.loads(json.dumps(m.get("fieldsV1") or {}))
+            for leaf in changed:
+                _drop(m["fieldsV1"], leaf)
+        mine = next(
+            (m for m in managed if m.get("manager") == manager and m.get("operation") == "Update"), None
+        )
+        trie: Trie = mine["fieldsV1"] if mine is not None else {}
+        for leaf in changed:
+            node = trie
+            for part in leaf:
+                node = node.setdefault(part, {})
+        entry = self._entry(manager, resource.group_version, trie, "Update")
+        managed = [m for m in managed if m is not mine and _leaves(m.get("fieldsV1") or {})] + [entry]
+        meta["managedFields"] = managed
