@@ -134,6 +134,12 @@ async def _scale(rest: Rest, request: web.Request, target: Target) -> web.Respon
         assert isinstance(live, Deployment | ReplicaSet)
         new = live.copy_deep()
         new.spec.replicas = replicas
+        manager = request.query.get("fieldManager")
+        if manager:
+            # The scale's writer owns the replicas it set (`kubectl scale`: kubectl-scale).
+            data = new.to_json()
+            rest.ssa.record_update(rest.encoder.data(live), data, manager, r)
+            new = type(live).model_validate(data)
         live = rest.store.update(new)
     return json_response(_scale_json(rest, live))
 
