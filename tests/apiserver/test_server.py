@@ -154,6 +154,33 @@ async def test_list_selectors_and_table(served: Served) -> None:
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
 
 
+async def test_a_kind_stored_generically_is_served_with_its_columns(served: Served) -> None:
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "pg", "image": "pg"}]},
+            },
+        },
+    }
+    code, created, _ = await served.request("POST", "/apis/apps/v1/namespaces/default/statefulsets", sts)
+    assert code == 201 and created["kind"] == "StatefulSet" and created["metadata"]["uid"]
+    table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    code, table, _ = await served.request(
+        "GET", "/apis/apps/v1/namespaces/default/statefulsets", headers={"Accept": table_accept}
+    )
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Ready", "Age", "Containers", "Images"]
+    assert table["rows"][0]["cells"][:2] == ["db", "0/3"]
+    code, listed, _ = await served.request("GET", "/apis/apps/v1/statefulsets")
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["db"]
+
+
 async def _watch_lines(served: Served, path: str, count: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     async with served.session.get(served.url + path) as resp:

@@ -2,7 +2,8 @@
 
 Column definitions and cells from pkg/printers/internalversion/printers.go (AddHandlers, printPod,
 printDeployment, printReplicaSet, printService, printNode, printEvent, printNamespace,
-printEndpointSlice, printConfigMap, printSecret); every other kind gets the default handler's
+printEndpointSlice, printConfigMap, printSecret, printStatefulSet, printDaemonSet,
+printPodDisruptionBudget); every other kind gets the default handler's
 NAME and AGE. Cells are computed from the object's API JSON so that generic kinds work too.
 """
 
@@ -263,6 +264,39 @@ def _secret(d: Json, now: datetime) -> Cells:
     ]
 
 
+def _statefulset(d: Json, now: datetime) -> Cells:
+    spec, status = d.get("spec") or {}, d.get("status") or {}
+    containers, images = _containers_images((spec.get("template") or {}).get("spec") or {})
+    desired = spec.get("replicas", 1)
+    return [
+        _meta(d).get("name", ""), f"{status.get('readyReplicas', 0)}/{desired}",
+        _age(_meta(d).get("creationTimestamp"), now), containers, images,
+    ]  # fmt: skip
+
+
+def _daemonset(d: Json, now: datetime) -> Cells:
+    spec, status = d.get("spec") or {}, d.get("status") or {}
+    tspec = (spec.get("template") or {}).get("spec") or {}
+    containers, images = _containers_images(tspec)
+    node_selector = tspec.get("nodeSelector") or {}
+    return [
+        _meta(d).get("name", ""), status.get("desiredNumberScheduled", 0),
+        status.get("currentNumberScheduled", 0), status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>",
+        _age(_meta(d).get("creationTimestamp"), now), containers, images, _selector(spec.get("selector")),
+    ]  # fmt: skip
+
+
+def _pdb(d: Json, now: datetime) -> Cells:
+    spec, status = d.get("spec") or {}, d.get("status") or {}
+    return [
+        _meta(d).get("name", ""), str(spec.get("minAvailable", "N/A")),
+        str(spec.get("maxUnavailable", "N/A")), status.get("disruptionsAllowed", 0),
+        _age(_meta(d).get("creationTimestamp"), now),
+    ]  # fmt: skip
+
+
 def _default(d: Json, now: datetime) -> Cells:
     return [_meta(d).get("name", ""), _age(_meta(d).get("creationTimestamp"), now)]
 
@@ -330,6 +364,25 @@ COLUMNS: dict[str, list[Json]] = {
         _col("Name", priority=1, fmt="name"),
     ],
     "Namespace": [NAME, _col("Status"), AGE],
+    "StatefulSet": [NAME, _col("Ready"), AGE, _col("Containers", priority=1), _col("Images", priority=1)],
+    "DaemonSet": [
+        NAME,
+        _col("Desired", "integer"),
+        _col("Current", "integer"),
+        _col("Ready", "integer"),
+        _col("Up-to-date", "integer"),
+        _col("Available", "integer"),
+        _col("Node Selector"),
+        AGE,
+        *_TEMPLATE,
+    ],
+    "PodDisruptionBudget": [
+        NAME,
+        _col("Min Available"),
+        _col("Max Unavailable"),
+        _col("Allowed Disruptions", "integer"),
+        AGE,
+    ],
     "EndpointSlice": [NAME, _col("AddressType"), _col("Ports"), _col("Endpoints"), AGE],
     "ConfigMap": [NAME, _col("Data", "integer"), AGE],
     "Secret": [NAME, _col("Type"), _col("Data", "integer"), AGE],
@@ -341,6 +394,9 @@ _CELLS: dict[str, Callable[[Json, datetime], Cells]] = {
     "Node": _node,
     "Event": _event,
     "Namespace": _namespace,
+    "StatefulSet": _statefulset,
+    "DaemonSet": _daemonset,
+    "PodDisruptionBudget": _pdb,
     "EndpointSlice": _endpointslice,
     "ConfigMap": _configmap,
     "Secret": _secret,
