@@ -117,7 +117,8 @@ def main(argv: list[str]) -> int:
                 f"run yet: this version of hitless runs Pods",
                 file=sys.stderr,
             )
-    if not any(isinstance(p, Pod | Deployment) for p in pods):
+    # With --api the run is a cluster to apply to later, even if empty now.
+    if not any(isinstance(p, Pod | Deployment) for p in pods) and args.api is None:
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
@@ -234,4 +235,4 @@ def _summary(objects: Sequence[K8sObject]) -> str:
     counts: dict[str, int] = {}
     for obj in objects:
         counts[obj.kind.lower()] = counts.get(obj.kind.lower(), 0) + 1
-    return ", ".join(f"{n} {kind}(s)" for kind, n in counts.items())
+    return ", ".join(f"{n} {kind}(s)" for kind, n in counts.items()) or "no objects yet"
