@@ -25,7 +25,7 @@ from hitless.apiserver import (
     encode,
     kinds,
     openapi,
-    patch,
+    patching,
     protobuf,
     status,
     subresources,
@@ -50,12 +50,6 @@ _log = logging.getLogger("hitless.apiserver")
 # The Warning headers of the request being handled (each request is its own task).
 _WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "apiserver_warnings", default=None
-)
-_PATCH_TYPES = (
-    "application/json-patch+json",
-    "application/merge-patch+json",
-    "application/strategic-merge-patch+json",
-    "application/apply-patch+yaml",
 )
 
 
@@ -381,62 +375,7 @@ class Rest:
     async def _patch(
         self, request: web.Request, target: Target, subresource: str | None = None
     ) -> web.Response:
-        r = target.resource
-        ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
-        if ctype not in _PATCH_TYPES:
-            raise status.unsupported_media_type(ctype, _PATCH_TYPES)
-        body = await self._body(request)
-        dry_run = request.query.get("dryRun") == "All"
-        live = self.store.get(r.kind, r.store_namespace(target.namespace), target.name or "")
-        if ctype == "application/apply-patch+yaml":
-            manager = request.query.get("fieldManager")
-            if not manager:
-                raise status.bad_request(
-                    "PATCH, application/apply-patch+yaml requires fieldManager to be set"
-                )
-            body = self._prepare(target, body)
-            if body["metadata"].get("name") not in (None, target.name):
-                raise status.bad_request("the name of the object does not match the name on the URL")
-            body["metadata"]["name"] = target.name
-            if request.query.get("fieldValidation", "Warn") != "Strict":
-                self._warn(request, writes.drop_unknown_fields(r, body))
-            if live is None:
-                obj = self._decode(request, r, self.ssa.create(body, manager, r))
-                if dry_run:
-                    return json_response(encode.api_json(obj), 201)
-                try:
-                    stored = self.store.create(obj)
-                except AlreadyExists as exc:
-                    raise status.already_exists(r.group, r.plural, obj.name) from exc
-                return json_response(self.encoder.bytes(stored), 201)
-            merged = self.ssa.apply(self.encoder.data(live), body, manager, flag(request, "force"), r)
-            new = self._decode(request, r, merged)
-            new.metadata.resource_version = None
-            stored = self._write(target, live, new, dry_run, subresource)
-            return json_response(
-                self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored))
-            )
-        if live is None:
-            raise status.not_found(r.group, r.plural, target.name or "")
-        current = json.loads(self.encoder.bytes(live))
-        if ctype == "application/json-patch+json":
-            result = patch.json_patch(current, body)
-        elif ctype == "application/merge-patch+json":
-            result = patch.merge_patch(current, body)
-        else:
-            result = patch.strategic_merge(current, body, patch.definition_for(r.kind, r.group, r.version))
-        if not isinstance(result, dict):
-            raise status.bad_request("the patch produced something that is not an object")
-        meta = result.setdefault("metadata", {})
-        if meta.get("name") != live.name:
-            raise status.bad_request("metadata.name: Invalid value: the name of the object cannot be changed")
-        if meta.get("resourceVersion") == live.metadata.resource_version:
-            meta.pop("resourceVersion", None)
-        if subresource is None:
-            self._record_update(request, r, self.encoder.data(live), result)
-        new = self._decode(request, r, result)
-        stored = self._write(target, live, new, dry_run, subresource)
-        return json_response(self.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))
+        return await patching.patch_object(self, request, target, subresource)
 
     # --- deletes and subresources: deletes.py, subresources.py ------------------------------
 
