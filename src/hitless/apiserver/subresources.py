@@ -15,7 +15,7 @@ from aiohttp import web
 from hitless.api.types.apps import Deployment, ReplicaSet
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
-from hitless.apiserver import patch, status, tables
+from hitless.apiserver import cells, patch, status
 from hitless.apiserver.eviction import evict
 from hitless.apiserver.logs import LogOptions, log_path, pick_container
 from hitless.apiserver.logs import stream as stream_log
@@ -153,7 +153,7 @@ async def _log(rest: Rest, request: web.Request, target: Target) -> web.StreamRe
         seconds = integer(request, "sinceSeconds") or 0
         since = rest.clock.wall() - timedelta(seconds=seconds)
     elif request.query.get("sinceTime"):
-        since = tables._parse_time(request.query["sinceTime"])
+        since = cells.parse_time(request.query["sinceTime"])
     options = LogOptions(
         container=request.query.get("container"),
         follow=flag(request, "follow"),
