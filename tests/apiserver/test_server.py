@@ -249,6 +249,21 @@ async def test_watch_events_as_tables_for_kubectl_get_w(served: Served) -> None:
     assert second["object"]["rows"][0]["cells"][0] == "b"
 
 
+async def test_an_idle_watch_gets_bookmarks(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hitless.apiserver import watch
+
+    monkeypatch.setattr(watch, "BOOKMARK_INTERVAL_S", 0.1)
+    served.store.create(_pod("a"))
+    rv = served.store.resource_version
+    path = f"/api/v1/namespaces/default/pods?watch=true&allowWatchBookmarks=true&resourceVersion={rv}"
+    async with served.session.get(served.url + path) as resp:
+        event = json.loads(await asyncio.wait_for(resp.content.readline(), 5))
+    assert event == {
+        "type": "BOOKMARK",
+        "object": {"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": str(rv)}},
+    }
+
+
 async def test_watch_ends_at_timeout_seconds(served: Served) -> None:
     path = "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1&resourceVersion=0"
     async with served.session.get(served.url + path) as resp:
