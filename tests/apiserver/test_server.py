@@ -122,6 +122,18 @@ async def test_create_defaults_and_validates_as_a_file_would(served: Served) -> 
     assert code == 201 and served.store.get("Pod", "default", "dry") is None
 
 
+async def test_the_system_namespaces_and_a_new_one(served: Served) -> None:
+    code, nss, _ = await served.request("GET", "/api/v1/namespaces")
+    names = [n["metadata"]["name"] for n in nss["items"]]
+    assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+    assert all("namespace" not in n["metadata"] for n in nss["items"])  # cluster-scoped
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    code, created, _ = await served.request("POST", "/api/v1/namespaces", ns)
+    assert code == 201 and created["status"] == {"phase": "Active"}
+    assert created["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team-a"}
+    assert created["spec"] == {"finalizers": ["kubernetes"]}
+
+
 async def test_list_selectors_and_table(served: Served) -> None:
     for name, app in (("a", "web"), ("b", "web"), ("c", "db")):
         served.store.create(_pod(name, {"app": app}))

@@ -285,9 +285,13 @@ class Rest:
         else:
             meta.pop("namespace", None)
         if r.kind == "Namespace":
-            # namespace strategy PrepareForCreate: the finalizer and phase every namespace has.
+            # namespace strategy PrepareForCreate: the finalizer and phase every namespace has,
+            # and the label the NamespaceDefaultLabelName feature puts on each.
             data.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             data.setdefault("status", {}).setdefault("phase", "Active")
+            name = meta.get("name")
+            if isinstance(name, str):
+                meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
         return data
 
     def _decode(self, request: web.Request, r: Resource, data: Json) -> K8sObject:

@@ -9,6 +9,7 @@ answers it. The server is a long-running task of the run (``tasks.spawn``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,15 +18,37 @@ from pathlib import Path
 from aiohttp import web
 
 from hitless import tasks
+from hitless.api.types.meta import K8sObject
 from hitless.apiserver import certs, status
 from hitless.apiserver.certs import Credentials
 from hitless.apiserver.rest import Rest
 from hitless.apiserver.rest_util import status_response
 from hitless.clock import Clock
-from hitless.store.store import Store
+from hitless.store.store import AlreadyExists, Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+# pkg/controlplane/controller/systemnamespaces: kube-apiserver makes these and keeps them.
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def ensure_system_namespaces(store: Store) -> None:
+    for name in SYSTEM_NAMESPACES:
+        if store.get("Namespace", "default", name) is not None:
+            continue
+        namespace = K8sObject.model_validate(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
+        )
+        with contextlib.suppress(AlreadyExists):
+            store.create(namespace)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -82,6 +105,7 @@ class ApiServer:
     async def start(self) -> None:
         """Listen; returns once the port is bound (``port`` then holds the real one)."""
         assert self.credentials is not None
+        ensure_system_namespaces(self.store)
         server_address = f"{self.host}:{self.port}"
         self.rest = Rest(self.store, self.clock, self.log_root, server_address)
         app = web.Application(middlewares=[self._auth], client_max_size=16 * 1024 * 1024)
