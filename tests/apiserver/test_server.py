@@ -76,6 +76,8 @@ async def test_openapi_has_the_patch_operations_kubectl_looks_for(served: Served
     op = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
     assert op["x-kubernetes-group-version-kind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
     assert "fieldValidation" in [p["name"] for p in op["parameters"]]
+    # kubectl computes strategic merge patches from these schemas only if PATCH takes that type.
+    assert "application/strategic-merge-patch+json" in op["requestBody"]["content"]
     containers = doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]
     assert containers["x-kubernetes-patch-merge-key"] == "name"
     text = json.dumps(doc)

@@ -27,6 +27,12 @@ from hitless.apiserver.kinds import Resource
 
 Json = dict[str, Any]
 _REF = "#/components/schemas/"
+PATCH_MEDIA_TYPES = (
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
 _INTSTR = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 
@@ -134,10 +140,15 @@ def _paths(r: Resource, definition: str | None) -> Json:
         return out
 
     write = ["dryRun", "fieldManager", "fieldValidation"]
+    patch_op = op("patch", [*write, "force"])
+    # kubectl computes a strategic merge patch from these schemas only where the PATCH operation
+    # takes that media type (cli-runtime patcher.go, gvkSupportsPatchOpenAPIV3).
+    patch_body = {"schema": {"$ref": _REF + "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}
+    patch_op["requestBody"] = {"content": dict.fromkeys(PATCH_MEDIA_TYPES, patch_body), "required": True}
     item: Json = {
         "get": op("get", []),
         "put": op("put", write, True),
-        "patch": op("patch", [*write, "force"], True),
+        "patch": patch_op,
         "delete": op("delete", ["dryRun", "gracePeriodSeconds", "propagationPolicy"]),
         "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
     }
@@ -158,7 +169,7 @@ def document(group: str, version: str) -> bytes | None:
     if not rs:
         return None
     paths: Json = {}
-    pending: set[str] = set()
+    pending: set[str] = {"io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}
     for r in rs:
         definition = _definition_name(r)
         if definition:
