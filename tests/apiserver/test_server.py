@@ -134,6 +134,10 @@ async def test_the_system_namespaces_and_a_new_one(served: Served) -> None:
     assert code == 201 and created["status"] == {"phase": "Active"}
     assert created["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team-a"}
     assert created["spec"] == {"finalizers": ["kubernetes"]}
+    code, err, _ = await served.request("POST", "/api/v1/namespaces/nowhere/pods", POD)
+    assert (code, err["message"]) == (404, 'namespaces "nowhere" not found')
+    code, _, _ = await served.request("POST", "/api/v1/namespaces/team-a/pods", POD)
+    assert code == 201
 
 
 async def test_list_selectors_and_table(served: Served) -> None:

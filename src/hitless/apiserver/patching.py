@@ -48,6 +48,7 @@ async def patch_object(
         if request.query.get("fieldValidation", "Warn") != "Strict":
             rest._warn(request, writes.drop_unknown_fields(r, body))
         if live is None:
+            rest.namespace_exists(r, body)
             obj = rest._decode(request, r, rest.ssa.create(body, manager, r))
             if dry_run:
                 return json_response(encode.api_json(obj), 201)

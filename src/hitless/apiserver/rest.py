@@ -294,6 +294,23 @@ class Rest:
                 meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
         return data
 
+    def namespace_exists(self, r: Resource, data: Json) -> None:
+        """The NamespaceLifecycle admission plugin: nothing is created in a namespace that does
+        not exist, or that is being deleted."""
+        if not r.namespaced:
+            return
+        name = data["metadata"]["namespace"]
+        ns = self.store.get("Namespace", "default", name)
+        if ns is None:
+            raise status.not_found("", "namespaces", name)
+        if ns.metadata.deletion_timestamp is not None:
+            raise status.ApiError(
+                403,
+                "Forbidden",
+                f'{r.qualified} "{data["metadata"].get("name", "")}" is forbidden: unable to create new '
+                f"content in namespace {name} because it is being terminated",
+            )
+
     def _decode(self, request: web.Request, r: Resource, data: Json) -> K8sObject:
         # Unset, fieldValidation is Warn (as upstream since 1.27); kubectl sends Strict.
         obj, warnings = writes.decode_warned(r, data, request.query.get("fieldValidation", "Warn"))
@@ -320,6 +337,7 @@ class Rest:
             review["status"] = {"allowed": True, "reason": "hitless: the run's one user may do everything"}
             return json_response(review, 201)
         data = self._prepare(target, await self._body(request, target))
+        self.namespace_exists(r, data)
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             data["metadata"].pop(key, None)
         self._record_update(request, r, None, data)
