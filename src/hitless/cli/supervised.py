@@ -12,7 +12,7 @@ dispatcher reports as exit 3 naming the component (``cli/errors.py``), never as 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from hitless.clock import wait_for
 from hitless.engine import Engine
@@ -43,8 +43,14 @@ def _longest_grace(engine: Engine) -> float:
     return float(max(graces, default=0))
 
 
-async def stop_engine(engine: Engine, supervisor: Supervisor, note: Callable[[str], None]) -> None:
-    """Delete every pod gracefully, then stop the engine.
+async def stop_engine(
+    engine: Engine,
+    supervisor: Supervisor,
+    note: Callable[[str], None],
+    before_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Delete every pod gracefully, then stop the engine (``before_stop`` first: what serves the
+    engine's store to clients, such as the API server, goes before the store's writers).
 
     While the run is healthy this waits as long as the pods take, as ``hitless up`` always has.
     Once a component has failed (before or during the stop), the pods get their grace periods
@@ -70,6 +76,8 @@ async def stop_engine(engine: Engine, supervisor: Supervisor, note: Callable[[st
     error = None if deleting.cancelled() else deleting.exception()
     if error is not None and not supervisor.failures:
         raise error
+    if before_stop is not None:
+        await before_stop()
     await engine.stop()
 
 

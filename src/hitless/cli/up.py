@@ -24,6 +24,7 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
 from hitless.api.types.statefulset import StatefulSet
+from hitless.apiserver import cli as apiserver_cli
 from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the kubelets' sync period: an edited ConfigMap or Secret reaches mounted files "
         "S to 1.5 S later (default 60, the kubelet's --sync-frequency)",
     )
+    apiserver_cli.add_arguments(p)
     return p
 
 
@@ -128,7 +130,9 @@ def main(argv: list[str]) -> int:
     pods = [o.obj for o in applied]
     for line in stored_lines(result):
         print(f"hitless: {line}", file=sys.stderr)
-    if not any(isinstance(p, Pod | Deployment | StatefulSet | DaemonSet | Job | CronJob) for p in pods):
+    # With --api the run is a cluster to apply to later, even if empty now.
+    workloads = (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob)
+    if not any(isinstance(p, workloads) for p in pods) and args.api is None:
         print("hitless: no Pods or Deployments to run", file=sys.stderr)
         return 0
 
@@ -210,6 +214,7 @@ async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageSer
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal)
 
+    api = await apiserver_cli.start(args, engine)
     await engine.start()
     if engine.max_pods < MAX_PODS:
         budget = machine_budget()
@@ -233,7 +238,8 @@ async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageSer
     finished = asyncio.Event()
 
     def watch_finished(_: object) -> None:
-        if engine.all_pods_finished():
+        # With the API served, a run is a cluster: pods deleted or done through kubectl do not end it.
+        if api is None and engine.all_pods_finished():
             finished.set()
 
     engine.store.add_listener(watch_finished)
@@ -257,7 +263,7 @@ async def _run(args: argparse.Namespace, pods: list[K8sObject], images: ImageSer
         failed = [p.name for p in engine.pods() if p.status.phase == "Failed"]
         _note("every pod has finished" + (f"; failed: {', '.join(failed)}" if failed else ""))
         code = 1 if failed else 0
-    await stop_engine(engine, supervisor, _note)
+    await stop_engine(engine, supervisor, _note, before_stop=api.stop if api is not None else None)
     raise_if_failed(supervisor)
     if args.log_dir:
         _note(f"container logs are in {log_dir}")
@@ -273,4 +279,4 @@ def _summary(objects: Sequence[K8sObject]) -> str:
     counts: dict[str, int] = {}
     for obj in objects:
         counts[obj.kind.lower()] = counts.get(obj.kind.lower(), 0) + 1
-    return ", ".join(f"{n} {kind}(s)" for kind, n in counts.items())
+    return ", ".join(f"{n} {kind}(s)" for kind, n in counts.items()) or "no objects yet"

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import platform
 import random
 from collections.abc import Callable
 from pathlib import Path
 
+from hitless import KUBERNETES_VERSION, __version__
 from hitless.api.types.config import Secret
 from hitless.api.types.meta import ObjectMeta
-from hitless.api.types.node import Node, NodeAddress, NodeStatus
+from hitless.api.types.node import Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo
 from hitless.api.types.pod import Pod, PodStatus, Probe
 from hitless.clock import Clock
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
@@ -149,12 +151,22 @@ class Kubelet:
                 },
             ),
             status=NodeStatus(
+                conditions=self._node_conditions(),
                 addresses=[
                     NodeAddress(type="InternalIP", address=self.host_ip),
                     NodeAddress(type="Hostname", address=self.node_name),
                 ],
                 capacity={"pods": str(self.max_pods)},
                 allocatable={"pods": str(self.max_pods)},
+                node_info=NodeSystemInfo(
+                    kernel_version=platform.release(),
+                    os_image="hitless",
+                    container_runtime_version=f"hitless://{__version__}",
+                    kubelet_version=f"v{KUBERNETES_VERSION}.0-hitless",
+                    kube_proxy_version=f"v{KUBERNETES_VERSION}.0-hitless",
+                    operating_system="linux",
+                    architecture="amd64",
+                ),
             ),
         )
         with contextlib.suppress(AlreadyExists):
@@ -162,6 +174,26 @@ class Kubelet:
         existing = self._store.get("Node", "", self.node_name)
         assert isinstance(existing, Node)
         return existing
+
+    def _node_conditions(self) -> list[NodeCondition]:
+        """What kubelet_node_status.go's setters report for a healthy node (``kubectl get
+        nodes`` reads Ready; ``drain`` and the scheduler's taints read them too)."""
+        now = self.context.clock.wall()
+
+        def condition(type_: str, status: str, reason: str, message: str) -> NodeCondition:
+            return NodeCondition(
+                type=type_, status=status, reason=reason, message=message,
+                last_heartbeat_time=now, last_transition_time=now,
+            )  # fmt: skip
+
+        memory = "kubelet has sufficient memory available"
+        pids = "kubelet has sufficient PID available"
+        return [
+            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", memory),
+            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            condition("PIDPressure", "False", "KubeletHasSufficientPID", pids),
+            condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+        ]
 
     def start(self) -> None:
         self.register_node()
