@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from hitless.api.types.meta import K8sObject, ObjectMeta
+from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node
-from hitless.api.types.pod import Container, Pod, PodSpec
+from hitless.api.types.pod import Container, Pod, PodCondition, PodSpec
+from hitless.api.types.policy import PodDisruptionBudget
 from hitless.apiserver.kubeconfig import Kubeconfig
-from hitless.apiserver.writes import write_status
 from tests.apiserver.conftest import Served
 
 
@@ -104,8 +104,10 @@ async def test_an_eviction_a_disruption_budget_forbids_is_429(served: Served, tm
     pod = served.store.create(_pod("web-1", {"app": "web"}, node="node-1"))
     running = pod.copy_deep()
     running.status.phase = "Running"
+    # A Ready pod: an unready one may be evicted while the budget is met (eviction.go).
+    running.status.conditions = [PodCondition(type="Ready", status="True")]
     served.store.update_status(running)
-    pdb = K8sObject.model_validate(
+    pdb = PodDisruptionBudget.model_validate(
         {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
@@ -114,11 +116,11 @@ async def test_an_eviction_a_disruption_budget_forbids_is_429(served: Served, tm
         }
     )
     stored = served.store.create(pdb)
-    with_status = K8sObject.model_validate(
+    with_status = PodDisruptionBudget.model_validate(
         {
             **stored.to_json(),
             "status": {
-                "observedGeneration": 0,
+                "observedGeneration": 1,
                 "disruptionsAllowed": 0,
                 "currentHealthy": 1,
                 "desiredHealthy": 1,
@@ -126,17 +128,17 @@ async def test_an_eviction_a_disruption_budget_forbids_is_429(served: Served, tm
             },
         }
     )
-    write_status(served.store, with_status)
+    served.store.update_status(with_status)
     eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name="web-1", namespace="default"))
     with pytest.raises(client.ApiException) as refused:
         await asyncio.to_thread(core.create_namespaced_pod_eviction, "web-1", "default", eviction)
     assert refused.value.status == 429
     assert "Cannot evict pod as it would violate the pod's disruption budget." in refused.value.body
     assert "The disruption budget web needs 1 healthy pods and has 1 currently" in refused.value.body
-    allowed = K8sObject.model_validate(
+    allowed = PodDisruptionBudget.model_validate(
         {**with_status.to_json(), "status": {**with_status.to_json()["status"], "disruptionsAllowed": 1}}
     )
-    write_status(served.store, allowed)
+    served.store.update_status(allowed)
     await asyncio.to_thread(core.create_namespaced_pod_eviction, "web-1", "default", eviction)
     gone = served.store.get("Pod", "default", "web-1")
     assert gone is not None and gone.metadata.deletion_timestamp is not None

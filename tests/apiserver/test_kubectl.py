@@ -65,7 +65,7 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
   - name: c
-    image: x
+    image: busybox
     # Crashes once, then runs: a container left in CrashLoopBackOff would hold up the stop.
     command: [sh, -c, 'echo "run $(cat /proc/sys/kernel/random/uuid)"; m=/tmp/hitless-crasher-$UID;
               if [ -e $m ]; then rm $m; exec sleep 1000; fi; touch $m; sleep 0.5; exit 3']
@@ -78,7 +78,7 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
   - name: t
-    image: x
+    image: busybox
     command: [sh, -c, 'for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 0.4; done; sleep 1000']
 """
 

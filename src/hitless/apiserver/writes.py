@@ -11,6 +11,7 @@ import contextlib
 import json
 from typing import Any
 
+from hitless.api import kinds as api_kinds
 from hitless.api import loader, schema
 from hitless.api.types.meta import K8sObject
 from hitless.apiserver import encode, status
@@ -79,7 +80,9 @@ def _decode(resource: Resource, data: Json) -> K8sObject:
         )
     name = str((data.get("metadata") or {}).get("name") or "")
     if (api_version, kind) in loader.SUPPORTED:
-        result = loader.load_text(json.dumps(data), file="request")
+        # The namespace's existence is the API server's NamespaceLifecycle check (rest.py), not
+        # the loader's input-wide one.
+        result = loader.load_text(json.dumps(data), file="request", finish=False)
         if result.errors:
             field_errors = [e.field_error for e in result.errors if e.field_error is not None]
             if field_errors:
@@ -93,7 +96,8 @@ def _decode(resource: Resource, data: Json) -> K8sObject:
     if decoding.errors:
         detail = decoding.errors[0].detail
         raise status.bad_request(schema.handled_as(kind, api_version, detail))
-    cls = resource.cls or K8sObject
+    registered = api_kinds.lookup(api_version, kind)
+    cls = resource.cls or (registered.model if registered is not None else K8sObject)
     try:
         return cls.model_validate(data)
     except ValueError as exc:
