@@ -48,6 +48,13 @@ def add_pull_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--image-cache", metavar="DIR", help="the image cache (default $XDG_CACHE_HOME/hitless/images)"
     )
+    p.add_argument(
+        "--pull-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="give up on a registry that does not answer for S seconds (default 30)",
+    )
 
 
 def add_image_flags(p: argparse.ArgumentParser) -> None:
@@ -74,6 +81,8 @@ def image_service(args: argparse.Namespace) -> ImageService:
         mirrors = PullOptions.parse_mirrors(args.registry_mirror)
     except ValueError as exc:
         raise ImageConfigError(str(exc)) from exc
+    if not args.pull_timeout > 0:  # also NaN
+        raise ImageConfigError("--pull-timeout must be > 0")
     for archive in args.image_archive:
         if not Path(archive).exists():
             raise ImageConfigError(f"--image-archive {archive}: no such file or directory")
@@ -82,6 +91,7 @@ def image_service(args: argparse.Namespace) -> ImageService:
         insecure_registries=frozenset(args.insecure_registry),
         archives=tuple(Path(a) for a in args.image_archive),
         source=args.image_source,
+        timeout=args.pull_timeout,
     )
     store = ImageStore(Path(args.image_cache) if args.image_cache else None, options)
     images = ImageService(store=store)

@@ -13,55 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from hitless.cli.imageflags import add_pull_flags
 from hitless.images.model import PullOptions, default_root
 
 
-# The same flags as hitless up and verify (cli/imageflags.py there), plus --pull-timeout.
 def _add_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("images")
-    group.add_argument(
-        "--registry-mirror",
-        action="append",
-        default=[],
-        metavar="HOST=URL",
-        help="pull HOST's images from URL instead (docker.io=http://127.0.0.1:5000); repeatable",
-    )
-    group.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="allow plain HTTP to this registry (loopback registries always may); repeatable",
-    )
-    group.add_argument(
-        "--image-archive",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="FILE",
-        help="a docker save tarball, OCI archive or OCI layout dir whose images are used under "
-        "the names they carry; repeatable",
-    )
-    group.add_argument(
-        "--image-source",
-        choices=("registry", "docker", "podman"),
-        default="registry",
-        help="look in the local Docker or Podman store (docker save) before the registry",
-    )
-    group.add_argument(
-        "--image-cache",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help=f"the image cache, shared by every run (default {default_root()})",
-    )
-    group.add_argument(
-        "--pull-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="give up on a registry that does not answer for S seconds (default 30)",
-    )
+    add_pull_flags(parser)  # the same flags as hitless up and verify
 
 
 def _pull_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> PullOptions:
@@ -70,22 +27,23 @@ def _pull_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         mirrors = PullOptions.parse_mirrors(args.registry_mirror)
     except ValueError as err:
         parser.error(str(err))
-    if args.pull_timeout <= 0:
+    if not args.pull_timeout > 0:  # also NaN
         parser.error("--pull-timeout must be > 0")
-    for archive in args.image_archive:
+    archives = tuple(Path(a) for a in args.image_archive)
+    for archive in archives:
         if not archive.exists():
             parser.error(f"--image-archive {archive}: no such file or directory")
     return PullOptions(
         mirrors=mirrors,
         insecure_registries=frozenset(args.insecure_registry),
-        archives=tuple(args.image_archive),
+        archives=archives,
         source=args.image_source,
         timeout=args.pull_timeout,
     )
 
 
 def _cache_root(args: argparse.Namespace) -> Path:
-    return args.image_cache if args.image_cache is not None else default_root()
+    return Path(args.image_cache) if args.image_cache is not None else default_root()
 
 
 def build_parser() -> argparse.ArgumentParser:
