@@ -55,8 +55,8 @@ class Resource:
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
     def store_namespace(self, namespace: str | None) -> str:
-        # The store keys cluster-scoped objects under K8sObject.namespace's "default".
-        return (namespace or "default") if self.namespaced else "default"
+        # The store keys cluster-scoped objects under K8sObject.namespace's "".
+        return (namespace or "default") if self.namespaced else ""
 
 
 _TABLE: list[Resource] = [

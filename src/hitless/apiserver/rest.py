@@ -300,7 +300,7 @@ class Rest:
         if not r.namespaced:
             return
         name = data["metadata"]["namespace"]
-        ns = self.store.get("Namespace", "default", name)
+        ns = self.store.get("Namespace", "", name)
         if ns is None:
             raise status.not_found("", "namespaces", name)
         if ns.metadata.deletion_timestamp is not None:

@@ -36,7 +36,7 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 def ensure_system_namespaces(store: Store) -> None:
     for name in SYSTEM_NAMESPACES:
-        if store.get("Namespace", "default", name) is not None:
+        if store.get("Namespace", "", name) is not None:
             continue
         namespace = K8sObject.model_validate(
             {
