@@ -206,6 +206,8 @@ class Reflector:
     cache: dict[tuple[str, str], JSON] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set at each gap recorded.
+    gap: asyncio.Event = field(default_factory=asyncio.Event)
     _rv: str = ""
 
     @property
@@ -240,6 +242,10 @@ class Reflector:
 
     async def run(self) -> None:
         await self._list()
+        await self.follow()
+
+    async def follow(self) -> None:
+        """Watch from the last version listed or seen, for ever (until cancelled)."""
         while True:
             lost = self.clock.now()
             try:
@@ -257,6 +263,7 @@ class Reflector:
             if why.startswith("410"):
                 await self._list()
                 self.gaps.append(Gap(self.resource, lost, self.clock.now(), why))
+                self.gap.set()
             else:
                 await self._resume(lost, why)
 
@@ -265,6 +272,7 @@ class Reflector:
         # the next connect sends us to re-list. The gap is recorded either way: in between the
         # view may have been stale.
         self.gaps.append(Gap(self.resource, lost, self.clock.now(), why))
+        self.gap.set()
 
     async def _watch(self) -> str | None:
         """Follow one watch stream; the reason it ended when that means a gap."""
