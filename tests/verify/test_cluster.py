@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,8 +98,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def test_the_broken_manifest_fails_with_the_termination_race_named(cluster: Cluster, tmp_path: Path) -> None:
+    # Fresh connections (--connections close): each race is met by new connections, so the first
+    # deletion (no other endpoint failing then) always yields inferred blames.
     done = cluster.verify(
-        "examples/broken/no-prestop.yaml", "--repeat", "1", "--rps", "100", "--report", str(tmp_path)
+        "examples/broken/no-prestop.yaml",
+        *("--repeat", "1", "--rps", "100", "--connections", "close", "--report", str(tmp_path)),
     )
     assert done.returncode == 1, done.stderr
     report = json.loads((tmp_path / "report.json").read_text())
@@ -164,3 +168,41 @@ def test_a_missing_permission_is_exit_2_before_anything_is_created(
     assert "create namespaces" not in err
     assert cluster.namespaces() == SYSTEM
     assert time.monotonic() - started < 10
+
+
+def test_ctrl_c_deletes_the_throwaway_namespace(cluster: Cluster) -> None:
+    import asyncio
+    import signal
+
+    from hitless.clock import RealClock
+    from hitless.kube.client import Reflector, load_kubeconfig
+    from hitless.tasks import cancel_and_wait, spawn
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hitless", "verify", "examples/zero-downtime.yaml", "--kubeconfig",
+         str(cluster.kubeconfig)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    async def interrupt_once_it_runs() -> None:
+        # Watch the cluster's namespaces: a new one is the run's, which is then under way.
+        seen = asyncio.Event()
+
+        def on_namespace(kind: str, obj: dict[str, Any], at: float) -> None:
+            if namespaces.synced.is_set() and kind == "ADDED":
+                seen.set()
+
+        async with KubeClient(load_kubeconfig(str(cluster.kubeconfig), None)) as client:
+            namespaces = Reflector(client, "/api/v1/namespaces", RealClock(), on_namespace)
+            task = spawn("namespaces", namespaces.run())
+            try:
+                await asyncio.wait_for(seen.wait(), 60)
+            finally:
+                await cancel_and_wait(task)
+
+    asyncio.run(interrupt_once_it_runs())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert "interrupted" in err and "left in place" not in err
+    assert cluster.namespaces() == SYSTEM
