@@ -233,6 +233,7 @@ def _cluster(
     args: argparse.Namespace, service: Service, context: RunContext, loaded: list[LoadedObject]
 ) -> int:
     from hitless.verify import cluster
+    from hitless.verify.cluster_steps import ClusterOptions
 
     if context.workload is None or context.workload[0] != "Deployment":
         return _error("--kubeconfig: cluster mode runs the rollout scenario of a Deployment only (for now)")
@@ -240,7 +241,7 @@ def _cluster(
         return _error(f"--kubeconfig: --scenario {args.scenario} is not implemented in cluster mode yet")
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
-    opts = cluster.ClusterOptions(
+    opts = ClusterOptions(
         args.kubeconfig,
         args.context,
         args.namespace,
