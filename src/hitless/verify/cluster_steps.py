@@ -29,7 +29,7 @@ class ClusterError(Exception):
 
 
 class PreflightError(ClusterError):
-    """Nothing was touched: exit 2."""
+    """Nothing of the input exists on the cluster (the run's own namespace at most): exit 2."""
 
 
 @dataclass
@@ -105,7 +105,10 @@ async def apply(client: KubeClient, loaded: list[LoadedObject], namespace: str, 
                 content_type="application/apply-patch+yaml",
             )
         except ApiError as exc:
-            raise ClusterError(f"{item.file}:{item.line}: {item.kind}/{item.name}: {exc.message}") from exc
+            # Refused on the dry run: the input is wrong for this cluster (webhooks, quota, Pod
+            # Security), judged before anything of it exists: exit 2, as local validation.
+            error = PreflightError if dry_run else ClusterError
+            raise error(f"{item.file}:{item.line}: {item.kind}/{item.name}: {exc.message}") from exc
 
 
 def rollout_done(deployment: JSON) -> tuple[bool, str]:
