@@ -130,13 +130,19 @@ def test_the_broken_manifest_fails_with_the_termination_race_named(cluster: Clus
 
 
 def test_the_zero_downtime_manifest_passes(cluster: Cluster) -> None:
-    done = cluster.verify("examples/zero-downtime.yaml", "--repeat", "1", "--rps", "100", "--format", "json")
+    done = cluster.verify(
+        "examples/zero-downtime.yaml",
+        *("--repeat", "1", "--rps", "100", "--connections", "mixed", "--format", "json"),
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     report = json.loads(done.stdout)
     assert report["mode"] == "cluster" and report["requests"]["failed"] == 0
     assert report["requests"]["total"] > 100
     # Every answer named its pod; the rollout replaced all three, so at least four answered.
     assert len(report["requests"]["byPod"]) >= 4
+    # The replaced pods kept serving (preStop sleep 2 s): new connections still reached them after
+    # their endpoints changed, which bounds this cluster's propagation delay from below.
+    assert report["cluster"]["propagation"] and all(v > 0 for v in report["cluster"]["propagation"].values())
     assert cluster.namespaces() == SYSTEM
 
 

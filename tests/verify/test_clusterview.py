@@ -106,3 +106,16 @@ def test_a_connection_whose_first_answer_named_no_pod_gives_no_exact_blame() -> 
     ]
     (b,) = blame(requests, _view())
     assert b.evidence == UNATTRIBUTED and b.candidates == ["a", "b"]
+
+
+def test_propagation_is_the_latest_new_connection_a_replaced_pod_answered() -> None:
+    from hitless.verify.clusterview import propagation
+
+    requests = [
+        _request(1, 2.3, 6001, status=200, pod="a"),  # new connection, 0.29 s after a turned terminating
+        _request(2, 2.9, 6002, status=200, pod="a"),  # 0.89 s after: the bound
+        _request(3, 3.2, 6001, status=200, pod="a", reused=True),  # reused: says nothing of routing
+        _request(4, 3.3, 6003, error="refused"),
+        _request(5, 5.0, 6004, status=200, pod="b"),  # b's endpoint never stopped being ready
+    ]
+    assert propagation(requests, _view()) == {"a": 0.89}

@@ -43,7 +43,7 @@ from hitless.verify.cluster_steps import (
     rollout_done,
     warm_up,
 )
-from hitless.verify.clusterview import EXACT, INFERRED, blame
+from hitless.verify.clusterview import EXACT, INFERRED, blame, propagation
 from hitless.verify.findings import findings
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.report import Report
@@ -248,6 +248,9 @@ def _outcome(
         for g in watched.gaps()
     ]
     info["evidence"] = dict(Counter(b.evidence for b in blames))
+    # Seconds after a replaced pod's endpoint stopped being ready that a new connection still
+    # reached it (a lower bound of this cluster's propagation delay; clusterview.propagation).
+    info["propagation"] = propagation(requests, watched.view)
     report = Report(
         requests=requests,
         attribution=attribution,

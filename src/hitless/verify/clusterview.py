@@ -254,3 +254,34 @@ def _blame_one(r: RequestResult, earlier: list[RequestResult], view: ClusterView
         routed_at=at,
     )
     return Blame(failure, evidence, (failing or routable) if evidence == UNATTRIBUTED else [])
+
+
+def propagation(requests: list[RequestResult], view: ClusterView) -> dict[str, float]:
+    """Per replaced pod: how long after its endpoint stopped being ready (in this view) a *new*
+    connection still reached it, and it answered (it names itself).
+
+    A new connection goes where a node's proxy routes it at that moment, so this is a lower bound
+    of this cluster's propagation delay, measured rather than assumed: the preStop sleep a pod
+    needs is at least this long. Only pods that kept serving after their endpoint changed give a
+    number (a pod that stops at once answers nothing late).
+    """
+    out: dict[str, float] = {}
+    for r in requests:
+        if r.pod is None or r.reused or r.failed or r.sent is None:
+            continue
+        changed = _stopped_ready(view, r.pod)
+        if changed is not None and r.sent > changed:
+            out[r.pod] = max(out.get(r.pod, 0.0), round(r.sent - changed, 3))
+    return dict(sorted(out.items()))
+
+
+def _stopped_ready(view: ClusterView, pod: str) -> float | None:
+    """When the pod's endpoint last stopped being ready, if it was replaced (deleted)."""
+    life = view.timeline.life(f"{view.namespace}/{pod}")
+    if life is None or life.deleted is None:
+        return None
+    history = view.endpoints.get(pod, [])
+    for i, change in enumerate(history[1:], start=1):
+        if history[i - 1].state == "ready" and change.state != "ready":
+            return change.at
+    return None
