@@ -212,3 +212,9 @@ def test_ctrl_c_deletes_the_throwaway_namespace(cluster: Cluster) -> None:
     assert proc.returncode == 1, out + err
     assert "interrupted" in err and "left in place" not in err
     assert cluster.namespaces() == SYSTEM
+
+
+def test_cluster_flags_without_a_kubeconfig_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = verify_cli.main([str(ROOT / "examples/zero-downtime.yaml"), "--context", "staging"])
+    assert code == 2
+    assert "--context is for a cluster: it needs --kubeconfig" in capsys.readouterr().err

@@ -191,6 +191,9 @@ def main(argv: list[str]) -> int:
         return _error(workload)
     if args.kubeconfig is not None:
         return _cluster(args, service, context, result.applied())
+    for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
+        if value is not None:
+            return _error(f"{flag} is for a cluster: it needs --kubeconfig")
     if workload is not None and workload.kind == "DaemonSet":
         context.desired_replicas = args.nodes  # one pod per node (its selector permitting)
     if workload is None:
