@@ -80,9 +80,10 @@ def _decode(resource: Resource, data: Json) -> K8sObject:
         )
     name = str((data.get("metadata") or {}).get("name") or "")
     if (api_version, kind) in loader.SUPPORTED:
-        # The namespace's existence is the API server's NamespaceLifecycle check (rest.py), not
-        # the loader's input-wide one.
         result = loader.load_text(json.dumps(data), file="request", finish=False)
+        # The namespace was checked as the NamespaceLifecycle plugin does (rest.namespace_exists);
+        # the loader's own check knows only the namespaces of a file's input.
+        loader.finish_input(result, [str((data.get("metadata") or {}).get("namespace") or "")])
         if result.errors:
             field_errors = [e.field_error for e in result.errors if e.field_error is not None]
             if field_errors:

@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the one behind the Service)",
     )
     add_image_flags(p)
+    # Cluster mode (issue 20): the same run on any API server, verify/cluster.py.
+    p.add_argument("--kubeconfig", metavar="PATH", help="verify on the cluster this kubeconfig names")
+    p.add_argument("--context", metavar="NAME", help="with --kubeconfig: the kubeconfig context to use")
+    p.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="with --kubeconfig: an existing namespace instead of a throwaway one",
+    )
     return p
 
 
@@ -181,6 +189,11 @@ def main(argv: list[str]) -> int:
     workload, context = _workload(service, objects, args.workload)
     if isinstance(workload, str):
         return _error(workload)
+    if args.kubeconfig is not None:
+        return _cluster(args, service, context, result.applied())
+    for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
+        if value is not None:
+            return _error(f"{flag} is for a cluster: it needs --kubeconfig")
     if workload is not None and workload.kind == "DaemonSet":
         context.desired_replicas = args.nodes  # one pod per node (its selector permitting)
     if workload is None:
@@ -217,6 +230,32 @@ def main(argv: list[str]) -> int:
         return _emit(args, code, report, result.applied())
     finally:
         remove_run_log_dir(log_dir, lock)
+
+
+def _cluster(
+    args: argparse.Namespace, service: Service, context: RunContext, loaded: list[LoadedObject]
+) -> int:
+    from hitless.verify import cluster
+    from hitless.verify.cluster_steps import ClusterOptions
+
+    if context.workload is None or context.workload[0] != "Deployment":
+        return _error("--kubeconfig: cluster mode runs the rollout scenario of a Deployment only (for now)")
+    if args.scenario != "rollout":
+        return _error(f"--kubeconfig: --scenario {args.scenario} is not implemented in cluster mode yet")
+    if args.report and (problem := _report_dir_error(args.report)):
+        return _error(problem)
+    opts = ClusterOptions(
+        args.kubeconfig,
+        args.context,
+        args.namespace,
+        path=args.path,
+        rps=args.rps,
+        connections=args.connections,
+        repeat=args.repeat,
+        timeout=args.timeout,
+        max_failures=args.max_failures,
+    )
+    return cluster.main(opts, loaded, service, context.workload[1], args.format, args.report)
 
 
 def _workload(

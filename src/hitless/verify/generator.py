@@ -58,6 +58,9 @@ class RequestResult:
     reused: bool = False
     # Some byte of the response arrived.
     first_byte: bool = False
+    # The pod that answered, when the server names it (the demo app's ``x-pod-name`` header):
+    # cluster mode's exact evidence of where a keep-alive connection goes (verify/cluster.py).
+    pod: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -111,6 +114,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[int] | None = None
         self._status: int | None = None
+        self.pod: str | None = None
         self.first_byte = False
         self.closed = False
         self.requests = 0
@@ -178,6 +182,9 @@ class _Connection(asyncio.Protocol):
                 return
             if isinstance(event, h11.Response):
                 self._status = event.status_code
+                for name, value in event.headers:
+                    if name == b"x-pod-name":
+                        self.pod = value.decode(errors="replace")
             elif isinstance(event, h11.EndOfMessage):
                 assert self._status is not None
                 self._waiter.set_result(self._status)
@@ -195,6 +202,7 @@ class _Connection(asyncio.Protocol):
         self.requests += 1
         self.first_byte = False
         self._status = None
+        self.pod = None
         headers = [(b"Host", host), (b"User-Agent", b"hitless-verify")]
         if close:
             headers.append((b"Connection", b"close"))
@@ -208,7 +216,9 @@ class _Connection(asyncio.Protocol):
             self._transport.write(data)
         result.sent = self._clock.now()
         try:
-            return await self._waiter
+            status = await self._waiter
+            result.pod = self.pod
+            return status
         finally:
             result.first_byte = self.first_byte
 
