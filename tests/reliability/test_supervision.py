@@ -20,16 +20,25 @@ from hitless.api import load_text
 from hitless.cli.errors import EXIT_INTERNAL, internal_error
 from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import FakeClock
+from hitless.controllers.cronjob import CronJobController
+from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.deployment import DeploymentController
+from hitless.controllers.disruption import DisruptionController
 from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
+from hitless.controllers.job import JobController
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
+from hitless.controllers.statefulset import StatefulSetController
+from hitless.controllers.volumebinding import VolumeBinder
+from hitless.dns.server import ClusterDNS
 from hitless.engine import Engine, EngineOptions
+from hitless.kubelet.eviction import EvictionManager
 from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.pod_worker import PodWorker
 from hitless.kubelet.prober.worker import ProbeWorker
 from hitless.kubelet.syncer import PodSyncer
+from hitless.proxy.health import ProxierHealth
 from hitless.proxy.loadbalancer import LoadBalancer
 from hitless.proxy.node import NodeProxy
 from hitless.runtime import cri
@@ -137,6 +146,18 @@ CASES: list[tuple[str, str, str, object, str]] = [
     ),
     (r"proxy node-1", "ClusterIP", "NodeProxy", "sync", "sync"),
     ("load-balancer", "LoadBalancer", "LoadBalancer", "_on_event", "sync"),
+    (r"load-balancer health check node-\d", "LoadBalancer", "LoadBalancer", "probe", "async"),
+    # A node proxy's health server (its /healthz, probed by the load balancer's health checks).
+    (r"proxy node-\d", "LoadBalancer", "ProxierHealth", "healthz", "sync"),
+    ("statefulset-controller", "ClusterIP", "StatefulSetController", "handle", "sync"),
+    ("daemonset-controller", "ClusterIP", "DaemonSetController", "handle", "sync"),
+    ("job-controller", "ClusterIP", "JobController", "handle", "sync"),
+    # Nothing here makes a CronJob or a Job: its watch fails as it starts.
+    ("cronjob-controller", "ClusterIP", "CronJobController", "_watch", "async"),
+    ("disruption-controller", "ClusterIP", "DisruptionController", "handle", "sync"),
+    ("volume-binder", "ClusterIP", "VolumeBinder", "_on", "sync"),
+    ("eviction-manager", "ClusterIP", "EvictionManager", "synchronize", "sync"),
+    ("cluster-dns", "ClusterIP", "ClusterDNS", "_received", "sync"),
 ]
 CLASSES: dict[str, type] = {
     "Scheduler": Scheduler,
@@ -150,11 +171,20 @@ CLASSES: dict[str, type] = {
     "PodSyncer": PodSyncer,
     "NodeProxy": NodeProxy,
     "LoadBalancer": LoadBalancer,
+    "ProxierHealth": ProxierHealth,
+    "StatefulSetController": StatefulSetController,
+    "DaemonSetController": DaemonSetController,
+    "JobController": JobController,
+    "CronJobController": CronJobController,
+    "DisruptionController": DisruptionController,
+    "VolumeBinder": VolumeBinder,
+    "EvictionManager": EvictionManager,
+    "ClusterDNS": ClusterDNS,
 }
 
 
 @pytest.mark.parametrize(
-    ("component", "service_type", "cls", "method", "kind"), CASES, ids=[c[2] for c in CASES]
+    ("component", "service_type", "cls", "method", "kind"), CASES, ids=[f"{c[2]}.{c[3]}" for c in CASES]
 )
 async def test_fault_in_component_exits_3_naming_it(
     tmp_path: Path,
