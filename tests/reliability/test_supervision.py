@@ -19,7 +19,7 @@ import pytest
 from hitless.api import load_text
 from hitless.cli.errors import EXIT_INTERNAL, internal_error
 from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
-from hitless.clock import FakeClock
+from hitless.clock import FakeClock, RealClock
 from hitless.controllers.cronjob import CronJobController
 from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.deployment import DeploymentController
@@ -43,7 +43,7 @@ from hitless.proxy.loadbalancer import LoadBalancer
 from hitless.proxy.node import NodeProxy
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram, FakeRuntime
-from hitless.store.store import WatchEvent
+from hitless.store.store import Store, WatchEvent
 from hitless.tasks import ComponentFailed
 
 MANIFEST = """
@@ -221,3 +221,22 @@ async def test_a_store_listener_cannot_raise_into_the_writer(tmp_path: Path) -> 
     assert re.fullmatch(r"store listener .*listener", failed.failure.component), failed.failure.component
     # The write that the listener saw is done, and once: the controller was not told it failed.
     assert engine.store.count("ReplicaSet") == 1
+
+
+async def test_a_fault_in_the_api_server_task_is_its_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `hitless up --api` starts it beside the engine (apiserver/cli.py), under the run's supervisor.
+    server_module = pytest.importorskip("hitless.apiserver.server")
+    monkeypatch.setattr(server_module.ApiServer, "_serve", aboom)
+    supervisor = supervise()
+    server = server_module.ApiServer(Store(RealClock()), RealClock(), tmp_path / "logs")
+    await server.start()
+    try:
+        server.spawn()
+        await asyncio.wait_for(supervisor.failed.wait(), 10)
+    finally:
+        await server.stop()
+    with pytest.raises(ComponentFailed) as raised:
+        raise_if_failed(supervisor)
+    assert raised.value.failure.component == "apiserver"
