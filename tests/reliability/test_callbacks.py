@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 
 from hitless.clock import RealClock
+from hitless.dns.server import ClusterDNS
+from hitless.proxy import podside
 from hitless.proxy.forward import forward
 from hitless.proxy.listener import Listener
 from hitless.proxy.node import ProxyOptions
+from hitless.proxy.podside import PodFrontends
 from hitless.proxy.records import ConnectionLog
 from hitless.proxy.relay import Relay
 from hitless.runtime.fake import FakeProgram, FakeRuntime
-from hitless.runtime.network import PodNetwork
+from hitless.runtime.network import PodAttachment, PodNetwork
+from hitless.store.store import Store
 from hitless.tasks import _CURRENT, Supervisor, spawn
 
 
@@ -119,3 +123,56 @@ async def test_an_accept_callback_fault_stops_the_run(supervisor: Supervisor) ->
         writer.close()
     finally:
         listener.close()
+
+
+class LoopbackNetwork:
+    """Stands in for the pod's namespace: its sockets on the host's loopback."""
+
+    async def listening_socket(self, sandbox_id: str, type: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, type)
+        sock.bind(("127.0.0.1", 0))
+        if type == socket.SOCK_STREAM:
+            sock.listen()
+        sock.setblocking(False)
+        return sock
+
+
+POD = PodAttachment(ip="127.244.0.9", sandbox_id="s", node="node-1")
+
+
+async def test_a_pod_side_accept_fault_stops_the_run(
+    supervisor: Supervisor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the pod's connection had been redirected from a ClusterIP; the proxy's accept raises.
+    monkeypatch.setattr(podside, "original_destination", lambda conn: ("127.96.0.20", 80))
+    frontends = PodFrontends("node-1", LoopbackNetwork(), boom)  # type: ignore[arg-type]
+    redirects = await frontends.attach(POD)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", redirects[-1].to_port)
+        assert await failed(supervisor) == "proxy node-1"
+        writer.close()
+    finally:
+        frontends.close()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_a_cluster_dns_fault_stops_the_run(
+    supervisor: Supervisor, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    monkeypatch.setattr(ClusterDNS, "answer", boom)
+    dns = ClusterDNS(Store(RealClock()), LoopbackNetwork(), "127.96.0.10")  # type: ignore[arg-type]
+    redirects = await dns.attach(POD)
+    port = next(r.to_port for r in redirects if r.protocol == transport)
+    query = bytes(12)
+    try:
+        if transport == "udp":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(query, ("127.0.0.1", port))
+                assert await failed(supervisor) == "cluster-dns"
+        else:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(len(query).to_bytes(2, "big") + query)
+            assert await failed(supervisor) == "cluster-dns"
+            writer.close()
+    finally:
+        dns.detach(POD.ip)

@@ -23,7 +23,7 @@ from hitless.dns.records import ClusterView
 from hitless.runtime.cri import Redirect
 from hitless.runtime.network import PodAttachment, PodNetwork
 from hitless.store.store import Store, WatchEvent
-from hitless.tasks import cancel_and_wait, guarded, spawn
+from hitless.tasks import cancel_and_wait, guarded, report_failure, spawn
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,10 @@ class ClusterDNS:
             clients.add(writer)
             try:
                 await self._stream(reader, writer)
+            except Exception as exc:
+                # asyncio's task for the connection, not one of ours: a bug must still stop the
+                # run naming its component (hitless.tasks), not go to the loop's handler.
+                report_failure("cluster-dns", exc)
             finally:
                 clients.discard(writer)
 
