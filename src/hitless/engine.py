@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import os
 import random
@@ -43,6 +44,7 @@ from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATE
 from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.loadbalancer import LoadBalancer
 from hitless.proxy.node import NodeProxy, ProxyOptions
+from hitless.proxy.owner import host_listens
 from hitless.proxy.records import ConnectionLog
 from hitless.runtime.cri import RuntimeService
 from hitless.runtime.network import PodNetwork
@@ -161,6 +163,12 @@ class Engine:
             raise_open_file_limit()
         self.max_pods = self.options.max_pods or node_max_pods(self.options.nodes)
         self.store = Store(clock, seed=self.options.seed)
+        # A dynamic nodePort skips a port that something on the host listens on at a node's
+        # address or the wildcard (the proxies could not listen there).
+        node_addresses = [
+            node_address(i, self.options.node_address_prefix) for i in range(1, self.options.nodes + 1)
+        ]
+        self.store.services.host_listens = functools.partial(host_listens, node_addresses)
         self.network = PodNetwork(runtime)
         self.scheduler = Scheduler(self.store, clock)
         self.deployments = DeploymentController(self.store, clock)

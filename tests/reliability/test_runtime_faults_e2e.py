@@ -62,6 +62,13 @@ async def faulty(c, *args):
         raise RuntimeError("injected fault")
 container._monitor = faulty
 """,
+    # The runtime's monitor of a pod sandbox's holder process raises as it starts watching.
+    "runtime sandbox monitor": """
+from hitless.runtime.linux.runtime import LinuxRuntime
+async def faulty(self, sandbox):
+    raise RuntimeError("injected fault")
+LinuxRuntime._watch_holder = faulty
+""",
     # The watch of the manifest files fails as soon as it starts.
     "reapply watcher": """
 import hitless.cli.up

@@ -19,22 +19,31 @@ import pytest
 from hitless.api import load_text
 from hitless.cli.errors import EXIT_INTERNAL, internal_error
 from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
-from hitless.clock import FakeClock
+from hitless.clock import FakeClock, RealClock
+from hitless.controllers.cronjob import CronJobController
+from hitless.controllers.daemonset import DaemonSetController
 from hitless.controllers.deployment import DeploymentController
+from hitless.controllers.disruption import DisruptionController
 from hitless.controllers.endpointslice import EndpointSliceController
 from hitless.controllers.garbagecollector import GarbageCollector
+from hitless.controllers.job import JobController
 from hitless.controllers.replicaset import ReplicaSetController
 from hitless.controllers.scheduler import Scheduler
+from hitless.controllers.statefulset import StatefulSetController
+from hitless.controllers.volumebinding import VolumeBinder
+from hitless.dns.server import ClusterDNS
 from hitless.engine import Engine, EngineOptions
+from hitless.kubelet.eviction import EvictionManager
 from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.pod_worker import PodWorker
 from hitless.kubelet.prober.worker import ProbeWorker
 from hitless.kubelet.syncer import PodSyncer
+from hitless.proxy.health import ProxierHealth
 from hitless.proxy.loadbalancer import LoadBalancer
 from hitless.proxy.node import NodeProxy
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram, FakeRuntime
-from hitless.store.store import WatchEvent
+from hitless.store.store import Store, WatchEvent
 from hitless.tasks import ComponentFailed
 
 MANIFEST = """
@@ -137,6 +146,18 @@ CASES: list[tuple[str, str, str, object, str]] = [
     ),
     (r"proxy node-1", "ClusterIP", "NodeProxy", "sync", "sync"),
     ("load-balancer", "LoadBalancer", "LoadBalancer", "_on_event", "sync"),
+    (r"load-balancer health check node-\d", "LoadBalancer", "LoadBalancer", "probe", "async"),
+    # A node proxy's health server (its /healthz, probed by the load balancer's health checks).
+    (r"proxy node-\d", "LoadBalancer", "ProxierHealth", "healthz", "sync"),
+    ("statefulset-controller", "ClusterIP", "StatefulSetController", "handle", "sync"),
+    ("daemonset-controller", "ClusterIP", "DaemonSetController", "handle", "sync"),
+    ("job-controller", "ClusterIP", "JobController", "handle", "sync"),
+    # Nothing here makes a CronJob or a Job: its watch fails as it starts.
+    ("cronjob-controller", "ClusterIP", "CronJobController", "_watch", "async"),
+    ("disruption-controller", "ClusterIP", "DisruptionController", "handle", "sync"),
+    ("volume-binder", "ClusterIP", "VolumeBinder", "_on", "sync"),
+    ("eviction-manager", "ClusterIP", "EvictionManager", "synchronize", "sync"),
+    ("cluster-dns", "ClusterIP", "ClusterDNS", "_received", "sync"),
 ]
 CLASSES: dict[str, type] = {
     "Scheduler": Scheduler,
@@ -150,11 +171,20 @@ CLASSES: dict[str, type] = {
     "PodSyncer": PodSyncer,
     "NodeProxy": NodeProxy,
     "LoadBalancer": LoadBalancer,
+    "ProxierHealth": ProxierHealth,
+    "StatefulSetController": StatefulSetController,
+    "DaemonSetController": DaemonSetController,
+    "JobController": JobController,
+    "CronJobController": CronJobController,
+    "DisruptionController": DisruptionController,
+    "VolumeBinder": VolumeBinder,
+    "EvictionManager": EvictionManager,
+    "ClusterDNS": ClusterDNS,
 }
 
 
 @pytest.mark.parametrize(
-    ("component", "service_type", "cls", "method", "kind"), CASES, ids=[c[2] for c in CASES]
+    ("component", "service_type", "cls", "method", "kind"), CASES, ids=[f"{c[2]}.{c[3]}" for c in CASES]
 )
 async def test_fault_in_component_exits_3_naming_it(
     tmp_path: Path,
@@ -191,3 +221,22 @@ async def test_a_store_listener_cannot_raise_into_the_writer(tmp_path: Path) -> 
     assert re.fullmatch(r"store listener .*listener", failed.failure.component), failed.failure.component
     # The write that the listener saw is done, and once: the controller was not told it failed.
     assert engine.store.count("ReplicaSet") == 1
+
+
+async def test_a_fault_in_the_api_server_task_is_its_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `hitless up --api` starts it beside the engine (apiserver/cli.py), under the run's supervisor.
+    server_module = pytest.importorskip("hitless.apiserver.server")
+    monkeypatch.setattr(server_module.ApiServer, "_serve", aboom)
+    supervisor = supervise()
+    server = server_module.ApiServer(Store(RealClock()), RealClock(), tmp_path / "logs")
+    await server.start()
+    try:
+        server.spawn()
+        await asyncio.wait_for(supervisor.failed.wait(), 10)
+    finally:
+        await server.stop()
+    with pytest.raises(ComponentFailed) as raised:
+        raise_if_failed(supervisor)
+    assert raised.value.failure.component == "apiserver"

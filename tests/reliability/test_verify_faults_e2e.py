@@ -50,9 +50,11 @@ raise SystemExit(main(sys.argv[1:]))
 """
 
 
-def verify(tmp_path: Path, argv: list[str], *flags: str, nofile: int | None = None) -> tuple[int, str, str]:
+def verify(
+    tmp_path: Path, argv: list[str], *flags: str, nofile: int | None = None, manifest: str = MANIFEST
+) -> tuple[int, str, str]:
     path = tmp_path / "web.yaml"
-    path.write_text(MANIFEST)
+    path.write_text(manifest)
 
     def limit() -> None:
         if nofile is not None:
@@ -76,6 +78,46 @@ def test_a_failed_load_generator_is_exit_3_not_a_verdict(tmp_path: Path) -> None
     assert "internal error in verify load generator: RuntimeError: injected fault" in err
     assert out == ""  # no report, no verdict
     assert list((tmp_path / "state" / "hitless").glob("crash-verify-*.txt"))
+
+
+# Verify's own tasks: its body (here, the warm-up it awaits), the load balancer's sampler and its
+# observer of container exits.
+BODY = """
+import sys
+import hitless.cli.verify
+import hitless.verify.observe
+async def faulty(*args, **kwargs):
+    raise RuntimeError("injected fault")
+{target}.{name} = faulty
+from hitless.cli.main import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "name", "component"),
+    [
+        ("hitless.cli.verify", "warm_up", "verify"),
+        ("hitless.cli.verify", "sample_lb", "verify load-balancer sampler"),
+        ("hitless.verify.observe.ObservedRuntime", "_wait_exit", "verify container observer"),
+    ],
+)
+def test_a_failed_verify_task_is_exit_3_naming_it(
+    tmp_path: Path, target: str, name: str, component: str
+) -> None:
+    manifest = MANIFEST.replace(
+        "spec:\n  selector: {app: web}", "spec:\n  type: LoadBalancer\n  selector: {app: web}"
+    )
+    assert manifest != MANIFEST
+    code, out, err = verify(
+        tmp_path,
+        [sys.executable, "-c", BODY.replace("{target}", target).replace("{name}", name)],
+        manifest=manifest,
+    )
+    assert code == 3, err
+    assert f"internal error in {component}: RuntimeError: injected fault" in err
+    assert out == ""
 
 
 @pytest.mark.slow

@@ -76,6 +76,8 @@ def most_recent(cj: CronJob, now: datetime, with_deadline: bool) -> tuple[dateti
 
 
 class CronJobController(Controller):
+    component = "cronjob-controller"
+
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(store, ["CronJob", "Job"])
         self._clock = clock

@@ -38,6 +38,8 @@ BACKOFF_INITIAL, BACKOFF_MAX = 1.0, 900.0  # failedPodsBackoff: flowcontrol.NewB
 
 
 class DaemonSetController(Controller):
+    component = "daemonset-controller"
+
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(store, ["DaemonSet", "Pod", "Node"])
         self._clock = clock

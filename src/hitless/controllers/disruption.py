@@ -142,6 +142,8 @@ def count_healthy(pods: list[Pod], disrupted: dict[str, datetime], now: datetime
 
 
 class DisruptionController(Controller):
+    component = "disruption-controller"
+
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(
             store,

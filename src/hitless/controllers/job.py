@@ -33,6 +33,8 @@ COMPLETIONS_REACHED = ("CompletionsReached", "Reached expected number of succeed
 
 
 class JobController(Controller):
+    component = "job-controller"
+
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(store, ["Job", "Pod"])
         self._clock = clock

@@ -23,6 +23,8 @@ Key = tuple[str, str]
 
 
 class StatefulSetController(Controller):
+    component = "statefulset-controller"
+
     def __init__(self, store: Store, clock: Clock) -> None:
         super().__init__(store, ["StatefulSet", "Pod"])
         self._clock = clock

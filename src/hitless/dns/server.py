@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 
@@ -22,7 +23,7 @@ from hitless.dns.records import ClusterView
 from hitless.runtime.cri import Redirect
 from hitless.runtime.network import PodAttachment, PodNetwork
 from hitless.store.store import Store, WatchEvent
-from hitless.tasks import cancel_and_wait, spawn
+from hitless.tasks import cancel_and_wait, guarded, report_failure, spawn
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,9 @@ class ClusterDNS:
             raise
         self.detach(pod.ip)
         self._udp[pod.ip] = udp
-        asyncio.get_running_loop().add_reader(udp.fileno(), self._datagrams, udp)
+        asyncio.get_running_loop().add_reader(
+            udp.fileno(), guarded("cluster-dns", functools.partial(self._datagrams, udp))
+        )
         clients: set[asyncio.StreamWriter] = set()
         self._clients[pod.ip] = clients
 
@@ -99,6 +102,10 @@ class ClusterDNS:
             clients.add(writer)
             try:
                 await self._stream(reader, writer)
+            except Exception as exc:
+                # asyncio's task for the connection, not one of ours: a bug must still stop the
+                # run naming its component (hitless.tasks), not go to the loop's handler.
+                report_failure("cluster-dns", exc)
             finally:
                 clients.discard(writer)
 

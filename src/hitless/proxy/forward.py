@@ -19,6 +19,7 @@ from hitless.clock import Clock
 from hitless.proxy.records import ConnectionLog, ConnectionRecord, Outcome
 from hitless.proxy.relay import Relay, reset
 from hitless.runtime.network import PodNetwork
+from hitless.tasks import guarded
 
 # Linux: bind() takes the source address only; the port is chosen at connect() per destination,
 # so SNAT to one node address is not limited to one ephemeral range across all pods.
@@ -43,9 +44,11 @@ def forward(
     source: str,
     record: ConnectionRecord,
     spawn: Callable[[Coroutine[Any, Any, None]], object],
+    component: str = "proxy",
 ) -> None:
     """Relay ``conn`` to ``ip:port`` from ``source``; on a failed dial, reset ``conn``. Either
-    way ``log.closed(record)`` is called once the connection is over."""
+    way ``log.closed(record)`` is called once the connection is over. An unexpected exception
+    in one of the connection's loop callbacks is ``component``'s failure (hitless.tasks)."""
 
     def dialled(upstream: socket.socket | None) -> None:
         if upstream is None:
@@ -53,9 +56,9 @@ def forward(
             record.closed_at = clock.now()
             log.closed(record)
             return
-        Relay(record, clock.now, lambda: log.closed(record)).start(conn, upstream)
+        Relay(record, clock.now, lambda: log.closed(record), component).start(conn, upstream)
 
-    dial(network, clock, ip, port, source, record, options, dialled, spawn)
+    dial(network, clock, ip, port, source, record, options, dialled, spawn, component)
 
 
 def dial(
@@ -68,6 +71,7 @@ def dial(
     options: DialOptions,
     done: Callable[[socket.socket | None], None],
     spawn: Callable[[Coroutine[Any, Any, None]], object],
+    component: str = "proxy",
 ) -> None:
     """Connect to ``ip:port`` from ``source`` (inside the pod's network namespace for a pod IP)
     and call ``done`` with the socket; on failure set the record's outcome and call ``done(None)``."""
@@ -78,7 +82,10 @@ def dial(
 
     if network.is_gone_pod(ip):
         # The pod's network is gone: nothing answers, the connect would hang until ARP gave up.
-        clock.call_later(options.unreachable_after, lambda: fail("upstream-timeout", "no route to host"))
+        clock.call_later(
+            options.unreachable_after,
+            guarded(component, lambda: fail("upstream-timeout", "no route to host")),
+        )
         return
     try:
         sock = network.socket_now(ip, port, socket.AF_INET)
@@ -86,7 +93,7 @@ def dial(
         fail("upstream-timeout", str(exc))
         return
     if sock is not None:
-        _connect(sock, clock, ip, port, source, record, options, done)
+        _connect(sock, clock, ip, port, source, record, options, done, component)
         return
 
     async def pod_socket() -> None:
@@ -95,7 +102,7 @@ def dial(
         except Exception as exc:  # the sandbox went away between the check and the call
             fail("upstream-timeout", str(exc))
             return
-        _connect(made, clock, ip, port, source, record, options, done)
+        _connect(made, clock, ip, port, source, record, options, done, component)
 
     spawn(pod_socket())
 
@@ -109,6 +116,7 @@ def _connect(
     record: ConnectionRecord,
     options: DialOptions,
     done: Callable[[socket.socket | None], None],
+    component: str,
 ) -> None:
     loop = asyncio.get_running_loop()
 
@@ -152,5 +160,5 @@ def _connect(
         loop.remove_writer(fd)
         finish(errno.ETIMEDOUT)
 
-    loop.add_writer(fd, writable)
-    timer = clock.call_later(options.connect_timeout, timed_out)
+    loop.add_writer(fd, guarded(component, writable))
+    timer = clock.call_later(options.connect_timeout, guarded(component, timed_out))

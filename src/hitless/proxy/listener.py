@@ -25,6 +25,7 @@ import socket
 from collections.abc import Callable
 
 from hitless.proxy.selection import Mode
+from hitless.tasks import report_failure
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,12 @@ class Listener:
                 continue
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.on_accept(conn, addr)
+            try:
+                self.on_accept(conn, addr)
+            except Exception as exc:
+                # A loop callback's bug stops the run, as a task's would (hitless.tasks).
+                report_failure(f"proxy listener {self.ip}:{self.port}", exc)
+                return
 
     def close(self) -> None:
         if self._sock is not None:

@@ -292,4 +292,5 @@ class LoadBalancer:
             addr[0],
             record,
             functools.partial(self._spawn, "load-balancer"),
+            "load-balancer",
         )

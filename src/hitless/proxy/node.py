@@ -409,6 +409,7 @@ class NodeProxy:
             source,
             record,
             self._spawn,
+            f"proxy {self.node}",
         )
 
     def _accept_from_pod(
@@ -459,6 +460,7 @@ class NodeProxy:
             source,
             record,
             self._spawn,
+            f"proxy {self.node}",
         )
 
     def _pod_to_pod(
@@ -487,6 +489,7 @@ class NodeProxy:
             pod_ip,
             record,
             self._spawn,
+            f"proxy {self.node}",
         )
 
     def _fail(self, conn: socket.socket, record: ConnectionRecord) -> None:

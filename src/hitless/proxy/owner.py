@@ -31,9 +31,16 @@ _ANY = {"00000000", "0" * 32}
 def _listening_inodes(ip: str | None, port: int) -> list[int]:
     """Inodes of the TCP sockets listening on ip:port or on the wildcard address of port (only
     the wildcard when ``ip`` is None)."""
-    wanted = set(_ANY)
-    if ip is not None:
-        wanted.add(socket.inet_aton(ip)[::-1].hex().upper())
+    return _listening_inodes_any([] if ip is None else [ip], port)
+
+
+def host_listens(ips: Iterable[str], port: int) -> bool:
+    """Whether a socket on this host listens on ``port`` at one of ``ips`` or the wildcard."""
+    return bool(_listening_inodes_any(ips, port))
+
+
+def _listening_inodes_any(ips: Iterable[str], port: int) -> list[int]:
+    wanted = set(_ANY) | {socket.inet_aton(ip)[::-1].hex().upper() for ip in ips}
     inodes = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
@@ -27,6 +28,7 @@ from hitless.proxy.selection import Mode, ProxyEndpoint
 from hitless.runtime.cri import Redirect
 from hitless.runtime.network import POD_NETWORK, PodAttachment, PodNetwork
 from hitless.store.allocator import SERVICE_CIDR
+from hitless.tasks import guarded
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,9 @@ class PodFrontends:
         sock = await self._network.listening_socket(pod.sandbox_id, socket.SOCK_STREAM)
         self.detach(pod.ip)
         self._sockets[pod.ip] = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._ready, pod.ip, sock)
+        asyncio.get_running_loop().add_reader(
+            sock.fileno(), guarded(f"proxy {self.node}", functools.partial(self._ready, pod.ip, sock))
+        )
         port = sock.getsockname()[1]
         return [
             # The pod's own address stays its own; another pod's is reached through the node

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections.abc import Callable
 
 from hitless.api import errors as fe
 from hitless.api.errors import FieldError
@@ -50,6 +51,10 @@ class ServiceAllocator:
         self._first = int(SERVICE_CIDR.network_address) + 1
         self._last = int(SERVICE_CIDR.broadcast_address) - 1
         self._ips.add(CLUSTER_DNS_IP)
+        # Whether a socket on the host already listens on a node port (at a node's address or the
+        # wildcard), where the nodes' proxies could not listen: a dynamic port skips it, as the
+        # API server's allocator retries a taken one. Set by the engine (proxy/owner.py).
+        self.host_listens: Callable[[int], bool] = lambda port: False
 
     # --- cluster IPs --------------------------------------------------------------------------
 
@@ -90,7 +95,7 @@ class ServiceAllocator:
         for band_low, band_high in ((low + offset, high), (low, low + offset - 1)):
             start = self._rng.randint(band_low, band_high)
             for port in list(range(start, band_high + 1)) + list(range(band_low, start)):
-                if port not in self._ports:
+                if port not in self._ports and not self.host_listens(port):
                     self._ports.add(port)
                     return port
         raise RuntimeError("range is full")

@@ -7,6 +7,7 @@ import asyncio
 
 from hitless.api.types.service import Service
 from hitless.engine import Engine
+from hitless.tasks import spawn
 from hitless.verify.attribute import join
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.scenarios import ScenarioTimeout, Workload
@@ -61,7 +62,7 @@ async def warm_up(
         LoadOptions(host=host, port=port, rate=20, path=path, connections="close", timeout=request_timeout),
         engine.clock,
     )
-    runner = asyncio.ensure_future(probe.run())
+    runner = spawn("verify warm-up", probe.run())
     deadline = engine.clock.now() + timeout
     try:
         while engine.clock.now() < deadline:

@@ -18,6 +18,7 @@ from hitless.api.types.pod import Pod
 from hitless.clock import Clock
 from hitless.runtime import cri
 from hitless.store.store import WatchEvent
+from hitless.tasks import spawn
 from hitless.verify.timeline import KILL_SLACK, ContainerExit, StopSignal, Timeline
 
 
@@ -140,7 +141,7 @@ class ObservedRuntime:
             return
         namespace, pod, name = where
         self.timeline.ensure(namespace, pod).started.append((self.clock.now(), name))
-        task = asyncio.ensure_future(self._wait_exit(container_id))
+        task = spawn("verify container observer", self._wait_exit(container_id))
         self._waiters.add(task)
         task.add_done_callback(self._waiters.discard)
 
