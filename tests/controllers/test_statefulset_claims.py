@@ -1,0 +1,78 @@
+"""The StatefulSet controller and the volume binder together on the fake clock: a claim the
+controller creates waits for its pod (WaitForFirstConsumer), is bound on the node the scheduler
+chose, and keeps its volume when its pod is replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hitless.controllers.controller_utils import is_pod_ready
+from hitless.controllers.volumebinding import SELECTED_NODE, VolumeBinder, claim_directory
+
+from .workloads import Workloads, statefulset, workloads_cluster
+
+CLAIM = {
+    "metadata": {"name": "data"},
+    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+}
+
+
+def _claim(w: Workloads, name: str) -> dict[str, Any]:
+    return dict(w.get("PersistentVolumeClaim", name).to_json())
+
+
+def _ready(w: Workloads, n: int) -> bool:
+    pods = w.pods()
+    return len(pods) == n and all(is_pod_ready(p) for p in pods)
+
+
+async def test_claims_of_a_statefulset_wait_for_their_pod_then_bind(tmp_path: Path) -> None:
+    base = tmp_path / "local-path"
+    async with workloads_cluster(tmp_path, nodes=2) as w:
+        binder = VolumeBinder(w.store, w.clock, base)
+        binder.start()
+        try:
+            w.apply(statefulset(replicas=2, volumeClaimTemplates=[CLAIM]))
+            await w.until(lambda: _ready(w, 2))
+            volumes = {}
+            for ordinal in (0, 1):
+                name = f"data-web-{ordinal}"
+                claim = _claim(w, name)
+                node = w.get("Pod", f"web-{ordinal}").spec.node_name
+                assert claim["status"] == {
+                    "phase": "Bound",
+                    "accessModes": ["ReadWriteOnce"],
+                    "capacity": {"storage": "1Gi"},
+                }
+                assert claim["metadata"]["annotations"][SELECTED_NODE] == node
+                assert claim_directory(base, w.get("PersistentVolumeClaim", name)).is_dir()
+                volumes[name] = claim["spec"]["volumeName"]
+            waiting = "waiting for first consumer to be created before binding"
+            assert w.events("WaitForFirstConsumer") == [waiting, waiting]
+            assert sorted(w.events("ProvisioningSucceeded")) == sorted(
+                f"Successfully provisioned volume {v}" for v in volumes.values()
+            )
+
+            # A bystander on web-1's node makes the other node the emptier one: only the claim's
+            # volume brings the replacement back where its data is.
+            pinned = w.get("Pod", "web-1").spec.node_name
+            assert pinned == "node-2"
+            w.apply(_bystander(pinned))
+            w.store.delete("Pod", "default", "web-1")
+            await w.until(lambda: _ready(w, 3) and w.get("Pod", "web-1").metadata.deletion_timestamp is None)
+            assert w.get("Pod", "web-1").spec.node_name == pinned
+            assert _claim(w, "data-web-1")["spec"]["volumeName"] == volumes["data-web-1"]
+            assert len(w.events("ProvisioningSucceeded")) == 2
+        finally:
+            await binder.stop()
+
+
+def _bystander(node: str) -> dict[str, Any]:
+    container = {"name": "app", "image": "busybox", "command": ["app"]}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bystander", "namespace": "default"},
+        "spec": {"nodeName": node, "containers": [container]},
+    }
