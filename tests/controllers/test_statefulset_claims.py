@@ -76,3 +76,26 @@ def _bystander(node: str) -> dict[str, Any]:
         "metadata": {"name": "bystander", "namespace": "default"},
         "spec": {"nodeName": node, "containers": [container]},
     }
+
+
+async def test_a_pod_whose_volume_node_is_cordoned_waits_for_it(tmp_path: Path) -> None:
+    async with workloads_cluster(tmp_path, nodes=2) as w:
+        binder = VolumeBinder(w.store, w.clock, tmp_path / "local-path")
+        binder.start()
+        try:
+            w.apply(statefulset(replicas=1, volumeClaimTemplates=[CLAIM]))
+            await w.until(lambda: _ready(w, 1))
+            node = w.get("Pod", "web-0").spec.node_name
+            w.update("Node", node, lambda n: setattr(n.spec, "unschedulable", True))
+            w.store.delete("Pod", "default", "web-0")
+            await w.until(lambda: bool(w.events("FailedScheduling")))
+            assert w.events("FailedScheduling")[0] == (
+                "0/2 nodes are available: 1 node(s) had volume node affinity conflict, "
+                "1 node(s) were unschedulable. preemption: 0/2 nodes are available: "
+                "2 Preemption is not helpful for scheduling.."
+            )
+            w.update("Node", node, lambda n: setattr(n.spec, "unschedulable", False))
+            await w.until(lambda: _ready(w, 1))
+            assert w.get("Pod", "web-0").spec.node_name == node
+        finally:
+            await binder.stop()
