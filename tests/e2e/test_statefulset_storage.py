@@ -1,7 +1,8 @@
 """A StatefulSet's volumeClaimTemplates with real pods: the controller creates ``data-web-0`` and
 ``data-web-1``, the volume binder binds them when their pods are scheduled, the kubelet mounts
 them, each pod writes its ordinal there, and a pod deleted comes back under the same name on the
-same claim and finds what it wrote."""
+same claim and finds what it wrote; a new template under ``partition: 1`` rolls web-1 (onto its
+claim again) and holds web-0."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from hitless.api.types.pod import Pod
+from hitless.api.types.statefulset import RollingUpdateStatefulSetStrategy, StatefulSet
 
 from .conftest import Cluster, cluster_of, running
 
@@ -90,7 +92,7 @@ def _volume_claim(pod: Pod) -> str:
     raise AssertionError("no data volume")
 
 
-async def test_claims_are_bound_mounted_and_survive_a_pods_replacement(tmp_path: Path) -> None:
+async def test_claims_survive_a_pods_replacement_and_a_partitioned_rollout(tmp_path: Path) -> None:
     async with cluster_of(tmp_path, nodes=1) as cluster:
         cluster.apply(WEB)
         first = {name: await cluster.wait_pod(name, running) for name in ("web-0", "web-1")}
@@ -118,3 +120,38 @@ async def test_claims_are_bound_mounted_and_survive_a_pods_replacement(tmp_path:
         assert _claim(cluster, "data-web-1")["metadata"]["uid"] == claims[1]
         pv = cluster.log_dir / "local-path-provisioner" / f"pvc-{claims[1]}_default_data-web-1"
         assert (pv / "ordinal").read_text() == "1\n"
+
+        # A new template under partition 1: web-1 rolls onto its claim again, web-0 is held.
+        store = cluster.engine.store
+        current = store.get_typed(StatefulSet, "StatefulSet", "default", "web")
+        assert current is not None
+        updated = current.copy_deep()
+        updated.spec.template.metadata.annotations = {"version": "v2"}
+        updated.spec.update_strategy.rolling_update = RollingUpdateStatefulSetStrategy(partition=1)
+        store.update(updated)
+
+        def rolled() -> bool:
+            got = store.get_typed(StatefulSet, "StatefulSet", "default", "web")
+            assert got is not None
+            st = got.status
+            return (
+                st.observed_generation == got.metadata.generation
+                and st.updated_replicas == 1
+                and st.ready_replicas == 2
+                and st.current_revision != st.update_revision
+            )
+
+        await _until(cluster, rolled)
+        final = store.get_typed(StatefulSet, "StatefulSet", "default", "web")
+        assert final is not None
+        web0, web1 = (cluster.pod(f"web-{i}") for i in (0, 1))
+        assert web0 is not None and web1 is not None
+        assert web0.metadata.uid == first["web-0"].metadata.uid and web0.metadata.deletion_timestamp is None
+        assert _hash(web0) == final.status.current_revision
+        assert _hash(web1) == final.status.update_revision and web1.metadata.uid != replaced.metadata.uid
+        await _until(cluster, lambda: bool(_log(cluster, web1)))
+        assert _log(cluster, web1) == ["found 1 as web-1"]
+
+
+def _hash(pod: Pod) -> str | None:
+    return (pod.metadata.labels or {}).get("controller-revision-hash")
