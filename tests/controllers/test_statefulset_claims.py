@@ -99,3 +99,27 @@ async def test_a_pod_whose_volume_node_is_cordoned_waits_for_it(tmp_path: Path) 
             assert w.get("Pod", "web-0").spec.node_name == node
         finally:
             await binder.stop()
+
+
+async def test_when_deleted_delete_owns_the_bound_claim_and_it_goes_with_the_set(tmp_path: Path) -> None:
+    async with workloads_cluster(tmp_path) as w:
+        binder = VolumeBinder(w.store, w.clock, tmp_path / "local-path")
+        binder.start()
+        try:
+            policy = {"whenDeleted": "Delete", "whenScaled": "Retain"}
+            w.apply(
+                statefulset(
+                    replicas=1, volumeClaimTemplates=[CLAIM], persistentVolumeClaimRetentionPolicy=policy
+                )
+            )
+            await w.until(lambda: _ready(w, 1) and _claim(w, "data-web-0")["status"]["phase"] == "Bound")
+            owners = _claim(w, "data-web-0")["metadata"]["ownerReferences"]
+            uid = w.get("StatefulSet", "web").metadata.uid
+            # An owner, not the controller (stateful_set_utils.go): the binder's writes keep it.
+            assert [(o["kind"], o["name"], o["uid"], o.get("controller")) for o in owners] == [
+                ("StatefulSet", "web", uid, None)
+            ]
+            w.store.delete("StatefulSet", "default", "web")
+            await w.until(lambda: w.store.get("PersistentVolumeClaim", "default", "data-web-0") is None)
+        finally:
+            await binder.stop()
