@@ -54,6 +54,21 @@ def test_statefulset_defaults_and_messages() -> None:
     ]
 
 
+def test_a_statefulset_mount_may_name_a_claim_template() -> None:
+    """The pods get a volume per claim template, so a mount of one is found; any other name is not."""
+    mounted = (
+        "  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n"
+        "      - {name: a, image: b, volumeMounts: [{name: data, mountPath: /data}]}\n"
+    )
+    claims = "volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce]}}]"
+    spec = "serviceName: web\nselector: {matchLabels: {app: web}}\n"
+    ok = load_yaml(obj("StatefulSet", spec + claims, template=mounted))
+    assert ok.ok, [e.format() for e in ok.errors]
+    assert invalid(
+        load_yaml(obj("StatefulSet", spec, template=mounted)), 'StatefulSet.apps "web" is invalid: '
+    ) == ['spec.template.spec.containers[0].volumeMounts[0].name: Not found: "data"']
+
+
 def test_daemonset_surge_and_unavailable_exclusive() -> None:
     ok = load_yaml(obj("DaemonSet", "selector: {matchLabels: {app: web}}"))
     assert ok.ok

@@ -171,11 +171,16 @@ async def wait_for(predicate: object, timeout: float = 15.0) -> None:
 
 def test_the_dns_example_through_hitless_up(tmp_path: Path) -> None:
     """examples/dns.yaml as a user runs it: the client reaches both backends by the Service's
-    name and resolves the stable name; `hitless check` finds no error in it."""
+    name and each pod of the StatefulSet by its stable name; `hitless check` finds no error in it."""
     code, _, log_dir = up(tmp_path, "examples/dns.yaml", duration=3)
     assert code == 0
     lines = stdout_lines(log_dir, "client")
     answered = {line.split(": ", 1)[1] for line in lines if line.startswith("backend answered")}
     assert answered and all(name.startswith("backend-") for name in answered), lines
-    assert any(line.startswith("db-0.db is 127.244.") for line in lines), lines
+    # Each StatefulSet pod reached by its stable name, at its own address.
+    for ordinal in (0, 1):
+        prefix = f"db-{ordinal}.db (127.244."
+        assert any(line.startswith(prefix) and line.endswith(f"answered: db-{ordinal}") for line in lines), (
+            lines
+        )
     assert run_check([str(Path(__file__).resolve().parents[2] / "examples" / "dns.yaml")]).exit_code == 0

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from hitless.api.types.pod import Pod
+from hitless.api.types.pod import Pod, PodCondition
 from hitless.clock import FakeClock
 from hitless.engine import Engine
 from hitless.verify.scenarios import ScenarioTimeout, Workload, unsettled, wait_settled
@@ -48,6 +48,19 @@ def test_unsettled_says_what_kubectl_get_pods_would() -> None:
     assert unsettled(engine, WORKLOAD, 3) == (
         "1 of 3 pods Ready; web-b: CrashLoopBackOff; web-c: Pending (not scheduled)"
     )
+
+
+def test_an_unscheduled_pod_says_the_schedulers_reason() -> None:
+    pinned = pod("web-0", False, node=None)
+    message = (
+        "0/3 nodes are available: 1 node(s) had volume node affinity conflict, 2 node(s) were "
+        "unschedulable. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.."
+    )
+    pinned.status.conditions = [
+        PodCondition(type="PodScheduled", status="False", reason="Unschedulable", message=message)
+    ]
+    engine = fake_engine([pinned], FakeClock())
+    assert unsettled(engine, WORKLOAD, 1) == f"0 of 1 pods Ready; web-0: Pending (not scheduled: {message})"
 
 
 async def test_a_workload_that_never_settles_ends_with_why_and_notes_progress_meanwhile() -> None:

@@ -7,7 +7,8 @@ tolerations, ``nodeSelector`` and required node affinity (``matchExpressions`` o
 ``matchFields`` on ``metadata.name``, which the DaemonSet controller binds its pods with), and
 spreads pods by choosing the feasible node with the fewest pods, ties broken by name (the
 default scheduler's spreading, without its scores). A node takes at most its ``status.allocatable``
-``pods`` (NodeResourcesFit: "Too many pods"), counted from the scheduler's own cache of assigned
+``pods`` (NodeResourcesFit: "Too many pods"; a bound claim's volume pins its pods to the node it
+was provisioned on, VolumeBinding), counted from the scheduler's own cache of assigned
 pods, which a bind updates at once (the scheduler's AssumePod) rather than when its watch event
 comes back. A pod that fits nowhere gets the default scheduler's FailedScheduling Event and
 ``PodScheduled=False`` (reason Unschedulable) with the same message, and is tried again when a
@@ -24,6 +25,7 @@ from hitless.api.types.node import Node
 from hitless.api.types.pod import Pod, PodCondition
 from hitless.clock import Clock
 from hitless.controllers import placement
+from hitless.controllers.volumebinding import volume_node_conflict
 from hitless.store.events import NORMAL, WARNING, EventRecorder
 from hitless.store.store import AlreadyExists, NotFound, Store, WatchEvent
 from hitless.store.strategy import update_pod_condition
@@ -34,6 +36,9 @@ REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 REASON_SELECTOR = "node(s) didn't match Pod's node affinity/selector"
 # NodeResourcesFit (plugins/noderesources/fit.go): the node has allocatable "pods" pods already.
 REASON_TOO_MANY_PODS = "Too many pods"
+# VolumeBinding (plugins/volumebinding/volume_binding.go ErrReasonNodeConflict): a bound claim's
+# volume lives on another node. Unresolvable by preemption, as the first filters.
+REASON_VOLUME_NODE_CONFLICT = "node(s) had volume node affinity conflict"
 # What preemption says of each node: the first two filters' failures cannot be resolved by
 # evicting pods (UnschedulableAndUnresolvable); a full node could be, but every pod here has the
 # same priority, so there is no lower-priority victim to evict.
@@ -164,6 +169,8 @@ class Scheduler:
                 reasons.append(REASON_SELECTOR)
             elif (cap := allocatable_pods(n)) is not None and len(self._assigned.get(n.name, ())) >= cap:
                 reasons.append(REASON_TOO_MANY_PODS)
+            elif volume_node_conflict(self._store, pod, n.name):
+                reasons.append(REASON_VOLUME_NODE_CONFLICT)
             else:
                 feasible.append(n)
         if not feasible:

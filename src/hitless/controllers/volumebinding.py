@@ -73,6 +73,23 @@ def claim_path(store: Store, base: Path, node: str, namespace: str, name: str) -
     return claim_directory(base, claim)
 
 
+def volume_node_conflict(store: Store, pod: Pod, node: str) -> bool:
+    """The scheduler's VolumeBinding filter (FindPodVolumes' checkBoundClaims): a claim already
+    bound has its volume on one node (the local-path PV's node affinity), and a pod using it fits
+    no other node. Unbound claims fit anywhere: the binder provisions where the pod lands."""
+    for volume in pod_volumes(pod):
+        source = volume.persistent_volume_claim
+        if source is None:
+            continue
+        claim = store.get("PersistentVolumeClaim", pod.namespace, source.claim_name)
+        if claim is None or not (claim.to_json().get("spec") or {}).get("volumeName"):
+            continue
+        selected = (claim.metadata.annotations or {}).get(SELECTED_NODE)
+        if selected and selected != node:
+            return True
+    return False
+
+
 class VolumeBinder:
     """The PV controller and the local-path provisioner in one, over the store."""
 

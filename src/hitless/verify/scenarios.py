@@ -99,7 +99,12 @@ def _status_word(pod: Pod) -> str:
         if waiting is not None and waiting.reason:
             return waiting.reason
     if not pod.spec.node_name:
-        return "Pending (not scheduled)"
+        # The scheduler's FitError says why (a cordoned node, a volume pinned to a drained node).
+        why = next(
+            (c.message for c in pod.status.conditions or [] if c.type == "PodScheduled" and c.message),
+            None,
+        )
+        return f"Pending (not scheduled: {why})" if why else "Pending (not scheduled)"
     phase = pod.status.phase or "Pending"
     return f"{phase}, not Ready" if phase == "Running" else phase
 

@@ -4,7 +4,8 @@
 Deliberate difference: a StatefulSet's pod template goes through ``ValidatePodTemplateSpec`` as a
 DaemonSet's does (upstream checks only its labels and annotations at this point, and a broken
 container is refused later, when the controller creates the pod), so that an invalid container
-is reported with its ``file:line`` before anything runs.
+is reported with its ``file:line`` before anything runs; it is checked as the controller makes
+the pods, with a volume per ``volumeClaimTemplates`` entry, so a mount of a claim is found.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def _validate_selector_and_template(spec: Obj, path: Path, kind: str) -> list[Fi
                     "`selector` does not match template `labels`",
                 )
             )
-        errs += validate_pod_template_spec(template, path.child("template"))
+        errs += validate_pod_template_spec(_with_claim_volumes(spec, template), path.child("template"))
         return errs
     if raw_selector is not None:
         errs += validate_label_selector(raw_selector, path.child("selector"))
@@ -190,6 +191,24 @@ def _validate_selector_and_template(spec: Obj, path: Path, kind: str) -> list[Fi
         )
     errs += validate_pod_template_spec(template, path.child("template"))
     return errs
+
+
+def _with_claim_volumes(spec: Obj, template: Obj) -> Obj:
+    """The template as the controller makes its pods (``updateStorage`` of stateful_set_utils.go):
+    a ``persistentVolumeClaim`` volume per claim template, in place of a volume of the same name,
+    so that a volumeMount naming a claim template is found (upstream leaves the union of volumes
+    and claim templates unchecked: the TODO in ``ValidatePodTemplateSpecForStatefulSet``)."""
+    names = [
+        s(o(t, "metadata"), "name") for t in spec.get("volumeClaimTemplates") or [] if isinstance(t, dict)
+    ]
+    if not names:
+        return template
+    pod_spec = dict(o(template, "spec") or {})
+    kept = [v for v in pod_spec.get("volumes") or [] if not (isinstance(v, dict) and v.get("name") in names)]
+    claims = [{"name": name, "persistentVolumeClaim": {"claimName": name}} for name in names]
+    # After the template's own volumes, so that an error on one keeps its index.
+    pod_spec["volumes"] = kept + claims
+    return {**template, "spec": pod_spec}
 
 
 def _validate_restart_and_deadline(spec: Obj, path: Path, kind: str) -> list[FieldError]:
