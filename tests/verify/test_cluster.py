@@ -211,6 +211,11 @@ def test_ctrl_c_deletes_the_throwaway_namespace(cluster: Cluster) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     assert "interrupted" in err and "left in place" not in err
+    # The run deleted its namespace; the API server removes it once it is finalized (a namespace
+    # terminates first, as on a cluster): wait for that, bounded.
+    deadline = time.monotonic() + 30
+    while cluster.namespaces() != SYSTEM and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert cluster.namespaces() == SYSTEM
 
 
