@@ -395,9 +395,14 @@ class NodeProxy:
             self._fail(conn, record)
             return
         endpoint = self._rng.choice(frontend.endpoints)
+        self._forward(conn, record, endpoint, self.address if frontend.snat else addr[0])
+
+    def _forward(
+        self, conn: socket.socket, record: ConnectionRecord, endpoint: ProxyEndpoint, source: str
+    ) -> None:
+        """Relay an accepted connection to the endpoint chosen for it, from ``source``."""
         record.pod = endpoint.pod or None
         record.endpoint = (endpoint.ip, endpoint.port)
-        source = self.address if frontend.snat else addr[0]
         forward(
             self._network,
             self.clock,
@@ -444,24 +449,9 @@ class NodeProxy:
             self._fail(conn, record)
             return
         endpoint = self._rng.choice(target.endpoints)
-        record.pod = endpoint.pod or None
-        record.endpoint = (endpoint.ip, endpoint.port)
         # Pod-to-Service traffic keeps the pod's address, except a pod reaching itself through
         # its Service (hairpin), which kube-proxy masquerades to the node's.
-        source = self.address if endpoint.ip == pod_ip else pod_ip
-        forward(
-            self._network,
-            self.clock,
-            self.options,
-            self._log,
-            conn,
-            endpoint.ip,
-            endpoint.port,
-            source,
-            record,
-            self._spawn,
-            f"proxy {self.node}",
-        )
+        self._forward(conn, record, endpoint, self.address if endpoint.ip == pod_ip else pod_ip)
 
     def _pod_to_pod(
         self, pod_ip: str, conn: socket.socket, peer: tuple[str, int], dst: tuple[str, int]
