@@ -16,7 +16,6 @@ def test_helm_chart_output_loads_without_errors_or_warnings() -> None:
 
     assert result.errors == []
     assert result.warnings == []
-    assert result.skipped == []
     assert [(o.kind, o.name) for o in result.objects] == [
         ("Namespace", "prod"),
         ("ServiceAccount", "release-web"),

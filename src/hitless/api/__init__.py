@@ -6,7 +6,7 @@ with its ``file:line`` and the message Kubernetes would give, and warnings for w
 accepts silently but is almost surely a mistake (a YAML key written twice).
 """
 
-from hitless.api.errors import ErrorType, FieldError, LoadError, LoadWarning, SkippedObject, invalid_message
+from hitless.api.errors import ErrorType, FieldError, LoadError, LoadWarning, invalid_message
 from hitless.api.fieldpath import Path
 from hitless.api.loader import (
     SUPPORTED,
@@ -27,7 +27,6 @@ __all__ = [
     "LoadWarning",
     "LoadedObject",
     "Path",
-    "SkippedObject",
     "SourceMap",
     "api_server_messages",
     "invalid_message",

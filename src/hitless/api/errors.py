@@ -171,18 +171,3 @@ class LoadWarning:
 
     def __str__(self) -> str:
         return self.format()
-
-
-@dataclass(frozen=True)
-class SkippedObject:
-    """A well-formed object of a kind hitless does not run; reported, never silently dropped."""
-
-    file: str
-    line: int
-    api_version: str
-    kind: str
-    name: str
-    reason: str
-
-    def format(self) -> str:
-        return f"{self.file}:{self.line}: skipped {self.kind} {gofmt.quote(self.name)}: {self.reason}"

@@ -16,7 +16,7 @@ import pydantic
 
 from hitless.api import conversion, crd, errors, kinds, schema, validation
 from hitless.api.defaults import apply_defaults
-from hitless.api.errors import FieldError, LoadError, LoadWarning, SkippedObject
+from hitless.api.errors import FieldError, LoadError, LoadWarning
 from hitless.api.fieldpath import Path, Segment, parse
 from hitless.api.sources import read_paths
 from hitless.api.types.meta import K8sObject
@@ -85,8 +85,6 @@ class LoadedObject:
 @dataclass
 class LoadResult:
     objects: list[LoadedObject] = field(default_factory=list)
-    # Always empty since every served kind is stored (api/kinds.py); kept for callers.
-    skipped: list[SkippedObject] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     warnings: list[LoadWarning] = field(default_factory=list)  # accepted by Kubernetes, yet suspect
     # Objects of kinds no built-in resource serves: custom resources once their CRD is known
@@ -116,7 +114,6 @@ class LoadResult:
 
     def extend(self, other: LoadResult) -> None:
         self.objects += other.objects
-        self.skipped += other.skipped
         self.errors += other.errors
         self.warnings += other.warnings
         self.pending += other.pending

@@ -8,7 +8,6 @@ mistakes the author will meet once it is accepted are reported now, in the same 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 from collections.abc import Iterator
@@ -248,7 +247,6 @@ def build_context(result: LoadResult, raw_docs: list[RawDoc], params: Params) ->
         for e in result.errors
         if e.category in ("decode", "invalid") and e.object_line and e.kind in _TYPES
     }
-    skipped_lines = {(s.file, s.line): s for s in result.skipped}
     for doc in raw_docs:
         where = (doc.file, doc.line)
         if where in invalid_lines:
@@ -268,8 +266,6 @@ def build_context(result: LoadResult, raw_docs: list[RawDoc], params: Params) ->
                         False,
                     ),
                 )
-        elif where in skipped_lines:
-            _add_skipped(ctx, doc.value)
     order = {id(o): i for i, o in enumerate(ctx.objects)}
     ctx.objects.sort(key=lambda o: (o.file, o.line))
     ctx.workloads.sort(key=lambda w: (w.obj.file, w.obj.line, order[id(w.obj)]))
@@ -351,20 +347,6 @@ def _repair(value: Any, error: pydantic.ValidationError) -> bool:
             continue
         repaired = True
     return repaired
-
-
-def _add_skipped(ctx: Context, value: dict[str, Any]) -> None:
-    kind = value.get("kind")
-    meta: dict[str, Any] = value.get("metadata") or {} if isinstance(value.get("metadata"), dict) else {}
-    namespace = str(meta.get("namespace") or "default")
-    spec: dict[str, Any] = value.get("spec") or {} if isinstance(value.get("spec"), dict) else {}
-    if kind == "PodDisruptionBudget":
-        selector = None
-        with contextlib.suppress(pydantic.ValidationError):
-            selector = LabelSelector.model_validate(spec.get("selector") or {})
-        ctx.pdbs.append(Pdb(namespace, selector, str(meta.get("name") or "")))
-        return
-    _add_template(ctx, value, namespace)
 
 
 def _add_template(ctx: Context, value: dict[str, Any], namespace: str) -> None:

@@ -96,7 +96,7 @@ def _owner(
 def _raw_docs(result: LoadResult, texts: dict[str, str]) -> list[RawDoc]:
     """The documents the loader did not type (invalid objects, kinds hitless does not run), read
     again from their files; only those files are parsed a second time."""
-    files = {e.file for e in result.errors if e.object_line} | {s.file for s in result.skipped}
+    files = {e.file for e in result.errors if e.object_line}
     docs: list[RawDoc] = []
     for file in sorted(files):
         text = texts.get(file)

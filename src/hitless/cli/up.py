@@ -122,8 +122,6 @@ def main(argv: list[str]) -> int:
     if args.sync_frequency is not None and args.sync_frequency <= 0:
         print("hitless: --sync-frequency must be positive", file=sys.stderr)
         return EXIT_INVALID
-    for skipped in result.skipped:
-        print(f"hitless: {skipped.format()}", file=sys.stderr)
     # What `kubectl apply -f` leaves: a later object of the same kind and name replaces an earlier one.
     applied = result.applied()
     # Every object goes into the store (api/kinds.py: what hitless acts on, what it only stores).
