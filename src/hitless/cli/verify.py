@@ -19,12 +19,8 @@ from pathlib import Path
 
 from hitless.api import load
 from hitless.api.loader import LoadedObject
-from hitless.api.types.apps import Deployment
-from hitless.api.types.daemonset import DaemonSet
 from hitless.api.types.meta import K8sObject
-from hitless.api.types.pod import Pod
 from hitless.api.types.service import Service
-from hitless.api.types.statefulset import StatefulSet
 from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
@@ -37,13 +33,13 @@ from hitless.kubelet.images import ImageConfigError
 from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 from hitless.tasks import cancel_and_wait, spawn
-from hitless.verify import workloads as verify_workloads
 from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
 from hitless.verify.frontend import frontend, sample_lb, warm_up
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.html import render_html
 from hitless.verify.observe import ObservedRuntime, TimelineRecorder
+from hitless.verify.picking import pick
 from hitless.verify.report import Report
 from hitless.verify.scenarios import (
     NEEDS_DEPLOYMENT,
@@ -143,32 +139,6 @@ def _report_dir_error(name: str) -> str | None:
     return flags.writable_dir_error("--report", name)
 
 
-def _pick_service(objects: list[K8sObject], name: str | None) -> Service | str:
-    """The Service to load, or why there is none."""
-    services = [o for o in objects if isinstance(o, Service)]
-    names = ", ".join(s.name for s in services)
-    if name is not None:
-        named = [s for s in services if s.name == name]
-        if not named:
-            known = f" (the manifests have: {names})" if services else " (the manifests have none)"
-            return f'services "{name}" not found{known}'
-        services = named
-    if not services:
-        return "no Service to load in the manifests (hitless verify sends its load through a Service)"
-    if len(services) > 1:
-        return f"{len(services)} Services in the manifests ({names}): name the one to load with --service"
-    service = services[0]
-    kind = service.spec.type or "ClusterIP"
-    if kind == "ExternalName":
-        return f'Service "{service.name}" is of type ExternalName: it has no endpoints to load'
-    if service.spec.cluster_ip == "None":
-        return f'Service "{service.name}" is headless (clusterIP: None): it has no virtual IP to load'
-    ports = service.spec.ports or []
-    if not ports or (ports[0].protocol or "TCP") != "TCP":
-        return f'Service "{service.name}": its first port must be TCP (the load is HTTP)'
-    return service
-
-
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     flag_errors = _flag_errors(args)
@@ -182,13 +152,10 @@ def main(argv: list[str]) -> int:
     if result.errors:
         return _error(f"{len(result.errors)} error(s); nothing was started")
     objects = [o.obj for o in result.applied()]
-    picked = _pick_service(objects, args.service)
+    picked = pick(objects, args.service, args.workload)
     if isinstance(picked, str):
         return _error(picked)
-    service = picked
-    workload, context = _workload(service, objects, args.workload)
-    if isinstance(workload, str):
-        return _error(workload)
+    service, workload, context = picked.service, picked.workload, picked.context
     if args.kubeconfig is not None:
         return _cluster(args, service, context, result.applied())
     for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
@@ -256,70 +223,6 @@ def _cluster(
         max_failures=args.max_failures,
     )
     return cluster.main(opts, loaded, service, context.workload[1], args.format, args.report)
-
-
-def _workload(
-    service: Service, objects: list[K8sObject], wanted: str | None = None
-) -> tuple[Workload | str | None, RunContext]:
-    selector = service.spec.selector or {}
-    ns = service.namespace or "default"
-
-    def selects(pod: Pod) -> bool:
-        labels = pod.metadata.labels or {}
-        return (
-            bool(selector)
-            and (pod.namespace or "default") == ns
-            and all(labels.get(k) == v for k, v in selector.items())
-        )
-
-    context = RunContext(
-        service=f"{ns}/{service.name}",
-        external_traffic_policy=service.spec.external_traffic_policy,
-        publish_not_ready_addresses=bool(service.spec.publish_not_ready_addresses),
-    )
-    for obj in objects:
-        if _other_workload(obj, selector, wanted, context) is not None:
-            return Workload(ns, obj.name, selects, kind=obj.kind), context
-        if wanted is not None and not _is_wanted(obj, wanted):
-            continue
-        if isinstance(obj, Deployment):
-            labels = obj.spec.template.metadata.labels if obj.spec.template.metadata else None
-            if selector and all((labels or {}).get(k) == v for k, v in selector.items()):
-                context.workload = ("Deployment", obj.name)
-                context.strategy = obj.spec.strategy.type or "RollingUpdate"
-                context.desired_replicas = obj.spec.replicas if obj.spec.replicas is not None else 1
-                return Workload(ns, obj.name, selects), context
-    if wanted is not None:
-        problem = f'--workload {wanted}: no such Deployment, StatefulSet or DaemonSet behind "{service.name}"'
-        return problem, context
-    pods = [o for o in objects if isinstance(o, Pod) and selects(o)]
-    if pods:
-        context.workload = ("Pod", pods[0].name)
-        context.desired_replicas = len(pods)
-        return Workload(ns, None, selects), context
-    return None, context
-
-
-def _is_wanted(obj: K8sObject, wanted: str) -> bool:
-    kind, _, name = wanted.partition("/")
-    return obj.kind.lower() == kind.lower().removesuffix(".apps") and obj.name == name
-
-
-def _other_workload(
-    obj: K8sObject, selector: dict[str, str], wanted: str | None, context: RunContext
-) -> K8sObject | None:
-    """A StatefulSet or DaemonSet whose pods the Service selects (and --workload names, if given)."""
-    labels = verify_workloads.template_labels(obj)
-    if labels is None or not selector or any(labels.get(k) != v for k, v in selector.items()):
-        return None
-    if wanted is not None and not _is_wanted(obj, wanted):
-        return None
-    assert isinstance(obj, StatefulSet | DaemonSet)
-    context.workload = (obj.kind, obj.name)
-    context.strategy = obj.spec.update_strategy.type or "RollingUpdate"
-    replicas = obj.spec.replicas if isinstance(obj, StatefulSet) else None
-    context.desired_replicas = replicas if replicas is not None else 1
-    return obj
 
 
 _STARTED = time.monotonic()
