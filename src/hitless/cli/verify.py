@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import signal
 import sys
@@ -34,10 +33,10 @@ from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.attribute import RunContext, attribute
+from hitless.verify.emit import emit
 from hitless.verify.findings import findings
 from hitless.verify.frontend import frontend, sample_lb, warm_up
 from hitless.verify.generator import LoadGenerator, LoadOptions
-from hitless.verify.html import render_html
 from hitless.verify.observe import ObservedRuntime, TimelineRecorder
 from hitless.verify.picking import pick
 from hitless.verify.report import Report
@@ -49,7 +48,6 @@ from hitless.verify.scenarios import (
     run_once,
     wait_settled,
 )
-from hitless.verify.sources import locate
 from hitless.verify.timeline import Timeline
 
 EXIT_FAILED = 1
@@ -408,22 +406,7 @@ async def _run(
 def _emit(args: argparse.Namespace, code: int, report: Report | None, loaded: list[LoadedObject]) -> int:
     if report is None:
         return code or EXIT_FAILED
-    document = report.to_json()
-    locate(document["findings"], loaded)
-    if args.report:
-        out = Path(args.report)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
-        (out / "report.html").write_text(render_html(document), encoding="utf-8")
-        from hitless.verify.picture import write_png
-
-        write_png(report, out / "timeline.png")
-    if args.format == "json":
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    elif args.format == "junit":
-        sys.stdout.write(report.junit())
-    else:
-        sys.stdout.write(report.text())
+    emit(report, report.to_json(), loaded, output=args.format, report_dir=args.report)
     if code != 0:
         return EXIT_FAILED
     return 0 if report.passed else EXIT_FAILED
