@@ -8,52 +8,31 @@ as for ``hitless up``, with an observed runtime feeding the pod timeline. Exit 0
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
-import signal
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 
 from hitless.api import load
 from hitless.api.loader import LoadedObject
-from hitless.api.types.meta import K8sObject
 from hitless.api.types.service import Service
 from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
 from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
-from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
-from hitless.clock import RealClock
-from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.kubelet.images import ImageConfigError
 from hitless.proxy.defaults import PRESETS
-from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
-from hitless.tasks import cancel_and_wait, spawn
-from hitless.verify.attribute import RunContext, attribute
+from hitless.runtime.linux import NamespacesUnavailable
+from hitless.verify.attribute import RunContext
 from hitless.verify.emit import emit
-from hitless.verify.findings import findings
-from hitless.verify.frontend import frontend, sample_lb, warm_up
-from hitless.verify.generator import LoadGenerator, LoadOptions
-from hitless.verify.observe import ObservedRuntime, TimelineRecorder
+from hitless.verify.local import Result, plan_local, verify_local
+from hitless.verify.options import VerifyOptions
 from hitless.verify.picking import pick
-from hitless.verify.report import Report
-from hitless.verify.scenarios import (
-    NEEDS_DEPLOYMENT,
-    SCENARIOS,
-    ScenarioTimeout,
-    Workload,
-    run_once,
-    wait_settled,
-)
-from hitless.verify.timeline import Timeline
+from hitless.verify.scenarios import SCENARIOS
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
-SETTLE_TIMEOUT = 120.0
-WARM_UP_TIMEOUT = 30.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,48 +132,59 @@ def main(argv: list[str]) -> int:
     picked = pick(objects, args.service, args.workload)
     if isinstance(picked, str):
         return _error(picked)
-    service, workload, context = picked.service, picked.workload, picked.context
     if args.kubeconfig is not None:
-        return _cluster(args, service, context, result.applied())
+        return _cluster(args, picked.service, picked.context, result.applied())
     for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
         if value is not None:
             return _error(f"{flag} is for a cluster: it needs --kubeconfig")
-    if workload is not None and workload.kind == "DaemonSet":
-        context.desired_replicas = args.nodes  # one pod per node (its selector permitting)
-    if workload is None:
-        return _error(f'Service "{service.name}" selects no Deployment or Pod of the manifests')
-    if args.scenario in NEEDS_DEPLOYMENT and workload.deployment is None:
-        return _error(f'--scenario {args.scenario} needs a Deployment behind Service "{service.name}"')
-    if args.scenario == "node-drain" and args.nodes < 2:
-        return _error("--scenario node-drain needs --nodes 2 or more")
+    opts = _options(args)
+    if isinstance(planned := plan_local(objects, opts), str):
+        return _error(planned)
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
     try:
-        args.image_service = image_service(args)
+        images = image_service(args)
     except ImageConfigError as exc:
         return _error(str(exc))
     # A Service address that another process listens on (a fixed clusterIP or nodePort, or any
     # port on the wildcard address) would send the load to that process: refuse it, naming the
     # holder (proxy/owner.py).
-    args.address_prefixes, conflicts = claim_addresses(objects, args.nodes)
+    prefixes, conflicts = claim_addresses(objects, args.nodes)
     for message in conflicts:
         _error(message)
     if conflicts:
         return _error(f"{len(conflicts)} error(s); nothing was started")
+    opts = replace(opts, images=images, address_prefixes=prefixes)
     # A run that was SIGKILLed could not remove its log directory: the next one does (logdirs.py).
     clean_stale()
     log_dir, lock = make_run_log_dir()
     try:
-        enter_engine_namespaces()
+        # Enters the engine's PID namespace first, as `hitless up` does (runtime/linux/bootstrap.py).
+        outcome = verify_local(objects, opts, log_dir=log_dir, on_progress=_note)
     except NamespacesUnavailable as exc:
         print(f"hitless verify: {exc}", file=sys.stderr)
-        remove_run_log_dir(log_dir, lock)
         return EXIT_INVALID  # nothing was judged: not the workload's failure
-    try:
-        code, report = asyncio.run(_run(args, objects, service, workload, context, log_dir))
-        return _emit(args, code, report, result.applied())
     finally:
         remove_run_log_dir(log_dir, lock)
+    return _emit(args, outcome, result.applied())
+
+
+def _options(args: argparse.Namespace) -> VerifyOptions:
+    return VerifyOptions(
+        files=tuple(args.files),
+        service=args.service,
+        workload=args.workload,
+        path=args.path,
+        rps=args.rps,
+        connections=args.connections,
+        scenario=args.scenario,
+        repeat=args.repeat,
+        nodes=args.nodes,
+        propagation_delay=args.propagation_delay,
+        lb_preset=args.lb_preset,
+        max_failures=args.max_failures,
+        timeout=args.timeout,
+    )
 
 
 def _cluster(
@@ -230,183 +220,14 @@ def _note(text: str) -> None:
     print(f"hitless verify: [{time.monotonic() - _STARTED:5.1f} s] {text}", file=sys.stderr, flush=True)
 
 
-@dataclass
-class _Measurement:
-    """What the measuring part leaves behind, also when it is cut short."""
-
-    generator: LoadGenerator | None = None
-    sampler: asyncio.Task[None] | None = None
-    # Why the scenario did not run to its end.
-    incomplete: str | None = None
-
-
-async def _measure(
-    args: argparse.Namespace,
-    engine: Engine,
-    service: Service,
-    workload: Workload,
-    context: RunContext,
-    timeline: Timeline,
-    state: _Measurement,
-) -> None:
-    """Wait until the Service serves, load it, run the scenario ``--repeat`` times, drain."""
-    clock = engine.clock
-    try:
-        kind, name = context.workload or ("", "")
-        _note(f"starting {kind} {name}; waiting for Service {service.name} to be ready")
-        await wait_settled(engine, workload, SETTLE_TIMEOUT, note=_note)
-        host, port = await frontend(engine, service, SETTLE_TIMEOUT)
-        if service.spec.type == "LoadBalancer":
-            state.sampler = spawn("verify load-balancer sampler", sample_lb(engine, service, timeline))
-        if not await warm_up(engine, workload, host, port, args.path, args.timeout, WARM_UP_TIMEOUT):
-            _note(f"not every pod answered within {WARM_UP_TIMEOUT:.0f} s; loading anyway")
-        _note(f"{args.rps:.0f} requests/s to {host}:{port}{args.path} ({args.connections})")
-        generator = state.generator = LoadGenerator(
-            LoadOptions(
-                host=host,
-                port=port,
-                rate=args.rps,
-                path=args.path,
-                connections=args.connections,
-                timeout=args.timeout,
-            ),
-            clock,
-        )
-        runner = spawn("verify load generator", generator.run())
-        body = asyncio.current_task()
-        # A generator that cannot keep the rate stops itself: the scenario stops with it, and
-        # nothing is judged (_run).
-        runner.add_done_callback(lambda _: body.cancel() if generator.overload and body else None)
-        try:
-            await asyncio.sleep(1.0)
-            for i in range(args.repeat):
-                timeline.marks.append((clock.now(), f"{args.scenario} {i + 1}"))
-                last = i == args.repeat - 1
-                what = await run_once(engine, workload, args.scenario, SETTLE_TIMEOUT, last, note=_note)
-                _note(f"{i + 1}/{args.repeat}: {what}: settled; {len(generator.results)} requests so far")
-                # The steady state after the scenario is part of what is measured.
-                await asyncio.sleep(1.0)
-        finally:
-            generator.stop()
-            await runner
-        await generator.drain(args.timeout + 1)
-    except (ScenarioTimeout, ValueError) as exc:
-        _note(str(exc))
-        state.incomplete = str(exc)
-
-
-async def _run(
-    args: argparse.Namespace,
-    objects: list[K8sObject],
-    service: Service,
-    workload: Workload,
-    context: RunContext,
-    log_dir: Path,
-) -> tuple[int, Report | None]:
-    clock = RealClock()
-    # Every component's task reports to it; the first failure stops the run with exit 3.
-    supervisor = supervise()
-    timeline = Timeline()
-    runtime = ObservedRuntime(LinuxRuntime(clock), clock, timeline)
-    options = EngineOptions(
-        nodes=args.nodes,
-        log_dir=log_dir,
-        node_address_prefix=args.address_prefixes[0],
-        load_balancer_address_prefix=args.address_prefixes[1],
-        propagation_delay=args.propagation_delay,
-        load_balancer=args.lb_preset,
-        images=args.image_service,
-    )
-    engine = Engine(runtime, clock, options)
-    engine.store.add_listener(TimelineRecorder(timeline, clock))
-    await engine.start()
-    tune_gc()
-    run_ahead_of_pods()
-    engine.apply(objects)
-    state = _Measurement()
-    body = spawn("verify", _measure(args, engine, service, workload, context, timeline, state))
-    signals_seen = 0
-
-    def on_signal(signum: int) -> None:
-        # As `hitless up`: the first signal stops gracefully (here: what was measured is still
-        # reported), the next one kills every container at once.
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen == 1 and not body.done():
-            name = signal.Signals(signum).name
-            _note(f"{name}: stopping the load, then every pod gracefully (again to kill at once)")
-            state.incomplete = f"interrupted by {name}"
-            body.cancel()
-        else:
-            _note("killing every container now")
-            engine.kill_now()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, on_signal, sig)
-    failed = asyncio.ensure_future(supervisor.failed.wait())
-    try:
-        await asyncio.wait([body, failed], return_when=asyncio.FIRST_COMPLETED)
-        if supervisor.failures:
-            _note(f"{supervisor.failures[0].component} failed: stopping the load, then every pod")
-    finally:
-        failed.cancel()
-        await cancel_and_wait(body)
-        _note("stopping")
-        await cancel_and_wait(state.sampler)
-        if state.generator is not None:
-            await state.generator.cancel()
-        await stop_engine(engine, supervisor, _note)
-    # No verdict from a run whose component failed: exit 3 (cli/errors.py).
-    raise_if_failed(supervisor)
-    generator = state.generator
-    if generator is None:
-        return EXIT_FAILED, None
-    if generator.overload is not None:
+def _emit(args: argparse.Namespace, outcome: Result, loaded: list[LoadedObject]) -> int:
+    if outcome.overload is not None:
         # This machine's limit, not the workload's failure: no verdict.
-        _error(
-            f"the load generator could not keep up: {generator.overload}; nothing was judged "
-            f"(lower --rps; {len(generator.results)} requests were sent)"
+        return _error(
+            f"the load generator could not keep up: {outcome.overload}; nothing was judged "
+            f"(lower --rps; {outcome.sent} requests were sent)"
         )
-        return EXIT_INVALID, None
-    # Requests that hitless itself cut (the run was stopped) say nothing about the workload.
-    cut = [r for r in generator.results if r.status is None and r.error is None]
-    if cut:
-        generator.results = [r for r in generator.results if r.status is not None or r.error is not None]
-        _note(f"{len(cut)} requests in flight when the run was stopped are not counted")
-    _note(f"stopped; explaining {len(generator.results)} requests")
-    timeline.apply_syncs(engine.connections.syncs, context.service)
-    if service.spec.type == "LoadBalancer":
-        preset = PRESETS[args.lb_preset]
-        check = preset.local if service.spec.external_traffic_policy == "Local" else preset.cluster
-        context.lb_detection = check.interval * check.unhealthy_threshold
-    attribution = attribute(generator.results, engine.connections.records, timeline, context)
-    report = Report(
-        generator.results,
-        attribution,
-        findings(attribution.failures, timeline, context),
-        timeline,
-        generator.started or clock.now(),
-        args.max_failures,
-        run={
-            "files": list(args.files),
-            "service": context.service,
-            "scenario": args.scenario,
-            "repeat": args.repeat,
-            "rps": args.rps,
-            "connections": args.connections,
-            "nodes": args.nodes,
-            "lbPreset": args.lb_preset,
-        },
-        incomplete=state.incomplete,
-    )
-    return (EXIT_FAILED if state.incomplete else 0), report
-
-
-def _emit(args: argparse.Namespace, code: int, report: Report | None, loaded: list[LoadedObject]) -> int:
-    if report is None:
-        return code or EXIT_FAILED
-    emit(report, report.to_json(), loaded, output=args.format, report_dir=args.report)
-    if code != 0:
+    if outcome.report is None:
         return EXIT_FAILED
-    return 0 if report.passed else EXIT_FAILED
+    emit(outcome.report, outcome.report.to_json(), loaded, output=args.format, report_dir=args.report)
+    return 0 if outcome.passed else EXIT_FAILED
