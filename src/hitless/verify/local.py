@@ -98,9 +98,13 @@ def plan_local(objects: Sequence[K8sObject], opts: VerifyOptions) -> Picked | st
 def verify_local(
     objects: Sequence[K8sObject], opts: VerifyOptions, *, log_dir: Path, on_progress: Progress = _quiet
 ) -> Result:
-    """:func:`run_local` from synchronous code. It first makes this process the engine's (its own
-    PID namespace: enter_engine_namespaces, which must come before any thread is started and
-    raises NamespacesUnavailable when it cannot), so call it once per process, as the CLI does."""
+    """:func:`run_local` from synchronous code, as the CLI runs it.
+
+    It first makes the rest of this program the engine, in a PID namespace of its own
+    (runtime/linux/bootstrap.py: this call returns in a forked process; the original one waits
+    for it and exits with its status), so call it once per program, before any thread is
+    started. NamespacesUnavailable when this machine cannot; VerifyInputError before that.
+    """
     problem = plan_local(objects, opts)
     if isinstance(problem, str):
         raise VerifyInputError(problem)
