@@ -3,6 +3,8 @@
 Input is checked before anything starts (exit 2). Then the engine runs in its own PID namespace,
 as for ``hitless up``, with an observed runtime feeding the pod timeline. Exit 0 when at most
 ``--max-failures`` requests failed, 1 when more (or the workload never became ready), 2 on bad input.
+The run is a library call (verify/local.py on verify/options.py's VerifyOptions; --kubeconfig:
+verify/cluster.py) and verify/emit.py prints it: this module parses, checks, calls and prints.
 """
 
 from __future__ import annotations
