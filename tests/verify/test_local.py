@@ -49,6 +49,10 @@ def example() -> list[K8sObject]:
     ("opts", "message"),
     [
         (VerifyOptions(scenario="nope"), "unknown scenario 'nope' (known: rollout, delete-pod,"),
+        (
+            VerifyOptions(rps=0, path="healthz"),
+            "--rps must be a finite number greater than 0 (got 0); --path must start with / (got 'healthz')",
+        ),
         (VerifyOptions(lb_preset="nope"), "unknown --lb-preset 'nope' (known: gce, aws-nlb)"),
         (VerifyOptions(scenario="node-drain", nodes=1), "--scenario node-drain needs --nodes 2 or more"),
         (VerifyOptions(service="zzz"), 'services "zzz" not found (the manifests have: web)'),

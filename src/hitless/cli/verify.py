@@ -10,7 +10,6 @@ verify/cluster.py) and verify/emit.py prints it: this module parses, checks, cal
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from dataclasses import replace
@@ -24,7 +23,6 @@ from hitless.cli.errors import EXIT_CODES_HELP
 from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.kubelet.images import ImageConfigError
-from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import NamespacesUnavailable
 from hitless.verify.attribute import RunContext
 from hitless.verify.emit import emit
@@ -85,34 +83,6 @@ def _error(message: str) -> int:
     return EXIT_INVALID
 
 
-def _flag_errors(args: argparse.Namespace) -> list[str]:
-    """The flags' values argparse cannot judge, each named with what it got."""
-    errors = []
-    for flag, value, ok, want in [
-        ("--rps", args.rps, 0 < args.rps < math.inf, "a finite number greater than 0"),
-        # The maxima and their reasons: cli/flags.py, docs/reliability.md.
-        ("--rps", args.rps, not args.rps > flags.MAX_RPS, f"at most {flags.MAX_RPS:g}"),
-        ("--timeout", args.timeout, 0 < args.timeout < math.inf, "a finite number greater than 0"),
-        ("--repeat", args.repeat, args.repeat >= 1, "at least 1"),
-        ("--nodes", args.nodes, args.nodes >= 1, "at least 1"),
-        ("--nodes", args.nodes, args.nodes <= flags.MAX_NODES, f"at most {flags.MAX_NODES}"),
-        ("--max-failures", args.max_failures, args.max_failures >= 0, "0 or more"),
-        (
-            "--propagation-delay",
-            args.propagation_delay,
-            args.propagation_delay is None or 0 <= args.propagation_delay < math.inf,
-            "0 or more",
-        ),
-    ]:
-        if not ok:
-            errors.append(f"{flag} must be {want} (got {value:g})")
-    if not args.path.startswith("/"):
-        errors.append(f"--path must start with / (got {args.path!r})")
-    if args.lb_preset not in PRESETS:
-        errors.append(f"unknown --lb-preset {args.lb_preset!r} (known: {', '.join(PRESETS)})")
-    return errors
-
-
 def _report_dir_error(name: str) -> str | None:
     """Create DIR and make sure it takes files now, not after a whole run."""
     return flags.writable_dir_error("--report", name)
@@ -120,7 +90,8 @@ def _report_dir_error(name: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    flag_errors = _flag_errors(args)
+    opts = _options(args)
+    flag_errors = opts.problems()
     for message in flag_errors:
         _error(message)
     if flag_errors:
@@ -139,7 +110,6 @@ def main(argv: list[str]) -> int:
     for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
         if value is not None:
             return _error(f"{flag} is for a cluster: it needs --kubeconfig")
-    opts = _options(args)
     if isinstance(planned := plan_local(objects, opts), str):
         return _error(planned)
     if args.report and (problem := _report_dir_error(args.report)):

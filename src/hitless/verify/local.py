@@ -34,7 +34,6 @@ from hitless.verify.picking import Picked, pick
 from hitless.verify.report import Report
 from hitless.verify.scenarios import (
     NEEDS_DEPLOYMENT,
-    SCENARIOS,
     ScenarioTimeout,
     Workload,
     run_once,
@@ -76,10 +75,8 @@ class Result:
 
 def plan_local(objects: Sequence[K8sObject], opts: VerifyOptions) -> Picked | str:
     """The Service and workload a local run acts on, or why there are none to verify."""
-    if opts.scenario not in SCENARIOS:
-        return f"unknown scenario {opts.scenario!r} (known: {', '.join(SCENARIOS)})"
-    if opts.lb_preset not in PRESETS:
-        return f"unknown --lb-preset {opts.lb_preset!r} (known: {', '.join(PRESETS)})"
+    if problems := opts.problems():
+        return "; ".join(problems)
     picked = pick(objects, opts.service, opts.workload)
     if isinstance(picked, str):
         return picked

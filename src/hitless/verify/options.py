@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from hitless.cli import flags
 from hitless.kubelet.images import ImageService
+from hitless.proxy.defaults import PRESETS
 from hitless.verify.generator import ConnectionMode
+from hitless.verify.scenarios import SCENARIOS
 
 
 @dataclass(frozen=True)
@@ -35,3 +39,33 @@ class VerifyOptions:
     # The node and load-balancer address prefixes (cli/addresses.py claims them before the
     # engine's PID namespace hides the host's listeners); None: the first free pair.
     address_prefixes: tuple[str, str] | None = None
+
+    def problems(self) -> list[str]:
+        """Each value no run can use, named by its flag with what it got (exit 2 in the CLI)."""
+        errors = []
+        for flag, value, ok, want in [
+            ("--rps", self.rps, 0 < self.rps < math.inf, "a finite number greater than 0"),
+            # The maxima and their reasons: cli/flags.py, docs/reliability.md.
+            ("--rps", self.rps, not self.rps > flags.MAX_RPS, f"at most {flags.MAX_RPS:g}"),
+            ("--timeout", self.timeout, 0 < self.timeout < math.inf, "a finite number greater than 0"),
+            ("--repeat", self.repeat, self.repeat >= 1, "at least 1"),
+            ("--nodes", self.nodes, self.nodes >= 1, "at least 1"),
+            ("--nodes", self.nodes, self.nodes <= flags.MAX_NODES, f"at most {flags.MAX_NODES}"),
+            ("--max-failures", self.max_failures, self.max_failures >= 0, "0 or more"),
+            (
+                "--propagation-delay",
+                self.propagation_delay,
+                self.propagation_delay is None or 0 <= self.propagation_delay < math.inf,
+                "0 or more",
+            ),
+        ]:
+            if not ok:
+                errors.append(f"{flag} must be {want} (got {value:g})")
+        if not self.path.startswith("/"):
+            errors.append(f"--path must start with / (got {self.path!r})")
+        if self.lb_preset not in PRESETS:
+            errors.append(f"unknown --lb-preset {self.lb_preset!r} (known: {', '.join(PRESETS)})")
+        if self.scenario not in SCENARIOS:
+            # argparse's choices in the CLI; a program's options meet it here.
+            errors.append(f"unknown scenario {self.scenario!r} (known: {', '.join(SCENARIOS)})")
+        return errors
