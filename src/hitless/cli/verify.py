@@ -28,7 +28,7 @@ from hitless.verify.attribute import RunContext
 from hitless.verify.emit import emit
 from hitless.verify.local import Result, plan_local, verify_local
 from hitless.verify.options import VerifyOptions
-from hitless.verify.picking import pick
+from hitless.verify.picking import pick_service, pick_workload
 from hitless.verify.scenarios import SCENARIOS
 
 EXIT_FAILED = 1
@@ -102,11 +102,15 @@ def main(argv: list[str]) -> int:
     if result.errors:
         return _error(f"{len(result.errors)} error(s); nothing was started")
     objects = [o.obj for o in result.applied()]
-    picked = pick(objects, args.service, args.workload)
+    picked = pick_service(objects, args.service)
     if isinstance(picked, str):
         return _error(picked)
+    service = picked
+    workload, context = pick_workload(service, objects, args.workload)
+    if isinstance(workload, str):
+        return _error(workload)
     if args.kubeconfig is not None:
-        return _cluster(args, picked.service, picked.context, result.applied())
+        return _cluster(args, service, context, result.applied())
     for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
         if value is not None:
             return _error(f"{flag} is for a cluster: it needs --kubeconfig")
