@@ -84,7 +84,7 @@ def test_a_failed_load_generator_is_exit_3_not_a_verdict(tmp_path: Path) -> None
 # observer of container exits.
 BODY = """
 import sys
-import hitless.cli.verify
+import hitless.verify.local
 import hitless.verify.observe
 async def faulty(*args, **kwargs):
     raise RuntimeError("injected fault")
@@ -98,8 +98,8 @@ raise SystemExit(main(sys.argv[1:]))
 @pytest.mark.parametrize(
     ("target", "name", "component"),
     [
-        ("hitless.cli.verify", "warm_up", "verify"),
-        ("hitless.cli.verify", "sample_lb", "verify load-balancer sampler"),
+        ("hitless.verify.local", "warm_up", "verify"),
+        ("hitless.verify.local", "sample_lb", "verify load-balancer sampler"),
         ("hitless.verify.observe.ObservedRuntime", "_wait_exit", "verify container observer"),
     ],
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hitless.cli import verify
+from hitless.verify import local
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = str(ROOT / "examples" / "zero-downtime.yaml")
@@ -31,7 +32,7 @@ def never_start_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse() -> None:
         raise AssertionError("bad input must be refused before the engine starts")
 
-    monkeypatch.setattr(verify, "enter_engine_namespaces", refuse)
+    monkeypatch.setattr(local, "enter_engine_namespaces", refuse)
 
 
 def refusal(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

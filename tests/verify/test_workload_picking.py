@@ -7,8 +7,8 @@ from hitless.api import load_text
 from hitless.api.types.daemonset import DaemonSet
 from hitless.api.types.service import Service
 from hitless.api.types.statefulset import StatefulSet
-from hitless.cli.verify import _workload
 from hitless.output.workload_status import daemonset_status, statefulset_status
+from hitless.verify.picking import pick_workload
 
 MANIFESTS = """
 apiVersion: apps/v1
@@ -48,17 +48,17 @@ def _objects() -> list:  # type: ignore[type-arg]
 def test_the_first_workload_behind_the_service_or_the_named_one() -> None:
     objects = _objects()
     service = next(o for o in objects if isinstance(o, Service))
-    workload, context = _workload(service, objects)
+    workload, context = pick_workload(service, objects)
     assert workload is not None and not isinstance(workload, str)
     assert (workload.kind, workload.deployment, context.workload) == (
         "StatefulSet",
         "db",
         ("StatefulSet", "db"),
     )
-    workload, context = _workload(service, objects, "daemonset/edge")
+    workload, context = pick_workload(service, objects, "daemonset/edge")
     assert workload is not None and not isinstance(workload, str)
     assert (workload.kind, workload.deployment, context.strategy) == ("DaemonSet", "edge", "RollingUpdate")
-    problem, _ = _workload(service, objects, "deployment/nope")
+    problem, _ = pick_workload(service, objects, "deployment/nope")
     assert problem == '--workload deployment/nope: no such Deployment, StatefulSet or DaemonSet behind "web"'
 
 

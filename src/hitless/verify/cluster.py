@@ -291,12 +291,8 @@ def main(
     report_dir: str | None = None,
 ) -> int:
     """The CLI's entry (cli/verify.py dispatches here on --kubeconfig): run, print, exit code."""
-    import json
-    from pathlib import Path
-
     from hitless.clock import RealClock
-    from hitless.verify.html import render_html
-    from hitless.verify.sources import locate
+    from hitless.verify.emit import emit
 
     try:
         outcome = asyncio.run(run_cluster(opts, loaded, service, deployment, RealClock()))
@@ -318,20 +314,18 @@ def main(
         print(f"hitless verify: {exc}", file=sys.stderr)
         return EXIT_FAILED
     assert outcome.report is not None
-    doc = document(outcome)
-    locate(doc["findings"], loaded)
-    if report_dir:
-        out = Path(report_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n")
-        (out / "report.html").write_text(render_html(doc), encoding="utf-8")
-    if output == "json":
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    elif output == "junit":
-        sys.stdout.write(outcome.report.junit())
-    else:
-        sys.stdout.write(outcome.report.text())
-        counts = ", ".join(f"{n} {e}" for e, n in outcome.run["evidence"].items())
-        sys.stdout.write(f"cluster {outcome.run['server']}, namespace {outcome.run['namespace']}")
-        sys.stdout.write(f"; evidence: {counts or 'no failures'}; watch gaps: {len(outcome.run['gaps'])}\n")
+    counts = ", ".join(f"{n} {e}" for e, n in outcome.run["evidence"].items())
+    trailer = (
+        f"cluster {outcome.run['server']}, namespace {outcome.run['namespace']}"
+        f"; evidence: {counts or 'no failures'}; watch gaps: {len(outcome.run['gaps'])}\n"
+    )
+    emit(
+        outcome.report,
+        document(outcome),
+        loaded,
+        output=output,
+        report_dir=report_dir,
+        picture=False,
+        trailer=trailer,
+    )
     return 0 if outcome.report.passed else EXIT_FAILED
