@@ -43,7 +43,7 @@ from hitless.verify.cluster_steps import (
     rollout_done,
     warm_up,
 )
-from hitless.verify.clusterview import EXACT, INFERRED, blame, propagation
+from hitless.verify.clusterview import EXACT, INFERRED, blame, measure_allowance, propagation
 from hitless.verify.findings import findings
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.report import Report
@@ -239,7 +239,13 @@ def _outcome(
     incomplete: str | None,
     info: dict[str, Any],
 ) -> Outcome:
-    blames = blame(requests, watched.view)
+    # One proxy routes every connection unless a LoadBalancer spreads them over nodes: then the
+    # answers' order bounds it (clusterview.py, proxyorder.py). The allowance for its lag is
+    # measured from this run when its failures or late answers show one, else the fixed value.
+    single_proxy = info.get("target", {}).get("through") != "LoadBalancer"
+    allowance = measure_allowance(requests, watched.view, single_proxy)
+    info["propagationAllowance"] = allowance.to_json()
+    blames = blame(requests, watched.view, allowance.seconds, single_proxy)
     context = RunContext(service=f"{namespace}/{service.name}", workload=("Deployment", deployment))
     usable = [b.failure for b in blames if b.evidence in (EXACT, INFERRED)]
     attribution = Attribution(routes=[Route() for _ in requests], failures=[b.failure for b in blames])

@@ -16,6 +16,8 @@ A pure function of the requests and the recorded view, so it is tested on synthe
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ from hitless.verify.attribute import (
     Failure,
 )
 from hitless.verify.generator import RequestResult
+from hitless.verify.proxyorder import Routing, fresh_answers, versions
 from hitless.verify.timeline import READY, TERMINATING, StopSignal, Timeline
 
 EXACT = "exact-connection"
@@ -35,9 +38,8 @@ INFERRED = "inferred"
 UNATTRIBUTED = "unattributed"
 
 # How long after an endpoint left the slice (in the runner's view) a node's proxy may still route
-# to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. Not measured on this cluster
-# (issue 20's propagation measurement is not done yet): a fixed allowance, used only to widen the
-# candidates of an ``inferred`` blame.
+# to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. The fallback only: a run
+# measures its own (``measure_allowance``) when its failures or answers show a lag.
 PROPAGATION_ALLOWANCE = 2.0
 
 
@@ -153,34 +155,44 @@ class Blame:
     candidates: list[str]
 
 
-def _failing(view: ClusterView, t: float) -> tuple[list[str], list[str]]:
-    """(every endpoint a proxy may route to at ``t``, those of them that were failing).
+def _failed_at(r: RequestResult) -> float:
+    """When the request failed: a refusal or reset is known when it came (the pod may have been
+    stopped between the send and then); a timeout tells nothing of when: its send."""
+    sent = r.sent if r.sent is not None else r.intended
+    if r.error in ("refused", "reset") and r.done is not None:
+        return r.done
+    return sent
 
-    Routable: ready in the slice at ``t``, or ready until less than the propagation allowance
-    before (a proxy may not have heard yet). An endpoint never ready is routed nowhere (kube-proxy
-    skips it), so a new pod that is still starting is no candidate.
+
+def _is_failing(routing: Routing, view: ClusterView, pod: str, t: float) -> bool:
+    """Deleted by ``t``, or routable before and not at ``t`` (its readiness failed, it turned
+    terminating, it left the slice). A pod not ready yet is not failing: no proxy routes to it
+    before it turns ready."""
+    life = view.timeline.life(f"{view.namespace}/{pod}")
+    if life is not None and life.deleted is not None and life.deleted <= t:
+        return True
+    return routing.left(pod, t) is not None
+
+
+def _failing(
+    routing: Routing, view: ClusterView, routed_at: float, failed_at: float
+) -> tuple[list[str], list[str]]:
+    """(every endpoint the proxy may have routed a connection opened at ``routed_at`` to, those of
+    them failing at ``failed_at``).
+
+    Routable: in a slice state the proxy may have used then (proxyorder.py: the answers' order, the
+    propagation allowance). An endpoint never ready is routed nowhere (kube-proxy skips it), so a
+    new pod that is still starting is no candidate. When no failing endpoint is routable so, the
+    proxy lagged more than the allowance: the failing endpoints of the latest slice state that
+    routes one (the least lag that explains the failure).
     """
-    routable, failing = [], []
-    for pod, history in view.endpoints.items():
-        state = view.endpoint_at(pod, t)[0]
-        ready_until: float | None = None
-        ready_now = False
-        for i, change in enumerate(history):
-            if change.at > t or change.state != "ready":
-                continue
-            end = history[i + 1].at if i + 1 < len(history) else None
-            if end is None or end > t:
-                ready_now = True
-            else:
-                ready_until = end
-        if not ready_now and (ready_until is None or t - ready_until > PROPAGATION_ALLOWANCE):
-            continue
-        routable.append(pod)
-        life = view.timeline.life(f"{view.namespace}/{pod}")
-        deleted = life is not None and life.deleted is not None and life.deleted <= t
-        if state != "ready" or deleted:
-            failing.append(pod)
-    return sorted(routable), sorted(failing)
+    routable = sorted(routing.routable(routed_at))
+    failing = [p for p in routable if _is_failing(routing, view, p, failed_at)]
+    if not failing:
+        explained = routing.explain(routed_at, lambda p: _is_failing(routing, view, p, failed_at))
+        if explained is not None:
+            failing = sorted(explained[1])
+    return routable, failing
 
 
 def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str | None:
@@ -195,21 +207,46 @@ def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str
     return None
 
 
-def blame(requests: list[RequestResult], view: ClusterView) -> list[Blame]:
-    by_client: dict[tuple[str, int], list[RequestResult]] = {}
+def _opened_at(r: RequestResult, earlier: list[RequestResult]) -> float:
+    """When this request's connection was opened (and routed): its first request's send time."""
+    first = r
+    if r.reused:
+        for other in reversed(earlier):
+            first = other
+            if not other.reused:
+                break
+    return first.sent if first.sent is not None else first.intended
+
+
+def blame(
+    requests: list[RequestResult],
+    view: ClusterView,
+    allowance: float = PROPAGATION_ALLOWANCE,
+    single_proxy: bool = True,
+) -> list[Blame]:
+    """Each failed request's blame. ``single_proxy``: one proxy routes every connection of this
+    run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it."""
+    routing = Routing(versions(view), fresh_answers(requests), allowance, single_proxy)
     out: list[Blame] = []
-    for r in sorted(requests, key=lambda r: r.seq):
-        earlier = by_client.setdefault(r.client, []) if r.client is not None else []
+    for r, earlier in _with_connections(requests):
         if r.failed:
-            out.append(_blame_one(r, earlier, view))
-        if r.client is not None:
-            earlier.append(r)
+            out.append(_blame_one(r, earlier, view, routing))
     return out
 
 
-def _blame_one(r: RequestResult, earlier: list[RequestResult], view: ClusterView) -> Blame:
+def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestResult, list[RequestResult]]]:
+    """Each request with the earlier ones from the same client address."""
+    by_client: dict[tuple[str, int], list[RequestResult]] = {}
+    for r in sorted(requests, key=lambda r: r.seq):
+        earlier = by_client.setdefault(r.client, []) if r.client is not None else []
+        yield r, earlier
+        if r.client is not None:
+            earlier.append(r)
+
+
+def _blame_one(r: RequestResult, earlier: list[RequestResult], view: ClusterView, routing: Routing) -> Blame:
     at = r.sent if r.sent is not None else r.intended
-    routable, failing = _failing(view, at)
+    routable, failing = _failing(routing, view, _opened_at(r, earlier), _failed_at(r))
     pod = _connection_pod(r, earlier)
     evidence = EXACT if pod is not None else UNATTRIBUTED
     if pod is None and len(failing) == 1:
@@ -229,10 +266,15 @@ def _blame_one(r: RequestResult, earlier: list[RequestResult], view: ClusterView
             KEEPALIVE_RESET,
             f"a reused keep-alive connection to {pod} was closed under the request",
         )
-    elif life is not None and life.deleted is not None and life.deleted <= at:
+    elif life is not None and life.deleted is not None and life.deleted <= _failed_at(r):
         cause = TERMINATING_STILL_ROUTED
+        when = (
+            f"{at - life.deleted:.2f} s after"
+            if at >= life.deleted
+            else f"{life.deleted - at:.2f} s before (the watch hears after the kubelet acts)"
+        )
         reason = (
-            f"sent {at - life.deleted:.2f} s after {pod}'s deletion was seen (endpoint {state}); "
+            f"sent {when} {pod}'s deletion was seen (endpoint {state}); "
             "the pod stopped serving while traffic was still routed to it"
         )
     elif phase is not None and phase != READY and phase != TERMINATING:
@@ -285,3 +327,40 @@ def _stopped_ready(view: ClusterView, pod: str) -> float | None:
         if history[i - 1].state == "ready" and change.state != "ready":
             return change.at
     return None
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """The propagation allowance a run's blame used, and where it came from."""
+
+    seconds: float
+    # "measured" (this run's evidence) or "fixed" (PROPAGATION_ALLOWANCE: nothing measured).
+    source: str
+    # How many observations the measurement took the largest of.
+    observations: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seconds": round(self.seconds, 3), "source": self.source, "observations": self.observations}
+
+
+def measure_allowance(
+    requests: list[RequestResult], view: ClusterView, single_proxy: bool = True
+) -> Allowance:
+    """The least allowance that explains every failed new connection of this run: for each, the
+    latest slice state (the answers' order allowing) that routes an endpoint failing then, and how
+    long before the send the view had moved past it (``Routing.explain``); and how late a
+    replaced pod still answered a new connection (``propagation``). Each is a lower bound of one
+    change's lag, so their largest is this run's measured lag; with none, the fixed
+    ``PROPAGATION_ALLOWANCE``.
+    """
+    routing = Routing(versions(view), fresh_answers(requests), 0.0, single_proxy)
+    lags: list[float] = list(propagation(requests, view).values())
+    for r in requests:
+        if not r.failed or r.reused or r.sent is None:
+            continue
+        explained = routing.explain(r.sent, functools.partial(_is_failing, routing, view, t=_failed_at(r)))
+        if explained is not None:
+            lags.append(explained[0])
+    if not lags:
+        return Allowance(PROPAGATION_ALLOWANCE, "fixed")
+    return Allowance(max(lags), "measured", len(lags))
