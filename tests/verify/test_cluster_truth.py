@@ -64,10 +64,12 @@ async def test_exact_blames_name_the_pod_the_engines_records_name(tmp_path: Path
             covered += true is not None and true.split("/")[-1] in extra["candidates"]
     print(
         f"failures {outcome.report.failed}: exact {exact}, inferred {inferred} ({right} right), "
-        f"unattributed {unattributed} (true pod among the candidates: {covered})"
+        f"unattributed {unattributed} (true pod among the candidates: {covered}); "
+        f"allowance {outcome.run['propagationAllowance']}"
     )
-    assert exact + inferred > 0
-    # Measured here (2026-12): every inferred blame right, the true pod always among the
-    # candidates; the bound leaves room for a proxy slower than the fixed allowance.
+    # Issue 20's bar. Measured here (2026-12, six runs, docs/verify.md "Blame and evidence"):
+    # 94-100 % exact or inferred with the run's measured allowance, 232 of 233 inferred blames
+    # right, the true pod always among an unattributed one's candidates.
+    assert (exact + inferred) * 10 >= len(outcome.evidence) * 8
     assert right * 10 >= inferred * 8
     assert covered * 10 >= unattributed * 8
