@@ -172,13 +172,6 @@ def test_with_nothing_to_measure_the_allowance_is_the_fixed_one() -> None:
     assert measure_allowance(answered, _view()) == Allowance(2.0, "fixed")
 
 
-def test_a_failure_beyond_the_allowance_goes_to_the_latest_routable_failing_endpoint() -> None:
-    # 0.59 s after a left, with an allowance of 0.3 s: no failing endpoint is routable by the
-    # allowance, and the least lag that explains the failure is a's.
-    (b,) = blame([_request(1, 2.6, 7301, error="refused")], _view(), allowance=0.3)
-    assert (b.evidence, b.failure.pod) == (INFERRED, "run/a")
-
-
 def test_with_no_ready_endpoint_a_proxy_routes_to_the_terminating_ones() -> None:
     from hitless.verify.proxyorder import versions
 

@@ -6,6 +6,8 @@ themselves, and every blame says how it knows (``evidence``, docs/verify.md):
 
 - ``exact-connection``: an earlier answer on the same keep-alive connection named its pod (the
   demo app's ``x-pod-name`` header): the connection goes to that pod, whatever kube-proxy does.
+- ``exact-app-log``: the app's own log (applog.py) shows a request from this connection's
+  client address: only where nothing rewrites it on the way (never through hitless's proxies).
 - ``inferred``: at send time exactly one endpoint the Service could route to was failing in the
   watch view (its pod deleted or not ready, its endpoint terminating or just removed).
 - ``unattributed``: neither; ``candidates`` lists the failing endpoints of that moment.
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hitless.api.types.pod import Pod
+from hitless.verify.applog import CLOCK_SLACK
 from hitless.verify.attribute import (
     KEEPALIVE_RESET,
     NOT_READY,
@@ -34,8 +37,12 @@ from hitless.verify.proxyorder import Routing, fresh_answers, versions
 from hitless.verify.timeline import READY, TERMINATING, StopSignal, Timeline
 
 EXACT = "exact-connection"
+EXACT_APP_LOG = "exact-app-log"
 INFERRED = "inferred"
 UNATTRIBUTED = "unattributed"
+
+# Client address -> (runner-clock time, pod) of each request an app logged from it.
+Peers = Mapping[tuple[str, int], list[tuple[float, str]]]
 
 # How long after an endpoint left the slice (in the runner's view) a node's proxy may still route
 # to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. The fallback only: a run
@@ -58,6 +65,8 @@ class ClusterView:
     timeline: Timeline = field(default_factory=Timeline)
     endpoints: dict[str, list[EndpointState]] = field(default_factory=dict)
     _slices: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Called with (pod, first container) when a pod is first seen running: its log can be read.
+    on_running: Callable[[str, str], None] | None = None
 
     def on_pod(self, kind: str, obj: dict[str, Any], at: float) -> None:
         meta = obj.get("metadata", {})
@@ -86,6 +95,9 @@ class ClusterView:
         )
         if not life.started and obj.get("status", {}).get("phase") == "Running":
             life.started.append((at, ""))
+            containers = obj.get("spec", {}).get("containers") or [{}]
+            if self.on_running is not None and containers[0].get("name"):
+                self.on_running(name, containers[0]["name"])
         open_ = life.ready and life.ready[-1][1] is None
         if ready and not open_:
             life.ready.append([at, None])
@@ -182,17 +194,11 @@ def _failing(
 
     Routable: in a slice state the proxy may have used then (proxyorder.py: the answers' order, the
     propagation allowance). An endpoint never ready is routed nowhere (kube-proxy skips it), so a
-    new pod that is still starting is no candidate. When no failing endpoint is routable so, the
-    proxy lagged more than the allowance: the failing endpoints of the latest slice state that
-    routes one (the least lag that explains the failure).
+    new pod that is still starting is no candidate. With the measured allowance every failed new
+    connection has a failing candidate (``measure_allowance`` takes the largest lag needed).
     """
     routable = sorted(routing.routable(routed_at))
-    failing = [p for p in routable if _is_failing(routing, view, p, failed_at)]
-    if not failing:
-        explained = routing.explain(routed_at, lambda p: _is_failing(routing, view, p, failed_at))
-        if explained is not None:
-            failing = sorted(explained[1])
-    return routable, failing
+    return routable, [p for p in routable if _is_failing(routing, view, p, failed_at)]
 
 
 def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str | None:
@@ -223,15 +229,27 @@ def blame(
     view: ClusterView,
     allowance: float = PROPAGATION_ALLOWANCE,
     single_proxy: bool = True,
+    app_peers: Peers | None = None,
 ) -> list[Blame]:
     """Each failed request's blame. ``single_proxy``: one proxy routes every connection of this
-    run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it."""
+    run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it.
+    ``app_peers``: the client addresses the apps logged (applog.peer_index)."""
     routing = Routing(versions(view), fresh_answers(requests), allowance, single_proxy)
     out: list[Blame] = []
     for r, earlier in _with_connections(requests):
         if r.failed:
-            out.append(_blame_one(r, earlier, view, routing))
+            out.append(_blame_one(r, earlier, view, routing, app_peers or {}))
     return out
+
+
+def _app_log_pod(r: RequestResult, opened_at: float, peers: Peers) -> str | None:
+    """The one pod whose log shows a request from this connection's client address, logged
+    after the connection opened (a later connection may reuse the port) and before it failed."""
+    if r.client is None:
+        return None
+    until = (r.done if r.done is not None else _failed_at(r)) + CLOCK_SLACK
+    pods = {pod for t, pod in peers.get(r.client, []) if opened_at - CLOCK_SLACK <= t <= until}
+    return pods.pop() if len(pods) == 1 else None
 
 
 def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestResult, list[RequestResult]]]:
@@ -244,11 +262,18 @@ def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestRe
             earlier.append(r)
 
 
-def _blame_one(r: RequestResult, earlier: list[RequestResult], view: ClusterView, routing: Routing) -> Blame:
+def _blame_one(
+    r: RequestResult, earlier: list[RequestResult], view: ClusterView, routing: Routing, peers: Peers
+) -> Blame:
     at = r.sent if r.sent is not None else r.intended
-    routable, failing = _failing(routing, view, _opened_at(r, earlier), _failed_at(r))
-    pod = _connection_pod(r, earlier)
+    opened_at = _opened_at(r, earlier)
+    routable, failing = _failing(routing, view, opened_at, _failed_at(r))
+    # The failed answer itself may name its pod (a 503 from the app).
+    pod = r.pod or _connection_pod(r, earlier)
     evidence = EXACT if pod is not None else UNATTRIBUTED
+    if pod is None:
+        pod = _app_log_pod(r, opened_at, peers)
+        evidence = EXACT_APP_LOG if pod is not None else UNATTRIBUTED
     if pod is None and len(failing) == 1:
         pod, evidence = failing[0], INFERRED
     key = f"{view.namespace}/{pod}" if pod else None
