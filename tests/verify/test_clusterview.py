@@ -180,3 +180,18 @@ def test_with_no_ready_endpoint_a_proxy_routes_to_the_terminating_ones() -> None
     view.on_slice("MODIFIED", _slice(a="terminating", b="not-ready"), 1.0)
     view.on_slice("MODIFIED", _slice(a="terminating", b="ready"), 2.0)
     assert [sorted(v.routable) for v in versions(view)] == [["a"], ["a"], ["b"]]
+
+
+def test_a_later_answer_bounds_the_proxys_state_from_above() -> None:
+    from hitless.verify.proxyorder import Routing, versions
+
+    # Versions: 0.0 a,b ready; 1.0 c added not ready; 2.01 a terminating; 2.5 a gone.
+    history = versions(_view())
+    assert [v.at for v in history] == [0.0, 1.0, 2.01, 2.5]
+    # a answered a new connection at 2.4: the proxy was still before a's removal then, so at
+    # 2.2 too (it never goes back), though the view had moved on at 2.01.
+    routing = Routing(history, [(2.4, "a")], allowance=2.0)
+    assert routing.bounds(2.2) == (0, 1)
+    assert Routing(history, [], allowance=2.0).bounds(2.2) == (0, 2)
+    # Past the answer (and the ordering slack) it bounds nothing.
+    assert routing.bounds(2.6) == (0, 3)
