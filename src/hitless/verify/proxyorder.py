@@ -86,9 +86,14 @@ class Routing:
     _lower: list[int] = field(default_factory=list)
     _upper_at: list[float] = field(default_factory=list)
     _upper: list[int] = field(default_factory=list)
+    # Per endpoint: the versions at which it stopped being routable.
+    _stops: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._times = [v.at for v in self.history]
+        for i in range(1, len(self.history)):
+            for pod in self.history[i - 1].routable - self.history[i].routable:
+                self._stops.setdefault(pod, []).append(i)
         if not self.single_proxy:
             return
         bound = 0
@@ -165,7 +170,6 @@ class Routing:
         seen = self.seen(t)
         if seen < 0 or pod in self.history[seen].routable:
             return None
-        for i in range(seen, 0, -1):
-            if pod in self.history[i - 1].routable:
-                return self.history[i].at
-        return None
+        stops = self._stops.get(pod, [])
+        i = bisect.bisect_right(stops, seen) - 1
+        return self.history[stops[i]].at if i >= 0 else None
