@@ -64,10 +64,20 @@ async def test_exact_blames_name_the_pod_the_engines_records_name(tmp_path: Path
             covered += true is not None and true.split("/")[-1] in extra["candidates"]
     print(
         f"failures {outcome.report.failed}: exact {exact}, inferred {inferred} ({right} right), "
-        f"unattributed {unattributed} (true pod among the candidates: {covered})"
+        f"unattributed {unattributed} (true pod among the candidates: {covered}); "
+        f"allowance {outcome.run['propagationAllowance']}; app log {outcome.run.get('appLog')}"
     )
-    assert exact + inferred > 0
-    # Measured here (2026-12): every inferred blame right, the true pod always among the
-    # candidates; the bound leaves room for a proxy slower than the fixed allowance.
+    # Issue 20's bar. Measured here (2026-12, eight runs, docs/verify.md "Blame and evidence"):
+    # 93-100 % exact or inferred with the run's measured allowance, 309 of 310 inferred blames
+    # right, the true pod always among an unattributed one's candidates.
+    assert (exact + inferred) * 10 >= len(outcome.evidence) * 8
     assert right * 10 >= inferred * 8
+    assert outcome.run["propagationAllowance"]["source"] == "measured"
+    # Every replaced pod's log gave its SIGTERM line (followed while it ran: its log goes with
+    # it), on this clock between its deletion and its end.
+    replaced = [p for p in outcome.report.timeline.pods.values() if p.deleted is not None]
+    assert outcome.run["appLog"]["sigterm"] == len(replaced) > 0, outcome.run["appLog"]
+    for life in replaced:
+        assert life.deleted is not None and life.gone is not None
+        assert life.deleted - 0.1 <= life.stop_signals[0].at <= life.gone, (life.name, life.stop_signals)
     assert covered * 10 >= unattributed * 8

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from hitless.verify.clusterview import EXACT, INFERRED, UNATTRIBUTED, ClusterView, blame
+from hitless.verify.clusterview import (
+    EXACT,
+    INFERRED,
+    UNATTRIBUTED,
+    Allowance,
+    ClusterView,
+    blame,
+    measure_allowance,
+)
 from hitless.verify.generator import RequestResult
 
 NS = "run"
@@ -119,3 +127,71 @@ def test_propagation_is_the_latest_new_connection_a_replaced_pod_answered() -> N
         _request(5, 5.0, 6004, status=200, pod="b"),  # b's endpoint never stopped being ready
     ]
     assert propagation(requests, _view()) == {"a": 0.89}
+
+
+def test_a_new_connection_answered_by_a_pod_ready_after_a_left_rules_a_out() -> None:
+    # c turns ready at 2.8, after a's endpoint left (2.01): a proxy that routed a new connection to
+    # c at 3.2 had applied a's removal, and never routes to a again (it moves forward in slice
+    # order), though a left less than the 2 s allowance before the failure at 3.5.
+    view = _view(b_deleted=3.0)
+    view.on_pod("MODIFIED", _pod("c", True), 2.8)
+    view.on_slice("MODIFIED", _slice(b="ready", c="ready"), 2.8)
+    failed = _request(2, 3.5, 7002, error="refused")
+    (b,) = blame([_request(1, 3.2, 7001, status=200, pod="c"), failed], view)
+    assert (b.evidence, b.failure.pod) == (INFERRED, "run/b")
+    # Without the answer, or through a LoadBalancer (each node's proxy has its own lag), a may
+    # still be routed: both are candidates.
+    assert blame([failed], view)[0].candidates == ["a", "b"]
+    (lb,) = blame([_request(1, 3.2, 7001, status=200, pod="c"), failed], view, single_proxy=False)
+    assert (lb.evidence, lb.candidates) == (UNATTRIBUTED, ["a", "b"])
+
+
+def test_the_measured_allowance_is_the_least_lag_that_explains_every_failure() -> None:
+    view = _view(b_deleted=3.0)
+    requests = [
+        _request(1, 2.3, 7101, error="refused"),  # only a fails: routed 0.29 s after it left
+        _request(2, 2.6, 7102, error="refused"),  # 0.59 s after: the largest lag this run shows
+        _request(3, 3.1, 7103, error="refused"),  # b (deleted at 3.0, still in the slice): no lag
+    ]
+    allowance = measure_allowance(requests, view)
+    assert (allowance.source, allowance.observations) == ("measured", 3)
+    assert abs(allowance.seconds - 0.59) < 1e-9
+    assert allowance.to_json() == {"seconds": 0.59, "source": "measured", "observations": 3}
+    blames = blame(requests, view, allowance.seconds)
+    assert [(b.evidence, b.failure.pod) for b in blames] == [
+        (INFERRED, "run/a"),
+        (INFERRED, "run/a"),
+        (INFERRED, "run/b"),  # a left 1.09 s before: beyond the measured lag
+    ]
+    # The fixed 2 s keeps a among the candidates of the last one.
+    assert blame(requests, view)[2].candidates == ["a", "b"]
+
+
+def test_with_nothing_to_measure_the_allowance_is_the_fixed_one() -> None:
+    answered = [_request(1, 1.0, 7201, status=200, pod="a")]
+    assert measure_allowance(answered, _view()) == Allowance(2.0, "fixed")
+
+
+def test_with_no_ready_endpoint_a_proxy_routes_to_the_terminating_ones() -> None:
+    from hitless.verify.proxyorder import versions
+
+    view = ClusterView(NS)
+    view.on_slice("ADDED", _slice(a="ready"), 0.0)
+    view.on_slice("MODIFIED", _slice(a="terminating", b="not-ready"), 1.0)
+    view.on_slice("MODIFIED", _slice(a="terminating", b="ready"), 2.0)
+    assert [sorted(v.routable) for v in versions(view)] == [["a"], ["a"], ["b"]]
+
+
+def test_a_later_answer_bounds_the_proxys_state_from_above() -> None:
+    from hitless.verify.proxyorder import Routing, versions
+
+    # Versions: 0.0 a,b ready; 1.0 c added not ready; 2.01 a terminating; 2.5 a gone.
+    history = versions(_view())
+    assert [v.at for v in history] == [0.0, 1.0, 2.01, 2.5]
+    # a answered a new connection at 2.4: the proxy was still before a's removal then, so at
+    # 2.2 too (it never goes back), though the view had moved on at 2.01.
+    routing = Routing(history, [(2.4, "a")], allowance=2.0)
+    assert routing.bounds(2.2) == (0, 1)
+    assert Routing(history, [], allowance=2.0).bounds(2.2) == (0, 2)
+    # Past the answer (and the ordering slack) it bounds nothing.
+    assert routing.bounds(2.6) == (0, 3)

@@ -25,6 +25,7 @@ from hitless.api.types.service import Service
 from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
+from hitless.verify.applog import AppLogs, apply_sigterm, peer_index
 from hitless.verify.attribute import Attribution, Route, RunContext
 from hitless.verify.cluster_steps import (
     RUN_LABEL,
@@ -43,7 +44,7 @@ from hitless.verify.cluster_steps import (
     rollout_done,
     warm_up,
 )
-from hitless.verify.clusterview import EXACT, INFERRED, blame, propagation
+from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED, blame, measure_allowance, propagation
 from hitless.verify.findings import findings
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.report import Report
@@ -150,6 +151,9 @@ async def _observe(
 ) -> Outcome:
     selector = ",".join(f"{k}={v}" for k, v in (service.spec.selector or {}).items())
     watched = Watched(client, clock, namespace, selector, service.name)
+    # Each pod's log from the moment it runs: its SIGTERM line and the peers it answered.
+    logs = AppLogs(client, namespace, clock)
+    watched.view.on_running = logs.follow
     await watched.start()
     key = (namespace, deployment)
 
@@ -224,8 +228,11 @@ async def _observe(
             await cancel_and_wait(runner)
         if load is not None:
             await load.cancel()
+        await logs.stop()
         await watched.stop()
-    return _outcome(load.results, watched, opts, namespace, deployment, service, origin, incomplete, info)
+    return _outcome(
+        load.results, watched, opts, namespace, deployment, service, origin, incomplete, info, logs
+    )
 
 
 def _outcome(
@@ -238,10 +245,23 @@ def _outcome(
     origin: float,
     incomplete: str | None,
     info: dict[str, Any],
+    logs: AppLogs | None = None,
 ) -> Outcome:
-    blames = blame(requests, watched.view)
+    # One proxy routes every connection unless a LoadBalancer spreads them over nodes: then the
+    # answers' order bounds it (clusterview.py, proxyorder.py). The allowance for its lag is
+    # measured from this run when its failures or late answers show one, else the fixed value.
+    single_proxy = info.get("target", {}).get("through") != "LoadBalancer"
+    allowance = measure_allowance(requests, watched.view, single_proxy)
+    info["propagationAllowance"] = allowance.to_json()
+    peers = None
+    if logs is not None:
+        # The app's SIGTERM line replaces the deletion-plus-preStop estimate of the stop signal.
+        stops = apply_sigterm(logs.logs, watched.view.timeline, namespace)
+        info["appLog"] = {"pods": len(logs.logs), "sigterm": stops, "unread": logs.unread}
+        peers = peer_index(logs.logs)
+    blames = blame(requests, watched.view, allowance.seconds, single_proxy, peers)
     context = RunContext(service=f"{namespace}/{service.name}", workload=("Deployment", deployment))
-    usable = [b.failure for b in blames if b.evidence in (EXACT, INFERRED)]
+    usable = [b.failure for b in blames if b.evidence in (EXACT, EXACT_APP_LOG, INFERRED)]
     attribution = Attribution(routes=[Route() for _ in requests], failures=[b.failure for b in blames])
     info["gaps"] = [
         {**g, "start": round(g["start"] - origin, 3), "end": round(g["end"] - origin, 3)}

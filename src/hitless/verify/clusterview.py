@@ -6,6 +6,8 @@ themselves, and every blame says how it knows (``evidence``, docs/verify.md):
 
 - ``exact-connection``: an earlier answer on the same keep-alive connection named its pod (the
   demo app's ``x-pod-name`` header): the connection goes to that pod, whatever kube-proxy does.
+- ``exact-app-log``: the app's own log (applog.py) shows a request from this connection's
+  client address: only where nothing rewrites it on the way (never through hitless's proxies).
 - ``inferred``: at send time exactly one endpoint the Service could route to was failing in the
   watch view (its pod deleted or not ready, its endpoint terminating or just removed).
 - ``unattributed``: neither; ``candidates`` lists the failing endpoints of that moment.
@@ -16,10 +18,13 @@ A pure function of the requests and the recorded view, so it is tested on synthe
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hitless.api.types.pod import Pod
+from hitless.verify.applog import CLOCK_SLACK
 from hitless.verify.attribute import (
     KEEPALIVE_RESET,
     NOT_READY,
@@ -28,16 +33,20 @@ from hitless.verify.attribute import (
     Failure,
 )
 from hitless.verify.generator import RequestResult
+from hitless.verify.proxyorder import Routing, fresh_answers, versions
 from hitless.verify.timeline import READY, TERMINATING, StopSignal, Timeline
 
 EXACT = "exact-connection"
+EXACT_APP_LOG = "exact-app-log"
 INFERRED = "inferred"
 UNATTRIBUTED = "unattributed"
 
+# Client address -> (runner-clock time, pod) of each request an app logged from it.
+Peers = Mapping[tuple[str, int], list[tuple[float, str]]]
+
 # How long after an endpoint left the slice (in the runner's view) a node's proxy may still route
-# to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. Not measured on this cluster
-# (issue 20's propagation measurement is not done yet): a fixed allowance, used only to widen the
-# candidates of an ``inferred`` blame.
+# to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. The fallback only: a run
+# measures its own (``measure_allowance``) when its failures or answers show a lag.
 PROPAGATION_ALLOWANCE = 2.0
 
 
@@ -56,6 +65,8 @@ class ClusterView:
     timeline: Timeline = field(default_factory=Timeline)
     endpoints: dict[str, list[EndpointState]] = field(default_factory=dict)
     _slices: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Called with (pod, first container) when a pod is first seen running: its log can be read.
+    on_running: Callable[[str, str], None] | None = None
 
     def on_pod(self, kind: str, obj: dict[str, Any], at: float) -> None:
         meta = obj.get("metadata", {})
@@ -84,6 +95,9 @@ class ClusterView:
         )
         if not life.started and obj.get("status", {}).get("phase") == "Running":
             life.started.append((at, ""))
+            containers = obj.get("spec", {}).get("containers") or [{}]
+            if self.on_running is not None and containers[0].get("name"):
+                self.on_running(name, containers[0]["name"])
         open_ = life.ready and life.ready[-1][1] is None
         if ready and not open_:
             life.ready.append([at, None])
@@ -153,34 +167,38 @@ class Blame:
     candidates: list[str]
 
 
-def _failing(view: ClusterView, t: float) -> tuple[list[str], list[str]]:
-    """(every endpoint a proxy may route to at ``t``, those of them that were failing).
+def _failed_at(r: RequestResult) -> float:
+    """When the request failed: a refusal or reset is known when it came (the pod may have been
+    stopped between the send and then); a timeout tells nothing of when: its send."""
+    sent = r.sent if r.sent is not None else r.intended
+    if r.error in ("refused", "reset") and r.done is not None:
+        return r.done
+    return sent
 
-    Routable: ready in the slice at ``t``, or ready until less than the propagation allowance
-    before (a proxy may not have heard yet). An endpoint never ready is routed nowhere (kube-proxy
-    skips it), so a new pod that is still starting is no candidate.
+
+def _is_failing(routing: Routing, view: ClusterView, pod: str, t: float) -> bool:
+    """Deleted by ``t``, or routable before and not at ``t`` (its readiness failed, it turned
+    terminating, it left the slice). A pod not ready yet is not failing: no proxy routes to it
+    before it turns ready."""
+    life = view.timeline.life(f"{view.namespace}/{pod}")
+    if life is not None and life.deleted is not None and life.deleted <= t:
+        return True
+    return routing.left(pod, t) is not None
+
+
+def _failing(
+    routing: Routing, view: ClusterView, routed_at: float, failed_at: float
+) -> tuple[list[str], list[str]]:
+    """(every endpoint the proxy may have routed a connection opened at ``routed_at`` to, those of
+    them failing at ``failed_at``).
+
+    Routable: in a slice state the proxy may have used then (proxyorder.py: the answers' order, the
+    propagation allowance). An endpoint never ready is routed nowhere (kube-proxy skips it), so a
+    new pod that is still starting is no candidate. With the measured allowance every failed new
+    connection has a failing candidate (``measure_allowance`` takes the largest lag needed).
     """
-    routable, failing = [], []
-    for pod, history in view.endpoints.items():
-        state = view.endpoint_at(pod, t)[0]
-        ready_until: float | None = None
-        ready_now = False
-        for i, change in enumerate(history):
-            if change.at > t or change.state != "ready":
-                continue
-            end = history[i + 1].at if i + 1 < len(history) else None
-            if end is None or end > t:
-                ready_now = True
-            else:
-                ready_until = end
-        if not ready_now and (ready_until is None or t - ready_until > PROPAGATION_ALLOWANCE):
-            continue
-        routable.append(pod)
-        life = view.timeline.life(f"{view.namespace}/{pod}")
-        deleted = life is not None and life.deleted is not None and life.deleted <= t
-        if state != "ready" or deleted:
-            failing.append(pod)
-    return sorted(routable), sorted(failing)
+    routable = sorted(routing.routable(routed_at))
+    return routable, [p for p in routable if _is_failing(routing, view, p, failed_at)]
 
 
 def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str | None:
@@ -195,23 +213,67 @@ def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str
     return None
 
 
-def blame(requests: list[RequestResult], view: ClusterView) -> list[Blame]:
-    by_client: dict[tuple[str, int], list[RequestResult]] = {}
+def _opened_at(r: RequestResult, earlier: list[RequestResult]) -> float:
+    """When this request's connection was opened (and routed): its first request's send time."""
+    first = r
+    if r.reused:
+        for other in reversed(earlier):
+            first = other
+            if not other.reused:
+                break
+    return first.sent if first.sent is not None else first.intended
+
+
+def blame(
+    requests: list[RequestResult],
+    view: ClusterView,
+    allowance: float = PROPAGATION_ALLOWANCE,
+    single_proxy: bool = True,
+    app_peers: Peers | None = None,
+) -> list[Blame]:
+    """Each failed request's blame. ``single_proxy``: one proxy routes every connection of this
+    run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it.
+    ``app_peers``: the client addresses the apps logged (applog.peer_index)."""
+    routing = Routing(versions(view), fresh_answers(requests), allowance, single_proxy)
     out: list[Blame] = []
-    for r in sorted(requests, key=lambda r: r.seq):
-        earlier = by_client.setdefault(r.client, []) if r.client is not None else []
+    for r, earlier in _with_connections(requests):
         if r.failed:
-            out.append(_blame_one(r, earlier, view))
-        if r.client is not None:
-            earlier.append(r)
+            out.append(_blame_one(r, earlier, view, routing, app_peers or {}))
     return out
 
 
-def _blame_one(r: RequestResult, earlier: list[RequestResult], view: ClusterView) -> Blame:
+def _app_log_pod(r: RequestResult, opened_at: float, peers: Peers) -> str | None:
+    """The one pod whose log shows a request from this connection's client address, logged
+    after the connection opened (a later connection may reuse the port) and before it failed."""
+    if r.client is None:
+        return None
+    until = (r.done if r.done is not None else _failed_at(r)) + CLOCK_SLACK
+    pods = {pod for t, pod in peers.get(r.client, []) if opened_at - CLOCK_SLACK <= t <= until}
+    return pods.pop() if len(pods) == 1 else None
+
+
+def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestResult, list[RequestResult]]]:
+    """Each request with the earlier ones from the same client address."""
+    by_client: dict[tuple[str, int], list[RequestResult]] = {}
+    for r in sorted(requests, key=lambda r: r.seq):
+        earlier = by_client.setdefault(r.client, []) if r.client is not None else []
+        yield r, earlier
+        if r.client is not None:
+            earlier.append(r)
+
+
+def _blame_one(
+    r: RequestResult, earlier: list[RequestResult], view: ClusterView, routing: Routing, peers: Peers
+) -> Blame:
     at = r.sent if r.sent is not None else r.intended
-    routable, failing = _failing(view, at)
-    pod = _connection_pod(r, earlier)
+    opened_at = _opened_at(r, earlier)
+    routable, failing = _failing(routing, view, opened_at, _failed_at(r))
+    # The failed answer itself may name its pod (a 503 from the app).
+    pod = r.pod or _connection_pod(r, earlier)
     evidence = EXACT if pod is not None else UNATTRIBUTED
+    if pod is None:
+        pod = _app_log_pod(r, opened_at, peers)
+        evidence = EXACT_APP_LOG if pod is not None else UNATTRIBUTED
     if pod is None and len(failing) == 1:
         pod, evidence = failing[0], INFERRED
     key = f"{view.namespace}/{pod}" if pod else None
@@ -229,10 +291,15 @@ def _blame_one(r: RequestResult, earlier: list[RequestResult], view: ClusterView
             KEEPALIVE_RESET,
             f"a reused keep-alive connection to {pod} was closed under the request",
         )
-    elif life is not None and life.deleted is not None and life.deleted <= at:
+    elif life is not None and life.deleted is not None and life.deleted <= _failed_at(r):
         cause = TERMINATING_STILL_ROUTED
+        when = (
+            f"{at - life.deleted:.2f} s after"
+            if at >= life.deleted
+            else f"{life.deleted - at:.2f} s before (the watch hears after the kubelet acts)"
+        )
         reason = (
-            f"sent {at - life.deleted:.2f} s after {pod}'s deletion was seen (endpoint {state}); "
+            f"sent {when} {pod}'s deletion was seen (endpoint {state}); "
             "the pod stopped serving while traffic was still routed to it"
         )
     elif phase is not None and phase != READY and phase != TERMINATING:
@@ -285,3 +352,40 @@ def _stopped_ready(view: ClusterView, pod: str) -> float | None:
         if history[i - 1].state == "ready" and change.state != "ready":
             return change.at
     return None
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """The propagation allowance a run's blame used, and where it came from."""
+
+    seconds: float
+    # "measured" (this run's evidence) or "fixed" (PROPAGATION_ALLOWANCE: nothing measured).
+    source: str
+    # How many observations the measurement took the largest of.
+    observations: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seconds": round(self.seconds, 3), "source": self.source, "observations": self.observations}
+
+
+def measure_allowance(
+    requests: list[RequestResult], view: ClusterView, single_proxy: bool = True
+) -> Allowance:
+    """The least allowance that explains every failed new connection of this run: for each, the
+    latest slice state (the answers' order allowing) that routes an endpoint failing then, and how
+    long before the send the view had moved past it (``Routing.explain``); and how late a
+    replaced pod still answered a new connection (``propagation``). Each is a lower bound of one
+    change's lag, so their largest is this run's measured lag; with none, the fixed
+    ``PROPAGATION_ALLOWANCE``.
+    """
+    routing = Routing(versions(view), fresh_answers(requests), 0.0, single_proxy)
+    lags: list[float] = list(propagation(requests, view).values())
+    for r in requests:
+        if not r.failed or r.reused or r.sent is None:
+            continue
+        explained = routing.explain(r.sent, functools.partial(_is_failing, routing, view, t=_failed_at(r)))
+        if explained is not None:
+            lags.append(explained[0])
+    if not lags:
+        return Allowance(PROPAGATION_ALLOWANCE, "fixed")
+    return Allowance(max(lags), "measured", len(lags))
