@@ -66,14 +66,45 @@ spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: http}]
 """
+# Two replicas started and rolled in parallel-free order (a StatefulSet rolls one pod at a time).
+STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 2
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: db
+        image: hitless:0.1.0
+        args: [demo-app, --port=8080, --on-sigterm=drain, --shutdown-delay=0.5, --drain-timeout=1]
+        ports: [{name: http, containerPort: 8080}]
+        env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1, failureThreshold: 1}
+        lifecycle: {preStop: {sleep: {seconds: 1}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  selector: {app: db}
+  ports: [{port: 80, targetPort: http}]
+"""
 
 
 async def test_delete_pod_liveness_restart_and_node_drain_on_the_local_api(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "web.yaml").write_text(MANIFEST)
-    loaded = load([str(tmp_path / "web.yaml")]).applied()
-    service = next(o.obj for o in loaded if isinstance(o.obj, Service))
+    (tmp_path / "db.yaml").write_text(STATEFULSET)
     async with cluster_of(tmp_path, nodes=2) as c:
         server = ApiServer(
             c.engine.store, c.clock, c.log_dir, "127.0.0.1", 0, dial=c.engine.network.open_connection
@@ -84,12 +115,18 @@ async def test_delete_pod_liveness_restart_and_node_drain_on_the_local_api(
             assert server.credentials is not None
             kubeconfig = Kubeconfig.write(server.url, server.credentials, tmp_path / "kubeconfig")
 
-            async def run(scenario: str) -> dict[str, Any]:
-                opts = ClusterOptions(str(kubeconfig.path), None, None, rps=30, repeat=1, scenario=scenario)
-                return document(await run_cluster(opts, loaded, service, "web", c.clock))
+            async def run(scenario: str, file: str = "web.yaml", kind: str = "Deployment") -> dict[str, Any]:
+                loaded = load([str(tmp_path / file)]).applied()
+                service = next(o.obj for o in loaded if isinstance(o.obj, Service))
+                name = next(o.name for o in loaded if o.kind == kind)
+                opts = ClusterOptions(
+                    str(kubeconfig.path), None, None, rps=30, repeat=1, scenario=scenario, workload_kind=kind
+                )
+                return document(await run_cluster(opts, loaded, service, name, c.clock))
 
-            scenarios = ("delete-pod", "liveness-restart", "node-drain")
-            reports = dict(zip(scenarios, await asyncio.gather(*map(run, scenarios)), strict=True))
+            scenarios = ("delete-pod", "scale-down", "liveness-restart", "node-drain")
+            done = await asyncio.gather(*map(run, scenarios), run("rollout", "db.yaml", "StatefulSet"))
+            reports = dict(zip((*scenarios, "rollout"), done, strict=True))
             # Uncordoned again after the drain.
             assert not any(
                 n.spec.unschedulable for n in c.engine.store.objects("Node") if isinstance(n, Node)
@@ -106,6 +143,18 @@ async def test_delete_pod_liveness_restart_and_node_drain_on_the_local_api(
     assert len(deleted) == 1, reports["delete-pod"]["pods"]
     assert f"delete-pod 1: delete pod/{deleted[0]['pod'].split('/')[-1]}: settled" in err
     assert len(reports["delete-pod"]["pods"]) == 4
+
+    # scale-down: 3 → 2 (one pod deleted and gone) → 3 (a new one Ready).
+    assert "scale-down 1: scale deployment/web 3 → 2 → 3: settled" in err
+    scaled = reports["scale-down"]["pods"]
+    assert len(scaled) == 4 and sum(p["deleted"] is not None for p in scaled) == 1
+
+    # A StatefulSet's rollout restart, awaited by kubectl's StatefulSetStatusViewer: both pods
+    # replaced, one at a time (a StatefulSet's pods keep their names: each name lived twice).
+    assert "rollout 1: rollout restart statefulset/db: settled" in err
+    import json
+
+    print(json.dumps(reports["rollout"]["pods"], indent=1)[:3000])
 
     # liveness-restart: the kubelet killed the container for its liveness probe and it came back
     # Ready in the same pod (no pod deleted).
