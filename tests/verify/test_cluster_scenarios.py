@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,8 +14,11 @@ import pytest
 from hitless.cli import verify
 from hitless.clock import FakeClock
 from hitless.kube.client import ApiError, KubeClient
+from hitless.verify.cluster_drain import node_drain
 from hitless.verify.cluster_scenarios import (
     DrainBlocked,
+    Incomplete,
+    Scene,
     evict_pods,
     preflight,
     refusal,
@@ -237,3 +241,61 @@ async def test_a_drain_needs_two_schedulable_nodes() -> None:
     with pytest.raises(PreflightError, match=r"at least 2 schedulable nodes .*; this cluster has 1 \(a\)"):
         await preflight(Nodes(), "node-drain")  # type: ignore[arg-type]
     await preflight(Nodes(), "delete-pod")  # type: ignore[arg-type]
+
+
+class DrainApi:
+    """Cordon, list and evict as the API answers them; eviction answers ``evict`` (an ApiError to
+    raise, or None to hang as a slow API server would)."""
+
+    def __init__(self, evict: ApiError | None) -> None:
+        self.evict = evict
+        self.sent: list[tuple[str, str, Any]] = []
+        self.evicting = asyncio.Event()
+
+    async def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        self.sent.append((method, path, kw.get("body")))
+        if path.endswith("/eviction"):
+            self.evicting.set()
+            if self.evict is None:
+                await asyncio.Event().wait()
+            raise self.evict or AssertionError
+        if method == "GET":
+            agent = {"name": "agent", "labels": {"app.kubernetes.io/managed-by": "hitless"}}
+            daemon = {"name": "ds-x", "ownerReferences": [{"kind": "DaemonSet", "controller": True}]}
+            return {"items": [{"metadata": {"name": "web-a"}}, {"metadata": agent}, {"metadata": daemon}]}
+        return {}
+
+
+def drain_scene(api: DrainApi) -> Scene:
+    pod = {
+        "metadata": {"name": "web-a", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"nodeName": "n1"},
+    }
+    pods = SimpleNamespace(resource="pods", cache={("ns", "web-a"): pod})
+    watched = SimpleNamespace(reflectors=[pods], workloads=SimpleNamespace(cache={}))
+    return Scene(api, watched, FakeClock(), "ns", "Deployment", "web", note=lambda _: None)  # type: ignore[arg-type]
+
+
+UNCORDON = ("PATCH", "/api/v1/nodes/n1", {"spec": {"unschedulable": None}})
+
+
+async def test_the_node_is_uncordoned_when_the_drain_fails() -> None:
+    api = DrainApi(ApiError(403, "forbidden by a webhook", "Forbidden"))
+    with pytest.raises(Incomplete, match='error when evicting pods/"web-a" -n "ns": forbidden by a webhook'):
+        await node_drain(drain_scene(api), last=True)
+    assert api.sent[0] == ("PATCH", "/api/v1/nodes/n1", {"spec": {"unschedulable": True}})
+    # Only the workload's pod is evicted: the run's own agent and a DaemonSet's pod stay.
+    assert [p for _, p, _ in api.sent if p.endswith("/eviction")] == [
+        "/api/v1/namespaces/ns/pods/web-a/eviction"
+    ]
+    assert api.sent[-1] == UNCORDON
+
+
+async def test_the_node_is_uncordoned_when_the_run_is_interrupted() -> None:
+    api = DrainApi(None)
+    task = asyncio.ensure_future(node_drain(drain_scene(api), last=True))
+    await api.evicting.wait()
+    task.cancel()  # what Ctrl-C does to the run
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert api.sent[-1] == UNCORDON

@@ -102,8 +102,8 @@ async def missing_access(client: KubeClient, need: list[dict[str, str]]) -> list
         )
     )
     return [
-        f"{a['verb']} {a['resource']}{'.' + a['group'] if a['group'] else ''}"
-        + (f"/{a['subresource']}" if a.get("subresource") else "")
+        f"{a['verb']} {a['resource']}{'/' + a['subresource'] if a.get('subresource') else ''}"
+        f"{'.' + a['group'] if a['group'] else ''}"
         + (f" in namespace {a['namespace']}" if a["namespace"] else " (cluster-scoped)")
         for a, ok in zip(need, answers, strict=True)
         if not ok
