@@ -1,7 +1,8 @@
 """Cluster mode's scenarios end to end against the engine's own API server (in this process, as
-test_cluster_truth.py builds it): delete-pod, liveness-restart through the API server's pod
-proxy, and node-drain held by a PodDisruptionBudget and then let through, each run with only what
-the API shows. The three runs go at once, each in its own throwaway namespace."""
+test_cluster_truth.py builds it): delete-pod, scale-down, liveness-restart through the API
+server's pod proxy, node-drain held by a PodDisruptionBudget and then let through, and a
+StatefulSet's rollout, each run with only what the API shows. The five runs go at once, each in
+its own throwaway namespace (fresh connections: every pod gets load)."""
 
 from __future__ import annotations
 
@@ -100,7 +101,7 @@ spec:
 """
 
 
-async def test_delete_pod_liveness_restart_and_node_drain_on_the_local_api(
+async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "web.yaml").write_text(MANIFEST)
@@ -120,7 +121,14 @@ async def test_delete_pod_liveness_restart_and_node_drain_on_the_local_api(
                 service = next(o.obj for o in loaded if isinstance(o.obj, Service))
                 name = next(o.name for o in loaded if o.kind == kind)
                 opts = ClusterOptions(
-                    str(kubeconfig.path), None, None, rps=30, repeat=1, scenario=scenario, workload_kind=kind
+                    str(kubeconfig.path),
+                    None,
+                    None,
+                    rps=30,
+                    repeat=1,
+                    connections="close",
+                    scenario=scenario,
+                    workload_kind=kind,
                 )
                 return document(await run_cluster(opts, loaded, service, name, c.clock))
 
