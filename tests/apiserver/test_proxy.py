@@ -4,10 +4,16 @@ forwards it; a pod without an address or nothing listening is answered as upstre
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from pathlib import Path
+from types import SimpleNamespace
 
 from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.pod import Container, ContainerPort, Pod, PodSpec, PodStatus
+from hitless.apiserver import cli
+from hitless.clock import RealClock
+from hitless.store.store import Store
 from tests.apiserver.conftest import Served
 
 POD_IP = "127.244.9.9"
@@ -87,3 +93,22 @@ async def test_the_proxy_forwards_method_path_query_and_body_to_the_pod(served: 
     finally:
         listener.close()
         await listener.wait_closed()
+
+
+async def test_hitless_up_api_hands_the_engines_pod_network_to_the_proxy(tmp_path: Path) -> None:
+    async def dial(host: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise AssertionError("not dialled here")
+
+    engine = SimpleNamespace(
+        store=Store(RealClock()),
+        clock=RealClock(),
+        options=SimpleNamespace(log_dir=tmp_path / "logs"),
+        network=SimpleNamespace(open_connection=dial),
+    )
+    args = argparse.Namespace(api="0", kubeconfig=str(tmp_path / "kubeconfig"))
+    running = await cli.start(args, engine)  # type: ignore[arg-type]
+    assert running is not None
+    try:
+        assert running.server.rest is not None and running.server.rest.dial is dial
+    finally:
+        await running.stop()
