@@ -1,8 +1,8 @@
 """Cluster mode's scenarios end to end against the engine's own API server (in this process, as
 test_cluster_truth.py builds it): delete-pod, scale-down, liveness-restart through the API
 server's pod proxy, node-drain held by a PodDisruptionBudget and then let through, and a
-StatefulSet's rollout, each run with only what the API shows. The five runs go at once, each in
-its own throwaway namespace (fresh connections: every pod gets load)."""
+StatefulSet's and a DaemonSet's rollout, each run with only what the API shows. The six runs go
+at once, each in its own throwaway namespace (fresh connections: every pod gets load)."""
 
 from __future__ import annotations
 
@@ -99,6 +99,35 @@ spec:
   selector: {app: db}
   ports: [{port: 80, targetPort: http}]
 """
+DAEMONSET = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: edge}
+spec:
+  selector: {matchLabels: {app: edge}}
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: edge}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: edge
+        image: hitless:0.1.0
+        args: [demo-app, --port=8080, --on-sigterm=drain, --shutdown-delay=0.5, --drain-timeout=1]
+        ports: [{name: http, containerPort: 8080}]
+        env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1, failureThreshold: 1}
+        lifecycle: {preStop: {sleep: {seconds: 1}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: edge}
+spec:
+  selector: {app: edge}
+  ports: [{port: 80, targetPort: http}]
+"""
 
 
 async def test_each_scenario_runs_through_the_api_of_the_local_engine(
@@ -106,6 +135,7 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
 ) -> None:
     (tmp_path / "web.yaml").write_text(MANIFEST)
     (tmp_path / "db.yaml").write_text(STATEFULSET)
+    (tmp_path / "edge.yaml").write_text(DAEMONSET)
     async with cluster_of(tmp_path, nodes=2) as c:
         server = ApiServer(
             c.engine.store, c.clock, c.log_dir, "127.0.0.1", 0, dial=c.engine.network.open_connection
@@ -133,8 +163,12 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
                 return document(await run_cluster(opts, loaded, service, name, c.clock))
 
             scenarios = ("delete-pod", "scale-down", "liveness-restart", "node-drain")
-            done = await asyncio.gather(*map(run, scenarios), run("rollout", "db.yaml", "StatefulSet"))
-            reports = dict(zip((*scenarios, "rollout"), done, strict=True))
+            done = await asyncio.gather(
+                *map(run, scenarios),
+                run("rollout", "db.yaml", "StatefulSet"),
+                run("rollout", "edge.yaml", "DaemonSet"),
+            )
+            reports = dict(zip((*scenarios, "statefulset", "daemonset"), done, strict=True))
             # Uncordoned again after the drain.
             assert not any(
                 n.spec.unschedulable for n in c.engine.store.objects("Node") if isinstance(n, Node)
@@ -142,8 +176,9 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
         finally:
             await server.stop()
     err = capsys.readouterr().err
-    for scenario, report in reports.items():
-        assert report["run"]["scenario"] == scenario and report["run"]["completed"], (scenario, report["run"])
+    for key, report in reports.items():
+        scenario = "rollout" if key in ("statefulset", "daemonset") else key
+        assert report["run"]["scenario"] == scenario and report["run"]["completed"], (key, report["run"])
         assert [m["what"] for m in report["marks"]] == [f"{scenario} 1"]
 
     # delete-pod: the oldest pod deleted, its replacement Ready before the round ended.
@@ -158,11 +193,17 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     assert len(scaled) == 4 and sum(p["deleted"] is not None for p in scaled) == 1
 
     # A StatefulSet's rollout restart, awaited by kubectl's StatefulSetStatusViewer: both pods
-    # replaced, one at a time (a StatefulSet's pods keep their names: each name lived twice).
+    # replaced, the highest ordinal first and one at a time.
     assert "rollout 1: rollout restart statefulset/db: settled" in err
-    import json
+    lives = {p["pod"].split("/")[-1]: p for p in reports["statefulset"]["pods"]}
+    assert lives["db-1"]["deleted"] is not None and lives["db-0"]["deleted"] is not None, lives
+    assert lives["db-1"]["deleted"] < lives["db-0"]["deleted"]
 
-    print(json.dumps(reports["rollout"]["pods"], indent=1)[:3000])
+    # A DaemonSet's, awaited by kubectl's DaemonSetStatusViewer: each node's pod replaced, the new
+    # one first (maxSurge 1), so four pods lived.
+    assert "rollout 1: rollout restart daemonset/edge: settled" in err
+    edge = reports["daemonset"]["pods"]
+    assert len(edge) == 4 and sum(p["deleted"] is not None for p in edge) == 2, edge
 
     # liveness-restart: the kubelet killed the container for its liveness probe and it came back
     # Ready in the same pod (no pod deleted).
