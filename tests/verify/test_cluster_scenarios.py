@@ -24,6 +24,7 @@ from hitless.verify.cluster_scenarios import (
     refusal,
     rollout_status,
 )
+from hitless.verify.cluster_scene import wait_settled
 from hitless.verify.cluster_steps import PreflightError, missing_access, required_access
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,3 +300,34 @@ async def test_the_node_is_uncordoned_when_the_run_is_interrupted() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert api.sent[-1] == UNCORDON
+
+
+async def test_a_workload_that_does_not_settle_is_told_as_locally() -> None:
+    def pod(name: str, ready: bool, waiting: str | None = None) -> dict[str, Any]:
+        status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": str(ready)}]}
+        if waiting:
+            status["containerStatuses"] = [{"name": "web", "state": {"waiting": {"reason": waiting}}}]
+        return {"metadata": {"name": name}, "spec": {"nodeName": "n1"}, "status": status}
+
+    async def never(check: Any, timeout: float) -> None:
+        assert not check()
+        raise TimeoutError
+
+    pods = [pod("web-a", True), pod("web-b", True), pod("web-c", False, "CrashLoopBackOff")]
+    deployment = {
+        "metadata": {"name": "web", "generation": 1},
+        "spec": {"replicas": 3},
+        "status": {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 2},
+    }
+    watched = SimpleNamespace(
+        reflectors=[SimpleNamespace(resource="pods", cache={("ns", p["metadata"]["name"]): p for p in pods})],
+        workloads=SimpleNamespace(cache={("ns", "web"): deployment}),
+        until=never,
+    )
+    scene = Scene(None, watched, FakeClock(), "ns", "Deployment", "web")  # type: ignore[arg-type]
+    with pytest.raises(Incomplete) as stuck:
+        await wait_settled(scene)
+    assert str(stuck.value) == (
+        "the workload did not settle within 120 s: 2 of 3 pods Ready; web-c: CrashLoopBackOff; "
+        'Waiting for deployment "web" rollout to finish: 2 of 3 updated replicas are available...'
+    )

@@ -23,6 +23,7 @@ from hitless.verify.cluster_scene import (
     ready,
     rollout_status,
     settled,
+    unsettled,
     wait_settled,
 )
 from hitless.verify.cluster_steps import path, restart
@@ -31,7 +32,7 @@ from hitless.verify.scenarios import liveness_target
 # Re-exported: verify/cluster.py and the tests reach the scenarios through this module.
 __all__ = ["DrainBlocked", "Incomplete", "Scene", "evict_pods", "preflight", "rollout_status", "run_once"]
 
-# The demo app's run-time override of its liveness endpoint (docs/demo-app.md), as a path and query.
+# The demo app's run-time override of its liveness endpoint (docs/demo-app.md), with ?state=fail.
 LIVENESS_CONTROL = "/control/healthz"
 
 
@@ -87,11 +88,15 @@ async def rollout(scene: Scene, last: bool) -> str:
             and settled(scene, desired(scene), terminating_ok=True)
         )
 
-    await scene.until(rolled, lambda: f"the rollout of {scene.kind.lower()}/{scene.name} did not finish")
+    await scene.until(
+        rolled,
+        f"the rollout of {scene.kind.lower()}/{scene.name} did not finish",
+        lambda: unsettled(scene, desired(scene)),
+    )
     timeline = scene.watched.view.timeline
     await scene.until(
         lambda: all(p.gone is not None for p in timeline.pods.values() if p.deleted),
-        lambda: "the replaced pods were not gone",
+        "the replaced pods were not gone",
     )
     return f"rollout restart {scene.kind.lower()}/{scene.name}"
 
@@ -105,7 +110,7 @@ async def _deleted(scene: Scene, name: str, uid: str) -> None:
             pod is None or pod["metadata"].get("uid") != uid or bool(pod["metadata"].get("deletionTimestamp"))
         )
 
-    await scene.until(seen, lambda: f"the deletion of pod/{name} was not seen")
+    await scene.until(seen, f"the deletion of pod/{name} was not seen")
 
 
 async def delete_pod(scene: Scene, last: bool) -> str:
@@ -137,7 +142,7 @@ async def _scale(scene: Scene, replicas: int) -> None:
         raise Incomplete(f"scale {scene.kind.lower()}/{scene.name} to {replicas}: {exc}") from exc
     await scene.until(
         lambda: desired(scene) == replicas,
-        lambda: f"the scale of {scene.kind.lower()}/{scene.name} to {replicas} was not seen",
+        f"the scale of {scene.kind.lower()}/{scene.name} to {replicas} was not seen",
     )
 
 
@@ -193,6 +198,6 @@ async def liveness_restart(scene: Scene, last: bool) -> str:
             return True  # replaced meanwhile: settled() judges the rest
         return _restarts(current, name) > before and ready(current)
 
-    await scene.until(restarted, lambda: f"{pod.name} was not restarted and Ready")
+    await scene.until(restarted, f"{pod.name} was not restarted and Ready")
     await wait_settled(scene, terminating_ok=not last)
     return f"liveness failure of pod/{pod.name} (container {name}): restarted"

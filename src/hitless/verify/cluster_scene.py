@@ -68,11 +68,15 @@ class Scene:
         pods = [p for p in self.pods() if not p.get("metadata", {}).get("deletionTimestamp")]
         return sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
 
-    async def until(self, check: Callable[[], bool], what: Callable[[], str]) -> None:
+    async def until(
+        self, check: Callable[[], bool], what: str, detail: Callable[[], str] | None = None
+    ) -> None:
+        """Until ``check()``, woken by the watches; else Incomplete: "WHAT within N s: DETAIL"."""
         try:
             await self.watched.until(check, self.timeout)
         except TimeoutError:
-            raise Incomplete(f"{what()} within {self.timeout:.0f} s") from None
+            why = f": {detail()}" if detail is not None else ""
+            raise Incomplete(f"{what} within {self.timeout:.0f} s{why}") from None
 
 
 def ready(pod: JSON) -> bool:
@@ -135,5 +139,6 @@ async def wait_settled(scene: Scene, terminating_ok: bool = False) -> None:
     want = desired(scene)
     await scene.until(
         lambda: settled(scene, want, terminating_ok),
-        lambda: f"the workload did not settle: {unsettled(scene, want)}",
+        "the workload did not settle",
+        lambda: unsettled(scene, want),
     )
