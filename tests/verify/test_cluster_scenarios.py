@@ -331,3 +331,31 @@ async def test_a_workload_that_does_not_settle_is_told_as_locally() -> None:
         "the workload did not settle within 120 s: 2 of 3 pods Ready; web-c: CrashLoopBackOff; "
         'Waiting for deployment "web" rollout to finish: 2 of 3 updated replicas are available...'
     )
+
+
+def test_workload_names_the_kind_cluster_mode_acts_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hitless.verify import cluster
+
+    seen: list[tuple[str, str, str]] = []
+
+    def main(opts: Any, loaded: Any, service: Any, name: str, *rest: Any) -> int:
+        seen.append((opts.scenario, opts.workload_kind, name))
+        return 0
+
+    monkeypatch.setattr(cluster, "main", main)
+    template = "template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: hitless}]}}"
+    manifest = tmp_path / "two.yaml"
+    manifest.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+        f"spec: {{replicas: 2, selector: {{matchLabels: {{app: web}}}}, {template}}}\n---\n"
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n"
+        f"spec: {{replicas: 2, serviceName: web, selector: {{matchLabels: {{app: web}}}}, {template}}}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+        "spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}\n"
+    )
+    argv = [str(manifest), "--kubeconfig", str(tmp_path / "kubeconfig"), "--scenario", "scale-down"]
+    assert verify.main([*argv, "--workload", "statefulset/db"]) == 0
+    assert verify.main([*argv, "--workload", "deployment/web"]) == 0
+    assert seen == [("scale-down", "StatefulSet", "db"), ("scale-down", "Deployment", "web")]
