@@ -55,6 +55,7 @@ async def start(args: argparse.Namespace, engine: Engine) -> Running | None:
     except ValueError as exc:
         raise SystemExit(f"hitless: {exc}") from exc
     server = ApiServer(engine.store, engine.clock, engine.options.log_dir, host, port)
+    server.dial = engine.network.open_connection  # pods/proxy reaches pods as the node does
     await server.start()
     server.spawn()
     assert server.credentials is not None

@@ -29,6 +29,7 @@ _SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, tuple[str, ..
     "log": (None, None, None, ("get",)),
     "eviction": ("policy", "v1", "Eviction", ("create",)),
     "binding": (None, None, "Binding", ("create",)),
+    "proxy": (None, None, "PodProxyOptions", ("create", "delete", "get", "patch", "update")),
 }
 
 

@@ -59,8 +59,9 @@ class Resource:
         return (namespace or "default") if self.namespaced else ""
 
 
+_POD_SUBRESOURCES = ("status", "log", "eviction", "binding", "proxy")
 _TABLE: list[Resource] = [
-    Resource("", "v1", "pods", "Pod", True, Pod, ("po",), ("all",), ("status", "log", "eviction", "binding")),
+    Resource("", "v1", "pods", "Pod", True, Pod, ("po",), ("all",), _POD_SUBRESOURCES),
     Resource("", "v1", "services", "Service", True, Service, ("svc",), ("all",), ("status",)),
     Resource("", "v1", "events", "Event", True, Event, ("ev",)),
     Resource("", "v1", "nodes", "Node", False, Node, ("no",), (), ("status",)),

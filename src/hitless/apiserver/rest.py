@@ -27,6 +27,7 @@ from hitless.apiserver import (
     openapi,
     patching,
     protobuf,
+    proxy,
     status,
     subresources,
     tables,
@@ -73,6 +74,8 @@ class Rest:
         self.broadcaster = Broadcaster(store)
         self.ssa = ServerSideApply(clock)
         self.stopping = asyncio.Event()
+        # The pod network's dial, for pods/proxy (ApiServer.dial; None: no pod is reachable).
+        self.dial: proxy.Dial | None = None
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -182,7 +185,8 @@ class Rest:
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
         if rest[0] == "namespaces" and len(rest) >= 3:
             resource = kinds.by_path(group, version, rest[2])
-            if resource is not None and resource.namespaced and len(rest) <= 5:
+            # pods/NAME/proxy/PATH...: the path after proxy is the pod's (apiserver/proxy.py).
+            if resource is not None and resource.namespaced and (len(rest) <= 5 or rest[4] == "proxy"):
                 return Target(
                     resource, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None
                 )

@@ -21,6 +21,7 @@ from hitless import tasks
 from hitless.api.types.meta import K8sObject
 from hitless.apiserver import certs, status
 from hitless.apiserver.certs import Credentials
+from hitless.apiserver.proxy import Dial
 from hitless.apiserver.rest import Rest
 from hitless.apiserver.rest_util import status_response
 from hitless.clock import Clock
@@ -74,6 +75,8 @@ class ApiServer:
     host: str = "127.0.0.1"
     port: int = 0
     credentials: Credentials | None = None
+    # The pod network's dial (the engine's), for pods/proxy; None: the proxy answers 503.
+    dial: Dial | None = None
 
     def __post_init__(self) -> None:
         self.credentials = self.credentials or certs.generate()
@@ -108,6 +111,7 @@ class ApiServer:
         ensure_system_namespaces(self.store)
         server_address = f"{self.host}:{self.port}"
         self.rest = Rest(self.store, self.clock, self.log_root, server_address)
+        self.rest.dial = self.dial
         app = web.Application(middlewares=[self._auth], client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.rest.handle)
         # handler_cancellation: a watch or `logs -f` whose client went away ends at once (its

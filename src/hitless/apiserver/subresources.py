@@ -1,7 +1,7 @@
-"""Subresources: ``status``, ``scale`` (autoscaling/v1 Scale of Deployments and ReplicaSets),
+"""Subresources: ``status``, ``scale`` (autoscaling/v1 Scale of Deployments, ReplicaSets, StatefulSets),
 ``log``, ``eviction`` and ``binding``, as kube-apiserver's registries serve them
 (pkg/registry/apps/deployment/storage ScaleREST, pkg/registry/core/pod/storage LogREST,
-EvictionREST, BindingREST).
+EvictionREST, BindingREST); ``proxy`` is apiserver/proxy.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from aiohttp import web
 from hitless.api.types.apps import Deployment, ReplicaSet
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.pod import Pod
-from hitless.apiserver import cells, patch, status
+from hitless.api.types.statefulset import StatefulSet
+from hitless.apiserver import cells, patch, proxy, status
 from hitless.apiserver.eviction import evict
 from hitless.apiserver.logs import LogOptions, log_path, pick_container
 from hitless.apiserver.logs import stream as stream_log
@@ -39,10 +40,12 @@ async def serve(rest: Rest, request: web.Request, target: Target) -> web.StreamR
             return await rest._update(request, target, "status")
         if method == "PATCH":
             return await rest._patch(request, target, "status")
-    elif sub == "scale" and r.kind in ("Deployment", "ReplicaSet"):
+    elif sub == "scale" and r.kind in ("Deployment", "ReplicaSet", "StatefulSet"):
         return await _scale(rest, request, target)
     elif sub == "log" and method == "GET":
         return await _log(rest, request, target)
+    elif sub == "proxy":
+        return await proxy.serve(rest, request, target)
     elif sub == "eviction" and method == "POST":
         return await _evict(rest, request, target)
     elif sub == "binding" and method == "POST":
@@ -61,7 +64,7 @@ async def serve(rest: Rest, request: web.Request, target: Target) -> web.StreamR
 
 
 def _scale_json(rest: Rest, obj: K8sObject) -> Json:
-    assert isinstance(obj, Deployment | ReplicaSet)
+    assert isinstance(obj, Deployment | ReplicaSet | StatefulSet)
     sel = obj.spec.selector
     selector = ",".join(f"{k}={v}" for k, v in sorted((sel.match_labels or {}).items())) if sel else ""
     return {
@@ -131,7 +134,7 @@ async def _scale(rest: Rest, request: web.Request, target: Target) -> web.Respon
             },
         )
     if request.query.get("dryRun") != "All":
-        assert isinstance(live, Deployment | ReplicaSet)
+        assert isinstance(live, Deployment | ReplicaSet | StatefulSet)
         new = live.copy_deep()
         new.spec.replicas = replicas
         manager = request.query.get("fieldManager")

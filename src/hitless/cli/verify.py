@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NS",
         help="with --kubeconfig: an existing namespace instead of a throwaway one",
     )
+    p.add_argument(
+        "--allow-node-drain",
+        action="store_true",
+        help="with --kubeconfig: let --scenario node-drain cordon and drain a node of the cluster",
+    )
     return p
 
 
@@ -111,7 +116,11 @@ def main(argv: list[str]) -> int:
         return _error(workload)
     if args.kubeconfig is not None:
         return _cluster(args, service, context, result.applied())
-    for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
+    for flag, value in (
+        ("--context", args.context),
+        ("--namespace", args.namespace),
+        ("--allow-node-drain", args.allow_node_drain or None),
+    ):
         if value is not None:
             return _error(f"{flag} is for a cluster: it needs --kubeconfig")
     if isinstance(planned := plan_local(objects, opts), str):
@@ -167,12 +176,12 @@ def _cluster(
     args: argparse.Namespace, service: Service, context: RunContext, loaded: list[LoadedObject]
 ) -> int:
     from hitless.verify import cluster
+    from hitless.verify.cluster_scenarios import refusal
     from hitless.verify.cluster_steps import ClusterOptions
 
-    if context.workload is None or context.workload[0] != "Deployment":
-        return _error("--kubeconfig: cluster mode runs the rollout scenario of a Deployment only (for now)")
-    if args.scenario != "rollout":
-        return _error(f"--kubeconfig: --scenario {args.scenario} is not implemented in cluster mode yet")
+    kind, name = context.workload or ("", "")
+    if problem := refusal(args.scenario, kind, context.desired_replicas, args.allow_node_drain):
+        return _error(f"--kubeconfig: {problem}")
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
     opts = ClusterOptions(
@@ -185,8 +194,10 @@ def _cluster(
         repeat=args.repeat,
         timeout=args.timeout,
         max_failures=args.max_failures,
+        scenario=args.scenario,
+        workload_kind=kind,
     )
-    return cluster.main(opts, loaded, service, context.workload[1], args.format, args.report)
+    return cluster.main(opts, loaded, service, name, args.format, args.report)
 
 
 _STARTED = time.monotonic()

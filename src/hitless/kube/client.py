@@ -30,11 +30,13 @@ JSON = dict[str, Any]
 class ApiError(Exception):
     """A non-2xx answer: its code and the Status message the server gave."""
 
-    def __init__(self, code: int, message: str, reason: str = "") -> None:
+    def __init__(self, code: int, message: str, reason: str = "", details: JSON | None = None) -> None:
         super().__init__(f"{code} {reason}: {message}" if reason else f"{code}: {message}")
         self.code = code
         self.message = message
         self.reason = reason
+        # The Status's details (its causes: a PodDisruptionBudget's, a field's).
+        self.details = details or {}
 
 
 @dataclass
@@ -122,7 +124,9 @@ class KubeClient:
             except ValueError:
                 answer = {"message": text}
             if resp.status >= 300:
-                raise ApiError(resp.status, answer.get("message", text), answer.get("reason", ""))
+                raise ApiError(
+                    resp.status, answer.get("message", text), answer.get("reason", ""), answer.get("details")
+                )
             return answer if isinstance(answer, dict) else {"items": answer}
 
     async def can_i(

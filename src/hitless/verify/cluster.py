@@ -25,6 +25,7 @@ from hitless.api.types.service import Service
 from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
+from hitless.verify import cluster_scenarios
 from hitless.verify.applog import AppLogs, apply_sigterm, peer_index
 from hitless.verify.attribute import Attribution, Route, RunContext
 from hitless.verify.cluster_steps import (
@@ -40,8 +41,6 @@ from hitless.verify.cluster_steps import (
     path,
     pick_target,
     required_access,
-    restart,
-    rollout_done,
     warm_up,
 )
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED, blame, measure_allowance, propagation
@@ -75,13 +74,20 @@ async def run_cluster(
             raise PreflightError(f"{creds.host}/version: {exc}") from exc
         run_id = secrets.token_hex(4)
         namespace = opts.namespace or f"hitless-verify-{run_id}"
-        need = required_access({i.kind for i in loaded}, namespace, own_namespace=opts.namespace is None)
+        need = required_access(
+            {i.kind for i in loaded},
+            namespace,
+            own_namespace=opts.namespace is None,
+            scenario=opts.scenario,
+            workload=opts.workload_kind,
+        )
         missing = await missing_access(client, need)
         if missing:
             raise PreflightError(
                 "missing permissions (SelfSubjectAccessReview said no), nothing was created: "
                 + "; ".join(missing)
             )
+        await cluster_scenarios.preflight(client, opts.scenario)
         info = {
             "mode": "cluster",
             "server": creds.host,
@@ -150,16 +156,17 @@ async def _observe(
     info: dict[str, Any],
 ) -> Outcome:
     selector = ",".join(f"{k}={v}" for k, v in (service.spec.selector or {}).items())
-    watched = Watched(client, clock, namespace, selector, service.name)
+    watched = Watched(client, clock, namespace, selector, service.name, opts.workload_kind)
     # Each pod's log from the moment it runs: its SIGTERM line and the peers it answered.
     logs = AppLogs(client, namespace, clock)
     watched.view.on_running = logs.follow
     await watched.start()
     key = (namespace, deployment)
+    scene = cluster_scenarios.Scene(client, watched, clock, namespace, opts.workload_kind, deployment)
 
     def done() -> bool:
-        obj = watched.deployments.cache.get(key)
-        return obj is not None and rollout_done(obj)[0]
+        obj = watched.workloads.cache.get(key)
+        return obj is not None and cluster_scenarios.rollout_status(opts.workload_kind, obj)[0]
 
     incomplete: str | None = None
     load: LoadGenerator | None = None
@@ -168,8 +175,12 @@ async def _observe(
         try:
             await watched.until(done, SETTLE_TIMEOUT)
         except TimeoutError:
-            obj = watched.deployments.cache.get(key)
-            why = rollout_done(obj)[1] if obj else f'deployment "{deployment}" not seen'
+            obj = watched.workloads.cache.get(key)
+            why = (
+                cluster_scenarios.rollout_status(opts.workload_kind, obj)[1]
+                if obj
+                else f'{opts.workload_kind.lower()} "{deployment}" not seen'
+            )
             raise ClusterError(
                 f"the workload never rolled out within {SETTLE_TIMEOUT:.0f} s: {why}"
             ) from None
@@ -193,32 +204,10 @@ async def _observe(
         runner = spawn("load", load.run())
         origin = clock.now()
         for i in range(opts.repeat):
-            watched.view.timeline.marks.append((clock.now(), f"rollout restart {i + 1}"))
-            generation = await restart(client, namespace, deployment)
-
-            def rolled(generation: int = generation) -> bool:
-                obj = watched.deployments.cache.get(key)
-                return (
-                    obj is not None
-                    and obj.get("status", {}).get("observedGeneration", 0) >= generation
-                    and rollout_done(obj)[0]
-                )
-
             try:
-                await watched.until(rolled, SETTLE_TIMEOUT)
-            except TimeoutError:
-                incomplete = f"rollout {i + 1} did not finish within {SETTLE_TIMEOUT:.0f} s"
-                break
-            # Until the replaced pods are gone: their last answers belong to this rollout.
-            try:
-                await watched.until(
-                    lambda: all(p.gone is not None for p in watched.view.timeline.pods.values() if p.deleted),
-                    SETTLE_TIMEOUT,
-                )
-            except TimeoutError:
-                incomplete = (
-                    f"the pods replaced by rollout {i + 1} were not gone within {SETTLE_TIMEOUT:.0f} s"
-                )
+                await cluster_scenarios.run_once(scene, opts.scenario, i + 1, last=i == opts.repeat - 1)
+            except cluster_scenarios.Incomplete as exc:
+                incomplete = str(exc)
                 break
         load.stop()
         await runner
@@ -260,7 +249,7 @@ def _outcome(
         info["appLog"] = {"pods": len(logs.logs), "sigterm": stops, "unread": logs.unread}
         peers = peer_index(logs.logs)
     blames = blame(requests, watched.view, allowance.seconds, single_proxy, peers)
-    context = RunContext(service=f"{namespace}/{service.name}", workload=("Deployment", deployment))
+    context = RunContext(service=f"{namespace}/{service.name}", workload=(opts.workload_kind, deployment))
     usable = [b.failure for b in blames if b.evidence in (EXACT, EXACT_APP_LOG, INFERRED)]
     attribution = Attribution(routes=[Route() for _ in requests], failures=[b.failure for b in blames])
     info["gaps"] = [
@@ -278,7 +267,12 @@ def _outcome(
         timeline=watched.view.timeline,
         origin=origin,
         max_failures=opts.max_failures,
-        run={"scenario": "rollout", "repeat": opts.repeat, "rps": opts.rps, "connections": opts.connections},
+        run={
+            "scenario": opts.scenario,
+            "repeat": opts.repeat,
+            "rps": opts.rps,
+            "connections": opts.connections,
+        },
         incomplete=incomplete,
     )
     evidence = [{"evidence": b.evidence, "candidates": b.candidates} for b in blames]

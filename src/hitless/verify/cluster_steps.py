@@ -43,35 +43,67 @@ class ClusterOptions:
     repeat: int = 3
     timeout: float = 3.0
     max_failures: int = 0
+    # The scenario (verify/cluster_scenarios.py) and the kind of the workload it acts on.
+    scenario: str = "rollout"
+    workload_kind: str = "Deployment"
 
 
-def required_access(kinds: set[str], namespace: str, own_namespace: bool) -> list[dict[str, str]]:
-    """Each permission the run uses: (verb, group, resource, namespace)."""
-    need: list[tuple[str, str, str, str]] = []
+def required_access(
+    kinds: set[str],
+    namespace: str,
+    own_namespace: bool,
+    scenario: str = "rollout",
+    workload: str = "Deployment",
+) -> list[dict[str, str]]:
+    """Each permission the run uses: (verb, group, resource, subresource, namespace); the
+    scenario's own as verify/cluster_scenarios.py sends its requests."""
+    need: list[tuple[str, str, str, str, str]] = []
     if own_namespace:
-        need += [("create", "", "namespaces", ""), ("delete", "", "namespaces", "")]
+        need += [("create", "", "namespaces", "", ""), ("delete", "", "namespaces", "", "")]
     for kind in sorted(kinds):
         res = by_kind(kind)
         if res is not None:
             ns = namespace if res.namespaced else ""
-            need += [("create", res.group, res.plural, ns), ("patch", res.group, res.plural, ns)]
+            need += [("create", res.group, res.plural, "", ns), ("patch", res.group, res.plural, "", ns)]
+    workloads = by_kind(workload)
+    plural = workloads.plural if workloads is not None else "deployments"
     for verb in ("list", "watch"):
         need += [
-            (verb, "", "pods", namespace),
-            (verb, "discovery.k8s.io", "endpointslices", namespace),
-            (verb, "", "events", namespace),
-            (verb, "apps", "deployments", namespace),
+            (verb, "", "pods", "", namespace),
+            (verb, "discovery.k8s.io", "endpointslices", "", namespace),
+            (verb, "", "events", "", namespace),
+            (verb, "apps", "deployments", "", namespace),
+            (verb, "apps", plural, "", namespace),
         ]
-    need += [("get", "", "services", namespace), ("patch", "apps", "deployments", namespace)]
-    return [{"verb": v, "group": g, "resource": r, "namespace": n} for v, g, r, n in dict.fromkeys(need)]
+    need += [("get", "", "services", "", namespace)]
+    need += {
+        "rollout": [("patch", "apps", plural, "", namespace)],
+        "delete-pod": [("delete", "", "pods", "", namespace)],
+        "scale-down": [("patch", "apps", plural, "scale", namespace)],
+        "liveness-restart": [("create", "", "pods", "proxy", namespace)],
+        "node-drain": [
+            ("create", "", "pods", "eviction", namespace),
+            ("get", "", "nodes", "", ""),
+            ("list", "", "nodes", "", ""),
+            ("patch", "", "nodes", "", ""),
+        ],
+    }.get(scenario, [])
+    return [
+        {"verb": v, "group": g, "resource": r, "subresource": sub, "namespace": n}
+        for v, g, r, sub, n in dict.fromkeys(need)
+    ]
 
 
 async def missing_access(client: KubeClient, need: list[dict[str, str]]) -> list[str]:
     answers = await asyncio.gather(
-        *(client.can_i(a["verb"], a["resource"], a["group"], a["namespace"]) for a in need)
+        *(
+            client.can_i(a["verb"], a["resource"], a["group"], a["namespace"], a.get("subresource", ""))
+            for a in need
+        )
     )
     return [
-        f"{a['verb']} {a['resource']}{'.' + a['group'] if a['group'] else ''}"
+        f"{a['verb']} {a['resource']}{'/' + a['subresource'] if a.get('subresource') else ''}"
+        f"{'.' + a['group'] if a['group'] else ''}"
         + (f" in namespace {a['namespace']}" if a["namespace"] else " (cluster-scoped)")
         for a, ok in zip(need, answers, strict=True)
         if not ok
@@ -147,11 +179,23 @@ def rollout_done(deployment: JSON) -> tuple[bool, str]:
 class Watched:
     """The run's reflectors and a wake-up for whoever waits on what they show."""
 
-    def __init__(self, client: KubeClient, clock: Clock, namespace: str, selector: str, service: str) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        clock: Clock,
+        namespace: str,
+        selector: str,
+        service: str,
+        workload: str = "Deployment",
+    ) -> None:
         self.view = ClusterView(namespace)
         self.changed = asyncio.Event()
         ns = f"/namespaces/{namespace}"
         self.deployments = Reflector(client, f"/apis/apps/v1{ns}/deployments", clock, self._wake)
+        # The workload's own kind: its rollout status is judged from it (cluster_scenarios.py).
+        self.workloads = self.deployments
+        if workload in ("StatefulSet", "DaemonSet"):
+            self.workloads = Reflector(client, path(workload, namespace), clock, self._wake)
         self.reflectors = [
             Reflector(client, f"/api/v1{ns}/pods", clock, self._pod, label_selector=selector),
             Reflector(
@@ -164,6 +208,8 @@ class Watched:
             Reflector(client, f"/api/v1{ns}/events", clock, self._event),
             self.deployments,
         ]
+        if self.workloads is not self.deployments:
+            self.reflectors.append(self.workloads)
         self.tasks: list[asyncio.Task[None]] = []
 
     def _wake(self, kind: str, obj: JSON, at: float) -> None:
@@ -276,13 +322,14 @@ async def warm_up(watched: Watched, opts: ClusterOptions, host: str, port: int, 
         await probe.cancel()
 
 
-async def restart(client: KubeClient, namespace: str, name: str) -> int:
-    """What ``kubectl rollout restart`` sends; the Deployment's new generation."""
+async def restart(client: KubeClient, namespace: str, name: str, kind: str = "Deployment") -> int:
+    """What ``kubectl rollout restart`` sends (to a Deployment, StatefulSet or DaemonSet alike:
+    kubectl/pkg/polymorphichelpers/objectrestarter.go); the workload's new generation."""
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
     answer = await client.request(
         "PATCH",
-        path("Deployment", namespace, name),
+        path(kind, namespace, name),
         query={"fieldManager": "kubectl-rollout"},
         body=patch,
         content_type="application/strategic-merge-patch+json",
