@@ -121,6 +121,11 @@ class ContainerConfig:
     # With a rootfs: the user as containerd's oci.WithUser takes it ("uid", "uid:gid", "name",
     # "name:group"), resolved in the image's /etc/passwd and /etc/group; None runs as root.
     user: str | None = None
+    # With a rootfs: the CRI's SupplementalGroups (the pod's fsGroup and supplementalGroups),
+    # added to the user's; and whether the image's /etc/group memberships are too (the pod's
+    # supplementalGroupsPolicy: Merge, the default, or Strict).
+    supplemental_groups: tuple[int, ...] = ()
+    image_groups: bool = True
     # With a rootfs: where the container finds a fresh, writable termination-message file.
     termination_message_path: str | None = None
 

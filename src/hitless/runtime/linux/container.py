@@ -64,6 +64,9 @@ class Container:
     stop_signalled: bool = False
     # The user an image container runs as (execs take it too); None: the engine's own.
     ids: Ids | None = None
+    # Whether the engine runs in a user namespace that denies setgroups (an unprivileged one):
+    # the container's supplementary groups then stay the engine's, for PID 1 and execs alike.
+    rootless: bool = False
     # The environment PID 1 got (the config's, with HOME from the image's passwd): execs get it too.
     env: dict[str, str] = field(default_factory=dict)
     # The file behind the container's terminationMessagePath, read back once it has exited.
@@ -121,6 +124,7 @@ async def start(
     nul.refuse_nul(c.config.argv, c.config.env)
     plan, exe, argv = _plan(c, scratch, etc)
     c.ids = plan.user
+    c.rootless = plan.image is not None and plan.image.rootless
     env = c.config.env
     if plan.user is not None and "HOME" not in env:
         env = {**env, "HOME": plan.user.home}  # runc's default, from the image's passwd
@@ -255,7 +259,7 @@ def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Pla
             lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=_in_user_namespace()
         ),
         cwd=c.cwd,
-        user=_user(lower, config.user),
+        user=_user(lower, config),
         files=files,
     )
     return plan, exe, argv
@@ -270,9 +274,9 @@ def _in_user_namespace() -> bool:
     return engine is not None and engine.user_namespace
 
 
-def _user(root: str, user: str | None) -> Ids:
+def _user(root: str, config: ContainerConfig) -> Ids:
     try:
-        return resolve_user(root, user)
+        return resolve_user(root, config.user, config.supplemental_groups, config.image_groups)
     except UserError as exc:
         raise StartError(f"{lookup.CREATE_PREFIX}{exc}: unknown") from exc
 
