@@ -212,3 +212,25 @@ async def test_containerds_masked_and_read_only_kernel_paths(
     # kcore reads as /dev/null (where this PID namespace's /proc shows it at all), /sys/firmware
     # is empty, /proc/sys can be read, not written.
     assert [line.strip() for line in log_lines(runtime, cid)] == ["0", "0", "web-1", "refused"]
+
+
+async def test_dev_shm_is_the_pods(
+    runtime: LinuxRuntime, pod_config: Callable[..., PodSandboxConfig], sandbox: str, rootfs: Path
+) -> None:
+    # One tmpfs per pod sandbox (containerd's sandbox shm), shared by its containers, which
+    # share the pod's IPC namespace; another pod has its own.
+    before = mountinfo()
+    a = await run(runtime, sandbox, image_container(rootfs, ["sleep", "30"]))
+    script = "echo hi > /dev/shm/from-a && grep ' /dev/shm ' /proc/self/mountinfo"
+    wrote = await runtime.exec_sync(a, ["sh", "-c", script], timeout=5)
+    assert wrote.exit_code == 0, wrote.output
+    options = wrote.output.decode().split()
+    assert "rw,nosuid,nodev,noexec" in options[5] and "size=65536k" in options[-1], options
+    b = await run(runtime, sandbox, image_container(rootfs, ["cat", "/dev/shm/from-a"], name="b"))
+    other = await runtime.run_pod_sandbox(pod_config("web-2"))
+    c = await run(runtime, other, image_container(rootfs, ["ls", "-A", "/dev/shm"], name="c"))
+    assert (await runtime.wait_container(b)).exit_code == 0
+    assert (await runtime.wait_container(c)).exit_code == 0
+    assert (log_lines(runtime, b), log_lines(runtime, c)) == (["hi"], [])
+    # Mounted in the containers' namespaces only.
+    assert mountinfo() == before

@@ -122,7 +122,7 @@ async def start(
     the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf, for an image container.
     """
     nul.refuse_nul(c.config.argv, c.config.env)
-    plan, exe, argv = _plan(c, scratch, etc)
+    plan, exe, argv = _plan(c, scratch, etc, sandbox.shm_fd)
     c.ids = plan.user
     c.rootless = plan.image is not None and plan.image.rootless
     env = c.config.env
@@ -214,7 +214,9 @@ async def _wait_exec(c: Container, clock: Clock, unshare_path: str, exe: str) ->
         delay = min(delay * 2, 0.02)
 
 
-def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
+def _plan(
+    c: Container, scratch: Path | None, etc: EtcFiles | None, shm_fd: int | None
+) -> tuple[Plan, str, list[str]]:
     config = c.config
     assert scratch is not None or (config.rootfs is None and not config.mounts)
     mounted = [(m.container_path, m.host_path) for m in config.mounts]
@@ -261,6 +263,7 @@ def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Pla
         cwd=c.cwd,
         user=_user(lower, config),
         files=files,
+        shm_fd=shm_fd,
     )
     return plan, exe, argv
 
