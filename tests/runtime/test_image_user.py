@@ -85,3 +85,29 @@ def test_passwd_is_read_inside_the_image(tmp_path: Path) -> None:
     (tmp_path / "data" / "group").write_text("svc:x:701:\nextra:x:702:svc\n")
     (tmp_path / "etc").symlink_to("/data")
     assert resolve_user(str(tmp_path), "svc") == Ids(700, 701, (701, 702), "/srv")
+
+
+def test_unprivileged_engine_refuses_an_unmapped_user(
+    tmp_path: Path, image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unprivileged engine has only the user's own id mapped (as 0): a USER it cannot take is
+    # runc's error before the start, with the way out, rather than a bare EINVAL from setuid.
+    from datetime import UTC, datetime
+
+    from hitless.runtime.cri import ContainerConfig, StartError
+    from hitless.runtime.linux import container
+
+    (Path(image) / "bin").mkdir()
+    (Path(image) / "bin" / "app").touch(mode=0o755)
+    monkeypatch.setattr(container, "_in_user_namespace", lambda: True)
+
+    def plan(user: str) -> object:
+        config = ContainerConfig("app", ["app"], {"PATH": "/bin"}, None, 0, rootfs=Path(image), user=user)
+        c = container.Container("c1", "s1", config, datetime.now(UTC), tmp_path / "log")
+        return container._plan(c, tmp_path / f"scratch-{user}", None, None)
+
+    with pytest.raises(
+        StartError, match="unable to setup user: cannot set uid to unmapped user in user namespace"
+    ):
+        plan("app")
+    assert plan("0") is not None

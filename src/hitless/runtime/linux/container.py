@@ -254,14 +254,22 @@ def _plan(
         log_file.touch()
         log_file.chmod(0o666)  # the kubelet's mode: any container user may write its message
         files += (Mount(config.termination_message_path, str(log_file)),)
+    rootless = _in_user_namespace()
+    user = _user(lower, config)
+    if rootless and (user.uid != 0 or user.gid != 0):
+        # runc's check (libcontainer setupUser), before setuid fails with a bare EINVAL.
+        which = "uid" if user.uid != 0 else "gid"
+        raise StartError(
+            f"{lookup.CREATE_PREFIX}unable to setup user: cannot set {which} to unmapped user in user "
+            f"namespace (hitless runs unprivileged with only your own id mapped, as 0: run it as root, "
+            f"or set runAsUser: 0 and runAsGroup: 0): unknown"
+        )
     plan = Plan(
         mounts=config.mounts,
         scratch=str(scratch),
-        image=ImageRoot(
-            lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=_in_user_namespace()
-        ),
+        image=ImageRoot(lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=rootless),
         cwd=c.cwd,
-        user=_user(lower, config),
+        user=user,
         files=files,
         shm_fd=shm_fd,
     )
