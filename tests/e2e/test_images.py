@@ -204,6 +204,10 @@ def test_image_config_exec_probe_and_a_prestop_the_image_cannot_run(
     status = ready[-1]["status"]["containerStatuses"][0]
     assert status["image"] == "docker.io/library/web:1"
     assert status["imageID"].startswith("docker.io/library/web@sha256:")
+    # The image's USER 65534 with its passwd group, then fsGroup and supplementalGroups (KEP-3619).
+    assert status["user"] == {
+        "linux": {"uid": 65534, "gid": 65534, "supplementalGroups": [3000, 4000, 65534]}
+    }
     (log,) = logs.glob("*_config_*/app/0.log")
     lines = [line.split(" ", 3)[3] for line in log.read_text().splitlines()]
     assert lines[:5] == ["65534", "/www", "PATH=/bin", "image-root", "65534 3000 4000"]

@@ -151,6 +151,9 @@ class ContainerStatus:
     # The container's PID 1 as seen from the engine's PID namespace (None when not running).
     pid: int | None = None
     image: str = ""
+    # The process's user as the runtime set it, (uid, gid, supplementary groups), for the status's
+    # containerStatuses[].user.linux (containerd reports it from the spec); None: not reported.
+    user: tuple[int, int, tuple[int, ...]] | None = None
 
 
 @dataclass

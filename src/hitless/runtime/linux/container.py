@@ -94,6 +94,10 @@ class Container:
             log_path=self.log_path,
             pid=self.process.pid if self.state is ContainerState.RUNNING and self.process else None,
             image=self.config.image,
+            # Not in an unprivileged engine: setgroups is denied there, the groups are not these.
+            user=(self.ids.uid, self.ids.gid, self.ids.groups)
+            if self.ids is not None and not self.rootless
+            else None,
         )
 
     def fail_start(self, clock: Clock, err: StartError) -> None:
