@@ -87,7 +87,8 @@ def live_leases(root: Path) -> list[Held]:
     for lock in locks:
         lease_id = lock.name.removesuffix(".lock")
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+            # Read-only: flock needs no more, and another user's lease (0644) opens so too.
+            fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             continue  # released meanwhile
         try:

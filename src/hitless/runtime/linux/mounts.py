@@ -296,11 +296,16 @@ class Stage:
             "devpts", os.path.join(dev, "pts"), "devpts", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, pts_options
         )
         os.mkdir(os.path.join(dev, "shm"))
+        attached = False
         if self._shm >= 0:
-            syscalls.attach_mount(self._shm, os.path.join(dev, "shm"))
+            try:
+                syscalls.attach_mount(self._shm, os.path.join(dev, "shm"))
+                attached = True
+            except OSError:
+                pass  # a kernel that refuses: a /dev/shm of the container's own, as below
             os.close(self._shm)
             self._shm = -1
-        else:
+        if not attached:
             syscalls.mount(
                 "shm", os.path.join(dev, "shm"), "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k"
             )
