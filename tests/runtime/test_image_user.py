@@ -99,15 +99,23 @@ def test_unprivileged_engine_refuses_an_unmapped_user(
 
     (Path(image) / "bin").mkdir()
     (Path(image) / "bin" / "app").touch(mode=0o755)
+    mapped = [1]
     monkeypatch.setattr(container, "_in_user_namespace", lambda: True)
+    monkeypatch.setattr(container, "_mapped_ids", lambda: mapped[0])
 
     def plan(user: str) -> object:
         config = ContainerConfig("app", ["app"], {"PATH": "/bin"}, None, 0, rootfs=Path(image), user=user)
         c = container.Container("c1", "s1", config, datetime.now(UTC), tmp_path / "log")
-        return container._plan(c, tmp_path / f"scratch-{user}", None, None)
+        mapped.append(0)  # a fresh scratch directory per plan
+        return container._plan(c, tmp_path / f"scratch-{len(mapped)}", None, None)
 
     with pytest.raises(
         StartError, match="unable to setup user: cannot set uid to unmapped user in user namespace"
     ):
         plan("app")
     assert plan("0") is not None
+    # With a subordinate range (newuidmap), the image's ids are mapped, up to its size.
+    mapped[0] = 1 + 65536
+    assert plan("app") is not None
+    with pytest.raises(StartError, match=r"cannot set uid to unmapped user .*map 0 to 65536"):
+        plan("70000")

@@ -64,8 +64,9 @@ class Container:
     stop_signalled: bool = False
     # The user an image container runs as (execs take it too); None: the engine's own.
     ids: Ids | None = None
-    # Whether the engine runs in a user namespace that denies setgroups (an unprivileged one):
-    # the container's supplementary groups then stay the engine's, for PID 1 and execs alike.
+    # Whether the engine runs in a user namespace that denies setgroups (an unprivileged one with
+    # only the user's own id mapped): the container's supplementary groups then stay the
+    # engine's, for PID 1 and execs alike.
     rootless: bool = False
     # The environment PID 1 got (the config's, with HOME from the image's passwd): execs get it too.
     env: dict[str, str] = field(default_factory=dict)
@@ -128,7 +129,7 @@ async def start(
     nul.refuse_nul(c.config.argv, c.config.env)
     plan, exe, argv = _plan(c, scratch, etc, sandbox.shm_fd)
     c.ids = plan.user
-    c.rootless = plan.image is not None and plan.image.rootless
+    c.rootless = plan.image is not None and plan.image.rootless and _mapped_ids() == 1
     env = c.config.env
     if plan.user is not None and "HOME" not in env:
         env = {**env, "HOME": plan.user.home}  # runc's default, from the image's passwd
@@ -260,14 +261,7 @@ def _plan(
         files += (Mount(config.termination_message_path, str(log_file)),)
     rootless = _in_user_namespace()
     user = _user(lower, config)
-    if rootless and (user.uid != 0 or user.gid != 0):
-        # runc's check (libcontainer setupUser), before setuid fails with a bare EINVAL.
-        which = "uid" if user.uid != 0 else "gid"
-        raise StartError(
-            f"{lookup.CREATE_PREFIX}unable to setup user: cannot set {which} to unmapped user in user "
-            f"namespace (hitless runs unprivileged with only your own id mapped, as 0: run it as root, "
-            f"or set runAsUser: 0 and runAsGroup: 0): unknown"
-        )
+    _check_mapped(user, _mapped_ids())
     plan = Plan(
         mounts=config.mounts,
         scratch=str(scratch),
@@ -282,11 +276,42 @@ def _plan(
 
 def _in_user_namespace() -> bool:
     # An unprivileged engine is root of a user namespace of its own (bootstrap.py): overlayfs
-    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option. Only the engine's own
-    # uid is mapped there, so an image whose files or USER need other ids cannot run as they
-    # would on a node (subordinate id ranges through newuidmap are not set up yet).
+    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option.
     engine = bootstrap.current()
     return engine is not None and engine.user_namespace
+
+
+def _mapped_ids() -> int | None:
+    """How many ids (0..N-1) the engine's user namespace maps; None: every id (no namespace)."""
+    engine = bootstrap.current()
+    return engine.mapped_ids if engine is not None and engine.user_namespace else None
+
+
+def _check_mapped(user: Ids, mapped: int | None) -> None:
+    """runc's check (libcontainer setupUser), before setuid or setgroups fails with a bare EINVAL,
+    with the way out. With only the user's own id mapped (as 0) setgroups is denied and the
+    groups stay as they are, as in runc's rootless mode; with a subordinate range they are set."""
+    if mapped is None:
+        return
+    which = None
+    if user.uid >= mapped:
+        which = "uid"
+    elif user.gid >= mapped or (mapped > 1 and any(g >= mapped for g in user.groups)):
+        which = "gid"
+    if which is None:
+        return
+    if mapped == 1:
+        why = (
+            "hitless runs unprivileged with only your own id mapped, as 0: run it as root, give your "
+            "user subordinate ids (/etc/subuid, /etc/subgid and newuidmap, package uidmap), or set "
+            "runAsUser: 0 and runAsGroup: 0"
+        )
+    else:
+        why = f"your subordinate ids map 0 to {mapped - 1} in hitless's user namespace"
+    raise StartError(
+        f"{lookup.CREATE_PREFIX}unable to setup user: cannot set {which} to unmapped user in user "
+        f"namespace ({why}): unknown"
+    )
 
 
 def _user(root: str, config: ContainerConfig) -> Ids:
