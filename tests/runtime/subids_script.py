@@ -42,10 +42,28 @@ async def main(work: Path) -> None:
         await rt.start_container(other)
         status = await rt.wait_container(other)
         assert status.log_path is not None
+        # An image layer with owners in the range and beyond it, unpacked by the engine.
+        from hitless.images.flatten import unpack
+        from hitless.images.layout import Layout
+        from tests.images.builders import Entry, layer_tar
+
+        layout = Layout(work / "cache")
+        layout.ensure()
+        owned = layer_tar([
+            Entry("srv", "dir", mode=0o755),
+            Entry("srv/www", "dir", mode=0o750, uid=33, gid=44),
+            Entry("srv/far", data=b"x", uid=70000, gid=70000),
+        ])  # fmt: skip
+        tree = await unpack(layout, [layout.put_blob(owned)])
+        owners = {
+            n: f"{(tree / 'srv' / n).lstat().st_uid}:{(tree / 'srv' / n).lstat().st_gid}"
+            for n in ("www", "far")
+        }
         print(
             json.dumps(
                 {
                     "mapped_ids": engine.mapped_ids,
+                    "owners": owners,
                     "exec": result.output.decode().split("\n"),
                     "user": rt.container_status(cid).user,
                     "chown": [status.exit_code, status.log_path.read_text().split(" ", 3)[-1].strip()],

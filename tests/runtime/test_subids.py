@@ -9,6 +9,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_an_unprivileged_engine_maps_its_subordinate_ids() -> None:
         }
         proc = subprocess.run(
             ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", "--",
-             "/usr/bin/python3", str(SCRIPT), str(work)],
+             sys.executable, str(SCRIPT), str(work)],
             capture_output=True, text=True, timeout=60, env=env, cwd="/",
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
@@ -73,5 +74,7 @@ def test_an_unprivileged_engine_maps_its_subordinate_ids() -> None:
         assert report["user"] == [1000, 1000, [1000, 2000, 3000]]
         # Root of the container may give files to the image's other ids.
         assert report["chown"] == [0, "33:44"]
+        # An unpack keeps an image's owners in the range; one beyond it flattens to the user (0).
+        assert report["owners"] == {"www": "33:44", "far": "0:0"}
     finally:
         shutil.rmtree(work, ignore_errors=True)
