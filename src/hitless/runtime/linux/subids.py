@@ -72,7 +72,12 @@ class MapHelper:
         count = min(uids.count, gids.count)
         target = os.getpid()
         go_r, go_w = os.pipe()
-        child = os.fork()
+        try:
+            child = os.fork()
+        except OSError:
+            os.close(go_r)
+            os.close(go_w)
+            return None  # the user's own ids only, as without a range
         if child == 0:  # pragma: no cover (a forked child; its exit status is the result)
             os.close(go_w)
             code = MAPPED_NONE
