@@ -6,6 +6,8 @@ with the article's recipe (readiness probe + preStop sleep), and the same image'
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,13 +101,19 @@ def test_an_image_rolled_out_by_verify_drops_nothing(registry: Registry, tmp_pat
 
 
 def up(
-    manifest: Path, registry: Registry, cache: Path, logs: Path, seconds: int
+    manifest: Path,
+    registry: Registry,
+    cache: Path,
+    logs: Path,
+    seconds: int,
+    *extra: str,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*HITLESS, "up", str(manifest), "--output", "jsonl", "--duration", str(seconds),
          "--log-dir", str(logs),
-         "--registry-mirror", f"docker.io=http://{registry.host}", "--image-cache", str(cache)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+         "--registry-mirror", f"docker.io=http://{registry.host}", "--image-cache", str(cache), *extra],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
     )  # fmt: skip
 
 
@@ -125,6 +133,8 @@ kind: Pod
 metadata: {name: config}
 spec:
   terminationGracePeriodSeconds: 2  # httpd as PID 1 ignores SIGTERM
+  # Groups: the image USER 65534's own (65534, from the image's passwd), fsGroup, supplementalGroups.
+  securityContext: {fsGroup: 3000, supplementalGroups: [4000]}
   containers:
   - name: app
     image: web:1
@@ -132,10 +142,13 @@ spec:
     command:
     - sh
     - -c
-    - 'id -u; pwd; echo "PATH=$PATH"; test -e /usr/bin/python3 || echo image-root; exec httpd -f -p 8080'
+    - |
+      id -u; pwd; echo "PATH=$PATH"; test -e /usr/bin/python3 || echo image-root
+      id -G; exec httpd -f -p 8080
     readinessProbe:
-      # Only the image has /www/index.html: a probe run on the host would fail.
-      exec: {command: [cat, /www/index.html]}
+      # Only the image has /www/index.html: a probe run on the host would fail. The exec has
+      # PID 1's groups, or it fails.
+      exec: {command: [sh, -c, 'cat /www/index.html && test "$(id -G)" = "65534 3000 4000"']}
       periodSeconds: 1
 ---
 apiVersion: v1
@@ -171,9 +184,15 @@ def test_image_config_exec_probe_and_a_prestop_the_image_cannot_run(
     registry: Registry, tmp_path: Path
 ) -> None:
     manifest = tmp_path / "pods.yaml"
-    manifest.write_text(PODS)
     logs = tmp_path / "logs"
-    proc = up(manifest, registry, tmp_path / "cache", logs, 5)
+    podman = podman_store(registry, tmp_path / "podman")
+    if podman is None:
+        manifest.write_text(PODS)
+        proc = up(manifest, registry, tmp_path / "cache", logs, 5)
+    else:
+        manifest.write_text(PODS + LOCAL_POD)
+        env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(podman)}
+        proc = up(manifest, registry, tmp_path / "cache", logs, 5, "--image-source", "podman", env=env)
     assert proc.returncode == 0, proc.stderr
     pods = objects(proc.stdout, "Pod")
     ready = [
@@ -185,9 +204,13 @@ def test_image_config_exec_probe_and_a_prestop_the_image_cannot_run(
     status = ready[-1]["status"]["containerStatuses"][0]
     assert status["image"] == "docker.io/library/web:1"
     assert status["imageID"].startswith("docker.io/library/web@sha256:")
+    # The image's USER 65534 with its passwd group, then fsGroup and supplementalGroups (KEP-3619).
+    assert status["user"] == {
+        "linux": {"uid": 65534, "gid": 65534, "supplementalGroups": [3000, 4000, 65534]}
+    }
     (log,) = logs.glob("*_config_*/app/0.log")
     lines = [line.split(" ", 3)[3] for line in log.read_text().splitlines()]
-    assert lines[:4] == ["65534", "/www", "PATH=/bin", "image-root"]
+    assert lines[:5] == ["65534", "/www", "PATH=/bin", "image-root", "65534 3000 4000"]
     events = {(e["reason"], e["message"]) for e in objects(proc.stdout, "Event")}
     assert ("Pulling", 'Pulling image "web:1"') in events
     assert any(r == "Pulled" and m.startswith('Successfully pulled image "web:1" in ') for r, m in events)
@@ -197,3 +220,44 @@ def test_image_config_exec_probe_and_a_prestop_the_image_cannot_run(
     terminated = {c["name"]: c["state"].get("terminated") or {} for c in final["status"]["containerStatuses"]}
     assert terminated["file"].get("message") == "written to the file\n"
     assert terminated["logs"].get("message") == "config invalid: port\n"
+    if podman is not None:
+        # Built locally (a `podman load` of an archive), never pushed: `podman save` gave it.
+        local = [p for p in pods if p["metadata"]["name"] == "local"][-1]["status"]["containerStatuses"][0]
+        assert (local["state"].get("terminated") or {}).get("exitCode") == 0, local
+        assert local["image"] == "localhost/api:dev" and local["imageID"].startswith("sha256:")
+        assert any(
+            r == "Pulled" and m.startswith('Successfully pulled image "localhost/api:dev"') for r, m in events
+        )
+
+
+LOCAL_POD = """\
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: local}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: localhost/api:dev
+    command: [cat, /www/index.html]
+"""
+
+
+def podman_store(registry: Registry, tmp: Path) -> Path | None:
+    """A podman store of its own (CONTAINERS_STORAGE_CONF) holding localhost/api:dev, loaded from
+    an archive skopeo made of the registry's web:1; None without podman."""
+    if shutil.which("podman") is None:
+        return None
+    tmp.mkdir()
+    conf = tmp / "storage.conf"
+    conf.write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{tmp}/root"\nrunroot = "{tmp}/run"\n')
+    archive = tmp / "api.tar"
+    subprocess.run(
+        ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/library/web:1",
+         f"docker-archive:{archive}:localhost/api:dev"],
+        check=True, timeout=60,
+    )  # fmt: skip
+    env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
+    subprocess.run(["podman", "load", "-q", "-i", str(archive)], check=True, timeout=60, env=env)
+    return conf

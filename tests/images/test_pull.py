@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,48 @@ async def test_prune(tmp_path: Path, registry: Registry, built: Built) -> None:
     store.prune(all_images=True)
     assert store.list_images() == [] and not busybox.rootfs.exists()
     assert list(store.layout.blobs.iterdir()) == []
+
+
+# Another process's run: a store with a lease that looks an image up, as `hitless up` does
+# before it starts a container of it, then waits (stdin) until the test ends or kills it.
+_RUN = """
+import sys
+from pathlib import Path
+from hitless.images import ImageStore
+store = ImageStore(Path(sys.argv[1]), lease=True)
+assert store.get(sys.argv[2]) is not None
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_prune_keeps_what_a_running_hitless_uses(
+    tmp_path: Path, registry: Registry, built: Built
+) -> None:
+    store = _store(tmp_path)
+    busybox = await store.pull(f"{registry.host}/library/busybox:1.36")
+    layered = await store.pull(f"{registry.host}/test/layered:1")
+    run = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _RUN, str(store.root), busybox.reference,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert run.stdout is not None
+        assert await asyncio.wait_for(run.stdout.readline(), 30) == b"ready\n"
+        result = store.prune(all_images=True)
+        # The leased image keeps its name, blobs and tree; the other one goes.
+        assert (result.references, result.in_use) == ([layered.reference], [busybox.reference])
+        assert busybox.rootfs.is_dir() and not layered.rootfs.exists()
+        assert store.get(busybox.reference) == busybox
+        run.kill()  # SIGKILL: the lease dies with its lock
+        await run.wait()
+        result = store.prune(all_images=True)
+        assert (result.references, result.in_use) == ([busybox.reference], [])
+        assert not busybox.rootfs.exists() and list((store.root / "leases").iterdir()) == []
+    finally:
+        if run.returncode is None:
+            run.kill()
+        await run.communicate()
 
 
 async def test_a_cancelled_waiter_leaves_the_shared_pull_running(

@@ -178,6 +178,29 @@ async def test_pod_settings_win_over_the_image(
     assert config.env["NGINX_VERSION"] == "mine"
 
 
+async def test_image_user_group_and_pod_groups(
+    env_with: Env, source: FakeImageSource, seen: list[cri.ContainerConfig]
+) -> None:
+    # The kubelet passes on only the image USER's part before ":" (kubernetes/kubernetes#61967,
+    # #93666): the runtime finds the group in the image's passwd. fsGroup, then
+    # supplementalGroups, become the CRI's supplemental groups.
+    grouped = ImageConfig(entrypoint=["app"], user="1000:2000")
+    source.present["docker.io/library/nginx:1.27"] = source.image("nginx:1.27", grouped)
+    sc = {"fsGroup": 3000, "supplementalGroups": [4000, 5000]}
+    env_with.store.create(make_pod(containers=[{"name": "app", "image": "nginx:1.27"}], securityContext=sc))
+    env_with.store.create(
+        make_pod(
+            "strict",
+            containers=[{"name": "app", "image": "nginx:1.27"}],
+            securityContext={"supplementalGroupsPolicy": "Strict"},
+        )
+    )
+    await env_with.clock.advance(1)
+    merge, strict = sorted(seen, key=lambda c: c.supplemental_groups, reverse=True)
+    assert (merge.user, merge.supplemental_groups, merge.image_groups) == ("1000", (3000, 4000, 5000), True)
+    assert (strict.user, strict.supplemental_groups, strict.image_groups) == ("1000", (), False)
+
+
 async def test_run_as_non_root_refuses_a_named_image_user(env_with: Env, source: FakeImageSource) -> None:
     named = ImageConfig(entrypoint=["nginx"], user="www-data")
     source.present["docker.io/library/nginx:1.27"] = source.image("nginx:1.27", named)

@@ -75,11 +75,16 @@ async def test_pid_1_in_the_image_with_the_pods_etc_files(
 async def test_exec_runs_inside_the_image_as_its_user(
     runtime: LinuxRuntime, sandbox: str, rootfs: Path
 ) -> None:
-    cid = await run(runtime, sandbox, image_container(rootfs, ["sleep", "30"], user="1000:2000"))
-    result = await runtime.exec_sync(
-        cid, ["sh", "-c", "id -u; id -g; cat /www/index.html; echo $HOME"], timeout=5
-    )
-    assert (result.exit_code, result.output) == (0, b"1000\n2000\nhello from the image\n/www\n")
+    # The image's user "www" (group 1000, and "logs" from its /etc/group), plus the pod's
+    # fsGroup/supplementalGroups: the exec gets the same uid, gid and groups as PID 1.
+    config = image_container(rootfs, ["sleep", "30"], user="www", supplemental_groups=(3000,))
+    cid = await run(runtime, sandbox, config)
+    script = "id -u; id -g; id -G; grep Groups /proc/1/status; cat /www/index.html; echo $HOME"
+    result = await runtime.exec_sync(cid, ["sh", "-c", script], timeout=5)
+    assert result.exit_code == 0, result.output
+    assert result.output.decode().split("\n") == [
+        "1000", "1000", "1000 2000 3000", "Groups:\t1000 2000 3000 ", "hello from the image", "/www", "",
+    ]  # fmt: skip
     # The host has python3 and sleep; the image has only busybox: a distroless-style miss.
     with pytest.raises(ExecutableError) as err:
         await runtime.exec_sync(cid, ["python3", "-c", "pass"], timeout=5)
@@ -207,3 +212,25 @@ async def test_containerds_masked_and_read_only_kernel_paths(
     # kcore reads as /dev/null (where this PID namespace's /proc shows it at all), /sys/firmware
     # is empty, /proc/sys can be read, not written.
     assert [line.strip() for line in log_lines(runtime, cid)] == ["0", "0", "web-1", "refused"]
+
+
+async def test_dev_shm_is_the_pods(
+    runtime: LinuxRuntime, pod_config: Callable[..., PodSandboxConfig], sandbox: str, rootfs: Path
+) -> None:
+    # One tmpfs per pod sandbox (containerd's sandbox shm), shared by its containers, which
+    # share the pod's IPC namespace; another pod has its own.
+    before = mountinfo()
+    a = await run(runtime, sandbox, image_container(rootfs, ["sleep", "30"]))
+    script = "echo hi > /dev/shm/from-a && grep ' /dev/shm ' /proc/self/mountinfo"
+    wrote = await runtime.exec_sync(a, ["sh", "-c", script], timeout=5)
+    assert wrote.exit_code == 0, wrote.output
+    options = wrote.output.decode().split()
+    assert "rw,nosuid,nodev,noexec" in options[5] and "size=65536k" in options[-1], options
+    b = await run(runtime, sandbox, image_container(rootfs, ["cat", "/dev/shm/from-a"], name="b"))
+    other = await runtime.run_pod_sandbox(pod_config("web-2"))
+    c = await run(runtime, other, image_container(rootfs, ["ls", "-A", "/dev/shm"], name="c"))
+    assert (await runtime.wait_container(b)).exit_code == 0
+    assert (await runtime.wait_container(c)).exit_code == 0
+    assert (log_lines(runtime, b), log_lines(runtime, c)) == (["hi"], [])
+    # Mounted in the containers' namespaces only.
+    assert mountinfo() == before

@@ -93,7 +93,8 @@ def image_service(args: argparse.Namespace) -> ImageService:
         source=args.image_source,
         timeout=args.pull_timeout,
     )
-    store = ImageStore(Path(args.image_cache) if args.image_cache else None, options)
+    # lease=True: `hitless images prune` in another shell keeps what this run uses.
+    store = ImageStore(Path(args.image_cache) if args.image_cache else None, options, lease=True)
     images = ImageService(store=store)
     if args.images:
         images.load_file(args.images)

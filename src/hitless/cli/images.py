@@ -121,6 +121,8 @@ def main(argv: list[str]) -> int:
         result = store.prune(set(args.references) or None, all_images=args.all)
         for reference in result.references:
             print(f"Untagged: {reference}")
+        for reference in result.in_use:
+            print(f"Kept: {reference} (in use by a running hitless up or verify)")
         freed = _size(result.bytes_freed)
         print(f"Deleted {result.blobs} blobs and {result.trees} unpacked trees; reclaimed {freed}")
         return 0

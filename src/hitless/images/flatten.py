@@ -61,6 +61,10 @@ async def unpack(layout: Layout, layer_digests: Sequence[str], rootless: bool | 
         if rootless if rootless is not None else os.geteuid() != 0:
             argv = ["unshare", "--user", "--map-root-user", *argv]
             env["HITLESS_UNPACK_ROOTLESS"] = "1"
+        elif not _every_id_mapped():
+            # Root of a user namespace (an unprivileged engine): owners it maps are kept (all of
+            # an image's, with a subordinate range), the others flatten to it, as umoci --rootless.
+            env["HITLESS_UNPACK_ROOTLESS"] = "1"
         proc = await asyncio.create_subprocess_exec(
             *argv, pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
         )
@@ -101,3 +105,12 @@ def commit_tree(layout: Layout, temp: Path, final: Path) -> None:
             layout.remove_tree(temp)
             raise
         layout.remove_tree(temp)
+
+
+def _every_id_mapped() -> bool:
+    """Whether this process's user namespace maps every uid (the initial namespace does)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return sum(int(line.split()[2]) for line in f if line.strip()) >= 0xFFFFFFFF
+    except (OSError, ValueError, IndexError):
+        return True

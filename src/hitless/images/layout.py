@@ -5,6 +5,7 @@
 <root>/blobs/sha256/<hex>          manifests, configs, layers, by digest
 <root>/rootfs/<hex>                each image flattened once, keyed by its platform manifest digest
 <root>/tmp/                        downloads and unpacks in progress, renamed into place when whole
+<root>/leases/<id>.lock, .json     a running hitless's lease on the images it uses (lease.py)
 <root>/lock, index.lock            flock(2): pulls share ``lock``, prune takes it alone; index.json
                                    is rewritten (temp + rename) under ``index.lock``
 ```
@@ -25,6 +26,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,11 +197,18 @@ class Layout:
             entries.append(entry)
             self._write_atomic(self.root / "index.json", self._index_bytes(entries))
 
-    def remove_entries(self, references: set[str] | None) -> list[Entry]:
-        """Drop these references (None: all); return what was dropped."""
+    def remove_entries(
+        self, references: set[str] | None, keep: AbstractSet[str] = frozenset()
+    ) -> list[Entry]:
+        """Drop these references (None: all) but those naming a manifest in ``keep``; return
+        what was dropped."""
         with self.locked("index.lock", exclusive=True):
             entries = self.entries()
-            dropped = [e for e in entries if references is None or e.reference in references]
+            dropped = [
+                e
+                for e in entries
+                if (references is None or e.reference in references) and e.manifest_digest not in keep
+            ]
             kept = [e for e in entries if e not in dropped]
             self._write_atomic(self.root / "index.json", self._index_bytes(kept))
             return dropped

@@ -14,9 +14,10 @@ import fcntl
 import functools
 import json
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from hitless.images.auth import Credential, default_auth_files, file_credential,
 from hitless.images.errors import ImagePullError, RegistryUnavailable
 from hitless.images.flatten import check_layer_types, commit_tree, unpack
 from hitless.images.layout import INDEX_TYPES, Entry, Layout
+from hitless.images.lease import Lease, live_leases
 from hitless.images.model import Image, ImageConfig, PullOptions, default_root
 from hitless.images.reference import Reference, go_quote, is_loopback_host, parse
 from hitless.images.registry import Repository, endpoints, host_of, new_client
@@ -53,15 +55,22 @@ class PruneResult:
     blobs: int
     trees: int
     bytes_freed: int
+    # Images a running `hitless up`/`verify` holds a lease on: kept.
+    in_use: list[str] = field(default_factory=list)
 
 
 class ImageStore:
     """The image cache of one machine (``root``), shared by every run and every `images` command."""
 
-    def __init__(self, root: Path | None = None, options: PullOptions | None = None) -> None:
+    def __init__(
+        self, root: Path | None = None, options: PullOptions | None = None, *, lease: bool = False
+    ) -> None:
         self.root = root if root is not None else default_root()
         self.options = options if options is not None else PullOptions()
         self.layout = Layout(self.root)
+        # A run's store (lease=True) names every image it hands out in its lease (lease.py), so
+        # that `hitless images prune` in another process leaves them be; `hitless images` has none.
+        self._lease = Lease(self.root) if lease else None
         self._pulls: dict[str, asyncio.Task[Image]] = {}
         self._archives: dict[str, ArchiveImage] | None = None
         # Wall-clock seconds the last completed pull of each reference took (the kubelet's
@@ -73,10 +82,17 @@ class ImageStore:
     def get(self, reference: str) -> Image | None:
         """The image if it is in the cache and unpacked (``IfNotPresent``); InvalidImageName if unparsable."""
         ref = parse(reference)
-        entry = self._find(ref)
-        if entry is None:
-            return None
-        return self._image(str(ref), entry)
+        if self._lease is None:
+            entry = self._find(ref)
+            return self._image(str(ref), entry) if entry is not None else None
+        # Under the shared lock, as a pull: a prune either finished before (the image is gone,
+        # or kept) or starts after the lease names it. Prune holds the lock only for renames.
+        with self.layout.locked("lock", exclusive=False):
+            entry = self._find(ref)
+            image = self._image(str(ref), entry) if entry is not None else None
+            if image is not None:
+                self._lease.add(image.manifest_digest, image.reference)
+            return image
 
     def _find(self, ref: Reference) -> Entry | None:
         entries = self.layout.entries()
@@ -181,6 +197,8 @@ class ImageStore:
                     image = await self._from_local_store(ref)
                 if image is None:
                     image = await self._from_registry(ref, auth)
+                if self._lease is not None:
+                    self._lease.add(image.manifest_digest, image.reference)
                 return image
         except ImagePullError as err:
             if isinstance(err, RegistryUnavailable):
@@ -346,23 +364,34 @@ class ImageStore:
 
     def prune(self, references: set[str] | None = None, *, all_images: bool = False) -> PruneResult:
         """Drop ``references`` (or every image with ``all_images``), then every blob and tree no
-        remaining reference needs, and leftovers of interrupted pulls. Waits for running pulls."""
+        remaining reference needs, and leftovers of interrupted pulls. Waits for running pulls.
+        An image a running `hitless up` or `verify` holds a lease on (lease.py) is kept, with
+        its blobs and tree, and reported in ``in_use``."""
         self.layout.ensure()
+        trash: list[Path] = []
         with self.layout.locked("lock", exclusive=True):
+            leased = {digest for held in live_leases(self.root) for digest in held.images}
+            wanted: set[str] | None = None
+            if not all_images:
+                wanted = {str(parse(r)) for r in references} if references else set()
+            in_use = [
+                e.reference
+                for e in self.layout.entries()
+                if e.manifest_digest in leased and (wanted is None or e.reference in wanted)
+            ]
             dropped: list[Entry] = []
-            if all_images:
-                dropped = self.layout.remove_entries(None)
-            elif references:
-                dropped = self.layout.remove_entries({str(parse(r)) for r in references})
-            keep_blobs: set[str] = set()
-            keep_trees: set[str] = set()
+            if wanted is None or wanted:
+                dropped = self.layout.remove_entries(wanted, keep=leased)
+            keep_blobs: set[str] = set(leased)
+            keep_trees: set[str] = {self.layout.rootfs(d).name for d in leased}
             for entry in self.layout.entries():
                 keep_blobs.add(entry.manifest_digest)
                 keep_trees.add(self.layout.rootfs(entry.manifest_digest).name)
                 if entry.repo_digest:
                     keep_blobs.add(entry.repo_digest)  # the index of a multi-platform image
-                with contextlib.suppress(OSError, ValueError, KeyError):
-                    manifest = self.layout.read_json(entry.manifest_digest)
+            for digest in list(keep_blobs):
+                with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                    manifest = self.layout.read_json(digest)
                     keep_blobs.add(manifest["config"]["digest"])
                     keep_blobs.update(layer["digest"] for layer in manifest.get("layers") or [])
             keep_hex = {d.partition(":")[2] for d in keep_blobs}
@@ -372,18 +401,25 @@ class ImageStore:
                     freed += blob.stat().st_size
                     blob.unlink()
                     blobs += 1
+            # Trees and leftovers of pulls are only renamed here (the lock is held for renames,
+            # so that a run's lookups wait no longer), and removed once it is released.
+            for leftover in list(self.layout.tmp.iterdir()):
+                trash.append(leftover)
             for tree in list(self.layout.rootfs_dir.iterdir()):
                 if tree.name not in keep_trees:
-                    freed += _tree_size(tree)
-                    self.layout.remove_tree(tree)
+                    moved = self.layout.tmp / f"pruned-{tree.name}-{secrets.token_hex(4)}"
+                    os.replace(tree, moved)
+                    trash.append(moved)
                     trees += 1
-            for leftover in list(self.layout.tmp.iterdir()):
-                freed += _tree_size(leftover) if leftover.is_dir() else leftover.stat().st_size
-                if leftover.is_dir():
-                    self.layout.remove_tree(leftover)
-                else:
-                    leftover.unlink()
-            return PruneResult([e.reference for e in dropped], blobs, trees, freed)
+        for path in trash:
+            if path.is_dir() and not path.is_symlink():
+                freed += _tree_size(path)
+                self.layout.remove_tree(path)
+            else:
+                with contextlib.suppress(OSError):
+                    freed += path.lstat().st_size
+                    path.unlink()
+        return PruneResult([e.reference for e in dropped], blobs, trees, freed, in_use)
 
 
 def _close_acquired(future: asyncio.Future[int]) -> None:

@@ -36,7 +36,7 @@ from hitless.kubelet.hooks import HandlerRunner
 from hitless.kubelet.image_manager import ImageFailure, ImageManager, ResolvedImage, pod_pull_secrets
 from hitless.kubelet.images import ImageConfig, ImageService, container_argv, not_runnable_message
 from hitless.kubelet.ordering import TerminationOrdering
-from hitless.kubelet.security import container_user
+from hitless.kubelet.security import container_user, supplemental_groups
 from hitless.kubelet.views import ContainerView
 from hitless.kubelet.volumes.manager import VolumeManager
 from hitless.kubelet.volumes.mounts import make_mounts
@@ -241,6 +241,7 @@ class ContainerManager:
             self._recorder.event(pod, WARNING, "InvalidEnvironmentVariableNames", message)
         working_dir = container.working_dir or resolved.config.working_dir
         covered = {m.container_path for m in mounts}
+        groups, image_groups = supplemental_groups(pod)
         config = cri.ContainerConfig(
             name=name,
             argv=[expand(arg, kube_env) for arg in argv],
@@ -253,6 +254,8 @@ class ContainerManager:
             image=resolved.status_image,
             rootfs=resolved.rootfs,
             user=user,
+            supplemental_groups=groups,
+            image_groups=image_groups,
             termination_message_path=(
                 (container.termination_message_path or TERMINATION_MESSAGE_PATH_DEFAULT)
                 if resolved.rootfs is not None

@@ -7,6 +7,8 @@ ImageStatus, which keeps only the part before ":", a uid or a name); containerd 
 runAsUsername / runAsUser / runAsGroup into one user string (internal/cri/server
 container_create_linux.go generateUserString) that runc resolves in the image's /etc/passwd.
 runAsNonRoot is checked as pkg/kubelet/kuberuntime/security_context_others.go verifyRunAsNonRoot.
+The pod's fsGroup and supplementalGroups become the CRI's supplemental groups
+(pkg/kubelet/kuberuntime/security_context.go determineEffectiveSecurityContext).
 """
 
 from __future__ import annotations
@@ -57,3 +59,18 @@ def container_user(pod: Pod, container: Container, image_user: str | None) -> st
             raise ContainerConfigError(f'user group "{gid}" is specified without user')
         return None
     return f"{user}:{gid}" if gid is not None else user
+
+
+def supplemental_groups(pod: Pod) -> tuple[tuple[int, ...], bool]:
+    """The CRI's ``SupplementalGroups`` (the pod's fsGroup, then its supplementalGroups, as the
+    kubelet appends them) and whether the image's /etc/group memberships are merged in: yes
+    unless ``supplementalGroupsPolicy: Strict`` (containerd's containerSpecOpts, Merge
+    and Strict)."""
+    sc = (pod.spec.model_extra or {}).get("securityContext")
+    if not isinstance(sc, dict):
+        return (), True
+    groups: list[int] = []
+    if isinstance(sc.get("fsGroup"), int):
+        groups.append(sc["fsGroup"])
+    groups += [g for g in sc.get("supplementalGroups") or [] if isinstance(g, int)]
+    return tuple(groups), sc.get("supplementalGroupsPolicy") != "Strict"

@@ -17,7 +17,9 @@ from hitless.api.types.pod import (
     ContainerStateTerminated,
     ContainerStateWaiting,
     ContainerStatus,
+    ContainerUser,
     HostIP,
+    LinuxContainerUser,
     Pod,
     PodIP,
     PodStatus,
@@ -67,6 +69,12 @@ def container_status(
         status.image_id = view.image_id
         status.restart_count = latest.attempt
         status.state = _state(latest)
+        if latest.user is not None:
+            # convertContainerStatusUser (SupplementalGroupsPolicy, on by default since 1.33).
+            uid, gid, groups = latest.user
+            status.user = ContainerUser(
+                linux=LinuxContainerUser(uid=uid, gid=gid, supplemental_groups=list(groups))
+            )
         if previous is not None:
             status.last_state = _state(previous)
     # A container that will be started again shows why its last start did not happen. An init

@@ -121,6 +121,11 @@ class ContainerConfig:
     # With a rootfs: the user as containerd's oci.WithUser takes it ("uid", "uid:gid", "name",
     # "name:group"), resolved in the image's /etc/passwd and /etc/group; None runs as root.
     user: str | None = None
+    # With a rootfs: the CRI's SupplementalGroups (the pod's fsGroup and supplementalGroups),
+    # added to the user's; and whether the image's /etc/group memberships are too (the pod's
+    # supplementalGroupsPolicy: Merge, the default, or Strict).
+    supplemental_groups: tuple[int, ...] = ()
+    image_groups: bool = True
     # With a rootfs: where the container finds a fresh, writable termination-message file.
     termination_message_path: str | None = None
 
@@ -146,6 +151,9 @@ class ContainerStatus:
     # The container's PID 1 as seen from the engine's PID namespace (None when not running).
     pid: int | None = None
     image: str = ""
+    # The process's user as the runtime set it, (uid, gid, supplementary groups), for the status's
+    # containerStatuses[].user.linux (containerd reports it from the spec); None: not reported.
+    user: tuple[int, int, tuple[int, ...]] | None = None
 
 
 @dataclass

@@ -201,6 +201,19 @@ class ContainerState(K8sModel):
     terminated: ContainerStateTerminated | None = None
 
 
+class LinuxContainerUser(K8sModel):
+    uid: int
+    gid: int
+    supplemental_groups: list[int] | None = None
+
+
+class ContainerUser(K8sModel):
+    """The user the runtime started the container's process as (KEP-3619, the kubelet reports it
+    when the runtime does)."""
+
+    linux: LinuxContainerUser | None = None
+
+
 class ContainerStatus(K8sModel):
     name: str
     state: ContainerState = Field(default_factory=ContainerState)
@@ -211,6 +224,7 @@ class ContainerStatus(K8sModel):
     image_id: str = Field(default="", alias="imageID")
     container_id: str | None = Field(default=None, alias="containerID")
     started: bool | None = None
+    user: ContainerUser | None = None
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

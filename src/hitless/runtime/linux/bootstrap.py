@@ -18,9 +18,11 @@ which in the engine would race with asyncio and the runtime, which wait for spec
 Keeping PID 1 a tiny loop that owns no one else's exit status removes the race; it also spares
 the engine the PID-1 rule that drops signals without a handler.
 
-As a normal user, P first creates a user namespace in which it is root (``uid_map`` maps only
-the user's own uid and gid, ``setgroups`` is denied): that is what makes the other namespaces
-possible without privileges. Files the engine creates belong to the user.
+As a normal user, P first creates a user namespace in which it is root: that is what makes the
+other namespaces possible without privileges. Files the engine creates belong to the user. The
+map is the user's subordinate ranges through ``newuidmap``/``newgidmap`` when the user has them
+(subids.py: images' other ids then exist); otherwise only the user's own uid and gid, with
+``setgroups`` denied.
 
 Signals: the forwarded ones are blocked across each fork and unblocked only once the process
 knows where they go (P: to I; I: to E; E: its own default actions), so one that arrives while
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from hitless.runtime.cri import RuntimeError_
-from hitless.runtime.linux import syscalls
+from hitless.runtime.linux import subids, syscalls
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
@@ -58,6 +60,9 @@ class EngineNamespaces:
     # The user's uid and gid outside, which own whatever the engine creates.
     outer_uid: int
     outer_gid: int
+    # In a user namespace: how many ids it maps, 0 to N-1 (1: only the user's own, as 0, and
+    # setgroups is denied; more: a subordinate range, subids.py). None: not in one.
+    mapped_ids: int | None = None
 
 
 _current: EngineNamespaces | None = None
@@ -127,28 +132,38 @@ def advice(detail: str) -> str:
     )
 
 
-def _enter_pid_namespace(uid: int, gid: int) -> bool:
+def _enter_pid_namespace(uid: int, gid: int) -> int | None:
     """In P: unshare a PID namespace (for P's next child), through a user namespace if need be.
-    Returns whether a user namespace was created."""
+    Returns None without a user namespace, else how many ids it maps (0..N-1): 1 when only the
+    user's own are, 1 + the subordinate range's size when newuidmap/newgidmap mapped one."""
     first_error: OSError | None = None
     if uid == 0:
         try:
             syscalls.unshare(syscalls.CLONE_NEWPID)
-            return False
+            return None
         except OSError as exc:
             first_error = exc  # root without CAP_SYS_ADMIN (a container): try a user namespace
+    helper = subids.MapHelper.start(uid, gid)
     try:
         syscalls.unshare(syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWPID)
     except OSError as exc:
+        if helper is not None:
+            helper.finish(unshared=False)
         raise NamespacesUnavailable(advice(str(first_error or exc))) from exc
+    mapped = helper.finish(unshared=True) if helper is not None else subids.MAPPED_NONE
+    if mapped == subids.MAPPED_BOTH:
+        assert helper is not None
+        return 1 + helper.count
     try:
+        # Only the user's own ids, as any process may map them for itself (setgroups denied).
         with contextlib.suppress(FileNotFoundError):
             Path("/proc/self/setgroups").write_text("deny")
-        Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+        if mapped == subids.MAPPED_NONE:
+            Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
         Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
     except OSError as exc:
         raise NamespacesUnavailable(advice(f"user namespace id mapping: {exc}")) from exc
-    return True
+    return 1
 
 
 def enter_engine_namespaces() -> EngineNamespaces:
@@ -175,8 +190,8 @@ def enter_engine_namespaces() -> EngineNamespaces:
             f"(this process has {threads})"
         )
     uid, gid, outer_pid = os.geteuid(), os.getegid(), os.getpid()
-    user_namespace = _enter_pid_namespace(uid, gid)
-    engine = EngineNamespaces(user_namespace, outer_pid, uid, gid)
+    ids = _enter_pid_namespace(uid, gid)
+    engine = EngineNamespaces(ids is not None, outer_pid, uid, gid, ids)
 
     sys.stdout.flush()
     sys.stderr.flush()

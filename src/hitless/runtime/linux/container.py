@@ -64,6 +64,10 @@ class Container:
     stop_signalled: bool = False
     # The user an image container runs as (execs take it too); None: the engine's own.
     ids: Ids | None = None
+    # Whether the engine runs in a user namespace that denies setgroups (an unprivileged one with
+    # only the user's own id mapped): the container's supplementary groups then stay the
+    # engine's, for PID 1 and execs alike.
+    rootless: bool = False
     # The environment PID 1 got (the config's, with HOME from the image's passwd): execs get it too.
     env: dict[str, str] = field(default_factory=dict)
     # The file behind the container's terminationMessagePath, read back once it has exited.
@@ -91,6 +95,10 @@ class Container:
             log_path=self.log_path,
             pid=self.process.pid if self.state is ContainerState.RUNNING and self.process else None,
             image=self.config.image,
+            # Not in an unprivileged engine: setgroups is denied there, the groups are not these.
+            user=(self.ids.uid, self.ids.gid, self.ids.groups)
+            if self.ids is not None and not self.rootless
+            else None,
         )
 
     def fail_start(self, clock: Clock, err: StartError) -> None:
@@ -119,8 +127,9 @@ async def start(
     the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf, for an image container.
     """
     nul.refuse_nul(c.config.argv, c.config.env)
-    plan, exe, argv = _plan(c, scratch, etc)
+    plan, exe, argv = _plan(c, scratch, etc, sandbox.shm_fd)
     c.ids = plan.user
+    c.rootless = plan.image is not None and plan.image.rootless and _mapped_ids() == 1
     env = c.config.env
     if plan.user is not None and "HOME" not in env:
         env = {**env, "HOME": plan.user.home}  # runc's default, from the image's passwd
@@ -210,7 +219,9 @@ async def _wait_exec(c: Container, clock: Clock, unshare_path: str, exe: str) ->
         delay = min(delay * 2, 0.02)
 
 
-def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Plan, str, list[str]]:
+def _plan(
+    c: Container, scratch: Path | None, etc: EtcFiles | None, shm_fd: int | None
+) -> tuple[Plan, str, list[str]]:
     config = c.config
     assert scratch is not None or (config.rootfs is None and not config.mounts)
     mounted = [(m.container_path, m.host_path) for m in config.mounts]
@@ -248,31 +259,64 @@ def _plan(c: Container, scratch: Path | None, etc: EtcFiles | None) -> tuple[Pla
         log_file.touch()
         log_file.chmod(0o666)  # the kubelet's mode: any container user may write its message
         files += (Mount(config.termination_message_path, str(log_file)),)
+    rootless = _in_user_namespace()
+    user = _user(lower, config)
+    _check_mapped(user, _mapped_ids())
     plan = Plan(
         mounts=config.mounts,
         scratch=str(scratch),
-        image=ImageRoot(
-            lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=_in_user_namespace()
-        ),
+        image=ImageRoot(lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=rootless),
         cwd=c.cwd,
-        user=_user(lower, config.user),
+        user=user,
         files=files,
+        shm_fd=shm_fd,
     )
     return plan, exe, argv
 
 
 def _in_user_namespace() -> bool:
     # An unprivileged engine is root of a user namespace of its own (bootstrap.py): overlayfs
-    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option. Only the engine's own
-    # uid is mapped there, so an image whose files or USER need other ids cannot run as they
-    # would on a node (subordinate id ranges through newuidmap are not set up yet).
+    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option.
     engine = bootstrap.current()
     return engine is not None and engine.user_namespace
 
 
-def _user(root: str, user: str | None) -> Ids:
+def _mapped_ids() -> int | None:
+    """How many ids (0..N-1) the engine's user namespace maps; None: every id (no namespace)."""
+    engine = bootstrap.current()
+    return engine.mapped_ids if engine is not None and engine.user_namespace else None
+
+
+def _check_mapped(user: Ids, mapped: int | None) -> None:
+    """runc's check (libcontainer setupUser), before setuid or setgroups fails with a bare EINVAL,
+    with the way out. With only the user's own id mapped (as 0) setgroups is denied and the
+    groups stay as they are, as in runc's rootless mode; with a subordinate range they are set."""
+    if mapped is None:
+        return
+    which = None
+    if user.uid >= mapped:
+        which = "uid"
+    elif user.gid >= mapped or (mapped > 1 and any(g >= mapped for g in user.groups)):
+        which = "gid"
+    if which is None:
+        return
+    if mapped == 1:
+        why = (
+            "hitless runs unprivileged with only your own id mapped, as 0: run it as root, give your "
+            "user subordinate ids (/etc/subuid, /etc/subgid and newuidmap, package uidmap), or set "
+            "runAsUser: 0 and runAsGroup: 0"
+        )
+    else:
+        why = f"your subordinate ids map 0 to {mapped - 1} in hitless's user namespace"
+    raise StartError(
+        f"{lookup.CREATE_PREFIX}unable to setup user: cannot set {which} to unmapped user in user "
+        f"namespace ({why}): unknown"
+    )
+
+
+def _user(root: str, config: ContainerConfig) -> Ids:
     try:
-        return resolve_user(root, user)
+        return resolve_user(root, config.user, config.supplemental_groups, config.image_groups)
     except UserError as exc:
         raise StartError(f"{lookup.CREATE_PREFIX}{exc}: unknown") from exc
 

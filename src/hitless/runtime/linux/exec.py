@@ -90,8 +90,18 @@ async def exec_sync(
     _, argv = lookup.runnable_argv(
         argv, c.env or c.config.env, c.cwd, prefix=lookup.EXEC_PREFIX, root=image_root
     )
-    # runc exec runs as the container's user (the process spec's user).
-    user = [] if c.ids is None else [f"--setuid={c.ids.uid}", f"--setgid={c.ids.gid}"]
+    # runc exec runs as the process spec's user: uid, gid and supplementary groups. nsenter's
+    # --setgid would drop the supplementary groups (setgroups(0, NULL)), so the child takes the
+    # groups and gid before it execs nsenter, still root (setns needs CAP_SYS_ADMIN), and
+    # nsenter's --setuid alone keeps them. In a user namespace that denies setgroups (an
+    # unprivileged engine) the groups stay as they are, as for PID 1 (mounts.Stage).
+    user: list[str] = []
+    ids: dict[str, Any] = {}
+    if c.ids is not None:
+        user = [f"--setuid={c.ids.uid}"]
+        ids["group"] = c.ids.gid
+        if not c.rootless:
+            ids["extra_groups"] = list(c.ids.groups)
     pid_ns_fd = c.pid_ns_fd
 
     loop = asyncio.get_running_loop()
@@ -122,6 +132,7 @@ async def exec_sync(
             stdout=out_w,
             stderr=err_w,
             start_new_session=True,
+            **ids,
         )
     except BaseException as exc:
         for fd in fds:

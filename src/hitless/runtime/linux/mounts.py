@@ -95,6 +95,9 @@ class Plan:
     # Runtime-made bind mounts after the CRI ones: the pod's /etc/hosts, /etc/hostname,
     # /etc/resolv.conf and the termination-message file.
     files: tuple[Mount, ...] = field(default_factory=tuple)
+    # With an image: the pod's /dev/shm (sandbox.pod_shm), of which the child attaches a copy;
+    # None: a tmpfs of the container's own.
+    shm_fd: int | None = None
 
 
 class StageError(Exception):
@@ -114,6 +117,9 @@ class Stage:
         self._root = "/"
         # Devices of the tmpfs mirrors made here: a directory on one may be written freely.
         self._tmpfs_devs: set[int] = set()
+        # The child's copy of the pod's /dev/shm, taken before it leaves the engine's mount
+        # namespace (the kernel clones a detached mount only for the namespace it was made in).
+        self._shm = -1
 
     def error(self) -> str:
         raw = self._error[:].split(b"\0", 1)[0]
@@ -133,6 +139,14 @@ class Stage:
 
     def _run(self) -> None:
         plan = self.plan
+        # containerd's isInCRIMounts: a volume at /dev/shm (an emptyDir of medium Memory) is the
+        # container's /dev/shm instead of the pod's.
+        shm_volume = any(os.path.normpath(m.container_path) == "/dev/shm" for m in plan.mounts)
+        if plan.image is not None and plan.shm_fd is not None and not shm_volume:
+            try:
+                self._shm = syscalls.clone_mount(plan.shm_fd)
+            except OSError:
+                self._shm = -1  # a kernel that refuses: a /dev/shm of the container's own
         syscalls.unshare(syscalls.CLONE_NEWNS)
         # runc's default root propagation, rslave: the engine's mounts still reach the container
         # and nothing the container mounts goes back. Always, even for a Bidirectional
@@ -282,7 +296,19 @@ class Stage:
             "devpts", os.path.join(dev, "pts"), "devpts", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, pts_options
         )
         os.mkdir(os.path.join(dev, "shm"))
-        syscalls.mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k")
+        attached = False
+        if self._shm >= 0:
+            try:
+                syscalls.attach_mount(self._shm, os.path.join(dev, "shm"))
+                attached = True
+            except OSError:
+                pass  # a kernel that refuses: a /dev/shm of the container's own, as below
+            os.close(self._shm)
+            self._shm = -1
+        if not attached:
+            syscalls.mount(
+                "shm", os.path.join(dev, "shm"), "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k"
+            )
         os.mkdir(os.path.join(dev, "mqueue"))
         try:
             syscalls.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_nodev_noexec)

@@ -97,13 +97,19 @@ class UserError(ValueError):
     """The image's user (or the one the pod asks for) is not in the image's user database."""
 
 
-def resolve_user(root: str, user: str | None) -> Ids:
+def resolve_user(
+    root: str, user: str | None, supplemental: Sequence[int] = (), image_groups: bool = True
+) -> Ids:
     """containerd's ``oci.WithUser`` and ``WithAdditionalGIDs`` over the image's own
-    ``/etc/passwd`` and ``/etc/group`` (containerd/containerd ``pkg/oci/spec_opts.go``).
+    ``/etc/passwd`` and ``/etc/group`` (containerd/containerd ``pkg/oci/spec_opts.go``), then
+    the CRI's supplemental groups (``internal/cri/opts/spec_opts.go`` ``WithSupplementalGroups``).
 
     ``user`` is ``uid``, ``uid:gid``, ``name`` or ``name:group`` (the image's USER, or what the
     pod's securityContext asks for). A numeric uid need not exist in the image: its group is then
-    0, as runc runs it. A name must exist.
+    0, as runc runs it. A name must exist. The supplementary groups are the primary group, every
+    group of the image's /etc/group that lists the user by name (unless ``image_groups`` is
+    off: the pod's ``supplementalGroupsPolicy: Strict``) and ``supplemental`` (the pod's
+    fsGroup and supplementalGroups), sorted as containerd's ``mergeGids`` leaves them.
     """
     passwd = [e for e in _entries(root, "/etc/passwd") if len(e) >= 4]
     group = [e for e in _entries(root, "/etc/group") if len(e) >= 3]
@@ -129,12 +135,12 @@ def resolve_user(root: str, user: str | None) -> Ids:
             if found is None:
                 raise UserError(f"unable to find group {group_part}: no matching entries in group file")
             gid = int(found[2])
-    # Supplementary groups: every group that lists the user by name, the user's own first.
+    # WithAdditionalGIDs: every group that lists the user by name, except one named as the user.
     extra: list[int] = []
-    if name is not None:
+    if name is not None and image_groups:
         for e in group:
             members = e[3].split(",") if len(e) > 3 else []
             if e[2].isdigit() and e[0] != name and name in members:
                 extra.append(int(e[2]))
-    groups = tuple(dict.fromkeys([gid, *extra]))
+    groups = tuple(sorted({gid, *extra, *supplemental}))
     return Ids(uid, gid, groups, home)

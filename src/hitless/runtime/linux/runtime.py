@@ -126,7 +126,14 @@ class LinuxRuntime:
                 "if it were SIGKILLed"
             )
         elif engine.user_namespace:
-            notes.append("running as root of a user namespace (unprivileged user)")
+            mapped = engine.mapped_ids or 1
+            ids = (
+                f"ids 0-{mapped - 1} (the user's own and its subordinate range)"
+                if mapped > 1
+                else "only the user's own id: an image whose USER is not root cannot run "
+                "(give the user /etc/subuid and /etc/subgid ranges)"
+            )
+            notes.append(f"running as root of a user namespace (unprivileged user) mapping {ids}")
         return RuntimeInfo(name="linux", namespaces=capable, notes=notes)
 
     # --- sandboxes ---

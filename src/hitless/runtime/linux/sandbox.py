@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hitless.runtime.cri import PodSandboxConfig, RuntimeError_, SandboxState
+from hitless.runtime.linux import syscalls
 from hitless.runtime.linux.netns import PidNamespace, SandboxThread
 from hitless.runtime.linux.process import ChildProcess
 from hitless.runtime.network import POD_NETWORK
@@ -58,6 +59,10 @@ class Sandbox:
     # Sockets made ahead in the pod's network namespace, by (family, type): a probe takes one
     # instead of waiting for a round trip to the sandbox's thread.
     spare_sockets: dict[tuple[int, int], list[socket.socket]] = field(default_factory=dict)
+    # The pod's /dev/shm: a tmpfs mounted nowhere (a detached mount), of which every image
+    # container of the pod attaches a copy, as containerd mounts one per sandbox and binds it
+    # into each container; None where the kernel cannot (each container gets its own then).
+    shm_fd: int | None = None
 
     def close(self) -> None:
         """Release the namespaces and the thread; only once (the fd numbers get reused)."""
@@ -68,9 +73,10 @@ class Sandbox:
             for sock in spares:
                 sock.close()
         self.spare_sockets.clear()
-        for fd in (self.net_fd, self.uts_fd, self.ipc_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for fd in (self.net_fd, self.uts_fd, self.ipc_fd, self.shm_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self.thread.stop()
 
 
@@ -111,7 +117,25 @@ async def create_sandbox(
             raise RuntimeError_(f"cannot start the sandbox holder ({sleep_path}): {exc}") from exc
         raise
     holder = ChildProcess(popen, asyncio.get_running_loop())
-    return Sandbox(sandbox_id, config, ip, created_at, thread, net_fd, uts_fd, ipc_fd, holder)
+    return Sandbox(
+        sandbox_id, config, ip, created_at, thread, net_fd, uts_fd, ipc_fd, holder, shm_fd=pod_shm()
+    )
+
+
+# containerd's sandbox /dev/shm (internal/cri/server/podsandbox/sandbox_run_linux.go, with
+# defaultShmSize 64 MiB): a tmpfs, mode 1777, nosuid, nodev, noexec.
+SHM_OPTIONS = {"source": "shm", "mode": "1777", "size": str(64 * 1024 * 1024)}
+
+
+def pod_shm() -> int | None:
+    """The pod's /dev/shm as a detached mount: held by the sandbox, mounted in no namespace
+    (nothing to unmount, nothing left behind), freed with the sandbox's fd and the last
+    container that attached it. None where the new mount API is missing (Linux < 5.2)."""
+    attrs = syscalls.MOUNT_ATTR_NOSUID | syscalls.MOUNT_ATTR_NODEV | syscalls.MOUNT_ATTR_NOEXEC
+    try:
+        return syscalls.detached_mount("tmpfs", SHM_OPTIONS, attrs)
+    except OSError:
+        return None
 
 
 def _close_fds(job: asyncio.Future[tuple[int, int, int]]) -> None:

@@ -1,0 +1,78 @@
+"""An unprivileged engine with a subordinate id range, in miniature (tests/runtime/test_subids.py).
+
+Run as ``python subids_script.py DIR`` by a user with /etc/subuid and /etc/subgid ranges. Prints
+one JSON line: the engine's id map, what an image container running as the image's user "www"
+(with a supplemental group) and an exec in it see, and a chown to ids outside the user's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from hitless.runtime.linux import enter_engine_namespaces
+
+engine = enter_engine_namespaces()
+
+from hitless.runtime.cri import ContainerConfig, PodSandboxConfig  # noqa: E402
+from hitless.runtime.linux import LinuxRuntime  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.runtime.busybox_rootfs import make_rootfs  # noqa: E402
+
+ENV = {"PATH": "/bin"}
+
+
+async def main(work: Path) -> None:
+    root = make_rootfs(work / "rootfs")
+    rt = LinuxRuntime()
+    try:
+        sandbox = await rt.run_pod_sandbox(PodSandboxConfig("p", "default", "p", "p", work / "logs"))
+        config = ContainerConfig(
+            "app", ["sleep", "30"], ENV, None, 0, rootfs=root, user="www", supplemental_groups=(3000,)
+        )
+        cid = await rt.create_container(sandbox, config)
+        await rt.start_container(cid)
+        result = await rt.exec_sync(cid, ["sh", "-c", "id -u; id -G"], 5)
+        chown = "touch /tmp/f && chown 33:44 /tmp/f && stat -c '%u:%g' /tmp/f"
+        root_config = ContainerConfig("root", ["sh", "-c", chown], ENV, None, 0, rootfs=root)
+        other = await rt.create_container(sandbox, root_config)
+        await rt.start_container(other)
+        status = await rt.wait_container(other)
+        assert status.log_path is not None
+        # An image layer with owners in the range and beyond it, unpacked by the engine.
+        from hitless.images.flatten import unpack
+        from hitless.images.layout import Layout
+        from tests.images.builders import Entry, layer_tar
+
+        layout = Layout(work / "cache")
+        layout.ensure()
+        owned = layer_tar([
+            Entry("srv", "dir", mode=0o755),
+            Entry("srv/www", "dir", mode=0o750, uid=33, gid=44),
+            Entry("srv/far", data=b"x", uid=70000, gid=70000),
+        ])  # fmt: skip
+        tree = await unpack(layout, [layout.put_blob(owned)])
+        owners = {
+            n: f"{(tree / 'srv' / n).lstat().st_uid}:{(tree / 'srv' / n).lstat().st_gid}"
+            for n in ("www", "far")
+        }
+        print(
+            json.dumps(
+                {
+                    "mapped_ids": engine.mapped_ids,
+                    "owners": owners,
+                    "exec": result.output.decode().split("\n"),
+                    "user": rt.container_status(cid).user,
+                    "chown": [status.exit_code, status.log_path.read_text().split(" ", 3)[-1].strip()],
+                }
+            ),
+            flush=True,
+        )
+    finally:
+        await rt.shutdown()
+
+
+asyncio.run(main(Path(sys.argv[1])))
