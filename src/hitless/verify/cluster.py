@@ -26,6 +26,7 @@ from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.attribute import Attribution, Route, RunContext
+from hitless.verify.cluster_cleanup import delete_namespace, kubectl
 from hitless.verify.cluster_steps import (
     RUN_LABEL,
     SETTLE_TIMEOUT,
@@ -110,7 +111,7 @@ async def run_cluster(
         finally:
             # Shielded: a Ctrl-C cancels the run, not its cleanup (a second one leaves it: main()).
             if created:
-                await asyncio.shield(_delete_namespace(client, namespace))
+                info["cleanup"] = await asyncio.shield(_delete_namespace(client, namespace, clock, opts))
             else:
                 await asyncio.shield(_delete_applied(client, applied, namespace))
 
@@ -119,14 +120,14 @@ async def run_cluster(
 LEFT: set[str] = set()
 
 
-async def _delete_namespace(client: KubeClient, namespace: str) -> None:
-    try:
-        await client.request("DELETE", f"/api/v1/namespaces/{namespace}")
-    except ApiError as exc:
-        if exc.code != 404:
-            print(f"hitless verify: could not delete namespace {namespace}: {exc}", file=sys.stderr)
-            return
-    LEFT.discard(namespace)
+async def _delete_namespace(
+    client: KubeClient, namespace: str, clock: Clock, opts: ClusterOptions
+) -> dict[str, Any]:
+    # Bounded, as kubectl delete --wait; a namespace left is said plainly (verify/cluster_cleanup.py).
+    done = await delete_namespace(client, namespace, clock, kubectl(opts.kubeconfig, opts.context))
+    if done["deleted"]:
+        LEFT.discard(namespace)
+    return done
 
 
 async def _delete_applied(client: KubeClient, applied: list[LoadedObject], namespace: str) -> None:
@@ -334,4 +335,8 @@ def main(
         counts = ", ".join(f"{n} {e}" for e, n in outcome.run["evidence"].items())
         sys.stdout.write(f"cluster {outcome.run['server']}, namespace {outcome.run['namespace']}")
         sys.stdout.write(f"; evidence: {counts or 'no failures'}; watch gaps: {len(outcome.run['gaps'])}\n")
+    if not outcome.run.get("cleanup", {}).get("deleted", True):
+        # As kubectl delete --wait that times out: the run's verdict stands in the report, but
+        # the command did not finish what it started (a namespace is left on the cluster).
+        return EXIT_FAILED
     return 0 if outcome.report.passed else EXIT_FAILED
