@@ -220,6 +220,6 @@ def test_ctrl_c_deletes_the_throwaway_namespace(cluster: Cluster) -> None:
 
 
 def test_cluster_flags_without_a_kubeconfig_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    code = verify_cli.main([str(ROOT / "examples/zero-downtime.yaml"), "--context", "staging"])
+    code = verify_cli.main([str(ROOT / "examples/zero-downtime.yaml"), "--namespace", "staging"])
     assert code == 2
-    assert "--context is for a cluster: it needs --kubeconfig" in capsys.readouterr().err
+    assert "--namespace is for a cluster: it needs --kubeconfig" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,14 +46,43 @@ class Credentials:
     refresh: Callable[[], dict[str, str]] | None = None
 
 
+def kubeconfig_files(path: str | None) -> str:
+    """The kubeconfig files to read, as kubectl picks them (client-go's clientcmd/loader.go
+    ClientConfigLoadingRules): an explicit path alone; else ``$KUBECONFIG``, a list separated by
+    ``os.pathsep``; else ``~/.kube/config``. ``$KUBECONFIG`` is read now, not at import."""
+    if path:
+        return path
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
 def load_kubeconfig(path: str | None, context: str | None) -> Credentials:
     """Read ``path`` (or ``$KUBECONFIG``, ``~/.kube/config``) through the official client's loader."""
-    from kubernetes import client, config  # lazy: only --kubeconfig needs it
+    from kubernetes import client  # lazy: only cluster mode needs it
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
+    files = kubeconfig_files(path)
+    if path and not os.path.exists(path):
+        raise ConfigException(f"stat {path}: no such file or directory")
+    # The official merger reads the list as client-go merges it (missing files skipped, the
+    # first file to name a cluster, user or context wins) but lets the *last* current-context
+    # win; client-go's rule is the first (loader.go: "the first file to set CurrentContext
+    # wins"), which is what kubectl uses.
+    merger = KubeConfigMerger(files)  # type: ignore[no-untyped-call]
+    if merger.config is None:
+        raise ConfigException(f"no kubeconfig found in {files}")
+    current = [merger.config_files[p].get("current-context") for p in merger.paths]
+    first = next((c for c in current if c), None)
+    if first is not None:
+        merger.config.value["current-context"] = first
     conf = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=path, context=context, client_configuration=conf
+    loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
+        config_dict=merger.config,
+        config_base_path=None,
+        active_context=context,
+        config_persister=merger.save_changes,
     )
+    loader.load_and_set(conf)  # type: ignore[no-untyped-call]
     ctx: ssl.SSLContext | bool
     if conf.verify_ssl:
         ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert)

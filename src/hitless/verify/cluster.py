@@ -23,7 +23,7 @@ from typing import Any
 from hitless.api.loader import LoadedObject
 from hitless.api.types.service import Service
 from hitless.clock import Clock
-from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
+from hitless.kube.client import ApiError, KubeClient, kubeconfig_files, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.attribute import Attribution, Route, RunContext
 from hitless.verify.cluster_cleanup import delete_namespace, kubectl
@@ -67,7 +67,7 @@ async def run_cluster(
     try:
         creds = load_kubeconfig(opts.kubeconfig, opts.context)
     except Exception as exc:  # the loader raises ConfigException, OSError, YAML errors...
-        raise PreflightError(f"kubeconfig {opts.kubeconfig}: {exc}") from exc
+        raise PreflightError(f"kubeconfig {kubeconfig_files(opts.kubeconfig)}: {exc}") from exc
     async with KubeClient(creds) as client:
         try:
             version = await client.request("GET", "/version", timeout=10)
