@@ -112,6 +112,8 @@ async def test_a_watch_closed_by_the_server_is_resumed_and_recorded_as_a_gap(
     assert gaps and gaps[0]["why"] == "watch closed by the server"
     assert all(0 <= g["end"] - g["start"] < 1 for g in gaps), gaps
     assert report["cluster"]["cleanup"] == {"namespace": report["cluster"]["namespace"], "deleted": True}
+    # The picture is written as locally, the gaps shaded.
+    assert (tmp_path / "report" / "timeline.png").read_bytes().startswith(b"\x89PNG")
 
 
 async def test_a_namespace_that_cannot_be_deleted_is_left_and_said(

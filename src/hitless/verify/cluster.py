@@ -326,6 +326,9 @@ def main(
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n")
         (out / "report.html").write_text(render_html(doc), encoding="utf-8")
+        from hitless.verify.picture import write_png
+
+        write_png(outcome.report, out / "timeline.png", gaps=outcome.run.get("gaps", []))
     if output == "json":
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif output == "junit":
