@@ -93,15 +93,22 @@ async def run_cluster(
         applied: list[LoadedObject] = []
         try:
             if opts.namespace is None:
-                await client.request(
-                    "POST",
-                    "/api/v1/namespaces",
-                    body={
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {"name": namespace, "labels": {RUN_LABEL: run_id}},
-                    },
-                )
+                try:
+                    await client.request(
+                        "POST",
+                        "/api/v1/namespaces",
+                        body={
+                            "apiVersion": "v1",
+                            "kind": "Namespace",
+                            "metadata": {"name": namespace, "labels": {RUN_LABEL: run_id}},
+                        },
+                    )
+                except asyncio.CancelledError:
+                    # A Ctrl-C while the POST was out: the server may have created it already
+                    # (a watcher may have seen it); deleting one that is not there is a 404, no harm.
+                    created = True
+                    LEFT.add(namespace)
+                    raise
                 created = True
                 LEFT.add(namespace)
             await apply(client, loaded, namespace, dry_run=True)
