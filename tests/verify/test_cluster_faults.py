@@ -16,8 +16,8 @@ import pytest
 from hitless.api.loader import LoadedObject, load
 from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
-from hitless.clock import Clock
-from hitless.kube.client import KubeClient, load_kubeconfig
+from hitless.clock import Clock, RealClock
+from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
 from hitless.verify import cluster, cluster_cleanup
 from hitless.verify.cluster_steps import ClusterOptions, Watched
 from tests.apiserver.conftest import Served
@@ -162,3 +162,27 @@ async def test_a_namespace_that_cannot_be_deleted_is_left_and_said(
             content_type="application/merge-patch+json",
         )
     assert served.store.get("Namespace", "", namespace) is None
+
+
+async def test_a_refused_delete_leaves_the_namespace_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    class Refusing:
+        async def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+            # kube-apiserver's words for an RBAC refusal (a webhook's read alike).
+            raise ApiError(
+                403,
+                'namespaces "hitless-verify-0f" is forbidden: User "ci" cannot delete resource '
+                '"namespaces" in API group "" in the namespace "hitless-verify-0f"',
+                "Forbidden",
+            )
+
+    done = await cluster_cleanup.delete_namespace(
+        Refusing(),  # type: ignore[arg-type]
+        "hitless-verify-0f",
+        RealClock(),
+        cluster_cleanup.kubectl(None, "staging"),
+    )
+    assert done["deleted"] is False and done["left"].startswith("the DELETE was refused: 403 Forbidden")
+    assert done["command"] == "kubectl --context staging delete namespace hitless-verify-0f"
+    err = capsys.readouterr().err
+    assert "namespace hitless-verify-0f was left in place: the DELETE was refused" in err
+    assert "to finish deleting it: kubectl --context staging delete namespace hitless-verify-0f" in err
