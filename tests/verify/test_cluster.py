@@ -126,7 +126,9 @@ def test_the_broken_manifest_fails_with_the_termination_race_named(cluster: Clus
     assert "terminating-still-routed" in done.stdout
     # The throwaway namespace is gone again.
     assert cluster.namespaces() == SYSTEM
-    assert (tmp_path / "report.html").stat().st_size > 0
+    assert "On a cluster" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "timeline.png").read_bytes().startswith(b"\x89PNG")
+    assert report["cluster"]["cleanup"] == {"namespace": report["cluster"]["namespace"], "deleted": True}
 
 
 def test_the_zero_downtime_manifest_passes(cluster: Cluster) -> None:
@@ -220,6 +222,6 @@ def test_ctrl_c_deletes_the_throwaway_namespace(cluster: Cluster) -> None:
 
 
 def test_cluster_flags_without_a_kubeconfig_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    code = verify_cli.main([str(ROOT / "examples/zero-downtime.yaml"), "--context", "staging"])
+    code = verify_cli.main([str(ROOT / "examples/zero-downtime.yaml"), "--namespace", "staging"])
     assert code == 2
-    assert "--context is for a cluster: it needs --kubeconfig" in capsys.readouterr().err
+    assert "--namespace is for a cluster: it needs --kubeconfig" in capsys.readouterr().err

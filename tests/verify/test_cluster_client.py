@@ -90,3 +90,42 @@ async def test_a_silent_stream_is_cut_by_the_idle_timeout_and_resumed(served: Se
             await cancel_and_wait(task)
     assert reflector.gaps[0].why.startswith("watch stream failed")
     assert reflector.gaps[0].end >= reflector.gaps[0].start
+
+
+async def test_a_server_that_closes_every_watch_at_once_is_not_hammered(
+    served: Served, tmp_path: Path
+) -> None:
+    assert served.server.rest is not None
+    served.server.rest.min_request_timeout = 0.01  # every watch ends at once, with no event
+    events = on_event = Events()
+    opened: list[float] = []
+    lists: list[float] = []
+
+    async with _client(served, tmp_path) as client:
+        reflector = Reflector(client, "/api/v1/namespaces/default/pods", RealClock(), on_event)
+        real_watch, real_list = client.watch_lines, reflector._list
+
+        async def watch_lines(*args: Any) -> Any:
+            opened.append(asyncio.get_running_loop().time())
+            return await real_watch(*args)
+
+        async def listed() -> None:
+            lists.append(asyncio.get_running_loop().time())
+            await real_list()
+
+        client.watch_lines = watch_lines  # type: ignore[method-assign]
+        reflector._list = listed  # type: ignore[method-assign]
+        task = spawn("reflector", reflector.run())
+        try:
+            async with asyncio.timeout(10):
+                while len(lists) < 2:
+                    await reflector.gap.wait()
+                    reflector.gap.clear()
+        finally:
+            await cancel_and_wait(task)
+    # client-go's "very short watch": listed again after a backoff of 0.8 s (then 1.6 s, ...),
+    # not watched again at once, hundreds of times a second.
+    assert lists[1] - lists[0] >= 0.8
+    assert len(opened) <= 2
+    assert all(g.why == "watch closed by the server" for g in reflector.gaps)
+    assert events == []

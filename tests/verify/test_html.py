@@ -40,10 +40,14 @@ PROBE = r"""JSON.stringify((() => {
   const mark = document.querySelector('#timeline circle.fail');
   const seg = document.querySelector('#timeline rect.seg');
   return {
-    // hit: what the pointer would hover at the mark's centre is a failure mark (nothing covers it).
+    // hit: what the pointer would hover at the mark's centre is a failure mark (nothing covers it);
+    // a mark below the window is scrolled to first (elementFromPoint sees the viewport only).
     marks: q('#timeline circle.fail').map(c => ({f: +c.dataset.f, i: +c.dataset.i,
-      fill: c.getAttribute('fill'), ...box(c), hit: !!document.elementFromPoint(box(c).x,
-        (box(c).top + box(c).bottom) / 2)?.matches('circle.fail')})),
+      fill: c.getAttribute('fill'), ...box(c), hit: (() => {
+        if (box(c).bottom > innerHeight) c.scrollIntoView({block: 'center'});
+        const b = box(c), hit = document.elementFromPoint(b.x, (b.top + b.bottom) / 2);
+        window.scrollTo(0, 0);
+        return !!hit?.matches('circle.fail'); })()})),
     ticks: q('#timeline g.tick').map(g => ({t: +g.dataset.t, ...box(g.querySelector('line'))})),
     lanes: q('#timeline g.lane').map(g => ({pod: g.dataset.pod, ...box(g)})),
     segs: q('#timeline g.lane').map(g => ({pod: g.dataset.pod,
@@ -51,6 +55,8 @@ PROBE = r"""JSON.stringify((() => {
     cuts: q('#timeline g.lane').map(g => ({pod: g.dataset.pod,
       cuts: [...g.querySelectorAll('rect.cut')].map(r => ({node: r.dataset.node, ...box(r)}))})),
     markTip: mark ? tip(mark) : null,
+    tips: q('#timeline circle.fail').slice(0, 40).map(c => ({i: +c.dataset.i, text: tip(c)})),
+    gaps: q('#timeline rect.gap').map(r => ({tip: r.dataset.tip, ...box(r)})),
     segTip: seg ? tip(seg) : null,
     images: document.images.length,
     scripts: document.scripts.length,
@@ -93,6 +99,48 @@ def hostile() -> dict[str, Any]:
     return data
 
 
+def cluster_mode() -> dict[str, Any]:
+    """The example as a cluster run's report.json would have it (verify/cluster.py document()):
+    no proxy records, an evidence per failure, the ``cluster`` section."""
+    data = example()
+    pods = [p["pod"] for p in data["pods"]]
+    evidence = ("exact-connection", "inferred", "unattributed")
+    for k, f in enumerate(data["failures"]):
+        f.update(node="", evidence=evidence[k % 3], candidates=[])
+        if f["evidence"] == "unattributed":
+            f.update(pod=None, cause="other", phase=None, candidates=pods[:2])
+    for pod in data["pods"]:
+        pod["routedBy"] = {}
+    counts: dict[str, int] = {}
+    for f in data["failures"]:
+        counts[f["evidence"]] = counts.get(f["evidence"], 0) + 1
+    data["causes"] = {}
+    for f in data["failures"]:
+        data["causes"][f["cause"]] = data["causes"].get(f["cause"], 0) + 1
+    data["mode"] = "cluster"
+    data["cluster"] = {
+        "mode": "cluster",
+        "server": "https://127.0.0.1:6443",
+        "serverVersion": "v1.34.1",
+        "namespace": "hitless-verify-1a2b3c4d",
+        "runId": "1a2b3c4d",
+        "target": {"address": "127.98.95.171:80", "through": "ClusterIP"},
+        "gaps": [
+            {"resource": "pods", "start": 1.5, "end": 1.75, "why": "watch closed by the server"},
+            {"resource": "events", "start": 3.0, "end": 3.02, "why": "410 Expired: too old resource version"},
+        ],
+        "evidence": counts,
+        "propagation": {pods[0]: 0.418, pods[1]: 0.251},
+        "cleanup": {
+            "namespace": "hitless-verify-1a2b3c4d",
+            "deleted": False,
+            "left": "still Terminating 120 s after its DELETE",
+            "command": "kubectl delete namespace hitless-verify-1a2b3c4d",
+        },
+    }
+    return data
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, chromium.PageRun]:
     binary = chromium.find()
@@ -104,6 +152,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, chromium.PageRu
         "example": page,
         "large": render_html(large()),
         "hostile": render_html(hostile()),
+        "cluster": render_html(cluster_mode()),
         "leak-csp": page.replace("</main>", LEAK + "</main>"),
         "leak": page.replace("</main>", LEAK + "</main>").replace('http-equiv="Content-Security-Policy"', ""),
         "throws": page.replace("</main>", "<script>window.noSuchFunction()</script></main>"),
@@ -339,3 +388,67 @@ def test_a_name_reused_by_a_later_pod_puts_each_failure_on_the_pod_of_its_time()
     assert len(lanes) == 2 and tops[0] < tops[1]
     # Each failure on the lane of the pod that had the name at its time.
     assert tops[0] <= marks[0] <= tops[0] + 14 and tops[1] <= marks[1] <= tops[1] + 14
+
+
+def test_a_cluster_run_says_what_it_could_and_could_not_show(pages: dict[str, chromium.PageRun]) -> None:
+    run, data = pages["cluster"], cluster_mode()
+    drawn, cluster = run.value, data["cluster"]
+    assert run.errors() == [] and run.external_requests() == [], (run.errors(), run.requests)
+    text = drawn["text"]
+    for said in (
+        "What this run could show",
+        "What it could not show",
+        "Which node's proxy routed a request",
+        "deletion plus the container's preStop sleep",
+        cluster["server"],
+        cluster["target"]["address"],
+        "the Service's ClusterIP",
+        "preStop sleep of at least 0.42 s",
+        "still reached after",
+        "watch closed by the server",
+        "410 Expired",
+        # The namespace left, and the command that finishes it.
+        cluster["cleanup"]["command"],
+    ):
+        assert said in text, said
+    for evidence, count in cluster["evidence"].items():
+        assert f"{evidence} ×{count}" in text
+    for pod, bound in cluster["propagation"].items():
+        assert f"{bound:.3f} s" in text and pod in text
+    # No proxy records: no cut-off drawn, none promised by the legend.
+    assert all(lane["cuts"] == [] for lane in drawn["cuts"]) and "cut-off: its proxy" not in text
+    # The gaps are grey bands at their times, each saying why.
+    x = to_x(drawn["ticks"])
+    assert next(g["tip"] for g in drawn["gaps"]).endswith(": watch closed by the server")
+    for gap, band in zip(cluster["gaps"], drawn["gaps"], strict=True):
+        assert band["left"] == pytest.approx(x(gap["start"]), abs=1.0)
+        assert band["right"] == pytest.approx(x(gap["end"]), abs=2.5)
+    # Every failure where report.json says: on its pod's lane, or the "(no pod)" lane when unattributed.
+    failures = data["failures"]
+    lanes = {lane["pod"]: lane for lane in drawn["lanes"]}
+    assert sorted(m["i"] for m in drawn["marks"]) == list(range(len(failures)))
+    for mark in drawn["marks"]:
+        failure = failures[mark["i"]]
+        assert mark["x"] == pytest.approx(x(failure["time"]), abs=1.0), failure
+        lane = lanes[failure["pod"] or ""]
+        assert lane["top"] <= mark["top"] and mark["bottom"] <= lane["bottom"], (failure, lane, mark)
+        assert mark["hit"], mark
+    # Each mark's tooltip names its evidence, and an unattributed one its candidates.
+    for tip in drawn["tips"]:
+        failure = failures[tip["i"]]
+        assert f"evidence: {failure['evidence']}" in tip["text"]
+        if failure["evidence"] == "unattributed":
+            assert "candidates: " + ", ".join(failure["candidates"]) in tip["text"]
+        else:
+            assert "candidates" not in tip["text"]
+    assert {failures[t["i"]]["evidence"] for t in drawn["tips"]} == set(cluster["evidence"])
+    # The failures list (folded: not in the page's visible text) has the evidence and candidates.
+    page = render_html(data)
+    assert "<th>evidence</th><th>candidates</th>" in page
+    unattributed = next(f for f in failures if f["evidence"] == "unattributed")
+    assert "<td>unattributed</td><td>" + ", ".join(unattributed["candidates"]) + "</td>" in page
+
+
+def test_a_local_report_has_no_cluster_block() -> None:
+    page = render_html(example())
+    assert "On a cluster" not in page and "watch gap" not in page and "<th>evidence</th>" not in page

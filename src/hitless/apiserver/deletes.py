@@ -63,6 +63,8 @@ def _delete_one(rest: Rest, target: Target, obj: K8sObject, options: Json) -> K8
         return obj
     if options.get("propagationPolicy") == "Orphan":
         _orphan(rest, obj)
+    if r.kind == "Namespace" and obj.metadata.finalizers:
+        return _terminate_namespace(rest, obj)
     grace = options.get("gracePeriodSeconds")
     try:
         gone = rest.store.delete(r.kind, r.store_namespace(target.namespace), obj.name, grace)
@@ -70,6 +72,29 @@ def _delete_one(rest: Rest, target: Target, obj: K8sObject, options: Json) -> K8
         raise status.not_found(r.group, r.plural, obj.name) from exc
     still = rest.store.get(r.kind, r.store_namespace(target.namespace), obj.name)
     return still if still is not None and still.metadata.uid == gone.metadata.uid else None
+
+
+def _terminate_namespace(rest: Rest, namespace: K8sObject) -> K8sObject:
+    """A namespace with ``metadata.finalizers`` is not removed: it stays ``Terminating``.
+
+    pkg/registry/core/namespace/storage/storage.go Delete: the first DELETE sets
+    ``deletionTimestamp`` and ``status.phase: Terminating``; the namespace controller then deletes
+    the content and finalizes ``spec.finalizers``, and the generic registry keeps the object
+    until whoever owns each ``metadata.finalizers`` entry removes it (an update that removes the
+    last one deletes it: rest.Rest._write). hitless's server does the controller's part at once
+    (as it removes a namespace without finalizers at once), so what stays is what nothing here
+    removes: the metadata finalizers.
+    """
+    if namespace.metadata.deletion_timestamp is not None:
+        return namespace
+    new = namespace.copy_deep()
+    new.metadata.deletion_timestamp = rest.clock.wall().replace(microsecond=0)
+    new.metadata.deletion_grace_period_seconds = 0
+    extra = new.model_extra if new.model_extra is not None else {}
+    # Finalized: an empty list, which the API's JSON omits (omitempty).
+    extra["spec"] = {k: v for k, v in (extra.get("spec") or {}).items() if k != "finalizers"}
+    extra["status"] = {**(extra.get("status") or {}), "phase": "Terminating"}
+    return rest.store.keep_deleting(new)
 
 
 def _orphan(rest: Rest, owner: K8sObject) -> None:

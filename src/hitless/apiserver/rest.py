@@ -76,6 +76,11 @@ class Rest:
         self.stopping = asyncio.Event()
         # The pod network's dial, for pods/proxy (ApiServer.dial; None: no pod is reachable).
         self.dial: proxy.Dial | None = None
+        # kube-apiserver's --min-request-timeout (default 1800 s): a watch without timeoutSeconds
+        # is closed by the server after a random time between this and twice this
+        # (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go). Tests set it short to
+        # close watches mid-run.
+        self.min_request_timeout = 1800.0
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -375,7 +380,13 @@ class Rest:
         try:
             if subresource == "status":
                 return write_status(self.store, new)
-            return self.store.update(new)
+            stored = self.store.update(new)
+            meta = stored.metadata
+            if r.kind == "Namespace" and meta.deletion_timestamp and not meta.finalizers:
+                # The generic registry's ShouldDeleteDuringUpdate: the update that removes the
+                # last finalizer of an object being deleted deletes it.
+                self.store.delete(r.kind, "", stored.name)
+            return stored
         except NotFound as exc:
             raise status.not_found(r.group, r.plural, live.name) from exc
 

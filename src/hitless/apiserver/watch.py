@@ -15,6 +15,7 @@ object entering it is ADDED and one leaving it DELETED.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,8 +138,12 @@ async def serve_watch(rest: Rest, request: web.Request, target: Target) -> web.S
     initial_events = request.query.get("sendInitialEvents")
     rv_text = request.query.get("resourceVersion", "")
     timeout_text = request.query.get("timeoutSeconds", "")
-    # 0 or absent: no timeout of its own (the API server would apply its default, minutes).
-    timeout = int(timeout_text) if timeout_text.isdigit() and int(timeout_text) > 0 else None
+    # 0 or absent: the server's own, between --min-request-timeout and twice that (get.go).
+    timeout = (
+        int(timeout_text)
+        if timeout_text.isdigit() and int(timeout_text) > 0
+        else rest.min_request_timeout * (1 + random.random())
+    )
     namespace = target.namespace if r.namespaced else None
     if rv_text not in ("", "0") and not rv_text.isdigit():
         raise status.bad_request(f'invalid resource version "{rv_text}"')
@@ -200,7 +205,7 @@ async def serve_watch(rest: Rest, request: web.Request, target: Target) -> web.S
         obj = {"kind": r.kind, "apiVersion": r.group_version, "metadata": meta}
         return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = time.monotonic() + timeout
     try:
         await resp.prepare(request)
         if expired is not None:
@@ -212,12 +217,10 @@ async def serve_watch(rest: Rest, request: web.Request, target: Target) -> web.S
             await resp.write(bookmark(start_rv, end=True))
         last_rv = start_rv
         while not rest.stopping.is_set():
-            wait = BOOKMARK_INTERVAL_S if bookmarks else None
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                wait = left if wait is None else min(wait, left)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            wait = min(BOOKMARK_INTERVAL_S, left) if bookmarks else left
             try:
                 item = await asyncio.wait_for(sub.queue.get(), wait)
             except TimeoutError:

@@ -68,8 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_image_flags(p)
     # Cluster mode (issue 20): the same run on any API server, verify/cluster.py.
-    p.add_argument("--kubeconfig", metavar="PATH", help="verify on the cluster this kubeconfig names")
-    p.add_argument("--context", metavar="NAME", help="with --kubeconfig: the kubeconfig context to use")
+    # A bare --kubeconfig (or --context alone) is $KUBECONFIG, else ~/.kube/config: cluster mode
+    # stays a choice made on the command line, never implied by the environment (docs/verify.md).
+    p.add_argument(
+        "--kubeconfig",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="verify on the cluster this kubeconfig names (bare: $KUBECONFIG, else ~/.kube/config)",
+    )
+    p.add_argument("--context", metavar="NAME", help="the kubeconfig context to use (implies --kubeconfig)")
     p.add_argument(
         "--namespace",
         metavar="NS",
@@ -114,10 +122,9 @@ def main(argv: list[str]) -> int:
     workload, context = pick_workload(service, objects, args.workload)
     if isinstance(workload, str):
         return _error(workload)
-    if args.kubeconfig is not None:
+    if args.kubeconfig is not None or args.context is not None:
         return _cluster(args, service, context, result.applied())
     for flag, value in (
-        ("--context", args.context),
         ("--namespace", args.namespace),
         ("--allow-node-drain", args.allow_node_drain or None),
     ):
@@ -185,7 +192,7 @@ def _cluster(
     if args.report and (problem := _report_dir_error(args.report)):
         return _error(problem)
     opts = ClusterOptions(
-        args.kubeconfig,
+        args.kubeconfig or None,
         args.context,
         args.namespace,
         path=args.path,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,14 +48,43 @@ class Credentials:
     refresh: Callable[[], dict[str, str]] | None = None
 
 
+def kubeconfig_files(path: str | None) -> str:
+    """The kubeconfig files to read, as kubectl picks them (client-go's clientcmd/loader.go
+    ClientConfigLoadingRules): an explicit path alone; else ``$KUBECONFIG``, a list separated by
+    ``os.pathsep``; else ``~/.kube/config``. ``$KUBECONFIG`` is read now, not at import."""
+    if path:
+        return path
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
 def load_kubeconfig(path: str | None, context: str | None) -> Credentials:
     """Read ``path`` (or ``$KUBECONFIG``, ``~/.kube/config``) through the official client's loader."""
-    from kubernetes import client, config  # lazy: only --kubeconfig needs it
+    from kubernetes import client  # lazy: only cluster mode needs it
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
+    files = kubeconfig_files(path)
+    if path and not os.path.exists(path):
+        raise ConfigException(f"stat {path}: no such file or directory")
+    # The official merger reads the list as client-go merges it (missing files skipped, the
+    # first file to name a cluster, user or context wins) but lets the *last* current-context
+    # win; client-go's rule is the first (loader.go: "the first file to set CurrentContext
+    # wins"), which is what kubectl uses.
+    merger = KubeConfigMerger(files)  # type: ignore[no-untyped-call]
+    if merger.config is None:
+        raise ConfigException(f"no kubeconfig found in {files}")
+    current = [merger.config_files[p].get("current-context") for p in merger.paths]
+    first = next((c for c in current if c), None)
+    if first is not None:
+        merger.config.value["current-context"] = first
     conf = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=path, context=context, client_configuration=conf
+    loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
+        config_dict=merger.config,
+        config_base_path=None,
+        active_context=context,
+        config_persister=merger.save_changes,
     )
+    loader.load_and_set(conf)  # type: ignore[no-untyped-call]
     ctx: ssl.SSLContext | bool
     if conf.verify_ssl:
         ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert)
@@ -180,6 +210,9 @@ class Gap:
     why: str
 
 
+# client-go's reflector backoff starts at 800 ms (tools/cache/reflector.go NewReflectorWithOptions).
+SHORT_WATCH_BACKOFF = 0.8
+
 EventHandler = Callable[[str, JSON, float], Awaitable[None] | None]
 
 
@@ -212,14 +245,21 @@ class Reflector:
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     # Set at each gap recorded.
     gap: asyncio.Event = field(default_factory=asyncio.Event)
+    field_selector: str = ""
     _rv: str = ""
+    _pending: tuple[float, str] | None = None
+    _heard: float = 0.0
+    _events: int = 0
 
     @property
     def resource(self) -> str:
         return self.path.rsplit("/", 1)[-1]
 
     def _query(self) -> dict[str, str]:
-        return {"labelSelector": self.label_selector} if self.label_selector else {}
+        query = {"labelSelector": self.label_selector} if self.label_selector else {}
+        if self.field_selector:
+            query["fieldSelector"] = self.field_selector
+        return query
 
     async def _emit(self, kind: str, obj: JSON, at: float) -> None:
         result = self.on_event(kind, obj, at)
@@ -249,9 +289,17 @@ class Reflector:
         await self.follow()
 
     async def follow(self) -> None:
-        """Watch from the last version listed or seen, for ever (until cancelled)."""
+        """Watch from the last version listed or seen, for ever (until cancelled).
+
+        Every stretch between one stream ending and the view being whole again is a gap: the
+        next stream open (resumed from the last resourceVersion: the server replays what changed
+        meanwhile, stamped late), or after a 410 the re-list. A server closes every watch now
+        and then (kube-apiserver after ``--min-request-timeout``, 30 to 60 min), so gaps are
+        ordinary; each is in the report because in it the arrival times are late.
+        """
+        backoff = SHORT_WATCH_BACKOFF
         while True:
-            lost = self.clock.now()
+            opened = self.clock.now()
             try:
                 why = await self._watch()
             except ApiError as exc:
@@ -259,35 +307,63 @@ class Reflector:
                     raise
                 why = "410 Gone at connect"
             except (TimeoutError, aiohttp.ClientError) as exc:
-                why = f"watch stream failed: {type(exc).__name__}"
-                await self._resume(lost, why)
+                # A dead link is known only when the idle timeout fires: the view may have been
+                # stale since the stream last spoke.
+                since = self._heard if self._heard >= opened else opened
+                self._lose(since, f"watch stream failed: {type(exc).__name__}")
+                if self._heard < opened:  # refused at connect: the server is down or restarting
+                    await self.clock.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
                 continue
-            if why is None:  # closed by the server in the ordinary way: resume from the last RV
+            if why is None:
+                why = "watch closed by the server"
+                self._lose(self.clock.now(), why)
+                # tools/cache/reflector.go watchHandler: a watch that ends within a second with
+                # no event is an error ("very short watch"), and ListAndWatch starts over with a
+                # list after a backoff (wait.BackoffUntil): a server that closes every watch at
+                # once must not be hammered.
+                if self._events == 0 and self.clock.now() - opened < 1.0:
+                    await self.clock.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    await self._list()
+                    self._close_gap()
+                else:
+                    backoff = SHORT_WATCH_BACKOFF
                 continue
             if why.startswith("410"):
+                self._lose(self.clock.now(), why)
                 await self._list()
-                self.gaps.append(Gap(self.resource, lost, self.clock.now(), why))
-                self.gap.set()
+                self._close_gap()
             else:
-                await self._resume(lost, why)
+                self._lose(self.clock.now(), why)
 
-    async def _resume(self, lost: float, why: str) -> None:
-        # From the last version seen: nothing is lost if the server still has it, and a 410 on
-        # the next connect sends us to re-list. The gap is recorded either way: in between the
-        # view may have been stale.
-        self.gaps.append(Gap(self.resource, lost, self.clock.now(), why))
-        self.gap.set()
+    def _lose(self, at: float, why: str) -> None:
+        # A gap already open keeps its start: the view has been stale since then.
+        if self._pending is None:
+            self._pending = (at, why)
+
+    def _close_gap(self) -> None:
+        if self._pending is not None:
+            start, why = self._pending
+            self._pending = None
+            self.gaps.append(Gap(self.resource, start, self.clock.now(), why))
+            self.gap.set()
 
     async def _watch(self) -> str | None:
         """Follow one watch stream; the reason it ended when that means a gap."""
         query = {**self._query(), "watch": "true", "allowWatchBookmarks": "true"}
         query["resourceVersion"] = self._rv
         resp = await self.client.watch_lines(self.path, query, self.idle_timeout)
+        # Open again from the last version seen: what changed meanwhile is replayed now.
+        self._heard = self.clock.now()
+        self._events = 0
+        self._close_gap()
         try:
             while True:
                 line = await resp.content.readline()
                 if not line:
                     return None
+                self._heard = self.clock.now()
                 event = json.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 # kubernetes-client/python-base#57: an ERROR carries a Status, not an object.
@@ -299,6 +375,7 @@ class Reflector:
                     self._rv = rv
                 if kind == "BOOKMARK":
                     continue
+                self._events += 1
                 at = self.clock.now()
                 if kind == "DELETED":
                     self.cache.pop(_key(obj), None)

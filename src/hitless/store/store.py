@@ -215,6 +215,16 @@ class Store:
         self._commit("MODIFIED", obj)
         return obj
 
+    def keep_deleting(self, obj: ObjT) -> ObjT:
+        """Store ``obj`` with the ``deletionTimestamp`` it carries: an object a DELETE keeps for its
+        finalizers (apiserver registry/generic/registry/store.go updateForGracefulDeletionAndFinalizers)."""
+        current = self._require(obj)
+        obj = obj.copy_deep()
+        obj.metadata.uid = current.metadata.uid
+        obj.metadata.creation_timestamp = current.metadata.creation_timestamp
+        self._commit("MODIFIED", obj)
+        return obj
+
     def update_status(self, obj: ObjT) -> ObjT:
         """Replace the status of an object, keeping everything else as stored."""
         current = self._require(obj)

@@ -23,11 +23,12 @@ from typing import Any
 from hitless.api.loader import LoadedObject
 from hitless.api.types.service import Service
 from hitless.clock import Clock
-from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
+from hitless.kube.client import ApiError, KubeClient, kubeconfig_files, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import cluster_scenarios
 from hitless.verify.applog import AppLogs, apply_sigterm, peer_index
 from hitless.verify.attribute import Attribution, Route, RunContext
+from hitless.verify.cluster_cleanup import delete_namespace, kubectl
 from hitless.verify.cluster_steps import (
     RUN_LABEL,
     SETTLE_TIMEOUT,
@@ -66,7 +67,7 @@ async def run_cluster(
     try:
         creds = load_kubeconfig(opts.kubeconfig, opts.context)
     except Exception as exc:  # the loader raises ConfigException, OSError, YAML errors...
-        raise PreflightError(f"kubeconfig {opts.kubeconfig}: {exc}") from exc
+        raise PreflightError(f"kubeconfig {kubeconfig_files(opts.kubeconfig)}: {exc}") from exc
     async with KubeClient(creds) as client:
         try:
             version = await client.request("GET", "/version", timeout=10)
@@ -99,15 +100,22 @@ async def run_cluster(
         applied: list[LoadedObject] = []
         try:
             if opts.namespace is None:
-                await client.request(
-                    "POST",
-                    "/api/v1/namespaces",
-                    body={
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {"name": namespace, "labels": {RUN_LABEL: run_id}},
-                    },
-                )
+                try:
+                    await client.request(
+                        "POST",
+                        "/api/v1/namespaces",
+                        body={
+                            "apiVersion": "v1",
+                            "kind": "Namespace",
+                            "metadata": {"name": namespace, "labels": {RUN_LABEL: run_id}},
+                        },
+                    )
+                except asyncio.CancelledError:
+                    # A Ctrl-C while the POST was out: the server may have created it already
+                    # (a watcher may have seen it); deleting one that is not there is a 404, no harm.
+                    created = True
+                    LEFT.add(namespace)
+                    raise
                 created = True
                 LEFT.add(namespace)
             await apply(client, loaded, namespace, dry_run=True)
@@ -117,7 +125,7 @@ async def run_cluster(
         finally:
             # Shielded: a Ctrl-C cancels the run, not its cleanup (a second one leaves it: main()).
             if created:
-                await asyncio.shield(_delete_namespace(client, namespace))
+                info["cleanup"] = await asyncio.shield(_delete_namespace(client, namespace, clock, opts))
             else:
                 await asyncio.shield(_delete_applied(client, applied, namespace))
 
@@ -126,14 +134,14 @@ async def run_cluster(
 LEFT: set[str] = set()
 
 
-async def _delete_namespace(client: KubeClient, namespace: str) -> None:
-    try:
-        await client.request("DELETE", f"/api/v1/namespaces/{namespace}")
-    except ApiError as exc:
-        if exc.code != 404:
-            print(f"hitless verify: could not delete namespace {namespace}: {exc}", file=sys.stderr)
-            return
-    LEFT.discard(namespace)
+async def _delete_namespace(
+    client: KubeClient, namespace: str, clock: Clock, opts: ClusterOptions
+) -> dict[str, Any]:
+    # Bounded, as kubectl delete --wait; a namespace left is said plainly (verify/cluster_cleanup.py).
+    done = await delete_namespace(client, namespace, clock, kubectl(opts.kubeconfig, opts.context))
+    if done["deleted"]:
+        LEFT.discard(namespace)
+    return done
 
 
 async def _delete_applied(client: KubeClient, applied: list[LoadedObject], namespace: str) -> None:
@@ -339,7 +347,11 @@ def main(
         loaded,
         output=output,
         report_dir=report_dir,
-        picture=False,
+        picture_gaps=outcome.run.get("gaps", []),
         trailer=trailer,
     )
+    if not outcome.run.get("cleanup", {}).get("deleted", True):
+        # As kubectl delete --wait that times out: the run's verdict stands in the report, but
+        # the command did not finish what it started (a namespace is left on the cluster).
+        return EXIT_FAILED
     return 0 if outcome.report.passed else EXIT_FAILED

@@ -34,7 +34,7 @@ class PreflightError(ClusterError):
 
 @dataclass
 class ClusterOptions:
-    kubeconfig: str
+    kubeconfig: str | None  # None: $KUBECONFIG, else ~/.kube/config (kube/client.py)
     context: str | None
     namespace: str | None
     path: str = "/"

@@ -26,16 +26,18 @@ def emit(
     output: str = "text",
     report_dir: str | Path | None = None,
     picture: bool = True,
+    picture_gaps: Sequence[dict[str, Any]] = (),
     trailer: str = "",
     stdout: TextIO | None = None,
 ) -> None:
     """Name each finding's manifest lines in ``document`` (report.json's shape), write DIR, print.
 
-    ``trailer`` ends the text output (a cluster run's server, namespace and evidence counts).
+    ``trailer`` ends the text output (a cluster run's server, namespace and evidence counts);
+    ``picture_gaps`` are a cluster run's watch gaps, shaded on timeline.png.
     """
     locate(document["findings"], list(loaded))
     if report_dir:
-        write_report_dir(Path(report_dir), document, report if picture else None)
+        write_report_dir(Path(report_dir), document, report if picture else None, picture_gaps)
     out = stdout if stdout is not None else sys.stdout
     if output == "json":
         out.write(json.dumps(document, indent=2) + "\n")
@@ -46,7 +48,12 @@ def emit(
         out.write(trailer)
 
 
-def write_report_dir(out: Path, document: dict[str, Any], picture: Report | None = None) -> None:
+def write_report_dir(
+    out: Path,
+    document: dict[str, Any],
+    picture: Report | None = None,
+    gaps: Sequence[dict[str, Any]] = (),
+) -> None:
     """report.json and report.html in ``out`` (made if missing); timeline.png from ``picture``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
@@ -55,4 +62,4 @@ def write_report_dir(out: Path, document: dict[str, Any], picture: Report | None
         # Not at import: matplotlib is slow to load, and only a report directory needs it.
         from hitless.verify.picture import write_png
 
-        write_png(picture, out / "timeline.png")
+        write_png(picture, out / "timeline.png", gaps=list(gaps))

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from hitless.verify.html_assets import CSP, CSS, JS
+from hitless.verify.html_cluster import cluster_block, evidence_cells, failure_columns, is_cluster
 from hitless.verify.html_latency import latency_svg
 from hitless.verify.html_svg import (
     PHASES,
@@ -49,7 +50,9 @@ def render_html(report: dict[str, Any]) -> str:
     failures = report.get("failures", [])
     drawn = drawn_failures(failures)
     timeline = timeline_svg(report, drawn)
-    tips_json = json.dumps(_tips([failures[i] for i in drawn]), separators=(",", ":"))
+    # A cluster run's blames also carry their candidates (an unattributed one's failing pods).
+    fields = (*TIP_FIELDS, "candidates") if is_cluster(report) else TIP_FIELDS
+    tips_json = json.dumps(_tips([failures[i] for i in drawn], fields), separators=(",", ":"))
     # A script element cannot be closed from inside JSON whose "<" are escaped.
     tips_json = tips_json.replace("<", "\\u003c")
     title = f"hitless verify: {verdict.upper()} · {run.get('service', '')} · {run.get('scenario', '')}"
@@ -59,7 +62,7 @@ def render_html(report: dict[str, Any]) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
-        _header(report, verdict),
+        _header(report, verdict) + cluster_block(report),
         "<h2>Timeline</h2>",
         timeline,
         _legend(report),
@@ -86,15 +89,15 @@ TIP_FIELDS = (
 )  # fmt: skip
 
 
-def _tips(failures: list[dict[str, Any]]) -> dict[str, Any]:
+def _tips(failures: list[dict[str, Any]], fields: tuple[str, ...] = TIP_FIELDS) -> dict[str, Any]:
     """The drawn failures' fields for the tooltips, by column with each column's distinct values
     once (causes, pods, nodes, texts repeat): a third of the size of the plain records."""
-    values: list[list[Any]] = [[] for _ in TIP_FIELDS]
-    index: list[dict[str, int]] = [{} for _ in TIP_FIELDS]
+    values: list[list[Any]] = [[] for _ in fields]
+    index: list[dict[str, int]] = [{} for _ in fields]
     rows = []
     for f in failures:
         row = []
-        for k, name in enumerate(TIP_FIELDS):
+        for k, name in enumerate(fields):
             value = f.get(name)
             key = json.dumps(value)
             if key not in index[k]:
@@ -102,7 +105,7 @@ def _tips(failures: list[dict[str, Any]]) -> dict[str, Any]:
                 values[k].append(value)
             row.append(index[k][key])
         rows.append(row)
-    return {"columns": list(TIP_FIELDS), "values": values, "rows": rows}
+    return {"columns": list(fields), "values": values, "rows": rows}
 
 
 def _header(report: dict[str, Any], verdict: str) -> str:
@@ -160,10 +163,19 @@ def _ms(value: Any) -> str:
 def _legend(report: dict[str, Any]) -> str:
     causes = list(report.get("causes", {}))
     items = [f'<span><i style="background:{c}"></i>{_e(label)}</span>' for c, label in PHASES.values()]
+    if is_cluster(report):
+        # No proxy records on a cluster: no cut-off; the stop signal is an estimate.
+        items += [
+            "<span>▼ stop signal (estimated: deletion + preStop)</span><span>✕ SIGKILL</span>",
+            '<span><i style="background:#bdbdbd"></i>watch gap</span>',
+        ]
+    else:
+        items += [
+            '<span><i style="background:#111;width:3px"></i>a node\'s cut-off: its proxy stopped routing '
+            "to the pod</span>",
+            "<span>▼ stop signal</span><span>✕ SIGKILL</span>",
+        ]
     items += [
-        '<span><i style="background:#111;width:3px"></i>a node\'s cut-off: its proxy stopped routing '
-        "to the pod</span>",
-        "<span>▼ stop signal</span><span>✕ SIGKILL</span>",
         '<span><i style="background:#333;width:3px"></i>gone</span>',
         '<span><i style="background:#c6dbef;border:1px solid #3182bd"></i>requests/s</span>',
         '<span><i style="background:#de2d26"></i>failed/s</span>',
@@ -273,16 +285,19 @@ def _failure_table(failures: list[dict[str, Any]]) -> str:
     if not failures:
         return ""
     shown = failures[:MAX_ROWS]
+    blamed = failure_columns(failures)  # a cluster run's: how sure each blame is
     rows = "".join(
         f'<tr><td class="n">{_e(f.get("seq"))}</td><td class="n">{_e(f.get("time"))}</td>'
         f"<td>{_e(f.get('cause'))}</td><td>{_e(f.get('pod'))}</td><td>{_e(f.get('node'))}</td>"
         f"<td>{_e(f.get('phase'))}</td><td>{_e(f.get('outcome'))}</td><td>{_e(f.get('connection'))}</td>"
-        f"<td>{_e(f.get('reason'))}</td></tr>"
+        + (evidence_cells(f) if blamed else "")
+        + f"<td>{_e(f.get('reason'))}</td></tr>"
         for f in shown
     )
+    extra = "<th>evidence</th><th>candidates</th>" if blamed else ""
     more = f" (the first {MAX_ROWS}; report.json has all)" if len(failures) > MAX_ROWS else ""
     return (
         f"<h2>Failed requests</h2><details><summary>{len(failures)} failed requests{more}</summary>"
         "<table><tr><th>#</th><th>time (s)</th><th>cause</th><th>pod</th><th>node</th><th>phase</th>"
-        f"<th>outcome</th><th>connection</th><th>why</th></tr>{rows}</table></details>"
+        f"<th>outcome</th><th>connection</th>{extra}<th>why</th></tr>{rows}</table></details>"
     )

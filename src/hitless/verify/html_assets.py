@@ -49,6 +49,9 @@ details summary{cursor:pointer;color:var(--muted);margin:6px 0}
 #tip{position:fixed;pointer-events:none;z-index:10;max-width:420px;background:#24292f;color:#fff;
 font-size:12px;line-height:1.4;padding:6px 9px;border-radius:6px;box-shadow:0 4px 12px #0004;display:none;
 white-space:pre-line}
+.could{display:flex;flex-wrap:wrap;gap:0 28px}.could>div{flex:1 1 420px}
+.could h3{font-size:14px;margin:10px 0 4px}.could ul{margin:0;padding-left:18px}.could li{margin:0 0 6px}
+table.small{width:auto;font-size:12px;margin:4px 0 0}
 footer{margin-top:30px;color:var(--muted);font-size:12px}
 """
 
@@ -73,6 +76,7 @@ JS = """
       'pod: '+(f.pod||'-')+'  ·  node: '+(f.node||'-')+'  ·  phase: '+(f.phase||'-'),
       'connection: '+(f.connection||'-')+(f.reused?' (reused keep-alive)':' (new)')+
         (f.latencyMs!=null?'  ·  '+f.latencyMs+' ms':'')];
+    if(f.candidates&&f.candidates.length)lines.push('candidates: '+f.candidates.join(', '));
     if(f.reason)lines.push(f.reason);
     return lines.join('\\n');
   }

@@ -9,6 +9,8 @@ import math
 from html import escape
 from typing import Any
 
+from hitless.verify.html_cluster import gap_bands
+
 # Phases as timeline.py names them; colours as timeline.png draws them (picture.py).
 PHASES: dict[str, tuple[str, str]] = {
     "starting": ("#9ecae1", "created, not Ready yet"),
@@ -195,6 +197,8 @@ def timeline_svg(report: dict[str, Any], drawn: list[int]) -> str:
             f'stroke-dasharray="3 3"/><text x="{x + 3}" y="12" fill="#3182bd" style="fill:#3182bd">'
             f"{escape(str(mark['what']))}</text></g>"
         )
+    # A cluster run's watch gaps, under the lanes and the marks (html_cluster.py).
+    out.append(gap_bands(report, axis, top - 6, rate_top + RATE_HEIGHT))
     for row, pod in enumerate(pods):
         out.append(_lane(pod, axis, top + row * lane_h, nodes))
     if len(lanes) > len(pods):

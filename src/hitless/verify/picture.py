@@ -22,7 +22,12 @@ COLOURS = {
 }
 
 
-def write_png(report: Report, path: Path, step: float = 0.02) -> None:
+def write_png(
+    report: Report, path: Path, step: float = 0.02, gaps: list[dict[str, Any]] | None = None
+) -> None:
+    """``gaps`` (cluster mode: report.json's ``cluster.gaps``, seconds since the load started) are
+    shaded: the watch view may have been late there. A cluster run has no proxy records, so no
+    cut-off ticks."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +63,13 @@ def write_png(report: Report, path: Path, step: float = 0.02) -> None:
                     lanes.annotate(node, (stopped - origin, row + 0.42), fontsize=6, ha="center")
     lanes.set_yticks(range(len(lives)), [f"{p.name} ({p.node or '-'})" for p in lives], fontsize=8)
     lanes.invert_yaxis()
-    lanes.set_title("pods: phases; | = a node's proxy stopped routing to the pod", fontsize=9)
+    if gaps is None:
+        lanes.set_title("pods: phases; | = a node's proxy stopped routing to the pod", fontsize=9)
+    else:
+        lanes.set_title("pods: phases as the API showed them; grey = a watch gap", fontsize=9)
+        for gap in gaps:
+            for ax in (lanes, rate):
+                ax.axvspan(gap["start"], max(gap["end"], gap["start"] + step), color="#bdbdbd", alpha=0.5)
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
     lanes.legend(
         handles, list(COLOURS), fontsize=6, ncol=len(COLOURS), loc="lower center", bbox_to_anchor=(0.5, 1.08)
@@ -93,7 +104,10 @@ def write_png(report: Report, path: Path, step: float = 0.02) -> None:
             color="#de2d26",
             label="failed/s",
         )
-    rate.set_xlabel("seconds since the load started")
+    rate.set_xlabel(
+        "seconds since the load started"
+        + ("" if gaps is None else " (a cluster: no per-node routing; stop signals = deletion + preStop)")
+    )
     rate.set_ylabel("per second")
     rate.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
