@@ -51,6 +51,14 @@ async def install(net_fd: int, nsenter: str, redirects: list[Redirect]) -> None:
         stderr=asyncio.subprocess.PIPE,
         pass_fds=(net_fd,),
     )
-    _, err = await proc.communicate(ruleset(redirects).encode())
+    try:
+        _, err = await proc.communicate(ruleset(redirects).encode())
+    except asyncio.CancelledError:
+        # A sandbox torn down while its rules load (the engine stopping): reap nft here, or its
+        # transport outlives the loop and its pipes are closed by the garbage collector after.
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        raise
     if proc.returncode != 0:
         raise RuntimeError_(f"nft: {err.decode(errors='replace').strip()}")
