@@ -6,12 +6,14 @@ tests read, the zero-downtime example's, is made once per test session.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
+import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,4 +58,23 @@ def run_verify(*args: str, report_dir: Path | None = None, timeout: float = 180)
 def zero_downtime_run() -> VerifyRun:
     """The README's command on the passing example: 3 rollouts of 3 replicas at 200 requests/s
     (the defaults), with the JSON report on stdout."""
-    return run_verify(str(EXAMPLES / "zero-downtime.yaml"), "--format", "json")
+    return _once_per_session("zero-downtime", str(EXAMPLES / "zero-downtime.yaml"), "--format", "json")
+
+
+def _once_per_session(name: str, *args: str) -> VerifyRun:
+    """``run_verify(*args)``, made once for the whole test session even under pytest-xdist: the
+    first worker to ask runs it while holding a lock, the other reads what it left."""
+    session = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if session is None:  # one process: functools.cache is enough
+        return run_verify(*args)
+    folder = Path(tempfile.gettempdir()) / f"hitless-test-run-{session}-{name}"
+    folder.mkdir(exist_ok=True)
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = folder / "run.json"
+        if saved.exists():
+            data = json.loads(saved.read_text())
+            return VerifyRun(**{**data, "report_dir": Path(data["report_dir"])})
+        run = run_verify(*args, report_dir=folder / "report")
+        saved.write_text(json.dumps(asdict(run), default=str))
+        return run

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,22 +60,28 @@ async def test_archive_errors(tmp_path: Path, built: Built) -> None:
 @pytest.fixture(scope="module")
 def podman_store(
     tmp_path_factory: pytest.TempPathFactory, registry: Registry, built: Built
-) -> tuple[str, ...]:
+) -> Iterator[tuple[str, ...]]:
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed")
     root = tmp_path_factory.mktemp("podman")
+    # podman refuses a runroot longer than 50 characters, which the temporary directory of a
+    # pytest-xdist worker (…/popen-gw1/podman0/run) can be.
+    runroot = tempfile.mkdtemp(prefix="podman-run-")
     command = (
         "podman",
         "--root",
         str(root / "root"),
         "--runroot",
-        str(root / "run"),
+        runroot,
         "--storage-driver",
         "vfs",
     )
-    run(*command, "pull", "-q", "--tls-verify=false", f"docker://{registry.host}/library/busybox:1.36")
-    run(*command, "tag", f"{registry.host}/library/busybox:1.36", "localhost/api:dev")
-    return command
+    try:
+        run(*command, "pull", "-q", "--tls-verify=false", f"docker://{registry.host}/library/busybox:1.36")
+        run(*command, "tag", f"{registry.host}/library/busybox:1.36", "localhost/api:dev")
+        yield command
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 async def test_local_podman_store(tmp_path: Path, podman_store: tuple[str, ...], built: Built) -> None:

@@ -163,6 +163,59 @@ def test_join_follows_upstream_from_the_load_balancer_to_the_pod() -> None:
     assert (route.node, route.pod) == ("node-2", "default/web-a")
 
 
+def _hop(
+    hop: str, node: str, client: tuple[str, int], at: float, upstream: int | None = None, **kw: Any
+) -> ConnectionRecord:
+    return ConnectionRecord(
+        id=next(_ids), hop=hop, node=node, service="default/web", port_name="",  # type: ignore[arg-type]
+        frontend="loadBalancer" if hop == "load-balancer" else "nodePort", client=client,
+        accepted_at=at, connected_at=at if upstream is not None else None,
+        upstream=("127.0.0.1", upstream) if upstream is not None else None, **kw,
+    )  # fmt: skip
+
+
+def test_join_tells_apart_connections_that_share_an_address() -> None:
+    # The load balancer's upstream sockets get their port per destination (IP_BIND_ADDRESS_NO_PORT),
+    # so 127.0.0.1:53776 is at once a client's keep-alive connection to the load balancer (b), the
+    # load balancer's connection to node-1 for another client (a), and to node-2 for a third (c).
+    # Seen in examples/broken/daemonset-local-no-surge.yaml's runs: a's timeout, joined to c's
+    # node, was blamed on a Ready pod of node-2 (listener-closed, other) instead of node-1's drop.
+    shared = ("127.0.0.1", 53776)
+    b_lb = _hop("load-balancer", "node-2", shared, 0.9, upstream=41000)
+    b_node = _hop("proxy", "node-2", ("127.0.0.1", 41000), 0.9, pod="default/web-b")
+    a_lb = _hop("load-balancer", "node-1", ("127.0.0.1", 52642), 1.0, upstream=shared[1])
+    a_node = _hop("proxy", "node-1", shared, 1.0, pod="default/web-a", outcome="upstream-timeout")
+    c_lb = _hop("load-balancer", "node-2", ("127.0.0.1", 52700), 1.01, upstream=shared[1])
+    c_node = _hop("proxy", "node-2", shared, 1.01, pod="default/web-b")
+    a = RequestResult(seq=0, intended=1.0, keepalive=False, client=a_lb.client, sent=1.0, done=4.0)
+    b = RequestResult(seq=1, intended=1.02, keepalive=True, client=shared, sent=1.02, done=1.05, status=200)
+    c = RequestResult(seq=2, intended=1.01, keepalive=False, client=c_lb.client, sent=1.01, done=1.1)
+    c.status = 200
+    routes = join([a, b, c], [b_lb, b_node, a_lb, a_node, c_lb, c_node])
+    assert [[h.id for h in r.hops] for r in routes] == [
+        [a_lb.id, a_node.id],
+        [b_lb.id, b_node.id],
+        [c_lb.id, c_node.id],
+    ]
+
+
+def test_a_load_balancer_connection_the_node_took_only_after_the_client_gave_up() -> None:
+    # node-1 dropped SYNs (Local, no local endpoint) from 5.9 to 8.5: the load balancer's connect
+    # went through on a retransmitted SYN at 9.1, after the client's 3 s timeout. For the request,
+    # no node took it: the route ends at the load balancer, and the blame is node-1's drop.
+    views = [_view(0.0), _view(5.9, mode="drop", local_ready=0), _view(8.5)]
+    timeline = Timeline({}, views={"node-1": views})
+    lb = _hop("load-balancer", "node-1", ("127.0.0.1", 47422), 6.0, upstream=57776)
+    lb.connected_at = 9.1
+    late = _hop("proxy", "node-1", ("127.0.0.1", 57776), 9.1, pod="default/web-a")
+    r = RequestResult(seq=0, intended=6.0, keepalive=False, client=lb.client, sent=6.0, done=9.0)
+    r.error = "timeout"
+    result = attribute([r], [lb, late], timeline, RunContext(service="default/web"))
+    assert [h.id for h in result.routes[0].hops] == [lb.id]
+    [failure] = result.failures
+    assert (failure.cause, failure.node) == (a.LOCAL_NO_ENDPOINT, "node-1"), failure.reason
+
+
 def test_findings_name_the_field_and_the_value() -> None:
     pod = life(deleted=10, stop=10, exit_at=10.1, pod=spec(grace=30))
     pod.routed["node-2"] = [[2.0, 11.3]]

@@ -118,17 +118,45 @@ class Attribution:
 
 
 def join(requests: list[RequestResult], records: Iterable[ConnectionRecord]) -> list[Route]:
-    """Each request's hops: its client address → the first hop, each ``upstream`` → the next."""
+    """Each request's hops: its client address → the first hop, each ``upstream`` → the next.
+
+    An address alone does not name one connection: the load balancer binds its upstream socket
+    with ``IP_BIND_ADDRESS_NO_PORT`` (proxy/forward.py), so the kernel picks the port per
+    destination and the same 127.0.0.1 port can at once be a client's connection to the load
+    balancer and the load balancer's connection to a node (or two of its connections to two
+    nodes). So the next hop is looked up by the whole connection: from that address, on the node
+    the hop dialled, accepted once the hop had dialled; and a node's record of a load balancer's
+    connection is never a request's first hop.
+    """
+    ordered = sorted(records, key=lambda r: r.accepted_at)
     by_client: dict[Address, list[ConnectionRecord]] = {}
-    for record in sorted(records, key=lambda r: r.accepted_at):
+    for record in ordered:
         by_client.setdefault(record.client, []).append(record)
 
-    def latest(address: Address | None, before: float, after: float) -> ConnectionRecord | None:
+    def next_hop(hop: ConnectionRecord, before: float) -> ConnectionRecord | None:
+        """The first record of the connection ``hop`` dialled, accepted by ``before``."""
+        if hop.upstream is None:
+            return None
+        since = (hop.connected_at if hop.connected_at is not None else hop.accepted_at) - SLACK
+        for record in by_client.get(hop.upstream, []):
+            if record.accepted_at > before:
+                break
+            if record.accepted_at >= since and record.hop == "proxy" and record.node == hop.node:
+                return record
+        return None
+
+    dialled = {
+        id(found)
+        for hop in ordered
+        if hop.hop == "load-balancer" and (found := next_hop(hop, float("inf"))) is not None
+    }
+
+    def first(address: Address | None, before: float) -> ConnectionRecord | None:
         found = None
         for record in by_client.get(address, []) if address is not None else []:
             if record.accepted_at > before:
                 break
-            if record.accepted_at >= after:
+            if id(record) not in dialled:
                 found = record
         return found
 
@@ -136,10 +164,10 @@ def join(requests: list[RequestResult], records: Iterable[ConnectionRecord]) -> 
     for request in requests:
         end = (request.done if request.done is not None else float("inf")) + SLACK
         hops: list[ConnectionRecord] = []
-        hop = latest(request.client, end, float("-inf"))
+        hop = first(request.client, end)
         while hop is not None and len(hops) < 8:
             hops.append(hop)
-            hop = latest(hop.upstream, end, hop.accepted_at - SLACK) if hop.upstream else None
+            hop = next_hop(hop, end)
         routes.append(Route(tuple(hops)))
     return routes
 
@@ -231,8 +259,11 @@ def classify(
         return failure(
             CAPACITY, f"{last.node or 'the load balancer'} had no usable endpoint ({ready} ready pods)"
         )
-    if last.hop == "load-balancer" and last.outcome != "routed" and last.node is not None:
-        # The chosen node never took the connection: it drops (Local, no local endpoint) or refuses.
+    if last.hop == "load-balancer" and last.node is not None:
+        # The chosen node never took the connection while the client waited (no record of it
+        # there: the load balancer's dial failed, or connected only once the node routed again,
+        # its SYN retransmitted after the client had given up): it drops (Local, no local
+        # endpoint) or refuses.
         view = timeline.view(last.node, at)
         if view is not None and view.external_mode == "drop":
             return failure(
