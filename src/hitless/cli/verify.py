@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NS",
         help="with --kubeconfig: an existing namespace instead of a throwaway one",
     )
+    p.add_argument(
+        "--load-from",
+        choices=("auto", "runner", "agent"),
+        help="with --kubeconfig: send the load from this machine, or from a Pod in the cluster "
+        "(the load agent); auto (default): this machine when the Service answers here",
+    )
+    p.add_argument("--agent-image", metavar="IMAGE", help="with --kubeconfig: the load agent's image")
     return p
 
 
@@ -191,7 +198,12 @@ def main(argv: list[str]) -> int:
         return _error(workload)
     if args.kubeconfig is not None:
         return _cluster(args, service, context, result.applied())
-    for flag, value in (("--context", args.context), ("--namespace", args.namespace)):
+    for flag, value in (
+        ("--context", args.context),
+        ("--namespace", args.namespace),
+        ("--load-from", args.load_from),
+        ("--agent-image", args.agent_image),
+    ):
         if value is not None:
             return _error(f"{flag} is for a cluster: it needs --kubeconfig")
     if workload is not None and workload.kind == "DaemonSet":
@@ -254,6 +266,8 @@ def _cluster(
         repeat=args.repeat,
         timeout=args.timeout,
         max_failures=args.max_failures,
+        load_from=args.load_from or "auto",
+        agent_image=args.agent_image,
     )
     return cluster.main(opts, loaded, service, context.workload[1], args.format, args.report)
 

@@ -25,11 +25,11 @@ from hitless.api.types.service import Service
 from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
+from hitless.verify.agent import Load, start_load
 from hitless.verify.attribute import Attribution, Route, RunContext
 from hitless.verify.cluster_steps import (
     RUN_LABEL,
     SETTLE_TIMEOUT,
-    WARM_UP_TIMEOUT,
     ClusterError,
     ClusterOptions,
     PreflightError,
@@ -37,15 +37,12 @@ from hitless.verify.cluster_steps import (
     apply,
     missing_access,
     path,
-    pick_target,
     required_access,
     restart,
     rollout_done,
-    warm_up,
 )
 from hitless.verify.clusterview import EXACT, INFERRED, blame, propagation
 from hitless.verify.findings import findings
-from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.report import Report
 
 EXIT_FAILED = 1
@@ -74,7 +71,12 @@ async def run_cluster(
             raise PreflightError(f"{creds.host}/version: {exc}") from exc
         run_id = secrets.token_hex(4)
         namespace = opts.namespace or f"hitless-verify-{run_id}"
-        need = required_access({i.kind for i in loaded}, namespace, own_namespace=opts.namespace is None)
+        need = required_access(
+            {i.kind for i in loaded},
+            namespace,
+            own_namespace=opts.namespace is None,
+            agent=opts.load_from != "runner",
+        )
         missing = await missing_access(client, need)
         if missing:
             raise PreflightError(
@@ -158,7 +160,7 @@ async def _observe(
         return obj is not None and rollout_done(obj)[0]
 
     incomplete: str | None = None
-    load: LoadGenerator | None = None
+    load: Load | None = None
     runner: asyncio.Task[None] | None = None
     try:
         try:
@@ -169,23 +171,8 @@ async def _observe(
             raise ClusterError(
                 f"the workload never rolled out within {SETTLE_TIMEOUT:.0f} s: {why}"
             ) from None
-        host, port, how = await pick_target(client, namespace, service.name)
-        info["target"] = {"address": f"{host}:{port}", "through": how}
-        if not await warm_up(watched, opts, host, port, clock):
-            raise ClusterError(
-                f"not every Ready pod answered through {host}:{port} within {WARM_UP_TIMEOUT:.0f} s"
-            )
-        load = LoadGenerator(
-            LoadOptions(
-                host=host,
-                port=port,
-                rate=opts.rps,
-                path=opts.path,
-                connections=opts.connections,
-                timeout=opts.timeout,
-            ),
-            clock,
-        )
+        # From this machine, or from the in-cluster agent (--load-from; verify/agent.py), warmed up.
+        load = await start_load(client, opts, namespace, service, watched, clock, info)
         runner = spawn("load", load.run())
         origin = clock.now()
         for i in range(opts.repeat):

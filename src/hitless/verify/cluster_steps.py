@@ -43,9 +43,14 @@ class ClusterOptions:
     repeat: int = 3
     timeout: float = 3.0
     max_failures: int = 0
+    # Where the load comes from (verify/agent.py): auto, runner or agent; the agent's image.
+    load_from: str = "auto"
+    agent_image: str | None = None
 
 
-def required_access(kinds: set[str], namespace: str, own_namespace: bool) -> list[dict[str, str]]:
+def required_access(
+    kinds: set[str], namespace: str, own_namespace: bool, agent: bool = False
+) -> list[dict[str, str]]:
     """Each permission the run uses: (verb, group, resource, namespace)."""
     need: list[tuple[str, str, str, str]] = []
     if own_namespace:
@@ -63,15 +68,24 @@ def required_access(kinds: set[str], namespace: str, own_namespace: bool) -> lis
             (verb, "apps", "deployments", namespace),
         ]
     need += [("get", "", "services", namespace), ("patch", "apps", "deployments", namespace)]
-    return [{"verb": v, "group": g, "resource": r, "namespace": n} for v, g, r, n in dict.fromkeys(need)]
+    access = [{"verb": v, "group": g, "resource": r, "namespace": n} for v, g, r, n in dict.fromkeys(need)]
+    if agent:  # the in-cluster load agent may be used (--load-from auto or agent): verify/agent.py
+        from hitless.verify.agent import agent_access
+
+        access += [a for a in agent_access(namespace) if a not in access]
+    return access
 
 
 async def missing_access(client: KubeClient, need: list[dict[str, str]]) -> list[str]:
     answers = await asyncio.gather(
-        *(client.can_i(a["verb"], a["resource"], a["group"], a["namespace"]) for a in need)
+        *(
+            client.can_i(a["verb"], a["resource"], a["group"], a["namespace"], a.get("subresource", ""))
+            for a in need
+        )
     )
     return [
-        f"{a['verb']} {a['resource']}{'.' + a['group'] if a['group'] else ''}"
+        f"{a['verb']} {a['resource']}{'/' + a['subresource'] if a.get('subresource') else ''}"
+        f"{'.' + a['group'] if a['group'] else ''}"
         + (f" in namespace {a['namespace']}" if a["namespace"] else " (cluster-scoped)")
         for a, ok in zip(need, answers, strict=True)
         if not ok
@@ -215,7 +229,9 @@ async def answers(host: str, port: int) -> bool:
     return True
 
 
-async def pick_target(client: KubeClient, namespace: str, name: str) -> tuple[str, int, str]:
+async def pick_target(
+    client: KubeClient, namespace: str, name: str, patience: float = WARM_UP_TIMEOUT
+) -> tuple[str, int, str]:
     """The first of LoadBalancer, NodePort, ClusterIP that accepts a connection from here."""
     svc = await client.request("GET", path("Service", namespace, name))
     port = (svc.get("spec", {}).get("ports") or [{}])[0]
@@ -236,18 +252,24 @@ async def pick_target(client: KubeClient, namespace: str, name: str) -> tuple[st
     if ip and ip != "None":
         tried.append((ip, port.get("port"), "ClusterIP"))
     # A Service's address answers once the proxies have programmed it: keep trying for a while.
-    deadline = asyncio.get_running_loop().time() + WARM_UP_TIMEOUT
+    deadline = asyncio.get_running_loop().time() + patience
     while asyncio.get_running_loop().time() < deadline:
-        for host, p, how in tried:
-            if host and await answers(host, p):
+        # All at once (a firewalled address takes the whole connect timeout), the first in order wins.
+        ok = await asyncio.gather(*(answers(h, p) if h else _no() for h, p, _ in tried))
+        for (host, p, how), answered in zip(tried, ok, strict=True):
+            if answered:
                 return host, p, how
         await asyncio.sleep(0.2)
     where = ", ".join(f"{h}:{p} ({how})" for h, p, how in tried) or "no address"
     raise ClusterError(
-        f'Service "{name}" does not answer from this machine ({where}); the in-cluster load agent '
-        "is not implemented yet (issue 20), and port-forward or the API server's service proxy "
-        "would bypass kube-proxy"
+        f'Service "{name}" does not answer from this machine ({where}) and --load-from runner '
+        "forbids the in-cluster load agent (--load-from agent or auto); port-forward or the API "
+        "server's service proxy would bypass kube-proxy"
     )
+
+
+async def _no() -> bool:
+    return False
 
 
 async def warm_up(watched: Watched, opts: ClusterOptions, host: str, port: int, clock: Clock) -> bool:
