@@ -173,6 +173,7 @@ async def start_load(
     run_id = str(info.get("runId", "run"))
     pod = agent_pod(f"hitless-agent-{run_id}", image, run_id, service.spec.selector or {}, target, opts, warm)
     load = AgentLoad(client, namespace, pod["metadata"]["name"], clock)
+    watched.ignored.add(load.name)  # its Events are no workload pod's
     info["agent"] = load.info
     load.info["image"] = image
     try:
@@ -277,6 +278,7 @@ class AgentLoad:
             while True:
                 pod = await self.client.request("GET", self._pod)
                 self.info["node"] = pod.get("spec", {}).get("nodeName")
+                self.info["podIP"] = pod.get("status", {}).get("podIP")
                 for st in pod.get("status", {}).get("containerStatuses") or []:
                     state = st.get("state") or {}
                     if "running" in state or "terminated" in state:
@@ -348,7 +350,7 @@ class AgentLoad:
         if by > 0:
             for r in self.results:
                 move(r, -by)
-        self.info["clock"]["corrected"] = round(-by, 6)
+        self.info["clock"]["corrected"] = round(-by, 6) + 0.0  # never -0.0
 
     def _said(self) -> str:
         return ("; its last lines: " + " | ".join(self._other)) if self._other else ""

@@ -179,6 +179,8 @@ class Watched:
             self.deployments,
         ]
         self.tasks: list[asyncio.Task[None]] = []
+        # Pods whose Events are not the workload's (the load agent's: verify/agent.py).
+        self.ignored: set[str] = set()
 
     def _wake(self, kind: str, obj: JSON, at: float) -> None:
         self.changed.set()
@@ -193,7 +195,7 @@ class Watched:
 
     def _event(self, kind: str, obj: JSON, at: float) -> None:
         involved = obj.get("involvedObject") or {}
-        if kind == "ADDED" and involved.get("kind") == "Pod":
+        if kind == "ADDED" and involved.get("kind") == "Pod" and involved.get("name") not in self.ignored:
             life = self.view.timeline.ensure(self.view.namespace, involved.get("name", ""))
             life.events.append((at, obj.get("reason", ""), obj.get("message", "")))
 

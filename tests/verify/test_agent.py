@@ -1,0 +1,169 @@
+"""The in-cluster load agent: its line format, the clock mapping, its pod, its permissions, and
+the ``hitless agent load`` process itself against a loopback server (verify/agent.py,
+verify/agentwire.py, cli/agent.py). The run through a cluster is tests/verify/test_agent_run.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from hitless.verify.agent import AGENT_LABEL, agent_pod
+from hitless.verify.agentwire import ClockMap, ahead, boot_id, decode, encode, move
+from hitless.verify.cluster_steps import ClusterError, ClusterOptions, missing_access, required_access
+from hitless.verify.generator import RequestResult
+
+
+def test_a_request_line_round_trips_every_field_blame_reads() -> None:
+    r = RequestResult(
+        seq=7, intended=100.25, keepalive=True, sent=100.2501, done=100.4, status=None, error="reset",
+        detail="connection reset by peer", client=("10.244.1.5", 40312), reused=True, first_byte=False,
+        pod="web-1",
+    )  # fmt: skip
+    line = json.loads(encode(r))
+    assert line["type"] == "request" and "\n" not in encode(r)
+    back = decode(line, 0.0)
+    assert back == r
+    assert back.retryable_keepalive and back.outcome == "reset" and back.failed
+    moved = decode(line, -90.0)
+    assert (moved.intended, moved.sent, moved.done) == pytest.approx((10.25, 10.2501, 10.4))
+    pending = decode(json.loads(encode(RequestResult(seq=1, intended=5.0, keepalive=False))), 1.0)
+    assert (pending.sent, pending.done, pending.client, pending.status) == (None, None, None, None)
+    with pytest.raises(ValueError):
+        decode({**line, "error": "exploded"}, 0.0)
+
+
+def test_one_kernel_shares_the_monotonic_clock_two_map_through_wall_time() -> None:
+    ready = {"type": "ready", "monotonic": 500.0, "wall": 1_800_000_000.0, "bootId": "b1"}
+    assert ClockMap.of(ready, 42.0, 1_700_000_000.0, "b1") == ClockMap(0.0, "shared-monotonic")
+    # The agent's node booted long ago (its monotonic 500 s at wall W), the runner at 42 s at wall
+    # W + 3 s: the agent's 500 s is the runner's 39 s.
+    m = ClockMap.of(ready, 42.0, 1_800_000_003.0, "b2")
+    assert m.how == "wall-clock" and 500.0 + m.offset == pytest.approx(39.0)
+    # A fake runner clock (no boot id) never claims a shared clock.
+    assert ClockMap.of(ready, 42.0, 1_800_000_003.0, "").how == "wall-clock"
+
+
+def test_a_mapped_time_later_than_its_line_arrived_proves_the_agent_ahead() -> None:
+    rs = [
+        RequestResult(seq=i, intended=float(i), keepalive=True, sent=i + 0.01, done=i + 0.1) for i in range(3)
+    ]
+    # Lines arrive 0.05 s after their request finished, but one 0.2 s "before": the mapping is at
+    # least 0.2 s ahead; a clock behind cannot be told from the log's latency.
+    assert ahead([(rs[0], 0.15), (rs[1], 0.9), (rs[2], 2.2)]) == pytest.approx(0.2)
+    assert ahead([(rs[0], 0.15), (rs[1], 1.15)]) == 0.0
+    move(rs[1], -0.2)
+    assert (rs[1].intended, rs[1].sent, rs[1].done) == pytest.approx((0.8, 0.81, 0.9))
+
+
+def test_the_agent_pod_is_bare_labelled_and_selected_by_no_service() -> None:
+    opts = ClusterOptions("kc", None, None, rps=25, connections="mixed", timeout=2.5, path="/x")
+    pod = agent_pod(
+        "hitless-agent-ab", "hitless:0.1.0", "ab", {"app": "web"}, "10.96.0.7:80", opts, ["w-1", "w-2"]
+    )
+    assert pod["spec"]["restartPolicy"] == "Never" and "ownerReferences" not in pod["metadata"]
+    labels = pod["metadata"]["labels"]
+    assert labels[AGENT_LABEL] == "ab" and "app" not in labels
+    (c,) = pod["spec"]["containers"]
+    assert c["image"] == "hitless:0.1.0" and "command" not in c  # the image's ENTRYPOINT is hitless
+    args = c["args"]
+    assert args[:2] == ["agent", "load"]
+    assert dict(zip(args[2::2], args[3::2], strict=True)) == {
+        "--target": "10.96.0.7:80", "--rps": "25", "--path": "/x", "--connections": "mixed",
+        "--timeout": "2.5", "--warm-up-pods": "w-1,w-2", "--warm-up-timeout": "30",
+    }  # fmt: skip
+    # Longer than the drain of the requests in flight after SIGTERM.
+    assert pod["spec"]["terminationGracePeriodSeconds"] > opts.timeout
+    with pytest.raises(ClusterError, match="would select the load agent"):
+        agent_pod("n", "i", "ab", {"app.kubernetes.io/managed-by": "hitless"}, "t", opts, [])
+
+
+async def test_the_agents_permissions_are_asked_only_when_it_may_be_used() -> None:
+    plain = required_access({"Deployment"}, "ns", own_namespace=True)
+    both = required_access({"Deployment"}, "ns", own_namespace=True, agent=True)
+    log = {"verb": "get", "group": "", "resource": "pods", "subresource": "log", "namespace": "ns"}
+    assert log not in plain and log in both
+    assert {"verb": "create", "group": "", "resource": "pods", "namespace": "ns"} in both
+
+    class Refusing:
+        async def can_i(self, verb: str, resource: str, group: str, namespace: str, sub: str = "") -> bool:
+            return not (resource == "pods" and sub == "log")
+
+    missing = await missing_access(Refusing(), both)  # type: ignore[arg-type]
+    assert missing == ["get pods/log in namespace ns"]
+
+
+@pytest.fixture
+async def pod_server() -> AsyncIterator[int]:
+    """A keep-alive HTTP server on loopback that names itself as the demo app does (x-pod-name)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nx-pod-name: pod-a\r\nContent-Length: 2\r\n\r\nok")
+                if b"connection: close" in head.lower():
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+
+
+async def _agent(port: int, *extra: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hitless", "agent", "load", "--target", f"127.0.0.1:{port}",
+        "--rps", "100", "--connections", "mixed", "--timeout", "1", *extra,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def _line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    assert proc.stdout is not None
+    raw = await asyncio.wait_for(proc.stdout.readline(), 20)
+    assert raw, "the agent's stdout ended"
+    line = json.loads(raw)
+    assert isinstance(line, dict)
+    return line
+
+
+async def test_the_agent_warms_up_loads_and_flushes_on_sigterm(pod_server: int) -> None:
+    proc = await _agent(pod_server, "--warm-up-pods", "pod-a")
+    try:
+        assert await _line(proc) == {"type": "warm-up", "answered": ["pod-a"]}
+        ready = await _line(proc)
+        assert ready["type"] == "ready" and ready["bootId"] == boot_id()
+        assert ready["monotonic"] <= time.monotonic() and abs(ready["wall"] - time.time()) < 5
+        requests = [await _line(proc) for _ in range(5)]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout is not None
+        rest = [json.loads(raw) for raw in (await asyncio.wait_for(proc.stdout.read(), 20)).splitlines()]
+        assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    requests += [x for x in rest if x["type"] == "request"]
+    assert rest[-1] == {"type": "end", "requests": len(requests), "overload": None}
+    results = [decode(x, 0.0) for x in requests]
+    assert sorted(r.seq for r in results) == list(range(len(results)))
+    assert all(r.status == 200 and r.pod == "pod-a" and r.client is not None for r in results)
+    # On this kernel the agent's times are this process's CLOCK_MONOTONIC.
+    assert all(ready["monotonic"] <= r.intended <= (r.done or 0) <= time.monotonic() for r in results)
+    assert {r.keepalive for r in results} == {True, False}  # --connections mixed
+
+
+async def test_a_pod_that_never_answers_the_warm_up_is_the_agents_error(pod_server: int) -> None:
+    proc = await _agent(pod_server, "--warm-up-pods", "pod-a,pod-b", "--warm-up-timeout", "0.5")
+    assert await _line(proc) == {"type": "warm-up", "answered": ["pod-a"]}
+    error = await _line(proc)
+    assert error["type"] == "error" and "never answered: pod-b" in error["message"]
+    assert await asyncio.wait_for(proc.wait(), 20) == 1
