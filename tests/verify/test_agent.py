@@ -167,3 +167,104 @@ async def test_a_pod_that_never_answers_the_warm_up_is_the_agents_error(pod_serv
     error = await _line(proc)
     assert error["type"] == "error" and "never answered: pod-b" in error["message"]
     assert await asyncio.wait_for(proc.wait(), 20) == 1
+
+
+class _Stream:
+    """A log stream as aiohttp hands it: ``content.readline()`` until b""."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = [(x + "\n").encode() for x in lines]
+        self.content = self
+
+    async def readline(self) -> bytes:
+        return self.lines.pop(0) if self.lines else b""
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Api:
+    """The agent pod as an API server shows it: its status, then its log, once per follow."""
+
+    def __init__(self, pod: dict[str, Any], logs: list[list[str]]) -> None:
+        self.pod, self.logs, self.calls = pod, logs, []  # type: list[tuple[str, str]]
+
+    async def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        self.calls.append((method, path))
+        return self.pod if method == "GET" else {}
+
+    async def watch_lines(self, path: str, query: dict[str, str], idle: float) -> _Stream:
+        assert path.endswith("/log") and query["follow"] == "true"
+        return _Stream(self.logs.pop(0))
+
+
+RUNNING = {
+    "spec": {"nodeName": "n1"},
+    "status": {"podIP": "10.0.0.9", "containerStatuses": [{"state": {"running": {}}}]},
+}
+
+
+def _request(seq: int, t: float) -> str:
+    return encode(
+        RequestResult(seq=seq, intended=t, keepalive=True, sent=t, done=t + 0.01, status=200, pod="w")
+    )
+
+
+async def test_the_runner_maps_dedupes_and_reads_a_broken_log_again() -> None:
+    from hitless.clock import FakeClock
+    from hitless.verify.agent import AgentLoad
+
+    clock = FakeClock()  # now() 0, no boot id: the mapping goes through wall time
+    wall = clock.wall().timestamp()
+    # The agent's monotonic 1000 s was the runner's 0 s, but its wall clock is 0.5 s fast.
+    ready = json.dumps({"type": "ready", "monotonic": 1000.0, "wall": wall + 0.5, "bootId": "x"})
+    first = ["Traceback? no: a stray line", ready, _request(0, 999.5), _request(1, 999.6)]
+    again = [
+        ready,
+        _request(0, 999.5),
+        _request(1, 999.6),
+        _request(2, 999.7),
+        '{"type":"end","requests":3}',
+    ]
+    api = _Api(RUNNING, [first, again])
+    load = AgentLoad(api, "ns", "hitless-agent-x", clock)  # type: ignore[arg-type]
+    await load.start({"metadata": {"name": "hitless-agent-x"}})
+    await load.run()
+    load.stop()
+    await load.drain()
+    assert [r.seq for r in load.results] == [0, 1, 2]
+    assert load.info["reconnects"] == 1 and "truncated" not in load.info
+    # Through the fast wall clock the requests map 0.5 s late (to 0.0, 0.1, 0.2, done 0.01 s
+    # after), but every line arrived at the runner's 0: the mapping is proven at least 0.21 s ahead
+    # and moved back by that (the rest of the skew cannot be told from the log's latency).
+    assert load.info["clock"] == {"mapping": "wall-clock", "corrected": pytest.approx(-0.21)}
+    assert [r.intended for r in load.results] == pytest.approx([-0.21, -0.11, -0.01])
+    assert load.info["node"] == "n1" and load.info["podIP"] == "10.0.0.9"
+    assert ("DELETE", "/api/v1/namespaces/ns/pods/hitless-agent-x") in api.calls
+
+
+async def test_an_agent_image_that_cannot_be_pulled_is_named() -> None:
+    from hitless.clock import FakeClock
+    from hitless.verify.agent import AgentLoad
+
+    waiting = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "hitless:0.1.0"'}
+    api = _Api({"status": {"containerStatuses": [{"state": {"waiting": waiting}}]}}, [])
+    load = AgentLoad(api, "ns", "hitless-agent-x", FakeClock())  # type: ignore[arg-type]
+    with pytest.raises(ClusterError, match=r"ImagePullBackOff.*--agent-image"):
+        await load.start({})
+    await load.cancel()
+    assert api.calls[-1] == ("DELETE", "/api/v1/namespaces/ns/pods/hitless-agent-x")
+
+
+def test_the_agent_flags_need_a_cluster(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from hitless.cli import verify as verify_cli
+
+    example = str(Path(__file__).resolve().parents[2] / "examples/zero-downtime.yaml")
+    for flags in (["--load-from", "agent"], ["--agent-image", "registry.example/hitless:1"]):
+        assert verify_cli.main([example, *flags]) == 2
+        assert f"{flags[0]} is for a cluster: it needs --kubeconfig" in capsys.readouterr().err

@@ -202,6 +202,7 @@ class AgentLoad:
         self._resp: aiohttp.ClientResponse | None = None
         self._ended = False
         self._created = False
+        self._phase: str | None = None
         self._deleting: asyncio.Task[None] | None = None
         # The last lines that were not the agent's protocol (a traceback, an image's own output).
         self._other: deque[str] = deque(maxlen=8)
@@ -212,16 +213,27 @@ class AgentLoad:
         """Create the pod, follow its log, and wait until it is warmed up and loading."""
         await self.client.request("POST", f"/api/v1/namespaces/{self.namespace}/pods", body=pod)
         self._created = True
-        await self._started()
+        try:
+            await self._started()
+        except TimeoutError:
+            raise ClusterError(
+                f"the load agent's pod {self.name} did not start within {SETTLE_TIMEOUT:.0f} s "
+                f"(phase {self._phase})"
+            ) from None
         self._resp = await self._follow()
-        async with asyncio.timeout(WARM_UP_TIMEOUT + 10):
-            while self._map is None:
-                line = await self._next()
-                if line is None:
-                    raise ClusterError(
-                        f"the load agent (pod {self.name}) ended before it was ready{self._said()}"
-                    )
-                self._take(line)
+        try:
+            async with asyncio.timeout(WARM_UP_TIMEOUT + 10):
+                while self._map is None:
+                    line = await self._next()
+                    if line is None:
+                        raise ClusterError(
+                            f"the load agent (pod {self.name}) ended before it was ready{self._said()}"
+                        )
+                    self._take(line)
+        except TimeoutError:
+            raise ClusterError(
+                f"the load agent (pod {self.name}) was not ready in time{self._said()}"
+            ) from None
 
     async def run(self) -> None:
         """Read the agent's requests until its log ends (after :meth:`stop`, when it exited)."""
@@ -279,6 +291,7 @@ class AgentLoad:
                 pod = await self.client.request("GET", self._pod)
                 self.info["node"] = pod.get("spec", {}).get("nodeName")
                 self.info["podIP"] = pod.get("status", {}).get("podIP")
+                self._phase = pod.get("status", {}).get("phase")
                 for st in pod.get("status", {}).get("containerStatuses") or []:
                     state = st.get("state") or {}
                     if "running" in state or "terminated" in state:
@@ -339,6 +352,8 @@ class AgentLoad:
         elif kind == "end":
             self._ended = True
             self.overload = line.get("overload")
+            if self.overload:
+                self.info["overload"] = self.overload
         elif kind == "error":
             raise ClusterError(f"the load agent (pod {self.name}): {line.get('message')}")
 
