@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from hitless.kube.client import ApiError
 from hitless.verify.agent import AGENT_LABEL, agent_pod
 from hitless.verify.agentwire import ClockMap, ahead, boot_id, decode, encode, move
 from hitless.verify.cluster_steps import ClusterError, ClusterOptions, missing_access, required_access
@@ -198,6 +199,8 @@ class _Api:
 
     async def watch_lines(self, path: str, query: dict[str, str], idle: float) -> _Stream:
         assert path.endswith("/log") and query["follow"] == "true"
+        if not self.logs:
+            raise ApiError(404, 'pods "a" not found', "NotFound")  # the pod is gone
         return _Stream(self.logs.pop(0))
 
 
@@ -236,7 +239,7 @@ async def test_the_runner_maps_dedupes_and_reads_a_broken_log_again() -> None:
     load.stop()
     await load.drain()
     assert [r.seq for r in load.results] == [0, 1, 2]
-    assert load.info["reconnects"] == 1 and "truncated" not in load.info
+    assert load.info["reconnects"] == 1 and "truncated" not in load.info and "unread" not in load.info
     # Through the fast wall clock the requests map 0.5 s late (to 0.0, 0.1, 0.2, done 0.01 s
     # after), but every line arrived at the runner's 0: the mapping is proven at least 0.21 s ahead
     # and moved back by that (the rest of the skew cannot be told from the log's latency).
@@ -268,3 +271,18 @@ def test_the_agent_flags_need_a_cluster(capsys: pytest.CaptureFixture[str]) -> N
     for flags in (["--load-from", "agent"], ["--agent-image", "registry.example/hitless:1"]):
         assert verify_cli.main([example, *flags]) == 2
         assert f"{flags[0]} is for a cluster: it needs --kubeconfig" in capsys.readouterr().err
+
+
+async def test_requests_the_log_lost_are_counted() -> None:
+    from hitless.clock import FakeClock
+    from hitless.verify.agent import AgentLoad
+
+    clock = FakeClock()
+    ready = json.dumps({"type": "ready", "monotonic": 0.0, "wall": clock.wall().timestamp(), "bootId": "x"})
+    # seq 1 never came (a log rotated away before a re-read), nor did the end line of the agent.
+    api = _Api(RUNNING, [[ready, _request(0, -1.0), _request(2, -0.9)]])
+    load = AgentLoad(api, "ns", "a", clock)  # type: ignore[arg-type]
+    await load.start({})
+    await load.run()
+    assert [r.seq for r in load.results] == [0, 2]
+    assert load.info["unread"] == 1 and "before its end line" in load.info["truncated"]

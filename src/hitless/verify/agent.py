@@ -203,6 +203,7 @@ class AgentLoad:
         self._ended = False
         self._created = False
         self._phase: str | None = None
+        self._printed: int | None = None
         self._deleting: asyncio.Task[None] | None = None
         # The last lines that were not the agent's protocol (a traceback, an image's own output).
         self._other: deque[str] = deque(maxlen=8)
@@ -253,6 +254,13 @@ class AgentLoad:
             except (ApiError, aiohttp.ClientError, TimeoutError):
                 break
         self.info["reconnects"] = reconnects
+        # seq counts every request the agent sent: one never read (a log the kubelet rotated away
+        # before a re-read, or an agent killed before it printed) is a hole in the sequence.
+        unread = (max(self._seen) + 1 - len(self._seen)) if self._seen else 0
+        if self._printed is not None:
+            unread = max(unread, self._printed - len(self._seen))
+        if unread:
+            self.info["unread"] = unread
         if not self._ended:
             self.info["truncated"] = f"the agent's log ended before its end line{self._said()}"
         self._correct()
@@ -351,6 +359,7 @@ class AgentLoad:
             self.info["warmedUp"] = line.get("answered")
         elif kind == "end":
             self._ended = True
+            self._printed = int(line.get("requests") or 0)
             self.overload = line.get("overload")
             if self.overload:
                 self.info["overload"] = self.overload
