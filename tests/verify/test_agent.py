@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hitless.kube.client import ApiError
-from hitless.verify.agent import AGENT_LABEL, agent_pod
+from hitless.verify.agent import AGENT_LABEL, agent_pod, agent_summary
 from hitless.verify.agentwire import ClockMap, ahead, boot_id, decode, encode, move
 from hitless.verify.cluster_steps import ClusterError, ClusterOptions, missing_access, required_access
 from hitless.verify.generator import RequestResult
@@ -246,6 +246,9 @@ async def test_the_runner_maps_dedupes_and_reads_a_broken_log_again() -> None:
     assert load.info["clock"] == {"mapping": "wall-clock", "corrected": pytest.approx(-0.21)}
     assert [r.intended for r in load.results] == pytest.approx([-0.21, -0.11, -0.01])
     assert load.info["node"] == "n1" and load.info["podIP"] == "10.0.0.9"
+    assert agent_summary(load.info) == (
+        "load from the in-cluster agent: pod hitless-agent-x on node n1, clock wall-clock"
+    )
     assert ("DELETE", "/api/v1/namespaces/ns/pods/hitless-agent-x") in api.calls
 
 
@@ -286,3 +289,4 @@ async def test_requests_the_log_lost_are_counted() -> None:
     await load.run()
     assert [r.seq for r in load.results] == [0, 2]
     assert load.info["unread"] == 1 and "before its end line" in load.info["truncated"]
+    assert "; 1 requests never read from its log; the agent's log ended" in agent_summary(load.info)

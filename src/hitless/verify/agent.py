@@ -123,6 +123,17 @@ def agent_pod(
     }
 
 
+def agent_summary(info: dict[str, Any]) -> str:
+    """The text report's line on the agent (report.json has it all under ``cluster.agent``)."""
+    line = f"load from the in-cluster agent: pod {info['pod']} on node {info.get('node')}"
+    line += f", clock {info.get('clock', {}).get('mapping', 'unmapped')}"
+    if info.get("unread"):
+        line += f"; {info['unread']} requests never read from its log"
+    if info.get("truncated"):
+        line += f"; {info['truncated']}"
+    return line
+
+
 async def start_load(
     client: KubeClient,
     opts: ClusterOptions,

@@ -25,7 +25,7 @@ from hitless.api.types.service import Service
 from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
-from hitless.verify.agent import Load, start_load
+from hitless.verify.agent import Load, agent_summary, start_load
 from hitless.verify.attribute import Attribution, Route, RunContext
 from hitless.verify.cluster_steps import (
     RUN_LABEL,
@@ -321,4 +321,6 @@ def main(
         counts = ", ".join(f"{n} {e}" for e, n in outcome.run["evidence"].items())
         sys.stdout.write(f"cluster {outcome.run['server']}, namespace {outcome.run['namespace']}")
         sys.stdout.write(f"; evidence: {counts or 'no failures'}; watch gaps: {len(outcome.run['gaps'])}\n")
+        if "agent" in outcome.run:
+            sys.stdout.write(agent_summary(outcome.run["agent"]) + "\n")
     return 0 if outcome.report.passed else EXIT_FAILED
