@@ -127,6 +127,12 @@ async def _agent(port: int, *extra: str) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
+def _close(proc: asyncio.subprocess.Process) -> None:
+    # asyncio has no public close for a finished subprocess's transport; left to the garbage
+    # collector it closes in a later test, when this test's loop is closed (an unraisable error).
+    proc._transport.close()  # type: ignore[attr-defined]
+
+
 async def _line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
     assert proc.stdout is not None
     raw = await asyncio.wait_for(proc.stdout.readline(), 20)
@@ -152,6 +158,7 @@ async def test_the_agent_warms_up_loads_and_flushes_on_sigterm(pod_server: int) 
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        _close(proc)
     requests += [x for x in rest if x["type"] == "request"]
     assert rest[-1] == {"type": "end", "requests": len(requests), "overload": None}
     results = [decode(x, 0.0) for x in requests]
@@ -167,7 +174,9 @@ async def test_a_pod_that_never_answers_the_warm_up_is_the_agents_error(pod_serv
     assert await _line(proc) == {"type": "warm-up", "answered": ["pod-a"]}
     error = await _line(proc)
     assert error["type"] == "error" and "never answered: pod-b" in error["message"]
-    assert await asyncio.wait_for(proc.wait(), 20) == 1
+    assert await asyncio.wait_for(proc.communicate(), 20) == (b"", None)
+    _close(proc)
+    assert proc.returncode == 1
 
 
 class _Stream:
