@@ -65,6 +65,7 @@ async def test_the_agent_loads_the_cluster_ip_and_the_race_is_named(tmp_path: Pa
     assert outcome.run["target"]["from"] == "agent" and outcome.run["target"]["through"] == "ClusterIP"
     assert agent["clock"]["mapping"] == "shared-monotonic" and "truncated" not in agent
     assert len(agent["warmedUp"]) == 3
+    assert agent["why"] == "--load-from agent"
     # Every request the agent sent came back through its log, and went through a proxy.
     assert sorted(r.seq for r in requests) == list(range(len(requests)))
     assert len(requests) > 40 and sum(t is not None for t in truth.values()) > 0.9 * len(requests)

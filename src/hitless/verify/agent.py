@@ -144,13 +144,15 @@ async def start_load(
     info: dict[str, Any],
 ) -> Load:
     """The load, warmed up (every Ready pod answered once) and ready to run."""
+    why = "--load-from agent"
     if opts.load_from != "agent":
         patience = AUTO_PATIENCE if opts.load_from == "auto" else WARM_UP_TIMEOUT
         try:
             host, port, how = await pick_target(client, namespace, service.name, patience)
-        except ClusterError:
+        except ClusterError as exc:
             if opts.load_from == "runner":
                 raise
+            why = str(exc).split(" and --load-from", 1)[0]  # which addresses were tried
         else:
             info["target"] = {"address": f"{host}:{port}", "through": how, "from": "runner"}
             if not await warm_up(watched, opts, host, port, clock):
@@ -187,6 +189,7 @@ async def start_load(
     watched.ignored.add(load.name)  # its Events are no workload pod's
     info["agent"] = load.info
     load.info["image"] = image
+    load.info["why"] = why
     try:
         await load.start(pod)
     except BaseException:
