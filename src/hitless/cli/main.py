@@ -22,6 +22,7 @@ commands:
   verify FILE...    load a Service through a rollout; explain every dropped request (pod, phase, fix)
   check FILE...     lint manifests for zero-downtime mistakes, with the numbers behind each finding
   images ls|pull|prune  the image cache every run shares
+  agent load ...    the in-cluster load agent that 'verify --kubeconfig' starts in a Pod
   demo-app          the test workload: an HTTP server with knobs for probes, shutdown and latency
   init -- CMD       a PID 1 that forwards signals, reaps zombies and finishes the shutdown
   version           print hitless's version
@@ -57,6 +58,12 @@ def _demo_app(argv: list[str]) -> int:
     return demo_main(argv)
 
 
+def _agent(argv: list[str]) -> int:
+    from hitless.cli.agent import main as agent_main
+
+    return agent_main(argv)
+
+
 def _init(argv: list[str]) -> int:
     from hitless.init.main import main as init_main
 
@@ -84,6 +91,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "init": _init,
     "version": _version,
     "images": _images,
+    "agent": _agent,
 }
 
 

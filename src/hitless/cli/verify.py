@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --kubeconfig: let --scenario node-drain cordon and drain a node of the cluster",
     )
+    p.add_argument(
+        "--load-from",
+        choices=("auto", "runner", "agent"),
+        help="with --kubeconfig: send the load from this machine, or from a Pod in the cluster "
+        "(the load agent); auto (default): this machine when the Service answers here",
+    )
+    p.add_argument("--agent-image", metavar="IMAGE", help="with --kubeconfig: the load agent's image")
     return p
 
 
@@ -127,6 +134,8 @@ def main(argv: list[str]) -> int:
     for flag, value in (
         ("--namespace", args.namespace),
         ("--allow-node-drain", args.allow_node_drain or None),
+        ("--load-from", args.load_from),
+        ("--agent-image", args.agent_image),
     ):
         if value is not None:
             return _error(f"{flag} is for a cluster: it needs --kubeconfig")
@@ -203,6 +212,8 @@ def _cluster(
         max_failures=args.max_failures,
         scenario=args.scenario,
         workload_kind=kind,
+        load_from=args.load_from or "auto",
+        agent_image=args.agent_image,
     )
     return cluster.main(opts, loaded, service, name, args.format, args.report)
 

@@ -26,13 +26,13 @@ from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient, kubeconfig_files, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import cluster_scenarios
+from hitless.verify.agent import Load, agent_summary, start_load
 from hitless.verify.applog import AppLogs, apply_sigterm, peer_index
 from hitless.verify.attribute import Attribution, Route, RunContext
 from hitless.verify.cluster_cleanup import delete_namespace, kubectl
 from hitless.verify.cluster_steps import (
     RUN_LABEL,
     SETTLE_TIMEOUT,
-    WARM_UP_TIMEOUT,
     ClusterError,
     ClusterOptions,
     PreflightError,
@@ -40,13 +40,10 @@ from hitless.verify.cluster_steps import (
     apply,
     missing_access,
     path,
-    pick_target,
     required_access,
-    warm_up,
 )
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED, blame, measure_allowance, propagation
 from hitless.verify.findings import findings
-from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.report import Report
 
 EXIT_FAILED = 1
@@ -81,6 +78,7 @@ async def run_cluster(
             own_namespace=opts.namespace is None,
             scenario=opts.scenario,
             workload=opts.workload_kind,
+            agent=opts.load_from != "runner",
         )
         missing = await missing_access(client, need)
         if missing:
@@ -177,7 +175,7 @@ async def _observe(
         return obj is not None and cluster_scenarios.rollout_status(opts.workload_kind, obj)[0]
 
     incomplete: str | None = None
-    load: LoadGenerator | None = None
+    load: Load | None = None
     runner: asyncio.Task[None] | None = None
     try:
         try:
@@ -192,23 +190,8 @@ async def _observe(
             raise ClusterError(
                 f"the workload never rolled out within {SETTLE_TIMEOUT:.0f} s: {why}"
             ) from None
-        host, port, how = await pick_target(client, namespace, service.name)
-        info["target"] = {"address": f"{host}:{port}", "through": how}
-        if not await warm_up(watched, opts, host, port, clock):
-            raise ClusterError(
-                f"not every Ready pod answered through {host}:{port} within {WARM_UP_TIMEOUT:.0f} s"
-            )
-        load = LoadGenerator(
-            LoadOptions(
-                host=host,
-                port=port,
-                rate=opts.rps,
-                path=opts.path,
-                connections=opts.connections,
-                timeout=opts.timeout,
-            ),
-            clock,
-        )
+        # From this machine, or from the in-cluster agent (--load-from; verify/agent.py), warmed up.
+        load = await start_load(client, opts, namespace, service, watched, clock, info)
         runner = spawn("load", load.run())
         origin = clock.now()
         for i in range(opts.repeat):
@@ -341,6 +324,8 @@ def main(
         f"cluster {outcome.run['server']}, namespace {outcome.run['namespace']}"
         f"; evidence: {counts or 'no failures'}; watch gaps: {len(outcome.run['gaps'])}\n"
     )
+    if "agent" in outcome.run:
+        trailer += agent_summary(outcome.run["agent"]) + "\n"
     emit(
         outcome.report,
         document(outcome),

@@ -46,6 +46,9 @@ class ClusterOptions:
     # The scenario (verify/cluster_scenarios.py) and the kind of the workload it acts on.
     scenario: str = "rollout"
     workload_kind: str = "Deployment"
+    # Where the load comes from (verify/agent.py): auto, runner or agent; the agent's image.
+    load_from: str = "auto"
+    agent_image: str | None = None
 
 
 def required_access(
@@ -54,6 +57,7 @@ def required_access(
     own_namespace: bool,
     scenario: str = "rollout",
     workload: str = "Deployment",
+    agent: bool = False,
 ) -> list[dict[str, str]]:
     """Each permission the run uses: (verb, group, resource, subresource, namespace); the
     scenario's own as verify/cluster_scenarios.py sends its requests."""
@@ -88,10 +92,16 @@ def required_access(
             ("patch", "", "nodes", "", ""),
         ],
     }.get(scenario, [])
-    return [
+    access = [
         {"verb": v, "group": g, "resource": r, "subresource": sub, "namespace": n}
         for v, g, r, sub, n in dict.fromkeys(need)
     ]
+    if agent:  # the in-cluster load agent may be used (--load-from auto or agent): verify/agent.py
+        from hitless.verify.agent import agent_access
+
+        extra = [{"subresource": "", **a} for a in agent_access(namespace)]
+        access += [a for a in extra if a not in access]
+    return access
 
 
 async def missing_access(client: KubeClient, need: list[dict[str, str]]) -> list[str]:
@@ -211,6 +221,8 @@ class Watched:
         if self.workloads is not self.deployments:
             self.reflectors.append(self.workloads)
         self.tasks: list[asyncio.Task[None]] = []
+        # Pods whose Events are not the workload's (the load agent's: verify/agent.py).
+        self.ignored: set[str] = set()
 
     def _wake(self, kind: str, obj: JSON, at: float) -> None:
         self.changed.set()
@@ -225,7 +237,7 @@ class Watched:
 
     def _event(self, kind: str, obj: JSON, at: float) -> None:
         involved = obj.get("involvedObject") or {}
-        if kind == "ADDED" and involved.get("kind") == "Pod":
+        if kind == "ADDED" and involved.get("kind") == "Pod" and involved.get("name") not in self.ignored:
             life = self.view.timeline.ensure(self.view.namespace, involved.get("name", ""))
             life.events.append((at, obj.get("reason", ""), obj.get("message", "")))
 
@@ -261,7 +273,9 @@ async def answers(host: str, port: int) -> bool:
     return True
 
 
-async def pick_target(client: KubeClient, namespace: str, name: str) -> tuple[str, int, str]:
+async def pick_target(
+    client: KubeClient, namespace: str, name: str, patience: float = WARM_UP_TIMEOUT
+) -> tuple[str, int, str]:
     """The first of LoadBalancer, NodePort, ClusterIP that accepts a connection from here."""
     svc = await client.request("GET", path("Service", namespace, name))
     port = (svc.get("spec", {}).get("ports") or [{}])[0]
@@ -282,18 +296,24 @@ async def pick_target(client: KubeClient, namespace: str, name: str) -> tuple[st
     if ip and ip != "None":
         tried.append((ip, port.get("port"), "ClusterIP"))
     # A Service's address answers once the proxies have programmed it: keep trying for a while.
-    deadline = asyncio.get_running_loop().time() + WARM_UP_TIMEOUT
+    deadline = asyncio.get_running_loop().time() + patience
     while asyncio.get_running_loop().time() < deadline:
-        for host, p, how in tried:
-            if host and await answers(host, p):
+        # All at once (a firewalled address takes the whole connect timeout), the first in order wins.
+        ok = await asyncio.gather(*(answers(h, p) if h else _no() for h, p, _ in tried))
+        for (host, p, how), answered in zip(tried, ok, strict=True):
+            if answered:
                 return host, p, how
         await asyncio.sleep(0.2)
     where = ", ".join(f"{h}:{p} ({how})" for h, p, how in tried) or "no address"
     raise ClusterError(
-        f'Service "{name}" does not answer from this machine ({where}); the in-cluster load agent '
-        "is not implemented yet (issue 20), and port-forward or the API server's service proxy "
-        "would bypass kube-proxy"
+        f'Service "{name}" does not answer from this machine ({where}) and --load-from runner '
+        "forbids the in-cluster load agent (--load-from agent or auto); port-forward or the API "
+        "server's service proxy would bypass kube-proxy"
     )
+
+
+async def _no() -> bool:
+    return False
 
 
 async def warm_up(watched: Watched, opts: ClusterOptions, host: str, port: int, clock: Clock) -> bool:

@@ -1,0 +1,394 @@
+"""Where cluster mode's load comes from (``--load-from``), and the in-cluster load agent's runner side.
+
+From this machine when the Service's LoadBalancer, a NodePort or its ClusterIP answers here
+(verify/cluster_steps.py ``pick_target``); otherwise (``--load-from agent``, or ``auto`` with no
+address answering) from a bare Pod in the run's namespace (clusters.md §3.2, the sonobuoy
+pattern) that runs ``hitless agent load`` (cli/agent.py): the same load generator, against the
+Service's ClusterIP, so the requests take the path in-cluster clients take (their node's
+kube-proxy). The agent prints one JSON line per finished request (verify/agentwire.py); the
+runner follows ``pods/NAME/log?follow=true`` and turns the lines back into RequestResults on its
+own clock, which the same blame reads. :class:`AgentLoad` has the LoadGenerator's interface
+(run, stop, drain, cancel, results), so the scenario loop does not know which it drives.
+
+The agent does not run the watches (clusters.md wants it to, for one clock): that needs in-pod API
+access (a ServiceAccount, its token and a Role) which the run would have to create and hitless's
+own API server does not serve; the runner watches and the agent's times are mapped onto its clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import deque
+from typing import Any, Protocol
+
+import aiohttp
+
+from hitless import __version__
+from hitless.api.types.service import Service
+from hitless.clock import Clock, RealClock
+from hitless.kube.client import ApiError, KubeClient
+from hitless.tasks import spawn
+from hitless.verify.agentwire import ClockMap, ahead, boot_id, decode, move
+from hitless.verify.cluster_steps import (
+    SETTLE_TIMEOUT,
+    WARM_UP_TIMEOUT,
+    ClusterError,
+    ClusterOptions,
+    Watched,
+    pick_target,
+    warm_up,
+)
+from hitless.verify.generator import LoadGenerator, LoadOptions, RequestResult
+
+LOAD_FROM = ("auto", "runner", "agent")
+# --load-from auto: how long this machine's addresses get to answer before the agent is used.
+AUTO_PATIENCE = 5.0
+AGENT_LABEL = "hitless.dev/agent"
+CONTAINER = "agent"
+# A log stream silent this long is taken for dead (the agent prints a line per request; only a
+# drain of requests that all hang is longer, and that ends by --timeout).
+LOG_IDLE_TIMEOUT = 60.0
+RECONNECTS = 3
+# Waiting reasons after which the agent's container will not start by itself.
+STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+         "CreateContainerError", "RunContainerError"}  # fmt: skip
+
+
+class Load(Protocol):
+    """What the scenario loop drives: a LoadGenerator here, or the agent in the cluster."""
+
+    results: list[RequestResult]
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def drain(self, timeout: float | None = None) -> None: ...
+
+    async def cancel(self) -> None: ...
+
+
+def default_image() -> str:
+    """The image the examples name: the Dockerfile at the repository root, at this version."""
+    return f"hitless:{__version__}"
+
+
+def agent_access(namespace: str) -> list[dict[str, str]]:
+    """The agent's permissions, for the preflight (cluster_steps.required_access's shape)."""
+    return [
+        {"verb": "create", "group": "", "resource": "pods", "namespace": namespace},
+        {"verb": "delete", "group": "", "resource": "pods", "namespace": namespace},
+        {"verb": "get", "group": "", "resource": "pods", "namespace": namespace},
+        {"verb": "get", "group": "", "resource": "pods", "subresource": "log", "namespace": namespace},
+    ]
+
+
+def agent_pod(
+    name: str,
+    image: str,
+    run_id: str,
+    selector: dict[str, str],
+    target: str,
+    opts: ClusterOptions,
+    warm: list[str],
+) -> dict[str, Any]:
+    labels = {
+        AGENT_LABEL: run_id,
+        "app.kubernetes.io/name": "hitless-agent",
+        "app.kubernetes.io/managed-by": "hitless",
+    }
+    # A Service selects the pods whose labels hold all of its selector (an empty one selects none).
+    if selector and all(labels.get(k) == v for k, v in selector.items()):
+        raise ClusterError(f"the Service's selector {selector} would select the load agent's pod")
+    args = [
+        "agent", "load", "--target", target, "--rps", f"{opts.rps:g}", "--path", opts.path,
+        "--connections", opts.connections, "--timeout", f"{opts.timeout:g}",
+        "--warm-up-pods", ",".join(warm), "--warm-up-timeout", f"{WARM_UP_TIMEOUT:g}",
+    ]  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            # A bare Pod, not a Job: nothing restarts or replaces it; the run deletes it.
+            "restartPolicy": "Never",
+            # SIGTERM, then the requests in flight get --timeout to finish before it prints "end".
+            "terminationGracePeriodSeconds": math.ceil(opts.timeout) + 5,
+            "automountServiceAccountToken": False,
+            # The image's ENTRYPOINT is `hitless` (Dockerfile): only the arguments are given.
+            "containers": [{"name": CONTAINER, "image": image, "args": args}],
+        },
+    }
+
+
+def agent_summary(info: dict[str, Any]) -> str:
+    """The text report's line on the agent (report.json has it all under ``cluster.agent``)."""
+    line = f"load from the in-cluster agent: pod {info['pod']} on node {info.get('node')}"
+    line += f", clock {info.get('clock', {}).get('mapping', 'unmapped')}"
+    if info.get("unread"):
+        line += f"; {info['unread']} requests never read from its log"
+    if info.get("truncated"):
+        line += f"; {info['truncated']}"
+    return line
+
+
+async def start_load(
+    client: KubeClient,
+    opts: ClusterOptions,
+    namespace: str,
+    service: Service,
+    watched: Watched,
+    clock: Clock,
+    info: dict[str, Any],
+) -> Load:
+    """The load, warmed up (every Ready pod answered once) and ready to run."""
+    why = "--load-from agent"
+    if opts.load_from != "agent":
+        patience = AUTO_PATIENCE if opts.load_from == "auto" else WARM_UP_TIMEOUT
+        try:
+            host, port, how = await pick_target(client, namespace, service.name, patience)
+        except ClusterError as exc:
+            if opts.load_from == "runner":
+                raise
+            why = str(exc).split(" and --load-from", 1)[0]  # which addresses were tried
+        else:
+            info["target"] = {"address": f"{host}:{port}", "through": how, "from": "runner"}
+            if not await warm_up(watched, opts, host, port, clock):
+                raise ClusterError(
+                    f"not every Ready pod answered through {host}:{port} within {WARM_UP_TIMEOUT:.0f} s"
+                )
+            return LoadGenerator(
+                LoadOptions(
+                    host=host,
+                    port=port,
+                    rate=opts.rps,
+                    path=opts.path,
+                    connections=opts.connections,
+                    timeout=opts.timeout,
+                ),
+                clock,
+            )
+    svc = await client.request("GET", f"/api/v1/namespaces/{namespace}/services/{service.name}")
+    ip = svc.get("spec", {}).get("clusterIP")
+    port = (svc.get("spec", {}).get("ports") or [{}])[0].get("port")
+    if not ip or ip == "None" or not port:
+        raise ClusterError(f'Service "{service.name}" has no ClusterIP and port for the load agent to load')
+    target = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    info["target"] = {"address": target, "through": "ClusterIP", "from": "agent"}
+    warm = sorted(
+        life.name
+        for life in watched.view.timeline.pods.values()
+        if life.ready_at(clock.now()) and life.deleted is None and life.gone is None
+    )
+    image = opts.agent_image or default_image()
+    run_id = str(info.get("runId", "run"))
+    pod = agent_pod(f"hitless-agent-{run_id}", image, run_id, service.spec.selector or {}, target, opts, warm)
+    load = AgentLoad(client, namespace, pod["metadata"]["name"], clock)
+    watched.ignored.add(load.name)  # its Events are no workload pod's
+    info["agent"] = load.info
+    load.info["image"] = image
+    load.info["why"] = why
+    try:
+        await load.start(pod)
+    except BaseException:
+        await load.cancel()
+        raise
+    return load
+
+
+class AgentLoad:
+    """The agent pod's requests, read from its log onto this machine's clock."""
+
+    def __init__(self, client: KubeClient, namespace: str, name: str, clock: Clock) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.name = name
+        self.clock = clock
+        self.results: list[RequestResult] = []
+        self.overload: str | None = None
+        self.info: dict[str, Any] = {"pod": name}
+        self._pod = f"/api/v1/namespaces/{namespace}/pods/{name}"
+        self._arrivals: list[float] = []
+        self._seen: set[int] = set()
+        self._map: ClockMap | None = None
+        self._resp: aiohttp.ClientResponse | None = None
+        self._ended = False
+        self._created = False
+        self._phase: str | None = None
+        self._printed: int | None = None
+        self._deleting: asyncio.Task[None] | None = None
+        # The last lines that were not the agent's protocol (a traceback, an image's own output).
+        self._other: deque[str] = deque(maxlen=8)
+
+    # --- the LoadGenerator's interface -----------------------------------------------------------
+
+    async def start(self, pod: dict[str, Any]) -> None:
+        """Create the pod, follow its log, and wait until it is warmed up and loading."""
+        await self.client.request("POST", f"/api/v1/namespaces/{self.namespace}/pods", body=pod)
+        self._created = True
+        try:
+            await self._started()
+        except TimeoutError:
+            raise ClusterError(
+                f"the load agent's pod {self.name} did not start within {SETTLE_TIMEOUT:.0f} s "
+                f"(phase {self._phase})"
+            ) from None
+        self._resp = await self._follow()
+        try:
+            async with asyncio.timeout(WARM_UP_TIMEOUT + 10):
+                while self._map is None:
+                    line = await self._next()
+                    if line is None:
+                        raise ClusterError(
+                            f"the load agent (pod {self.name}) ended before it was ready{self._said()}"
+                        )
+                    self._take(line)
+        except TimeoutError:
+            raise ClusterError(
+                f"the load agent (pod {self.name}) was not ready in time{self._said()}"
+            ) from None
+
+    async def run(self) -> None:
+        """Read the agent's requests until its log ends (after :meth:`stop`, when it exited)."""
+        reconnects = 0
+        while True:
+            line = await self._next()
+            if line is not None:
+                self._take(line)
+                continue
+            if self._ended or reconnects >= RECONNECTS:
+                break
+            # The stream broke before the agent's "end": read the log again from its start (the
+            # requests already read are skipped by their seq).
+            reconnects += 1
+            try:
+                self._resp = await self._follow()
+            except (ApiError, aiohttp.ClientError, TimeoutError):
+                break
+        self.info["reconnects"] = reconnects
+        # seq counts every request the agent sent: one never read (a log the kubelet rotated away
+        # before a re-read, or an agent killed before it printed) is a hole in the sequence.
+        unread = (max(self._seen) + 1 - len(self._seen)) if self._seen else 0
+        if self._printed is not None:
+            unread = max(unread, self._printed - len(self._seen))
+        if unread:
+            self.info["unread"] = unread
+        if not self._ended:
+            self.info["truncated"] = f"the agent's log ended before its end line{self._said()}"
+        self._correct()
+
+    def stop(self) -> None:
+        """Delete the pod: its SIGTERM stops the agent, which finishes and prints its last lines."""
+        if self._deleting is None and self._created:
+            self._deleting = spawn("agent-delete", self._delete())
+
+    async def drain(self, timeout: float | None = None) -> None:
+        # run() returned when the agent's log ended: nothing is in flight any more.
+        if self._deleting is not None:
+            await self._deleting
+
+    async def cancel(self) -> None:
+        """Stop reading and make sure the pod is deleted (also when the run is cancelled)."""
+        if self._resp is not None:
+            self._resp.close()
+        self.stop()
+        if self._deleting is not None:
+            await asyncio.shield(self._deleting)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    async def _delete(self) -> None:
+        try:
+            await self.client.request("DELETE", self._pod)
+        except ApiError as exc:
+            if exc.code != 404:
+                raise ClusterError(f"could not delete the load agent's pod {self.name}: {exc}") from exc
+
+    async def _started(self) -> None:
+        """Until the container runs (or ran); a pull or start error that will not pass is an error."""
+        async with asyncio.timeout(SETTLE_TIMEOUT):
+            while True:
+                pod = await self.client.request("GET", self._pod)
+                self.info["node"] = pod.get("spec", {}).get("nodeName")
+                self.info["podIP"] = pod.get("status", {}).get("podIP")
+                self._phase = pod.get("status", {}).get("phase")
+                for st in pod.get("status", {}).get("containerStatuses") or []:
+                    state = st.get("state") or {}
+                    if "running" in state or "terminated" in state:
+                        return
+                    reason = (state.get("waiting") or {}).get("reason")
+                    if reason in STUCK:
+                        message = (state.get("waiting") or {}).get("message", "")
+                        raise ClusterError(
+                            f"the load agent's container cannot start: {reason}: {message} (image "
+                            f"{self.info.get('image')}: build it from the Dockerfile and load it into "
+                            "the cluster, or name one with --agent-image)"
+                        )
+                if pod.get("status", {}).get("phase") in ("Failed", "Succeeded"):
+                    return
+                await asyncio.sleep(0.2)
+
+    async def _follow(self) -> aiohttp.ClientResponse:
+        return await self.client.watch_lines(
+            f"{self._pod}/log", {"container": CONTAINER, "follow": "true"}, LOG_IDLE_TIMEOUT
+        )
+
+    async def _next(self) -> dict[str, Any] | None:
+        """The next protocol line; None at the end of the stream or when it broke."""
+        while self._resp is not None:
+            try:
+                raw = await self._resp.content.readline()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                raw = b""
+            if not raw:
+                self._resp.release()
+                self._resp = None
+                return None
+            text = raw.decode(errors="replace").strip()
+            try:
+                line = json.loads(text)
+            except ValueError:
+                line = None
+            if isinstance(line, dict) and isinstance(line.get("type"), str):
+                return line
+            if text:
+                self._other.append(text)
+        return None
+
+    def _take(self, line: dict[str, Any]) -> None:
+        kind = line["type"]
+        if kind == "request" and self._map is not None:
+            r = decode(line, self._map.offset)
+            if r.seq not in self._seen:
+                self._seen.add(r.seq)
+                self.results.append(r)
+                self._arrivals.append(self.clock.now())
+        elif kind == "ready" and self._map is None:
+            runner_boot = boot_id() if isinstance(self.clock, RealClock) else ""
+            self._map = ClockMap.of(line, self.clock.now(), self.clock.wall().timestamp(), runner_boot)
+            self.info["clock"] = {"mapping": self._map.how}
+        elif kind == "warm-up":
+            self.info["warmedUp"] = line.get("answered")
+        elif kind == "end":
+            self._ended = True
+            self._printed = int(line.get("requests") or 0)
+            self.overload = line.get("overload")
+            if self.overload:
+                self.info["overload"] = self.overload
+        elif kind == "error":
+            raise ClusterError(f"the load agent (pod {self.name}): {line.get('message')}")
+
+    def _correct(self) -> None:
+        """Move the mapped times back by what the log's arrival times prove they are ahead."""
+        if self._map is None:
+            return
+        by = ahead(list(zip(self.results, self._arrivals, strict=True)))
+        if by > 0:
+            for r in self.results:
+                move(r, -by)
+        self.info["clock"]["corrected"] = round(-by, 6) + 0.0  # never -0.0
+
+    def _said(self) -> str:
+        return ("; its last lines: " + " | ".join(self._other)) if self._other else ""
