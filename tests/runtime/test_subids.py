@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,19 +54,7 @@ def test_an_unprivileged_engine_maps_its_subordinate_ids() -> None:
     work = Path(tempfile.mkdtemp(prefix="hitless-subids-"))
     try:
         os.chown(work, entry.pw_uid, entry.pw_gid)
-        env = {
-            "PATH": os.environ["PATH"],
-            "PYTHONPATH": str(SRC),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": str(work),
-        }
-        proc = subprocess.run(
-            ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", "--",
-             sys.executable, str(SCRIPT), str(work)],
-            capture_output=True, text=True, timeout=60, env=env, cwd="/",
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        report = json.loads(proc.stdout.splitlines()[-1])
+        report = _run_script(entry, work)
         # The user's own id as 0, then its range: 65536 subordinate ids (500000000-500065535 in .ci/run).
         assert report["mapped_ids"] > 65536
         # The image's "www" (1000, its group 1000 and "logs" 2000) plus the pod's group 3000,
@@ -76,5 +65,44 @@ def test_an_unprivileged_engine_maps_its_subordinate_ids() -> None:
         assert report["chown"] == [0, "33:44"]
         # An unpack keeps an image's owners in the range; one beyond it flattens to the user (0).
         assert report["owners"] == {"www": "33:44", "far": "0:0"}
+        # ...and the cache files that tree as one made through this mapping (images/owners.py).
+        own = [0, entry.pw_uid, 1]
+        assert report["unpacked_as"] == {
+            "owners": "mapped",
+            "uidMap": [own, [1, *_range(SUBUID, entry)]],
+            "gidMap": [[0, entry.pw_gid, 1], [1, *_range(SUBGID, entry)]],
+        }
+        # gid 5 (tty) is mapped: new ptys belong to it, as runc's default devpts has them
+        # (mountinfo shows the machine's id of it: the range's start + 4, 0 being the user's).
+        tty = _range(SUBGID, entry)[0] + 4
+        assert report["pts"] == f"devpts devpts rw,gid={tty},mode=620,ptmxmode=666"
+        # The same user without its ranges: only its own id, no gid= (gid 5 is not mapped).
+        single = _run_script(entry, work, "single")
+        assert single["mapped_ids"] == 1
+        assert single["pts"] == "devpts devpts rw,mode=620,ptmxmode=666"
+        assert single["owners"] == {"owners": "flattened", "uid": entry.pw_uid, "gid": entry.pw_gid}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _range(path: str, entry: pwd.struct_passwd) -> list[int]:
+    found = find_range(path, entry.pw_name, entry.pw_uid)
+    assert found is not None
+    return [found.start, found.count]
+
+
+def _run_script(entry: pwd.struct_passwd, work: Path, *extra: str) -> dict[str, Any]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(SRC),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": str(work),
+    }
+    proc = subprocess.run(
+        ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", "--",
+         sys.executable, str(SCRIPT), str(work / (extra[0] if extra else "ranged")), *extra],
+        capture_output=True, text=True, timeout=60, env=env, cwd="/",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+    return report

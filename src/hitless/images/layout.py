@@ -3,7 +3,10 @@
 ```
 <root>/oci-layout, index.json      the OCI layout (skopeo and umoci read it: oci:<root>:<reference>)
 <root>/blobs/sha256/<hex>          manifests, configs, layers, by digest
-<root>/rootfs/<hex>                each image flattened once, keyed by its platform manifest digest
+<root>/rootfs/<hex>.<variant>      each image flattened once per way its owners are written
+                                   (owners.py: ``root``, ``flat-<uid>-<gid>``, ``map-<hash>``),
+                                   keyed by its platform manifest digest; ``<hex>.<variant>.json``
+                                   beside it records those owners
 <root>/tmp/                        downloads and unpacks in progress, renamed into place when whole
 <root>/leases/<id>.lock, .json     a running hitless's lease on the images it uses (lease.py)
 <root>/lock, index.lock            flock(2): pulls share ``lock``, prune takes it alone; index.json
@@ -215,8 +218,32 @@ class Layout:
 
     # -- unpacked trees ------------------------------------------------------------------------
 
-    def rootfs(self, manifest_digest: str) -> Path:
-        return self.rootfs_dir / hex_of(manifest_digest)
+    def rootfs(self, manifest_digest: str, variant: str) -> Path:
+        return self.rootfs_dir / f"{hex_of(manifest_digest)}.{variant}"
+
+    def trees(self, manifest_digest: str) -> dict[str, Path]:
+        """Every unpacked tree of the image, by variant (a tree from before variants, named
+        ``<hex>`` alone, has owners nobody recorded: no run takes it, prune removes it)."""
+        prefix = hex_of(manifest_digest) + "."
+        try:
+            names = os.listdir(self.rootfs_dir)
+        except FileNotFoundError:
+            return {}
+        return {
+            name[len(prefix) :]: self.rootfs_dir / name
+            for name in sorted(names)
+            if name.startswith(prefix) and not name.endswith(".json") and (self.rootfs_dir / name).is_dir()
+        }
+
+    def write_record(self, tree: Path, record: dict[str, Any]) -> None:
+        self._write_atomic(tree.with_name(tree.name + ".json"), json.dumps(record, sort_keys=True).encode())
+
+    def read_record(self, tree: Path) -> dict[str, Any] | None:
+        try:
+            record = json.loads(tree.with_name(tree.name + ".json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def remove_tree(self, path: Path) -> None:
         # A tree may hold read-only directories (mode 0555 from the image): root removes them

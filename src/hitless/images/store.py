@@ -28,6 +28,8 @@ from hitless.images.flatten import check_layer_types, commit_tree, unpack
 from hitless.images.layout import INDEX_TYPES, Entry, Layout
 from hitless.images.lease import Lease, live_leases
 from hitless.images.model import Image, ImageConfig, PullOptions, default_root
+from hitless.images.owners import Owners
+from hitless.images.owners import current as current_owners
 from hitless.images.reference import Reference, go_quote, is_loopback_host, parse
 from hitless.images.registry import Repository, endpoints, host_of, new_client
 from hitless.tasks import cancel_and_wait
@@ -44,9 +46,15 @@ class CachedImage:
     reference: str
     id: str
     repo_digest: str | None
+    # The content (manifest, config, layers) plus every unpacked tree.
     size: int
-    unpacked: bool
+    # Each unpacked tree by its variant (owners.py: how its owners were written): its size.
+    trees: dict[str, int]
     created: str | None
+
+    @property
+    def unpacked(self) -> bool:
+        return bool(self.trees)
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,12 @@ class ImageStore:
     """The image cache of one machine (``root``), shared by every run and every `images` command."""
 
     def __init__(
-        self, root: Path | None = None, options: PullOptions | None = None, *, lease: bool = False
+        self,
+        root: Path | None = None,
+        options: PullOptions | None = None,
+        *,
+        lease: bool = False,
+        owners: Owners | None = None,
     ) -> None:
         self.root = root if root is not None else default_root()
         self.options = options if options is not None else PullOptions()
@@ -76,6 +89,16 @@ class ImageStore:
         # Wall-clock seconds the last completed pull of each reference took (the kubelet's
         # "Successfully pulled image X in D"), for callers that want the pull alone.
         self.last_pull_seconds: dict[str, float] = {}
+        # Which tree variant this store's runs take and make (None: this process's, owners.py).
+        self._owners = owners
+
+    @property
+    def owners(self) -> Owners:
+        """How this process's unpacks write owners, so which tree variant its runs take; read
+        when first needed (an unprivileged engine makes its user namespace before)."""
+        if self._owners is None:
+            self._owners = current_owners()
+        return self._owners
 
     # -- present images ------------------------------------------------------------------------
 
@@ -109,7 +132,7 @@ class ImageStore:
         return None
 
     def _image(self, reference: str, entry: Entry) -> Image | None:
-        rootfs = self.layout.rootfs(entry.manifest_digest)
+        rootfs = self.layout.rootfs(entry.manifest_digest, self.owners.variant)
         if not rootfs.is_dir() or not self.layout.has_blob(entry.manifest_digest):
             return None
         manifest = self.layout.read_json(entry.manifest_digest)
@@ -141,13 +164,14 @@ class ImageStore:
             except (OSError, ValueError, KeyError):
                 continue
             repo_digest = f"{_name_of(entry.reference)}@{entry.repo_digest}" if entry.repo_digest else None
+            trees = {v: _tree_size(t) for v, t in self.layout.trees(entry.manifest_digest).items()}
             out.append(
                 CachedImage(
                     reference=entry.reference,
                     id=config_digest,
                     repo_digest=repo_digest,
-                    size=size,
-                    unpacked=self.layout.rootfs(entry.manifest_digest).is_dir(),
+                    size=size + sum(trees.values()),
+                    trees=trees,
                     created=config.get("created"),
                 )
             )
@@ -192,7 +216,9 @@ class ImageStore:
         try:
             await asyncio.to_thread(self.layout.ensure)
             async with self._shared_lock():
-                image = await self._from_archives(ref)
+                image = await self._from_cache(ref)
+                if image is None:
+                    image = await self._from_archives(ref)
                 if image is None and self.options.source != "registry":
                     image = await self._from_local_store(ref)
                 if image is None:
@@ -232,6 +258,23 @@ class ImageStore:
         finally:
             os.close(fd)
 
+    async def _from_cache(self, ref: Reference) -> Image | None:
+        """An image whose content is here but not unpacked for this process's owners (pulled by
+        a normal user, now run with subordinate ids or as root): unpack the tree it needs beside
+        the others, from the cache, as containerd unpacks present content into another
+        snapshotter. An image with its tree goes to its source (``Always`` re-resolves it)."""
+        entry = self._find(ref)
+        if entry is None or self.layout.rootfs(entry.manifest_digest, self.owners.variant).is_dir():
+            return None
+        try:
+            manifest = self.layout.read_json(entry.manifest_digest)
+            needed = [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not all(self.layout.has_blob(digest) for digest in needed):
+            return None
+        return await self._finish(ref, entry.manifest_digest, entry.media_type, entry.repo_digest)
+
     async def _finish(
         self, ref: Reference, manifest_digest: str, media_type: str, repo_digest: str | None
     ) -> Image:
@@ -239,10 +282,12 @@ class ImageStore:
         manifest = self.layout.read_json(manifest_digest)
         layers = manifest.get("layers") or []
         check_layer_types(layers)
-        final = self.layout.rootfs(manifest_digest)
+        owners = self.owners
+        final = self.layout.rootfs(manifest_digest, owners.variant)
         if not final.is_dir():
-            temp = await unpack(self.layout, [layer["digest"] for layer in layers])
-            await asyncio.to_thread(commit_tree, self.layout, temp, final)
+            # A new tree beside the image's others: one a running container uses is never touched.
+            temp = await unpack(self.layout, [layer["digest"] for layer in layers], owners=owners)
+            await asyncio.to_thread(commit_tree, self.layout, temp, final, owners)
         size = self.layout.blob_path(manifest_digest).stat().st_size
         entry = Entry(str(ref), manifest_digest, size, media_type, repo_digest)
         await asyncio.to_thread(self.layout.set_entry, entry)
@@ -383,10 +428,12 @@ class ImageStore:
             if wanted is None or wanted:
                 dropped = self.layout.remove_entries(wanted, keep=leased)
             keep_blobs: set[str] = set(leased)
-            keep_trees: set[str] = {self.layout.rootfs(d).name for d in leased}
+            # Trees are kept by image, every variant of it (owners.py); a tree named by its hex
+            # alone predates variants and is kept only while a run (of that older hitless) holds it.
+            keep_images = {d.partition(":")[2] for d in leased}
             for entry in self.layout.entries():
                 keep_blobs.add(entry.manifest_digest)
-                keep_trees.add(self.layout.rootfs(entry.manifest_digest).name)
+                keep_images.add(entry.manifest_digest.partition(":")[2])
                 if entry.repo_digest:
                     keep_blobs.add(entry.repo_digest)  # the index of a multi-platform image
             for digest in list(keep_blobs):
@@ -405,12 +452,18 @@ class ImageStore:
             # so that a run's lookups wait no longer), and removed once it is released.
             for leftover in list(self.layout.tmp.iterdir()):
                 trash.append(leftover)
+            leased_hex = {d.partition(":")[2] for d in leased}
             for tree in list(self.layout.rootfs_dir.iterdir()):
-                if tree.name not in keep_trees:
-                    moved = self.layout.tmp / f"pruned-{tree.name}-{secrets.token_hex(4)}"
-                    os.replace(tree, moved)
-                    trash.append(moved)
-                    trees += 1
+                image_hex, dot, _ = tree.name.partition(".")
+                if image_hex in (keep_images if dot else leased_hex):
+                    continue
+                if tree.name.endswith(".json"):
+                    tree.unlink(missing_ok=True)  # the record of a tree removed with it
+                    continue
+                moved = self.layout.tmp / f"pruned-{tree.name}-{secrets.token_hex(4)}"
+                os.replace(tree, moved)
+                trash.append(moved)
+                trees += 1
         for path in trash:
             if path.is_dir() and not path.is_symlink():
                 freed += _tree_size(path)
