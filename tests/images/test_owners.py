@@ -4,12 +4,16 @@ beside it, from the cache, and ls and prune see both. Synthetic images, no regis
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import hitless.images.store as store_module
 from hitless.images import ImageStore, PullOptions
 from hitless.images.owners import Owners, current, of_maps
 from tests.images.builders import Entry, layer_tar, write_oci_layout
@@ -36,7 +40,9 @@ def test_variants_of_id_maps() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="keeping an image's owners needs root")
-async def test_a_flattened_tree_is_not_taken_by_a_run_that_keeps_owners(tmp_path: Path) -> None:
+async def test_a_flattened_tree_is_not_taken_by_a_run_that_keeps_owners(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = tmp_path / "layout"
     layer = layer_tar([
         Entry("srv", "dir", mode=0o755),
@@ -57,13 +63,31 @@ async def test_a_flattened_tree_is_not_taken_by_a_run_that_keeps_owners(tmp_path
     # A run as root (no archive, a dead mirror): the flattened tree is not present for it...
     run = ImageStore(cache, PullOptions(mirrors=NOWHERE, timeout=2), lease=True, owners=Owners("root"))
     assert run.get(NAME) is None
-    # ...and its pull unpacks its own from the cache's content, beside the other.
-    kept = await run.pull(NAME)
+    # (`hitless check` only reads the image's files: any tree will do.)
+    assert run.get(NAME, any_owners=True) == flat
+    # ...but the content is: the kubelet's pods (five at once) get one tree of their own, unpacked
+    # from the cache beside the other.
+    unpacks = 0
+    real_unpack = store_module.unpack
+
+    async def counting_unpack(*args: Any, **kwargs: Any) -> Path:
+        nonlocal unpacks
+        unpacks += 1
+        return await real_unpack(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "unpack", counting_unpack)
+    found = await asyncio.gather(*(run.unpack_present(NAME) for _ in range(5)))
+    kept = found[0]
+    assert kept is not None and all(f == kept for f in found) and unpacks == 1
     assert kept.rootfs.name == f"{manifest.partition(':')[2]}.root"
     www = (kept.rootfs / "srv/www/index.html").lstat()
     assert (www.st_uid, www.st_gid) == (33, 44)
     assert (flat.rootfs / "srv/www").lstat().st_ino == flat_www.st_ino  # not rewritten
     assert run.get(NAME) == kept and user.get(NAME) == flat
+    # `hitless images pull` as root, the tree gone: made again from the cache, the mirror untouched.
+    await asyncio.to_thread(shutil.rmtree, kept.rootfs)
+    assert await ImageStore(cache, run.options, owners=Owners("root")).pull(NAME) == kept
+    assert unpacks == 2 and (kept.rootfs / "srv/www/index.html").lstat().st_uid == 33
 
     rows = ImageStore(cache).list_images()
     assert len(rows) == 1 and set(rows[0].trees) == {"flat-0-0", "root"}

@@ -43,6 +43,9 @@ class FakeImageSource:
     def get(self, reference: str) -> Image | None:
         return self.present.get(str(parse(reference)))
 
+    async def unpack_present(self, reference: str) -> Image | None:
+        return None  # whatever is present is unpacked (images/owners.py's variants: tests/images)
+
     async def aclose(self) -> None:
         self.closed = True
 

@@ -65,7 +65,7 @@ async def main(work: Path) -> None:
         status = await rt.wait_container(other)
         assert status.log_path is not None
         # An image layer with owners in the range and beyond it, unpacked by the engine.
-        from hitless.images.flatten import unpack
+        from hitless.images.flatten import commit_tree, unpack
         from hitless.images.layout import Layout
         from hitless.images.owners import current
         from tests.images.builders import Entry, layer_tar
@@ -75,9 +75,13 @@ async def main(work: Path) -> None:
         owned = layer_tar([
             Entry("srv", "dir", mode=0o755),
             Entry("srv/www", "dir", mode=0o750, uid=33, gid=44),
+            Entry("srv/www/index.html", data=b"x", uid=33, gid=44),
             Entry("srv/far", data=b"x", uid=70000, gid=70000),
         ])  # fmt: skip
-        tree = await unpack(layout, [layout.put_blob(owned)])
+        temp = await unpack(layout, [layout.put_blob(owned)])
+        # Filed as the cache files it (an image nobody names: the next prune removes it).
+        tree = layout.rootfs("sha256:" + "0" * 64, current().variant)
+        commit_tree(layout, temp, tree, current())
         owners = {
             n: f"{(tree / 'srv' / n).lstat().st_uid}:{(tree / 'srv' / n).lstat().st_gid}"
             for n in ("www", "far")

@@ -72,6 +72,12 @@ def test_an_unprivileged_engine_maps_its_subordinate_ids() -> None:
             "uidMap": [own, [1, *_range(SUBUID, entry)]],
             "gidMap": [[0, entry.pw_gid, 1], [1, *_range(SUBGID, entry)]],
         }
+        # Its user prunes it from outside the namespace (`hitless images prune`): the files of
+        # its subordinate ids go too, removed through the same map (layout.remove_tree).
+        cache = work / "ranged/cache"
+        prune = "from hitless.images import ImageStore as S; print(S(Path(sys.argv[1])).prune().trees)"
+        assert _run_as(entry, work, "-c", f"import sys; from pathlib import Path; {prune}", str(cache)) == "1"
+        assert os.listdir(cache / "rootfs") == os.listdir(cache / "tmp") == []
         # gid 5 (tty) is mapped: new ptys belong to it, as runc's default devpts has them
         # (mountinfo shows the machine's id of it: the range's start + 4, 0 being the user's).
         tty = _range(SUBGID, entry)[0] + 4
@@ -92,6 +98,12 @@ def _range(path: str, entry: pwd.struct_passwd) -> list[int]:
 
 
 def _run_script(entry: pwd.struct_passwd, work: Path, *extra: str) -> dict[str, Any]:
+    out = _run_as(entry, work, str(SCRIPT), str(work / (extra[0] if extra else "ranged")), *extra)
+    report: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return report
+
+
+def _run_as(entry: pwd.struct_passwd, work: Path, *argv: str) -> str:
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(SRC),
@@ -100,9 +112,8 @@ def _run_script(entry: pwd.struct_passwd, work: Path, *extra: str) -> dict[str, 
     }
     proc = subprocess.run(
         ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", "--",
-         sys.executable, str(SCRIPT), str(work / (extra[0] if extra else "ranged")), *extra],
+         sys.executable, *argv],
         capture_output=True, text=True, timeout=60, env=env, cwd="/",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    report: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
-    return report
+    return proc.stdout.strip()

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
@@ -245,7 +246,33 @@ class Layout:
             return None
         return record if isinstance(record, dict) else None
 
-    def remove_tree(self, path: Path) -> None:
+    def remove_tree(self, path: Path, record: dict[str, Any] | None = None) -> None:
         # A tree may hold read-only directories (mode 0555 from the image): root removes them
         # anyway; a rootless unpack made them writable by its owner first.
         shutil.rmtree(path, ignore_errors=True)
+        if path.exists() and record is not None and record.get("owners") == "mapped" and os.geteuid() != 0:
+            _remove_mapped(path, record)
+
+
+def _remove_mapped(path: Path, record: dict[str, Any]) -> None:
+    """A tree an unprivileged engine unpacked through its subordinate ids, removed by its user
+    from outside that namespace (``hitless images prune``): its files belong to those ids, so
+    ``rm`` runs in a namespace with the same map, as ``podman unshare rm`` would (util-linux
+    2.38's ``unshare --map-users``, through newuidmap). Left as it is if that cannot be done."""
+    argv = ["unshare", "--map-root-user"]
+    try:
+        for flag, key in (("--map-users", "uidMap"), ("--map-groups", "gidMap")):
+            for inside, outside, count in record[key]:
+                if int(inside) != 0:
+                    argv.append(f"{flag}={int(outside)},{int(inside)},{int(count)}")
+    except (KeyError, TypeError, ValueError):
+        return
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [*argv, "--", "rm", "-rf", "--", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )

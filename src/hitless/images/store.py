@@ -85,6 +85,7 @@ class ImageStore:
         # that `hitless images prune` in another process leaves them be; `hitless images` has none.
         self._lease = Lease(self.root) if lease else None
         self._pulls: dict[str, asyncio.Task[Image]] = {}
+        self._unpacks: dict[str, asyncio.Task[Image | None]] = {}
         self._archives: dict[str, ArchiveImage] | None = None
         # Wall-clock seconds the last completed pull of each reference took (the kubelet's
         # "Successfully pulled image X in D"), for callers that want the pull alone.
@@ -102,18 +103,48 @@ class ImageStore:
 
     # -- present images ------------------------------------------------------------------------
 
-    def get(self, reference: str) -> Image | None:
-        """The image if it is in the cache and unpacked (``IfNotPresent``); InvalidImageName if unparsable."""
+    def get(self, reference: str, *, any_owners: bool = False) -> Image | None:
+        """The image if it is in the cache and unpacked for this store's owners (``IfNotPresent``);
+        InvalidImageName if unparsable. ``any_owners``: in any tree, for a reader of its files
+        that runs nothing in it (``hitless check``)."""
         ref = parse(reference)
         if self._lease is None:
             entry = self._find(ref)
-            return self._image(str(ref), entry) if entry is not None else None
+            return self._image(str(ref), entry, any_owners) if entry is not None else None
         # Under the shared lock, as a pull: a prune either finished before (the image is gone,
         # or kept) or starts after the lease names it. Prune holds the lock only for renames.
         with self.layout.locked("lock", exclusive=False):
             entry = self._find(ref)
-            image = self._image(str(ref), entry) if entry is not None else None
+            image = self._image(str(ref), entry, any_owners) if entry is not None else None
             if image is not None:
+                self._lease.add(image.manifest_digest, image.reference)
+            return image
+
+    async def unpack_present(self, reference: str) -> Image | None:
+        """The image if its content is in the cache, unpacking the tree this store's owners need
+        when only that is missing (owners.py); None if the content is not all here. Pods that
+        ask at once share one unpack. The kubelet takes such an image as present, as containerd
+        has an image once its content is there and unpacks it for a snapshotter on demand."""
+        ref = parse(reference)
+        key = str(ref)
+        task = self._unpacks.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._unpack_present(ref))
+            self._unpacks[key] = task
+            task.add_done_callback(functools.partial(self._unpack_done, key))
+        return await asyncio.shield(task)
+
+    def _unpack_done(self, key: str, task: asyncio.Task[Image | None]) -> None:
+        if self._unpacks.get(key) is task:
+            del self._unpacks[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have been cancelled
+
+    async def _unpack_present(self, ref: Reference) -> Image | None:
+        await asyncio.to_thread(self.layout.ensure)
+        async with self._shared_lock():
+            image = await self._from_cache(ref)
+            if image is not None and self._lease is not None:
                 self._lease.add(image.manifest_digest, image.reference)
             return image
 
@@ -131,8 +162,10 @@ class ImageStore:
                     return entry
         return None
 
-    def _image(self, reference: str, entry: Entry) -> Image | None:
+    def _image(self, reference: str, entry: Entry, any_owners: bool = False) -> Image | None:
         rootfs = self.layout.rootfs(entry.manifest_digest, self.owners.variant)
+        if any_owners and not rootfs.is_dir():
+            rootfs = next(iter(self.layout.trees(entry.manifest_digest).values()), rootfs)
         if not rootfs.is_dir() or not self.layout.has_blob(entry.manifest_digest):
             return None
         manifest = self.layout.read_json(entry.manifest_digest)
@@ -197,7 +230,7 @@ class ImageStore:
     async def aclose(self) -> None:
         """Stop pulls still in flight (the engine is stopping); what they fetched so far stays
         out of sight in tmp/ until the next prune."""
-        await cancel_and_wait(*self._pulls.values())
+        await cancel_and_wait(*self._pulls.values(), *self._unpacks.values())
 
     def _pull_done(self, key: str, task: asyncio.Task[Image]) -> None:
         if self._pulls.get(key) is task:
@@ -414,6 +447,7 @@ class ImageStore:
         its blobs and tree, and reported in ``in_use``."""
         self.layout.ensure()
         trash: list[Path] = []
+        records: dict[Path, dict[str, Any] | None] = {}
         with self.layout.locked("lock", exclusive=True):
             leased = {digest for held in live_leases(self.root) for digest in held.images}
             wanted: set[str] | None = None
@@ -453,7 +487,9 @@ class ImageStore:
             for leftover in list(self.layout.tmp.iterdir()):
                 trash.append(leftover)
             leased_hex = {d.partition(":")[2] for d in leased}
-            for tree in list(self.layout.rootfs_dir.iterdir()):
+            # Trees before records: a tree's record says how to remove it (layout.remove_tree).
+            found = sorted(self.layout.rootfs_dir.iterdir(), key=lambda p: (p.name.endswith(".json"), p.name))
+            for tree in found:
                 image_hex, dot, _ = tree.name.partition(".")
                 if image_hex in (keep_images if dot else leased_hex):
                     continue
@@ -461,13 +497,14 @@ class ImageStore:
                     tree.unlink(missing_ok=True)  # the record of a tree removed with it
                     continue
                 moved = self.layout.tmp / f"pruned-{tree.name}-{secrets.token_hex(4)}"
+                records[moved] = self.layout.read_record(tree)
                 os.replace(tree, moved)
                 trash.append(moved)
                 trees += 1
         for path in trash:
             if path.is_dir() and not path.is_symlink():
                 freed += _tree_size(path)
-                self.layout.remove_tree(path)
+                self.layout.remove_tree(path, records.get(path))
             else:
                 with contextlib.suppress(OSError):
                     freed += path.lstat().st_size
