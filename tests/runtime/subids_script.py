@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.runtime.busybox_rootfs import make_rootfs  # noqa: E402
 
 ENV = {"PATH": "/bin"}
+OWNED = "docker.io/library/owned:1"
 PTS = ["sh", "-c", "grep ' /dev/pts ' /proc/self/mountinfo | sed 's/.* - //'"]
 
 
@@ -86,6 +87,15 @@ async def main(work: Path) -> None:
             n: f"{(tree / 'srv' / n).lstat().st_uid}:{(tree / 'srv' / n).lstat().st_gid}"
             for n in ("www", "far")
         }
+        # The user's `hitless images pull` (the test's, before) flattened OWNED: not taken here;
+        # this engine's pods get a tree of its own, unpacked from the cache, owners kept.
+        from hitless.images import ImageStore
+
+        store = ImageStore(work / "cache")
+        assert store.get(OWNED) is None
+        image = await store.unpack_present(OWNED)
+        assert image is not None
+        www = (image.rootfs / "srv/www/index.html").lstat()
         print(
             json.dumps(
                 {
@@ -93,6 +103,7 @@ async def main(work: Path) -> None:
                     "owners": owners,
                     "unpacked_as": current().record(),
                     "pts": pts,
+                    "pulled": [image.rootfs.name.partition(".")[2], f"{www.st_uid}:{www.st_gid}"],
                     "exec": result.output.decode().split("\n"),
                     "user": rt.container_status(cid).user,
                     "chown": [status.exit_code, status.log_path.read_text().split(" ", 3)[-1].strip()],

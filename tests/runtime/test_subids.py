@@ -18,6 +18,7 @@ import pytest
 
 import hitless
 from hitless.runtime.linux.subids import SUBGID, SUBUID, Range, find_range
+from tests.images.builders import Entry, layer_tar, write_oci_layout
 
 from .busybox_rootfs import available
 
@@ -54,6 +55,16 @@ def test_an_unprivileged_engine_maps_its_subordinate_ids() -> None:
     work = Path(tempfile.mkdtemp(prefix="hitless-subids-"))
     try:
         os.chown(work, entry.pw_uid, entry.pw_gid)
+        # The user pulls an image first, outside any engine: its owners flatten to the user.
+        layer = layer_tar([
+            Entry("srv", "dir", mode=0o755),
+            Entry("srv/www", "dir", mode=0o750, uid=33, gid=44),
+            Entry("srv/www/index.html", data=b"hi", uid=33, gid=44),
+        ])  # fmt: skip
+        write_oci_layout(work / "owned", "docker.io/library/owned:1", [layer])
+        cache = work / "ranged/cache"
+        pull = ["-m", "hitless", "images", "pull", "docker.io/library/owned:1", "--image-cache", str(cache)]
+        _run_as(entry, work, *pull, "--image-archive", str(work / "owned"))
         report = _run_script(entry, work)
         # The user's own id as 0, then its range: 65536 subordinate ids (500000000-500065535 in .ci/run).
         assert report["mapped_ids"] > 65536
@@ -72,11 +83,16 @@ def test_an_unprivileged_engine_maps_its_subordinate_ids() -> None:
             "uidMap": [own, [1, *_range(SUBUID, entry)]],
             "gidMap": [[0, entry.pw_gid, 1], [1, *_range(SUBGID, entry)]],
         }
+        # The engine took the content the user pulled as present and unpacked its own tree,
+        # owners kept through its map, beside the user's flattened one (images/owners.py).
+        variant, owner = report["pulled"]
+        assert variant.startswith("map-") and owner == "33:44"
+        trees = sorted(p.partition(".")[2] for p in os.listdir(cache / "rootfs") if not p.endswith(".json"))
+        assert trees == [f"flat-{entry.pw_uid}-{entry.pw_gid}", variant, variant]  # and the script's own
         # Its user prunes it from outside the namespace (`hitless images prune`): the files of
         # its subordinate ids go too, removed through the same map (layout.remove_tree).
-        cache = work / "ranged/cache"
-        prune = "from hitless.images import ImageStore as S; print(S(Path(sys.argv[1])).prune().trees)"
-        assert _run_as(entry, work, "-c", f"import sys; from pathlib import Path; {prune}", str(cache)) == "1"
+        pruned = _run_as(entry, work, "-m", "hitless", "images", "prune", "--all", f"--image-cache={cache}")
+        assert " blobs and 3 unpacked trees; reclaimed " in pruned
         assert os.listdir(cache / "rootfs") == os.listdir(cache / "tmp") == []
         # gid 5 (tty) is mapped: new ptys belong to it, as runc's default devpts has them
         # (mountinfo shows the machine's id of it: the range's start + 4, 0 being the user's).
