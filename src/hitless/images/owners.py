@@ -61,15 +61,6 @@ class Owners:
             out.update(uidMap=[list(m) for m in self.uid_map], gidMap=[list(m) for m in self.gid_map])
         return out
 
-    def describe(self) -> str:
-        if self.kind == "root":
-            return "owners kept"
-        if self.kind == "flattened":
-            return f"owners flattened to {self.uid}:{self.gid}"
-        uids = ",".join(f"{i}:{o}:{n}" for i, o, n in self.uid_map)
-        gids = ",".join(f"{i}:{o}:{n}" for i, o, n in self.gid_map)
-        return f"owners mapped (uids {uids}; gids {gids})"
-
 
 def read_map(path: str) -> IdMap:
     try:
@@ -80,12 +71,12 @@ def read_map(path: str) -> IdMap:
         return ((0, 0, ALL_IDS),)
 
 
-def current(rootless: bool | None = None, pid: str = "self") -> Owners:
+def current(rootless: bool | None = None) -> Owners:
     """The owners an unpack by this process writes (flatten.unpack decides the same way).
 
     ``rootless`` (default: not running as root) is a normal user's unpack: in a user namespace
     of its own mapping only the user's ids (``unshare --map-root-user``)."""
-    uid_map, gid_map = read_map(f"/proc/{pid}/uid_map"), read_map(f"/proc/{pid}/gid_map")
+    uid_map, gid_map = read_map("/proc/self/uid_map"), read_map("/proc/self/gid_map")
     if rootless if rootless is not None else os.geteuid() != 0:
         return Owners(
             "flattened",

@@ -249,9 +249,7 @@ class ImageStore:
         try:
             await asyncio.to_thread(self.layout.ensure)
             async with self._shared_lock():
-                image = await self._from_cache(ref)
-                if image is None:
-                    image = await self._from_archives(ref)
+                image = await self._from_archives(ref)
                 if image is None and self.options.source != "registry":
                     image = await self._from_local_store(ref)
                 if image is None:
@@ -295,7 +293,7 @@ class ImageStore:
         """An image whose content is here but not unpacked for this process's owners (pulled by
         a normal user, now run with subordinate ids or as root): unpack the tree it needs beside
         the others, from the cache, as containerd unpacks present content into another
-        snapshotter. An image with its tree goes to its source (``Always`` re-resolves it)."""
+        snapshotter. A pull (``Always``, `hitless images pull`) goes to the source instead."""
         entry = self._find(ref)
         if entry is None or self.layout.rootfs(entry.manifest_digest, self.owners.variant).is_dir():
             return None
