@@ -6,10 +6,9 @@ others to the namespace's root; with only one id mapped (a normal user's ``hitle
 pull``, an engine without subordinate ids) every file belongs to that user. The same image
 unpacked these ways gives trees that differ on disk, and a run that takes the wrong one runs
 the image's USER over files it does not own. So the cache keeps one tree per way, side by
-side (``rootfs/<manifest hex>.<variant>``), as podman keeps a storage per id mapping
-(containers/storage's ``layers`` with their ``UIDMap``/``GIDMap``) and containerd a snapshot
-per remapping (the ``remapped-ids`` snapshotter label): a run uses or makes the one its own
-ids give, and never rewrites another's.
+side (``rootfs/<manifest hex>.<variant>``), as podman keeps layers per id mapping
+(containers/storage's layers record their ``UIDMap``/``GIDMap``): a run uses or makes the one
+its own ids give, and never rewrites another's.
 """
 
 from __future__ import annotations
