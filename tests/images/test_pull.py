@@ -27,7 +27,8 @@ def _store(tmp_path: Path, registry: Registry | None = None, **options: object) 
 def _assert_clean(store: ImageStore) -> None:
     """Nothing half-written: no temp files, and every tree belongs to a named image."""
     assert list(store.layout.tmp.iterdir()) == []
-    named = {store.layout.rootfs(e.manifest_digest).name for e in store.layout.entries()}
+    named = {p.name for e in store.layout.entries() for p in store.layout.trees(e.manifest_digest).values()}
+    named |= {f"{name}.json" for name in named}  # each tree's owners record
     assert {p.name for p in store.layout.rootfs_dir.iterdir()} <= named
 
 
@@ -113,10 +114,10 @@ async def test_concurrent_pulls_share_one_and_unpack_once(
     unpacks = 0
     real_unpack = store_module.unpack
 
-    async def counting_unpack(*args: object) -> Path:
+    async def counting_unpack(*args: object, **kwargs: object) -> Path:
         nonlocal unpacks
         unpacks += 1
-        return await real_unpack(*args)  # type: ignore[arg-type]
+        return await real_unpack(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store_module, "unpack", counting_unpack)
     ref = f"{registry.host}/library/busybox:1.36"

@@ -27,6 +27,8 @@ class FakeImageSource:
         self.clock = clock
         self.tmp = tmp
         self.present: dict[str, Image] = {}
+        # Content in the cache without the tree this run's owners need (images/owners.py).
+        self.content_only: dict[str, Image] = {}
         self.registry: dict[str, ImageConfig] = {}
         self.failures: dict[str, ImagePullError] = {}
         self.pulls: list[tuple[float, str]] = []
@@ -42,6 +44,12 @@ class FakeImageSource:
 
     def get(self, reference: str) -> Image | None:
         return self.present.get(str(parse(reference)))
+
+    async def unpack_present(self, reference: str) -> Image | None:
+        key = str(parse(reference))
+        if key in self.content_only:
+            self.present[key] = self.content_only.pop(key)
+        return self.present.get(key)
 
     async def aclose(self) -> None:
         self.closed = True
@@ -224,6 +232,21 @@ async def test_never_without_the_image(env_with: Env) -> None:
     assert (st.state.waiting.reason, st.state.waiting.message) == ("ErrImageNeverPull", message)
     assert ("ErrImageNeverPull", message) in env_with.events("ErrImageNeverPull")
     assert ("Failed", "Error: ErrImageNeverPull") in env_with.events("Failed")
+
+
+async def test_content_pulled_with_other_owners_is_present(
+    env_with: Env, source: FakeImageSource, seen: list[cri.ContainerConfig]
+) -> None:
+    # `hitless images pull` by the user, then a run with subordinate ids: its tree is unpacked
+    # from the cache, and the image is present, as content is for containerd (Never runs it).
+    source.content_only["docker.io/library/nginx:1.27"] = source.image("nginx:1.27", NGINX)
+    spec = {"name": "app", "image": "nginx:1.27", "imagePullPolicy": "Never"}
+    env_with.store.create(make_pod(containers=[spec]))
+    await env_with.clock.advance(5)
+    assert source.pulls == [] and not source.content_only
+    present = 'Container image "nginx:1.27" already present on machine'
+    assert env_with.events("Pulled") == [("Pulled", present)]
+    assert [c.rootfs for c in seen] == [source.present["docker.io/library/nginx:1.27"].rootfs]
 
 
 async def test_always_pulls_a_present_image(env_with: Env, source: FakeImageSource) -> None:

@@ -45,7 +45,8 @@ async def test_pid_1_in_the_image_with_the_pods_etc_files(
         "echo $$ $HOME; id -u; id -G; pwd; cat /etc/hostname; head -1 /etc/hosts; "
         "test -e /usr/bin/python3 || echo no-host-files; ls /dev | tr '\\n' ' '; echo; "
         "(echo x > /sys/x) 2>/dev/null || echo sys-ro; echo ok > /dev/null && echo dev-null; "
-        "echo bye > /dev/termination-log && echo new > /tmp/new && echo written"
+        "echo bye > /dev/termination-log && echo new > /tmp/new && echo written; "
+        "grep ' /dev/pts ' /proc/self/mountinfo | sed 's/.* - //'"
     )
     before = mountinfo()
     config = image_container(
@@ -64,7 +65,8 @@ async def test_pid_1_in_the_image_with_the_pods_etc_files(
     assert missing == "no-host-files"
     for name in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd", "stdout"):
         assert name in dev.split()
-    assert rest == ["sys-ro", "dev-null", "written"]
+    # runc's default devpts: new ptys belong to tty (gid 5), every id being mapped as root.
+    assert rest == ["sys-ro", "dev-null", "written", "devpts devpts rw,gid=5,mode=620,ptmxmode=666"]
     # What it wrote to its termination-message file is the terminated state's message.
     assert status.message == "bye\n"
     # Every write went to the container's own upper dir: the image is unchanged.

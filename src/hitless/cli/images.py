@@ -102,6 +102,8 @@ def main(argv: list[str]) -> int:
                     "repoDigest": i.repo_digest,
                     "size": i.size,
                     "unpacked": i.unpacked,
+                    # Each tree by how its owners were written (root, flat-UID-GID, map-HASH): bytes.
+                    "trees": i.trees,
                     "created": i.created,
                 }
                 for i in images
@@ -112,7 +114,8 @@ def main(argv: list[str]) -> int:
         print(f"{'IMAGE':<{width}}  {'IMAGE ID':<13} {'SIZE':>8}  UNPACKED")
         for i in images:
             short_id = i.id.removeprefix("sha256:")[:13]
-            print(f"{i.reference:<{width}}  {short_id:<13} {_size(i.size):>8}  {i.unpacked}")
+            trees = ", ".join(i.trees) or "no"
+            print(f"{i.reference:<{width}}  {short_id:<13} {_size(i.size):>8}  {trees}")
         return 0
 
     if args.command == "prune":

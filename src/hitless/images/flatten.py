@@ -17,6 +17,8 @@ from pathlib import Path
 
 from hitless.images.errors import ImagePullError
 from hitless.images.layout import Layout
+from hitless.images.owners import Owners
+from hitless.images.owners import current as current_owners
 
 UNPACKER = Path(__file__).with_name("unpacker.py")
 SUPPORTED_LAYERS = {
@@ -41,8 +43,11 @@ def check_layer_types(layers: Sequence[dict[str, object]]) -> None:
             )
 
 
-async def unpack(layout: Layout, layer_digests: Sequence[str], rootless: bool | None = None) -> Path:
-    """A new tree under tmp/ holding the flattened layers; the caller renames it into place.
+async def unpack(
+    layout: Layout, layer_digests: Sequence[str], rootless: bool | None = None, owners: Owners | None = None
+) -> Path:
+    """A new tree under tmp/ holding the flattened layers; the caller renames it into place
+    (commit_tree) under the name of ``owners`` (default: what this process writes, owners.py).
 
     ``rootless`` (default: not running as root) unpacks in a user namespace of its own, where
     only the user's id is mapped: every file then belongs to the user.
@@ -58,10 +63,15 @@ async def unpack(layout: Layout, layer_digests: Sequence[str], rootless: bool | 
             fds.append(os.open(layout.blob_path(digest), os.O_RDONLY | os.O_CLOEXEC))
         argv = [sys.executable, "-I", str(UNPACKER), str(dest), *map(str, fds)]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        if rootless if rootless is not None else os.geteuid() != 0:
+        own_namespace = rootless if rootless is not None else os.geteuid() != 0
+        if owners is None:
+            owners = current_owners(own_namespace)
+        elif owners.kind == "flattened" and owners != current_owners(False):
+            own_namespace = True  # flattened asked of a process that would keep owners
+        if own_namespace:
             argv = ["unshare", "--user", "--map-root-user", *argv]
             env["HITLESS_UNPACK_ROOTLESS"] = "1"
-        elif not _every_id_mapped():
+        elif owners.kind != "root":
             # Root of a user namespace (an unprivileged engine): owners it maps are kept (all of
             # an image's, with a subordinate range), the others flatten to it, as umoci --rootless.
             env["HITLESS_UNPACK_ROOTLESS"] = "1"
@@ -95,9 +105,14 @@ async def unpack(layout: Layout, layer_digests: Sequence[str], rootless: bool | 
     return dest
 
 
-def commit_tree(layout: Layout, temp: Path, final: Path) -> None:
-    """Rename an unpacked tree into place; if another run got there first, keep theirs."""
+def commit_tree(layout: Layout, temp: Path, final: Path, owners: Owners | None = None) -> None:
+    """Rename an unpacked tree into place; if another run got there first, keep theirs.
+
+    Its record (how its owners were written, ``<final>.json``) goes first: a tree is never in
+    place without one, and a record whose tree never came is removed by prune."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    if owners is not None:
+        layout.write_record(final, owners.record())
     try:
         os.rename(temp, final)
     except OSError:
@@ -105,12 +120,3 @@ def commit_tree(layout: Layout, temp: Path, final: Path) -> None:
             layout.remove_tree(temp)
             raise
         layout.remove_tree(temp)
-
-
-def _every_id_mapped() -> bool:
-    """Whether this process's user namespace maps every uid (the initial namespace does)."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return sum(int(line.split()[2]) for line in f if line.strip()) >= 0xFFFFFFFF
-    except (OSError, ValueError, IndexError):
-        return True

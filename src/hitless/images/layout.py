@@ -3,7 +3,10 @@
 ```
 <root>/oci-layout, index.json      the OCI layout (skopeo and umoci read it: oci:<root>:<reference>)
 <root>/blobs/sha256/<hex>          manifests, configs, layers, by digest
-<root>/rootfs/<hex>                each image flattened once, keyed by its platform manifest digest
+<root>/rootfs/<hex>.<variant>      each image flattened once per way its owners are written
+                                   (owners.py: ``root``, ``flat-<uid>-<gid>``, ``map-<hash>``),
+                                   keyed by its platform manifest digest; ``<hex>.<variant>.json``
+                                   beside it records those owners
 <root>/tmp/                        downloads and unpacks in progress, renamed into place when whole
 <root>/leases/<id>.lock, .json     a running hitless's lease on the images it uses (lease.py)
 <root>/lock, index.lock            flock(2): pulls share ``lock``, prune takes it alone; index.json
@@ -24,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
@@ -215,10 +219,60 @@ class Layout:
 
     # -- unpacked trees ------------------------------------------------------------------------
 
-    def rootfs(self, manifest_digest: str) -> Path:
-        return self.rootfs_dir / hex_of(manifest_digest)
+    def rootfs(self, manifest_digest: str, variant: str) -> Path:
+        return self.rootfs_dir / f"{hex_of(manifest_digest)}.{variant}"
 
-    def remove_tree(self, path: Path) -> None:
+    def trees(self, manifest_digest: str) -> dict[str, Path]:
+        """Every unpacked tree of the image, by variant (a tree from before variants, named
+        ``<hex>`` alone, has owners nobody recorded: no run takes it, prune removes it)."""
+        prefix = hex_of(manifest_digest) + "."
+        try:
+            names = os.listdir(self.rootfs_dir)
+        except FileNotFoundError:
+            return {}
+        return {
+            name[len(prefix) :]: self.rootfs_dir / name
+            for name in sorted(names)
+            if name.startswith(prefix) and not name.endswith(".json") and (self.rootfs_dir / name).is_dir()
+        }
+
+    def write_record(self, tree: Path, record: dict[str, Any]) -> None:
+        self._write_atomic(tree.with_name(tree.name + ".json"), json.dumps(record, sort_keys=True).encode())
+
+    def read_record(self, tree: Path) -> dict[str, Any] | None:
+        try:
+            record = json.loads(tree.with_name(tree.name + ".json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def remove_tree(self, path: Path, record: dict[str, Any] | None = None) -> None:
         # A tree may hold read-only directories (mode 0555 from the image): root removes them
         # anyway; a rootless unpack made them writable by its owner first.
         shutil.rmtree(path, ignore_errors=True)
+        if path.exists() and record is not None and record.get("owners") == "mapped" and os.geteuid() != 0:
+            _remove_mapped(path, record)
+
+
+def _remove_mapped(path: Path, record: dict[str, Any]) -> None:
+    """A tree an unprivileged engine unpacked through its subordinate ids, removed by its user
+    from outside that namespace (``hitless images prune``): its files belong to those ids, so
+    ``rm`` runs in a namespace with the same map, as ``podman unshare rm`` would (util-linux
+    2.38's ``unshare --map-users``, through newuidmap). Left as it is if that cannot be done."""
+    argv = ["unshare", "--map-root-user"]
+    try:
+        for flag, key in (("--map-users", "uidMap"), ("--map-groups", "gidMap")):
+            for inside, outside, count in record[key]:
+                if int(inside) != 0:
+                    argv.append(f"{flag}={int(outside)},{int(inside)},{int(count)}")
+    except (KeyError, TypeError, ValueError):
+        return
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [*argv, "--", "rm", "-rf", "--", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )

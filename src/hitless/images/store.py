@@ -28,6 +28,8 @@ from hitless.images.flatten import check_layer_types, commit_tree, unpack
 from hitless.images.layout import INDEX_TYPES, Entry, Layout
 from hitless.images.lease import Lease, live_leases
 from hitless.images.model import Image, ImageConfig, PullOptions, default_root
+from hitless.images.owners import Owners
+from hitless.images.owners import current as current_owners
 from hitless.images.reference import Reference, go_quote, is_loopback_host, parse
 from hitless.images.registry import Repository, endpoints, host_of, new_client
 from hitless.tasks import cancel_and_wait
@@ -44,9 +46,15 @@ class CachedImage:
     reference: str
     id: str
     repo_digest: str | None
+    # The content (manifest, config, layers) plus every unpacked tree.
     size: int
-    unpacked: bool
+    # Each unpacked tree by its variant (owners.py: how its owners were written): its size.
+    trees: dict[str, int]
     created: str | None
+
+    @property
+    def unpacked(self) -> bool:
+        return bool(self.trees)
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,12 @@ class ImageStore:
     """The image cache of one machine (``root``), shared by every run and every `images` command."""
 
     def __init__(
-        self, root: Path | None = None, options: PullOptions | None = None, *, lease: bool = False
+        self,
+        root: Path | None = None,
+        options: PullOptions | None = None,
+        *,
+        lease: bool = False,
+        owners: Owners | None = None,
     ) -> None:
         self.root = root if root is not None else default_root()
         self.options = options if options is not None else PullOptions()
@@ -72,25 +85,66 @@ class ImageStore:
         # that `hitless images prune` in another process leaves them be; `hitless images` has none.
         self._lease = Lease(self.root) if lease else None
         self._pulls: dict[str, asyncio.Task[Image]] = {}
+        self._unpacks: dict[str, asyncio.Task[Image | None]] = {}
         self._archives: dict[str, ArchiveImage] | None = None
         # Wall-clock seconds the last completed pull of each reference took (the kubelet's
         # "Successfully pulled image X in D"), for callers that want the pull alone.
         self.last_pull_seconds: dict[str, float] = {}
+        # Which tree variant this store's runs take and make (None: this process's, owners.py).
+        self._owners = owners
+
+    @property
+    def owners(self) -> Owners:
+        """How this process's unpacks write owners, so which tree variant its runs take; read
+        when first needed (an unprivileged engine makes its user namespace before)."""
+        if self._owners is None:
+            self._owners = current_owners()
+        return self._owners
 
     # -- present images ------------------------------------------------------------------------
 
-    def get(self, reference: str) -> Image | None:
-        """The image if it is in the cache and unpacked (``IfNotPresent``); InvalidImageName if unparsable."""
+    def get(self, reference: str, *, any_owners: bool = False) -> Image | None:
+        """The image if it is in the cache and unpacked for this store's owners (``IfNotPresent``);
+        InvalidImageName if unparsable. ``any_owners``: in any tree, for a reader of its files
+        that runs nothing in it (``hitless check``)."""
         ref = parse(reference)
         if self._lease is None:
             entry = self._find(ref)
-            return self._image(str(ref), entry) if entry is not None else None
+            return self._image(str(ref), entry, any_owners) if entry is not None else None
         # Under the shared lock, as a pull: a prune either finished before (the image is gone,
         # or kept) or starts after the lease names it. Prune holds the lock only for renames.
         with self.layout.locked("lock", exclusive=False):
             entry = self._find(ref)
-            image = self._image(str(ref), entry) if entry is not None else None
+            image = self._image(str(ref), entry, any_owners) if entry is not None else None
             if image is not None:
+                self._lease.add(image.manifest_digest, image.reference)
+            return image
+
+    async def unpack_present(self, reference: str) -> Image | None:
+        """The image if its content is in the cache, unpacking the tree this store's owners need
+        when only that is missing (owners.py); None if the content is not all here. Pods that
+        ask at once share one unpack. The kubelet takes such an image as present, as containerd
+        has an image once its content is there and unpacks it for a snapshotter on demand."""
+        ref = parse(reference)
+        key = str(ref)
+        task = self._unpacks.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._unpack_present(ref))
+            self._unpacks[key] = task
+            task.add_done_callback(functools.partial(self._unpack_done, key))
+        return await asyncio.shield(task)
+
+    def _unpack_done(self, key: str, task: asyncio.Task[Image | None]) -> None:
+        if self._unpacks.get(key) is task:
+            del self._unpacks[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have been cancelled
+
+    async def _unpack_present(self, ref: Reference) -> Image | None:
+        await asyncio.to_thread(self.layout.ensure)
+        async with self._shared_lock():
+            image = await self._from_cache(ref)
+            if image is not None and self._lease is not None:
                 self._lease.add(image.manifest_digest, image.reference)
             return image
 
@@ -108,8 +162,10 @@ class ImageStore:
                     return entry
         return None
 
-    def _image(self, reference: str, entry: Entry) -> Image | None:
-        rootfs = self.layout.rootfs(entry.manifest_digest)
+    def _image(self, reference: str, entry: Entry, any_owners: bool = False) -> Image | None:
+        rootfs = self.layout.rootfs(entry.manifest_digest, self.owners.variant)
+        if any_owners and not rootfs.is_dir():
+            rootfs = next(iter(self.layout.trees(entry.manifest_digest).values()), rootfs)
         if not rootfs.is_dir() or not self.layout.has_blob(entry.manifest_digest):
             return None
         manifest = self.layout.read_json(entry.manifest_digest)
@@ -141,13 +197,14 @@ class ImageStore:
             except (OSError, ValueError, KeyError):
                 continue
             repo_digest = f"{_name_of(entry.reference)}@{entry.repo_digest}" if entry.repo_digest else None
+            trees = {v: _tree_size(t) for v, t in self.layout.trees(entry.manifest_digest).items()}
             out.append(
                 CachedImage(
                     reference=entry.reference,
                     id=config_digest,
                     repo_digest=repo_digest,
-                    size=size,
-                    unpacked=self.layout.rootfs(entry.manifest_digest).is_dir(),
+                    size=size + sum(trees.values()),
+                    trees=trees,
                     created=config.get("created"),
                 )
             )
@@ -173,7 +230,7 @@ class ImageStore:
     async def aclose(self) -> None:
         """Stop pulls still in flight (the engine is stopping); what they fetched so far stays
         out of sight in tmp/ until the next prune."""
-        await cancel_and_wait(*self._pulls.values())
+        await cancel_and_wait(*self._pulls.values(), *self._unpacks.values())
 
     def _pull_done(self, key: str, task: asyncio.Task[Image]) -> None:
         if self._pulls.get(key) is task:
@@ -232,6 +289,23 @@ class ImageStore:
         finally:
             os.close(fd)
 
+    async def _from_cache(self, ref: Reference) -> Image | None:
+        """An image whose content is here but not unpacked for this process's owners (pulled by
+        a normal user, now run with subordinate ids or as root): unpack the tree it needs beside
+        the others, from the cache, as containerd unpacks present content into another
+        snapshotter. A pull (``Always``, `hitless images pull`) goes to the source instead."""
+        entry = self._find(ref)
+        if entry is None or self.layout.rootfs(entry.manifest_digest, self.owners.variant).is_dir():
+            return None
+        try:
+            manifest = self.layout.read_json(entry.manifest_digest)
+            needed = [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not all(self.layout.has_blob(digest) for digest in needed):
+            return None
+        return await self._finish(ref, entry.manifest_digest, entry.media_type, entry.repo_digest)
+
     async def _finish(
         self, ref: Reference, manifest_digest: str, media_type: str, repo_digest: str | None
     ) -> Image:
@@ -239,10 +313,12 @@ class ImageStore:
         manifest = self.layout.read_json(manifest_digest)
         layers = manifest.get("layers") or []
         check_layer_types(layers)
-        final = self.layout.rootfs(manifest_digest)
+        owners = self.owners
+        final = self.layout.rootfs(manifest_digest, owners.variant)
         if not final.is_dir():
-            temp = await unpack(self.layout, [layer["digest"] for layer in layers])
-            await asyncio.to_thread(commit_tree, self.layout, temp, final)
+            # A new tree beside the image's others: one a running container uses is never touched.
+            temp = await unpack(self.layout, [layer["digest"] for layer in layers], owners=owners)
+            await asyncio.to_thread(commit_tree, self.layout, temp, final, owners)
         size = self.layout.blob_path(manifest_digest).stat().st_size
         entry = Entry(str(ref), manifest_digest, size, media_type, repo_digest)
         await asyncio.to_thread(self.layout.set_entry, entry)
@@ -369,6 +445,7 @@ class ImageStore:
         its blobs and tree, and reported in ``in_use``."""
         self.layout.ensure()
         trash: list[Path] = []
+        records: dict[Path, dict[str, Any] | None] = {}
         with self.layout.locked("lock", exclusive=True):
             leased = {digest for held in live_leases(self.root) for digest in held.images}
             wanted: set[str] | None = None
@@ -383,10 +460,12 @@ class ImageStore:
             if wanted is None or wanted:
                 dropped = self.layout.remove_entries(wanted, keep=leased)
             keep_blobs: set[str] = set(leased)
-            keep_trees: set[str] = {self.layout.rootfs(d).name for d in leased}
+            # Trees are kept by image, every variant of it (owners.py); a tree named by its hex
+            # alone predates variants and is kept only while a run (of that older hitless) holds it.
+            keep_images = {d.partition(":")[2] for d in leased}
             for entry in self.layout.entries():
                 keep_blobs.add(entry.manifest_digest)
-                keep_trees.add(self.layout.rootfs(entry.manifest_digest).name)
+                keep_images.add(entry.manifest_digest.partition(":")[2])
                 if entry.repo_digest:
                     keep_blobs.add(entry.repo_digest)  # the index of a multi-platform image
             for digest in list(keep_blobs):
@@ -405,16 +484,25 @@ class ImageStore:
             # so that a run's lookups wait no longer), and removed once it is released.
             for leftover in list(self.layout.tmp.iterdir()):
                 trash.append(leftover)
-            for tree in list(self.layout.rootfs_dir.iterdir()):
-                if tree.name not in keep_trees:
-                    moved = self.layout.tmp / f"pruned-{tree.name}-{secrets.token_hex(4)}"
-                    os.replace(tree, moved)
-                    trash.append(moved)
-                    trees += 1
+            leased_hex = {d.partition(":")[2] for d in leased}
+            # Trees before records: a tree's record says how to remove it (layout.remove_tree).
+            found = sorted(self.layout.rootfs_dir.iterdir(), key=lambda p: (p.name.endswith(".json"), p.name))
+            for tree in found:
+                image_hex, dot, _ = tree.name.partition(".")
+                if image_hex in (keep_images if dot else leased_hex):
+                    continue
+                if tree.name.endswith(".json"):
+                    tree.unlink(missing_ok=True)  # the record of a tree removed with it
+                    continue
+                moved = self.layout.tmp / f"pruned-{tree.name}-{secrets.token_hex(4)}"
+                records[moved] = self.layout.read_record(tree)
+                os.replace(tree, moved)
+                trash.append(moved)
+                trees += 1
         for path in trash:
             if path.is_dir() and not path.is_symlink():
                 freed += _tree_size(path)
-                self.layout.remove_tree(path)
+                self.layout.remove_tree(path, records.get(path))
             else:
                 with contextlib.suppress(OSError):
                     freed += path.lstat().st_size

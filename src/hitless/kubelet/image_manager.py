@@ -11,6 +11,7 @@ or absent), or refused (``Never``). Pulls that fail back off per pod and image (
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ class ImageSource(Protocol):
     last_pull_seconds: dict[str, float]
 
     def get(self, reference: str) -> Image | None: ...
+
+    async def unpack_present(self, reference: str) -> Image | None:
+        """The image if its content is here but its tree is not, once unpacked (images/owners.py)."""
+        ...
 
     async def pull(self, reference: str, auth: Sequence[Mapping[str, Any]] | None = None) -> Image: ...
 
@@ -135,6 +140,11 @@ class ImageManager:
         image = container.image or ""
         try:
             present = store.get(image)
+            if present is None:
+                # Content pulled with other owners (a normal user's `hitless images pull`):
+                # present on the machine, its tree for this run unpacked from it.
+                with contextlib.suppress(ImagePullError):  # then not present: a pull says why
+                    present = await store.unpack_present(image)
         except InvalidImageName as err:
             message = f'Failed to apply default image tag "{image}": {err}'
             emit(WARNING, "InspectFailed", message)

@@ -31,7 +31,7 @@ def _cached(image: str, cache: dict[str, Image | None]) -> Image | None:
         found = None
         if default_root().is_dir():
             try:
-                found = ImageStore(default_root()).get(image)
+                found = ImageStore(default_root()).get(image, any_owners=True)
             except (ImagePullError, OSError, ValueError, KeyError):
                 found = None
         cache[image] = found

@@ -261,11 +261,15 @@ def _plan(
         files += (Mount(config.termination_message_path, str(log_file)),)
     rootless = _in_user_namespace()
     user = _user(lower, config)
-    _check_mapped(user, _mapped_ids())
+    mapped = _mapped_ids()
+    _check_mapped(user, mapped)
+    # devpts gid=5 (tty) needs gid 5 mapped: every id as root, a subordinate range rootless.
+    pts_gid = 5 if mapped is None or mapped > 5 else None
+    image = ImageRoot(lower, str(upper), str(work), str(merged), rootless=rootless, pts_gid=pts_gid)
     plan = Plan(
         mounts=config.mounts,
         scratch=str(scratch),
-        image=ImageRoot(lower=lower, upper=str(upper), work=str(work), merged=str(merged), rootless=rootless),
+        image=image,
         cwd=c.cwd,
         user=user,
         files=files,
@@ -276,7 +280,7 @@ def _plan(
 
 def _in_user_namespace() -> bool:
     # An unprivileged engine is root of a user namespace of its own (bootstrap.py): overlayfs
-    # then needs "userxattr" (kernel >= 5.11) and devpts no gid= option.
+    # then needs "userxattr" (kernel >= 5.11).
     engine = bootstrap.current()
     return engine is not None and engine.user_namespace
 

@@ -79,6 +79,10 @@ class ImageRoot:
     merged: str
     # Rootless overlay needs "userxattr" (kernel >= 5.11): trusted.* xattrs are root's only.
     rootless: bool = False
+    # The group of new ptys (devpts gid=): runc's default mounts give tty, 5
+    # (libcontainer/specconv/example.go Example()), which a user namespace must map; with only
+    # the user's own id mapped runc's rootless spec drops the option (ToRootless), and so do we.
+    pts_gid: int | None = 5
 
 
 @dataclass(frozen=True)
@@ -291,7 +295,8 @@ class Stage:
             os.close(os.open(node, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
             syscalls.mount(f"/dev/{name}", node, None, syscalls.MS_BIND)
         os.mkdir(os.path.join(dev, "pts"))
-        pts_options = "newinstance,ptmxmode=0666,mode=0620" + ("" if image.rootless else ",gid=5")
+        pts_gid = "" if image.pts_gid is None else f",gid={image.pts_gid}"
+        pts_options = "newinstance,ptmxmode=0666,mode=0620" + pts_gid
         syscalls.mount(
             "devpts", os.path.join(dev, "pts"), "devpts", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, pts_options
         )
