@@ -134,12 +134,6 @@ class ClusterView:
         observe.TimelineRecorder reads them without a runtime to watch."""
         ident = life.uid or life.key
         for status in pod.status.container_statuses or []:
-            instance = (ident, status.name, status.restart_count)
-            if status.state.running is not None and instance not in self._running:
-                self._running.add(instance)
-                life.started.append((at, status.name))
-                if self.on_running is not None:
-                    self.on_running(life.name, status.name, life.uid or "", status.restart_count)
             for term, count in (
                 (status.state.terminated, status.restart_count),
                 (status.last_state.terminated, status.restart_count - 1),
@@ -147,7 +141,14 @@ class ClusterView:
                 if term is None or count < 0 or (ident, status.name, count) in self._exits:
                     continue
                 self._exits.add((ident, status.name, count))
-                stops = [s for s in life.stop_signals if s.at <= at and s.container in ("", status.name)]
+                # This instance's start, and the stop signals since (none: it exited by itself).
+                starts = [t for t, c in life.started if c in ("", status.name) and t <= at]
+                began = starts[-1] if starts else float("-inf")
+                stops = [
+                    s
+                    for s in life.stop_signals
+                    if began <= s.at <= at + KILL_SLACK and s.container in ("", status.name)
+                ]
                 stop = stops[-1] if stops else None
                 deadline = stop.at + stop.timeout - KILL_SLACK if stop is not None else None
                 killed = term.exit_code == 137 and deadline is not None and at >= deadline
@@ -156,15 +157,20 @@ class ClusterView:
                 moment = at
                 if term.finished_at is not None and self.clock is not None:
                     floor = self._to_clock(term.finished_at)
-                    starts = [t for t, c in life.started if c == status.name and t <= at]
-                    lower = max([floor, *starts[-1:], *(s.at for s in stops[-1:])])
-                    moment = min(at, lower)
+                    moment = min(at, max([floor, *starts[-1:], *(s.at for s in stops[-1:])]))
                 life.exits.append(ContainerExit(moment, status.name, term.exit_code, killed))
                 if stop is None and (life.deleted is None or moment < life.deleted):
                     why = term.reason or f"exit code {term.exit_code}"
                     self.restarts.append(
                         Restart(life.name, life.uid, status.name, moment, "status", f"exited: {why}")
                     )
+            # After the exits: the previous instance's start bounds its exit, not this one's.
+            instance = (ident, status.name, status.restart_count)
+            if status.state.running is not None and instance not in self._running:
+                self._running.add(instance)
+                life.started.append((at, status.name))
+                if self.on_running is not None:
+                    self.on_running(life.name, status.name, life.uid or "", status.restart_count)
 
     def on_event(self, kind: str, obj: dict[str, Any], at: float) -> None:
         """A Pod's Event: into its life's events, each occurrence once; a ``Killing`` of a pod
@@ -293,3 +299,19 @@ def kill_grace(pod: Pod | None, container: str, message: str) -> int:
         return probe.termination_grace_period_seconds
     tgps = pod.spec.termination_grace_period_seconds
     return tgps if tgps is not None else DEFAULT_GRACE
+
+
+def restart_notes(view: ClusterView, origin: float) -> list[dict[str, Any]]:
+    """The restarts the view learnt, for report.json's ``cluster.restarts``: which container, when
+    (report seconds), how the moment is known and what the kubelet said."""
+    return [
+        {
+            "pod": f"{view.namespace}/{r.pod}",
+            "uid": r.uid,
+            "container": r.container,
+            "time": round(r.at - origin, 3),
+            "stampedBy": r.stamped_by,
+            "message": r.message,
+        }
+        for r in view.restarts
+    ]
