@@ -18,7 +18,8 @@ from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
-from hitless.verify.cluster import document, run_cluster
+from hitless.verify.attribute import join
+from hitless.verify.cluster import Outcome, document, run_cluster
 from hitless.verify.cluster_steps import ClusterOptions
 from hitless.verify.clusterview import EXACT, INFERRED
 from tests.e2e.conftest import cluster_of
@@ -147,6 +148,8 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
             assert server.credentials is not None
             kubeconfig = Kubeconfig.write(server.url, server.credentials, tmp_path / "kubeconfig")
 
+            outcomes: dict[tuple[str, str], Outcome] = {}
+
             async def run(scenario: str, file: str = "web.yaml", kind: str = "Deployment") -> dict[str, Any]:
                 loaded = load([str(tmp_path / file)]).applied()
                 service = next(o.obj for o in loaded if isinstance(o.obj, Service))
@@ -161,7 +164,9 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
                     scenario=scenario,
                     workload_kind=kind,
                 )
-                return document(await run_cluster(opts, loaded, service, name, c.clock))
+                outcome = await run_cluster(opts, loaded, service, name, c.clock)
+                outcomes[scenario, kind] = outcome
+                return document(outcome)
 
             scenarios = ("delete-pod", "scale-down", "liveness-restart", "node-drain")
             done = await asyncio.gather(
@@ -174,6 +179,16 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
             assert not any(
                 n.spec.unschedulable for n in c.engine.store.objects("Node") if isinstance(n, Node)
             )
+            # The engine's own proxy records of the liveness round: the pod each failed request
+            # really reached (test_cluster_truth.py's ground truth).
+            restarted = outcomes["liveness-restart", "Deployment"].report
+            assert restarted is not None
+            truth = {
+                r.seq: route.pod
+                for r, route in zip(
+                    restarted.requests, join(restarted.requests, c.engine.connections.records), strict=True
+                )
+            }
         finally:
             await server.stop()
     err = capsys.readouterr().err
@@ -231,7 +246,15 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     for failure in live["failures"]:
         if failure["evidence"] in (EXACT, INFERRED):
             assert (failure["cause"], failure["pod"]) == ("listener-closed", kill["pod"]), failure
-    print(f"liveness-restart: {len(live['failures'])} failures, findings {live['findings']}")
+        if failure["evidence"] == EXACT:
+            assert failure["pod"] == truth[failure["seq"]], failure
+    if any(f["evidence"] in (EXACT, INFERRED) for f in live["failures"]):
+        assert [f["field"] for f in live["findings"]] == ["spec.template.spec.containers[0].readinessProbe"]
+    print(
+        "liveness-restart:",
+        [(f["evidence"], f["cause"], f["pod"] == truth[f["seq"]]) for f in live["failures"]],
+        [f["message"] for f in live["findings"]],
+    )
 
     # node-drain: the node with two of the three pods; the budget let one go, refused the other
     # (429) until a replacement was Ready, and kubectl's 5 s retry then evicted it.
