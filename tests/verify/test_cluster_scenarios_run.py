@@ -235,11 +235,14 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     # The restart as the API showed it: the kubelet's Killing Event, dated by its name, then the
     # stop signal (preStop 1 s later, or the app's SIGTERM line), the exit and the new instance.
     live = reports["liveness-restart"]
+    assert len(live["cluster"]["restarts"]) == 1, (live["cluster"]["restarts"], live["pods"])
     (kill,) = live["cluster"]["restarts"]
     assert kill["stampedBy"] == "event-name" and "failed liveness probe" in kill["message"], kill
     (restarted,) = [p for p in live["pods"] if p["stopSignals"]]
     assert restarted["pod"] == kill["pod"] and len(restarted["exits"]) == 1, restarted
     assert kill["time"] < restarted["stopSignals"][0]["time"] <= restarted["exits"][0]["time"], restarted
+    # The app's SIGTERM line, read from the killed instance's log, dates that stop signal.
+    assert live["cluster"]["appLog"]["sigterm"] == 1, live["cluster"]["appLog"]
     # Its failures, if any, are blamed as locally: listener-closed on the restarted pod, with
     # evidence; the restart's finding names the readiness probe. (This run's traffic may see
     # none: the synthetic tests in test_clusterview.py carry the proof of the rule.)
@@ -252,7 +255,9 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
         assert [f["field"] for f in live["findings"]] == ["spec.template.spec.containers[0].readinessProbe"]
     print(
         "liveness-restart:",
-        [(f["evidence"], f["cause"], f["pod"] == truth[f["seq"]]) for f in live["failures"]],
+        [(f["evidence"], f["cause"], f["phase"], f["pod"] == truth[f["seq"]]) for f in live["failures"]],
+        live["cluster"]["restarts"],
+        [p["stopSignals"] for p in live["pods"] if p["stopSignals"]],
         [f["message"] for f in live["findings"]],
     )
 

@@ -262,8 +262,9 @@ def test_a_liveness_kill_is_recorded_as_the_local_timeline_records_a_restart() -
     (kill,) = view.restarts
     assert (kill.at, kill.stamped_by, kill.container) == (5.0, "event-name", "web")
     assert [(s.at, s.container) for s in life.stop_signals] == [(6.0, "web")]
-    # The exit (lastState.terminated, finishedAt 7 s in whole seconds) and the new instance.
-    assert [(e.at, e.exit_code, e.killed) for e in life.exits] == [(7.0, 0, False)]
+    # The exit (lastState.terminated, after the stop signal: at the status's arrival, as locally
+    # without a runtime to watch) and the new instance.
+    assert [(e.at, e.exit_code, e.killed) for e in life.exits] == [(7.5, 0, False)]
     assert [t for t, _ in life.started] == [0.0, 7.5]
     assert [life.phase_at(t) for t in (5.5, 6.5, 8.0, 9.5)] == ["ready", "restarting", "not-ready", "ready"]
     assert life.deleted is None and view.timeline.past == []

@@ -152,12 +152,14 @@ class ClusterView:
                 stop = stops[-1] if stops else None
                 deadline = stop.at + stop.timeout - KILL_SLACK if stop is not None else None
                 killed = term.exit_code == 137 and deadline is not None and at >= deadline
-                # finishedAt is in whole seconds (metav1.Time): the exit was at or after it, and after
-                # this container's last start and stop signal; the status's arrival bounds it above.
+                # A crash (no stop signal) is dated as early as it can have been: finishedAt is in
+                # whole seconds (metav1.Time), the exit was at or after it and after the instance's
+                # start; the status's arrival bounds it above. An exit after a stop signal is taken
+                # at its arrival, as observe.py reads statuses (the stop signal dates the restart).
                 moment = at
-                if term.finished_at is not None and self.clock is not None:
+                if stop is None and term.finished_at is not None and self.clock is not None:
                     floor = self._to_clock(term.finished_at)
-                    moment = min(at, max([floor, *starts[-1:], *(s.at for s in stops[-1:])]))
+                    moment = min(at, max([floor, *starts[-1:]]))
                 life.exits.append(ContainerExit(moment, status.name, term.exit_code, killed))
                 if stop is None and (life.deleted is None or moment < life.deleted):
                     why = term.reason or f"exit code {term.exit_code}"
