@@ -68,7 +68,7 @@ def test_a_request_the_app_logged_from_this_connection_names_its_pod() -> None:
 
 
 def test_each_instances_sigterm_replaces_the_stop_it_belongs_to() -> None:
-    from tests.verify.test_clusterview import _restart_view
+    from tests.verify.test_clusterview_lives import _restart_view
 
     # a: a liveness kill (stop estimated at 6.0); later deleted (its stop estimated at 20.0 + 1).
     view = _restart_view()

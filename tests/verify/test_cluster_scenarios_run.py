@@ -245,7 +245,7 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     assert live["cluster"]["appLog"]["sigterm"] == 1, live["cluster"]["appLog"]
     # Its failures, if any, are blamed as locally: listener-closed on the restarted pod, with
     # evidence; the restart's finding names the readiness probe. (This run's traffic may see
-    # none: the synthetic tests in test_clusterview.py carry the proof of the rule.)
+    # none: the synthetic tests in test_clusterview_lives.py carry the proof of the rule.)
     for failure in live["failures"]:
         if failure["evidence"] in (EXACT, INFERRED):
             assert (failure["cause"], failure["pod"]) == ("listener-closed", kill["pod"]), failure

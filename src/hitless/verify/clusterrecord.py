@@ -197,6 +197,15 @@ class ClusterView:
             return  # the kubelet's message for a pod it stops as a whole (a deletion)
         path = involved.get("fieldPath") or ""
         container = path[len("spec.containers{") : -1] if path.startswith("spec.containers{") else ""
+        # The exit may have been seen first (this Event's watch lagging): taken for a crash then,
+        # it was this kill's.
+        self.restarts = [
+            r
+            for r in self.restarts
+            if not (
+                r.stamped_by == "status" and r.uid == life.uid and r.container == container and r.at >= at
+            )
+        ]
         self.restarts.append(Restart(life.name, life.uid, container, at, how, message))
         delay, grace = pre_stop(life.pod, container), kill_grace(life.pod, container, message)
         life.stop_signals.append(StopSignal(at + delay, container, float(max(grace - delay, 2))))
