@@ -127,10 +127,14 @@ def test_a_repeated_killing_and_a_deletions_killing() -> None:
         (20.25, "event-series"),
         (30.4, "event-arrival"),
     ]
-    # A deletion's Killing ("Stopping container web") is the deletion's, not a restart.
-    view.on_pod("MODIFIED", _pod("b", False, deleted=True), 40.0)
-    view.on_event("ADDED", _killing("b", "b", 40.1, message="Stopping container web"), 40.2)
+    # A deletion's Killing ("Stopping container web") is the deletion's, not a restart: it dates
+    # the deletion's stop signal (the kubelet acted 0.3 s after the deletion was seen; + preStop).
+    view.on_pod("MODIFIED", _pod("b", False, deleted=True, pre_stop=2), 40.0)
+    b = view.timeline.life(f"{NS}/b")
+    assert b is not None and [(s.at, s.container) for s in b.stop_signals] == [(42.0, "")]
+    view.on_event("ADDED", _killing("b", "b", 40.3, message="Stopping container web"), 40.4)
     assert len(view.restarts) == 3
+    assert [(round(s.at, 3), s.container) for s in b.stop_signals] == [(42.3, "web")]
     # A name stamped far before its arrival (a skewed node clock) is not believed.
     view.on_event("ADDED", _killing("a", "a", 10.0, reason="Unhealthy"), 50.0)
     life = view.timeline.life(f"{NS}/a")

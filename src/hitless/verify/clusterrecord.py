@@ -191,12 +191,20 @@ class ClusterView:
         life = self.life_of(involved.get("name", ""), involved.get("uid"))
         reason, message = obj.get("reason", ""), obj.get("message", "")
         life.events.append((at, reason, message))
-        if reason != "Killing" or (life.deleted is not None and life.deleted <= at):
+        if reason != "Killing":
             return
-        if message.startswith("Stopping container"):
-            return  # the kubelet's message for a pod it stops as a whole (a deletion)
         path = involved.get("fieldPath") or ""
         container = path[len("spec.containers{") : -1] if path.startswith("spec.containers{") else ""
+        if (life.deleted is not None and life.deleted <= at) or message.startswith("Stopping container"):
+            # The kubelet stopping the pod as a whole (a deletion: "Stopping container NAME"). It
+            # acts after its own watch heard of the deletion: its Killing dates the stop signal
+            # better than the deletion seen here does (never earlier than that estimate).
+            stop = life.termination_stop()
+            if stop is not None and not stop.container:
+                index = life.stop_signals.index(stop)
+                later = max(stop.at, at + pre_stop(life.pod, container))
+                life.stop_signals[index] = StopSignal(later, container, stop.timeout)
+            return
         # The exit may have been seen first (this Event's watch lagging): taken for a crash then,
         # it was this kill's.
         self.restarts = [
