@@ -65,3 +65,29 @@ def test_a_request_the_app_logged_from_this_connection_names_its_pod() -> None:
     # A later connection from the same port (opened at 9.0) is not the logged one.
     later = [_request(3, 9.0, 5005, status=200), _request(4, 9.1, 5005, error="timeout", reused=True)]
     assert blame(later, _view(), app_peers=peers)[0].evidence == UNATTRIBUTED
+
+
+def test_each_instances_sigterm_replaces_the_stop_it_belongs_to() -> None:
+    from tests.verify.test_clusterview_lives import _restart_view
+
+    # a: a liveness kill (stop estimated at 6.0); later deleted (its stop estimated at 20.0 + 1).
+    view = _restart_view()
+    view.on_pod("MODIFIED", _deleted_a(), 20.0)
+    first = _log((6.2, "SIGTERM received: draining"))
+    first.pod, first.uid = "a", "a"
+    second = _log((21.3, "SIGTERM received: draining"))
+    second.pod, second.uid = "a", "a"
+    assert apply_sigterm({"a/a/0": first, "a/a/1": second}, view.timeline, NS) == 1
+    life = view.timeline.life(f"{NS}/a")
+    assert life is not None
+    assert [round(s.at, 3) for s in life.stop_signals] == [6.2, 21.3]
+    assert life.phase_at(6.1) == "ready" and life.phase_at(6.3) == "restarting"
+    # Each log's peers under its pod's name, not the follower's key.
+    first.peers[("127.0.0.1", 9001)] = [6.0]
+    assert peer_index({"a/a/0": first}) == {("127.0.0.1", 9001): [(6.0, "a")]}
+
+
+def _deleted_a() -> dict[str, object]:
+    from tests.verify.test_clusterview import _pod
+
+    return _pod("a", False, deleted=True, pre_stop=1)

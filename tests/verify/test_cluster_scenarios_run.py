@@ -18,8 +18,10 @@ from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
-from hitless.verify.cluster import document, run_cluster
+from hitless.verify.attribute import join
+from hitless.verify.cluster import Outcome, document, run_cluster
 from hitless.verify.cluster_steps import ClusterOptions
+from hitless.verify.clusterview import EXACT, INFERRED
 from tests.e2e.conftest import cluster_of
 
 pytestmark = [
@@ -146,6 +148,8 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
             assert server.credentials is not None
             kubeconfig = Kubeconfig.write(server.url, server.credentials, tmp_path / "kubeconfig")
 
+            outcomes: dict[tuple[str, str], Outcome] = {}
+
             async def run(scenario: str, file: str = "web.yaml", kind: str = "Deployment") -> dict[str, Any]:
                 loaded = load([str(tmp_path / file)]).applied()
                 service = next(o.obj for o in loaded if isinstance(o.obj, Service))
@@ -160,7 +164,9 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
                     scenario=scenario,
                     workload_kind=kind,
                 )
-                return document(await run_cluster(opts, loaded, service, name, c.clock))
+                outcome = await run_cluster(opts, loaded, service, name, c.clock)
+                outcomes[scenario, kind] = outcome
+                return document(outcome)
 
             scenarios = ("delete-pod", "scale-down", "liveness-restart", "node-drain")
             done = await asyncio.gather(
@@ -173,6 +179,16 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
             assert not any(
                 n.spec.unschedulable for n in c.engine.store.objects("Node") if isinstance(n, Node)
             )
+            # The engine's own proxy records of the liveness round: the pod each failed request
+            # really reached (test_cluster_truth.py's ground truth).
+            restarted = outcomes["liveness-restart", "Deployment"].report
+            assert restarted is not None
+            truth = {
+                r.seq: route.pod
+                for r, route in zip(
+                    restarted.requests, join(restarted.requests, c.engine.connections.records), strict=True
+                )
+            }
         finally:
             await server.stop()
     err = capsys.readouterr().err
@@ -195,9 +211,16 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     # A StatefulSet's rollout restart, awaited by kubectl's StatefulSetStatusViewer: both pods
     # replaced, the highest ordinal first and one at a time.
     assert "rollout 1: rollout restart statefulset/db: settled" in err
-    lives = {p["pod"].split("/")[-1]: p for p in reports["statefulset"]["pods"]}
-    assert lives["db-1"]["deleted"] is not None and lives["db-0"]["deleted"] is not None, lives
-    assert lives["db-1"]["deleted"] < lives["db-0"]["deleted"]
+    # Each pod recreated under its name is a pod of its own in the report (keyed by UID), the
+    # new one created after the old one was gone.
+    lives: dict[str, list[dict[str, Any]]] = {}
+    for p in reports["statefulset"]["pods"]:
+        lives.setdefault(p["pod"].split("/")[-1], []).append(p)
+    assert sorted(lives) == ["db-0", "db-1"] and all(len(v) == 2 for v in lives.values()), lives
+    for old, new in lives.values():
+        assert old["deleted"] is not None and old["gone"] is not None and new["deleted"] is None, lives
+        assert new["created"] >= old["gone"] and new["ready"], lives
+    assert lives["db-1"][0]["deleted"] < lives["db-0"][0]["deleted"]
 
     # A DaemonSet's, awaited by kubectl's DaemonSetStatusViewer: each node's pod replaced, the new
     # one first (maxSurge 1), so four pods lived.
@@ -209,6 +232,34 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     # Ready in the same pod (no pod deleted).
     assert "liveness-restart 1: liveness failure of pod/web-" in err and "(container web): restarted" in err
     assert not any(p["deleted"] for p in reports["liveness-restart"]["pods"])
+    # The restart as the API showed it: the kubelet's Killing Event, dated by its name, then the
+    # stop signal (preStop 1 s later, or the app's SIGTERM line), the exit and the new instance.
+    live = reports["liveness-restart"]
+    assert len(live["cluster"]["restarts"]) == 1, (live["cluster"]["restarts"], live["pods"])
+    (kill,) = live["cluster"]["restarts"]
+    assert kill["stampedBy"] == "event-name" and "failed liveness probe" in kill["message"], kill
+    (restarted,) = [p for p in live["pods"] if p["stopSignals"]]
+    assert restarted["pod"] == kill["pod"] and len(restarted["exits"]) == 1, restarted
+    assert kill["time"] < restarted["stopSignals"][0]["time"] <= restarted["exits"][0]["time"], restarted
+    # The app's SIGTERM line, read from the killed instance's log, dates that stop signal.
+    assert live["cluster"]["appLog"]["sigterm"] == 1, live["cluster"]["appLog"]
+    # Its failures, if any, are blamed as locally: listener-closed on the restarted pod, with
+    # evidence; the restart's finding names the readiness probe. (This run's traffic may see
+    # none: the synthetic tests in test_clusterview_lives.py carry the proof of the rule.)
+    for failure in live["failures"]:
+        if failure["evidence"] in (EXACT, INFERRED):
+            assert (failure["cause"], failure["pod"]) == ("listener-closed", kill["pod"]), failure
+        if failure["evidence"] == EXACT:
+            assert failure["pod"] == truth[failure["seq"]], failure
+    if any(f["evidence"] in (EXACT, INFERRED) for f in live["failures"]):
+        assert [f["field"] for f in live["findings"]] == ["spec.template.spec.containers[0].readinessProbe"]
+    print(
+        "liveness-restart:",
+        [(f["evidence"], f["cause"], f["phase"], f["pod"] == truth[f["seq"]]) for f in live["failures"]],
+        live["cluster"]["restarts"],
+        [p["stopSignals"] for p in live["pods"] if p["stopSignals"]],
+        [f["message"] for f in live["findings"]],
+    )
 
     # node-drain: the node with two of the three pods; the budget let one go, refused the other
     # (429) until a replacement was Ready, and kubectl's 5 s retry then evicted it.

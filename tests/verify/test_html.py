@@ -131,6 +131,16 @@ def cluster_mode() -> dict[str, Any]:
         ],
         "evidence": counts,
         "propagation": {pods[0]: 0.418, pods[1]: 0.251},
+        "restarts": [
+            {
+                "pod": pods[0],
+                "uid": "u1",
+                "container": "web",
+                "time": 2.5,
+                "stampedBy": "event-name",
+                "message": "Container web failed liveness probe, will be restarted",
+            }
+        ],
         "cleanup": {
             "namespace": "hitless-verify-1a2b3c4d",
             "deleted": False,
@@ -405,6 +415,10 @@ def test_a_cluster_run_says_what_it_could_and_could_not_show(pages: dict[str, ch
         "the Service's ClusterIP",
         "preStop sleep of at least 0.42 s",
         "still reached after",
+        # The restarts the watches showed, how each is dated and what the kubelet said.
+        "Container restarts",
+        "Container web failed liveness probe, will be restarted",
+        "event-name",
         "watch closed by the server",
         "410 Expired",
         # The namespace left, and the command that finishes it.

@@ -30,7 +30,7 @@ import aiohttp
 from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient
 from hitless.tasks import cancel_and_wait, spawn
-from hitless.verify.timeline import StopSignal, Timeline
+from hitless.verify.timeline import PodLife, StopSignal, Timeline
 
 SIGTERM_MARK = "SIGTERM received"
 _REQUEST = re.compile(r'\brequest \[?([0-9A-Fa-f.:]+?)\]?:(\d+) "')
@@ -39,10 +39,16 @@ _IDLE = 3600.0
 # The log's time and the runner's clock are mapped through wall time: a line stamped this much
 # before the connection opened may still be its request.
 CLOCK_SLACK = 0.1
+# A logged SIGTERM belongs to the estimated stop signal this near it (the estimate's error: the
+# watch's latency, an exec preStop's real duration); farther, it is a stop the view missed.
+SIGTERM_WINDOW = 5.0
 
 
 @dataclass
 class AppLog:
+    # The pod and the pod object (a reused name's pods are told apart by it) whose log this is.
+    pod: str = ""
+    uid: str = ""
     # Runner-clock time of the first ``SIGTERM received`` line.
     sigterm: float | None = None
     # Client address -> runner-clock times of the requests the app logged from it.
@@ -75,26 +81,41 @@ def _parse_stamp(stamp: str) -> datetime | None:
 
 
 def apply_sigterm(logs: dict[str, AppLog], timeline: Timeline, namespace: str) -> int:
-    """The logged SIGTERM replaces the estimate (deletion plus preStop) as each pod's stop signal.
-    Returns how many pods it did so for."""
-    count = 0
-    for pod, log in logs.items():
-        life = timeline.life(f"{namespace}/{pod}")
+    """Each logged SIGTERM replaces the estimate (deletion, or a restart's Killing Event, plus
+    preStop) nearest to it as its pod's stop signal, within ``SIGTERM_WINDOW``; with none near,
+    it is one more stop signal. Returns how many pods it did so for."""
+    done: set[int] = set()
+    for key, log in logs.items():
+        life = _life(timeline, f"{namespace}/{log.pod or key}", log.uid)
         if log.sigterm is None or life is None:
             continue
-        grace = life.stop_signals[0].timeout if life.stop_signals else float(life.grace or 30)
-        container = life.stop_signals[0].container if life.stop_signals else ""
-        life.stop_signals = [StopSignal(log.sigterm, container, grace)]
-        count += 1
-    return count
+        sigterm = log.sigterm
+        near = [i for i, s in enumerate(life.stop_signals) if abs(s.at - sigterm) <= SIGTERM_WINDOW]
+        if near:
+            i = min(near, key=lambda i: abs(life.stop_signals[i].at - sigterm))
+            old = life.stop_signals[i]
+            life.stop_signals[i] = StopSignal(sigterm, old.container, old.timeout)
+        else:
+            life.stop_signals.append(StopSignal(sigterm, "", float(life.grace or 30)))
+        life.stop_signals.sort(key=lambda s: s.at)
+        done.add(id(life))
+    return len(done)
+
+
+def _life(timeline: Timeline, key: str, uid: str) -> PodLife | None:
+    if uid:
+        found = next((p for p in timeline.lives() if p.key == key and p.uid == uid), None)
+        if found is not None:
+            return found
+    return timeline.life(key)
 
 
 def peer_index(logs: dict[str, AppLog]) -> dict[tuple[str, int], list[tuple[float, str]]]:
     """Client address -> (time, pod) of every logged request from it, in time order."""
     out: dict[tuple[str, int], list[tuple[float, str]]] = {}
-    for pod, log in logs.items():
+    for key, log in logs.items():
         for peer, times in log.peers.items():
-            out.setdefault(peer, []).extend((t, pod) for t in times)
+            out.setdefault(peer, []).extend((t, log.pod or key) for t in times)
     for entries in out.values():
         entries.sort()
     return out
@@ -112,15 +133,19 @@ class AppLogs:
         self.unread: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def follow(self, pod: str, container: str) -> None:
-        if pod not in self._tasks:
-            self._tasks[pod] = spawn(f"app-log {pod}", self._follow(pod, container))
+    def follow(self, pod: str, container: str, uid: str = "", restart: int = 0) -> None:
+        """Follow this container instance's log (a follow ends with the instance: a restarted
+        container, or a new pod of the same name, is followed anew)."""
+        key = pod if not uid and not restart else f"{pod}/{uid}/{restart}"
+        if key not in self._tasks:
+            self.logs[key] = AppLog(pod=pod, uid=uid)
+            self._tasks[key] = spawn(f"app-log {key}", self._follow(key, pod, container))
 
     def _to_clock(self, at: datetime) -> float:
         return self._clock.now() + (at - self._clock.wall()).total_seconds()
 
-    async def _follow(self, pod: str, container: str) -> None:
-        log = self.logs.setdefault(pod, AppLog())
+    async def _follow(self, key: str, pod: str, container: str) -> None:
+        log = self.logs[key]
         path = f"/api/v1/namespaces/{self._namespace}/pods/{pod}/log"
         query = {"follow": "true", "timestamps": "true", "container": container}
         try:
@@ -130,7 +155,7 @@ class AppLogs:
                     log.add(raw.decode(errors="replace").rstrip("\n"), self._to_clock)
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             # The pod went before its log was read, or the API refused: no evidence, not an error.
-            self.unread[pod] = str(exc) or type(exc).__name__
+            self.unread[key] = str(exc) or type(exc).__name__
 
     async def stop(self) -> None:
         for task in self._tasks.values():

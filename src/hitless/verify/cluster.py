@@ -42,6 +42,7 @@ from hitless.verify.cluster_steps import (
     path,
     required_access,
 )
+from hitless.verify.clusterrecord import restart_notes
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED, blame, measure_allowance, propagation
 from hitless.verify.findings import findings
 from hitless.verify.report import Report
@@ -251,6 +252,7 @@ def _outcome(
     # Seconds after a replaced pod's endpoint stopped being ready that a new connection still
     # reached it (a lower bound of this cluster's propagation delay; clusterview.propagation).
     info["propagation"] = propagation(requests, watched.view)
+    info["restarts"] = restart_notes(watched.view, origin)  # liveness kills, crashes: clusterrecord.py
     report = Report(
         requests=requests,
         attribution=attribution,

@@ -198,7 +198,7 @@ class Watched:
         service: str,
         workload: str = "Deployment",
     ) -> None:
-        self.view = ClusterView(namespace)
+        self.view = ClusterView(namespace, clock=clock)
         self.changed = asyncio.Event()
         ns = f"/namespaces/{namespace}"
         self.deployments = Reflector(client, f"/apis/apps/v1{ns}/deployments", clock, self._wake)
@@ -236,10 +236,10 @@ class Watched:
         self.changed.set()
 
     def _event(self, kind: str, obj: JSON, at: float) -> None:
-        involved = obj.get("involvedObject") or {}
-        if kind == "ADDED" and involved.get("kind") == "Pod" and involved.get("name") not in self.ignored:
-            life = self.view.timeline.ensure(self.view.namespace, involved.get("name", ""))
-            life.events.append((at, obj.get("reason", ""), obj.get("message", "")))
+        # Each occurrence into its pod's life; a Killing of a pod not deleted is a restart. The
+        # load agent's own Events are no workload pod's.
+        if (obj.get("involvedObject") or {}).get("name") not in self.ignored:
+            self.view.on_event(kind, obj, at)
 
     async def start(self) -> None:
         self.tasks = [spawn(f"watch-{r.resource}", r.run()) for r in self.reflectors]

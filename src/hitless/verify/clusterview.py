@@ -17,24 +17,27 @@ A pure function of the requests and the recorded view, so it is tested on synthe
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from hitless.api.types.pod import Pod
 from hitless.verify.applog import CLOCK_SLACK
 from hitless.verify.attribute import (
     KEEPALIVE_RESET,
+    LISTENER_CLOSED,
     NOT_READY,
     OTHER,
     TERMINATING_STILL_ROUTED,
     Failure,
 )
+from hitless.verify.clusterrecord import ClusterView, EndpointState, Restart
 from hitless.verify.generator import RequestResult
-from hitless.verify.proxyorder import Routing, fresh_answers, versions
-from hitless.verify.timeline import READY, TERMINATING, StopSignal, Timeline
+from hitless.verify.proxyorder import VIEW_SLACK, Routing, fresh_answers, versions
+from hitless.verify.timeline import READY, TERMINATING, PodLife
+
+# Re-exported: the view lives in verify/clusterrecord.py, the blame here.
+__all__ = ["ClusterView", "EndpointState", "Restart"]
 
 EXACT = "exact-connection"
 EXACT_APP_LOG = "exact-app-log"
@@ -48,116 +51,6 @@ Peers = Mapping[tuple[str, int], list[tuple[float, str]]]
 # to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. The fallback only: a run
 # measures its own (``measure_allowance``) when its failures or answers show a lag.
 PROPAGATION_ALLOWANCE = 2.0
-
-
-@dataclass
-class EndpointState:
-    at: float
-    # "ready", "terminating" (serving or not), "not-ready", or "absent" (left every slice).
-    state: str
-
-
-@dataclass
-class ClusterView:
-    """What the Pod and EndpointSlice watches delivered, stamped with the runner's clock."""
-
-    namespace: str
-    timeline: Timeline = field(default_factory=Timeline)
-    endpoints: dict[str, list[EndpointState]] = field(default_factory=dict)
-    _slices: dict[str, dict[str, str]] = field(default_factory=dict)
-    # Called with (pod, first container) when a pod is first seen running: its log can be read.
-    on_running: Callable[[str, str], None] | None = None
-
-    def on_pod(self, kind: str, obj: dict[str, Any], at: float) -> None:
-        meta = obj.get("metadata", {})
-        name = meta.get("name", "")
-        life = self.timeline.ensure(self.namespace, name)
-        if kind == "DELETED":
-            life.gone = life.gone or at
-            return
-        life.uid = meta.get("uid")
-        life.labels = meta.get("labels") or {}
-        life.node = obj.get("spec", {}).get("nodeName") or life.node
-        life.ip = obj.get("status", {}).get("podIP") or life.ip
-        if life.created is None:
-            life.created = at
-        with contextlib.suppress(ValueError):
-            life.pod = Pod.model_validate(obj)
-        if meta.get("deletionTimestamp") and life.deleted is None:
-            life.deleted = at
-            life.grace = meta.get("deletionGracePeriodSeconds")
-            # No API object carries the stop signal's moment: it is estimated as the deletion
-            # plus the preStop sleep (exact for the sleep action), as clusters.md §4.3 says.
-            life.stop_signals.append(StopSignal(at + _pre_stop(life.pod), "", float(life.grace or 30)))
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in obj.get("status", {}).get("conditions") or []
-        )
-        if not life.started and obj.get("status", {}).get("phase") == "Running":
-            life.started.append((at, ""))
-            containers = obj.get("spec", {}).get("containers") or [{}]
-            if self.on_running is not None and containers[0].get("name"):
-                self.on_running(name, containers[0]["name"])
-        open_ = life.ready and life.ready[-1][1] is None
-        if ready and not open_:
-            life.ready.append([at, None])
-        elif not ready and open_:
-            life.ready[-1][1] = at
-
-    def on_slice(self, kind: str, obj: dict[str, Any], at: float) -> None:
-        name = obj.get("metadata", {}).get("name", "")
-        states: dict[str, str] = {}
-        if kind != "DELETED":
-            for ep in obj.get("endpoints") or []:
-                pod = (ep.get("targetRef") or {}).get("name")
-                if not pod:
-                    continue
-                cond = ep.get("conditions") or {}
-                if cond.get("terminating"):
-                    states[pod] = "terminating"
-                elif cond.get("ready", True):
-                    states[pod] = "ready"
-                else:
-                    states[pod] = "not-ready"
-        before = self._slices.get(name, {})
-        self._slices[name] = states
-        for pod in set(before) | set(states):
-            now = self._state(pod)
-            history = self.endpoints.setdefault(pod, [])
-            if not history or history[-1].state != now:
-                history.append(EndpointState(at, now))
-
-    def _state(self, pod: str) -> str:
-        seen = [s[pod] for s in self._slices.values() if pod in s]
-        for state in ("ready", "not-ready", "terminating"):
-            if state in seen:
-                return state
-        return "absent"
-
-    def endpoint_at(self, pod: str, t: float) -> tuple[str, float | None]:
-        """The endpoint's state at ``t`` and since when it is so."""
-        state, since = "absent", None
-        for change in self.endpoints.get(pod, []):
-            if change.at > t:
-                break
-            state, since = change.state, change.at
-        return state, since
-
-
-def _pre_stop(pod: Pod | None) -> float:
-    if pod is None:
-        return 0.0
-    for c in pod.spec.containers:
-        handler = c.lifecycle.pre_stop if c.lifecycle is not None else None
-        if handler is not None and handler.sleep is not None:
-            return float(handler.sleep.seconds)
-        argv = handler.exec.command if handler is not None and handler.exec is not None else None
-        if argv and len(argv) >= 2 and argv[-2].endswith("sleep"):
-            try:
-                return float(argv[-1])
-            except ValueError:
-                return 0.0
-    return 0.0
 
 
 @dataclass
@@ -177,13 +70,31 @@ def _failed_at(r: RequestResult) -> float:
 
 
 def _is_failing(routing: Routing, view: ClusterView, pod: str, t: float) -> bool:
-    """Deleted by ``t``, or routable before and not at ``t`` (its readiness failed, it turned
-    terminating, it left the slice). A pod not ready yet is not failing: no proxy routes to it
-    before it turns ready."""
-    life = view.timeline.life(f"{view.namespace}/{pod}")
+    """Deleted by ``t``, restarting at ``t`` (a container killed or exited, the pod not Ready
+    again yet), or routable before and not at ``t`` (its readiness failed, it turned terminating,
+    it left the slice). A pod not ready yet is not failing: no proxy routes to it before it turns
+    ready."""
+    life = view.timeline.life(f"{view.namespace}/{pod}", t)
     if life is not None and life.deleted is not None and life.deleted <= t:
         return True
+    if life is not None and _restart_at(life, t, t) is not None:
+        return True
     return routing.left(pod, t) is not None
+
+
+def _restart_at(life: PodLife, routed_at: float, failed_at: float) -> tuple[float, str, str] | None:
+    """The container stop or exit of a pod not being deleted that cut a connection routed at
+    ``routed_at`` and failed at ``failed_at``: it came by the failure (give or take the view's
+    watch latency), and the pod had not been Ready again since it before the routing. The same
+    rule as locally (attribute.classify, rule 5), on the view's moments."""
+    stops = [(s.at, s.container, "was being restarted") for s in life.stop_signals]
+    stops += [(e.at, e.container, "exited") for e in life.exits]
+    for moment, container, what in sorted(stops, reverse=True):
+        if life.deleted is not None and moment >= life.deleted - VIEW_SLACK:
+            continue
+        if moment - VIEW_SLACK <= failed_at and routed_at < (life.ready_again(moment) or failed_at + 1):
+            return moment, container, what
+    return None
 
 
 def _failing(
@@ -277,10 +188,13 @@ def _blame_one(
     if pod is None and len(failing) == 1:
         pod, evidence = failing[0], INFERRED
     key = f"{view.namespace}/{pod}" if pod else None
-    life = view.timeline.life(key) if key else None
+    # The pod of that name that existed when the request was sent (a reused name: its own life).
+    life = view.timeline.life(key, at) if key else None
     phase = life.phase_at(at) if life is not None else None
     state = view.endpoint_at(pod, at)[0] if pod else None
     retryable = r.retryable_keepalive
+    restart = life is not None and (life.deleted is None or life.deleted > _failed_at(r))
+    cut = _restart_at(life, opened_at, _failed_at(r)) if life is not None and restart else None
     if pod is None:
         cause, reason = (
             OTHER,
@@ -302,6 +216,17 @@ def _blame_one(
             f"sent {when} {pod}'s deletion was seen (endpoint {state}); "
             "the pod stopped serving while traffic was still routed to it"
         )
+    elif cut is not None and life is not None:
+        # A container stopped or exited without deletion (liveness, startup, a crash): until the
+        # pod is Ready again, what the proxies still send it meets a closed listener.
+        moment, container, what = cut
+        kill = next((k for k in reversed(view.restarts) if k.uid == life.uid and k.at <= moment), None)
+        said = f": {kill.message}" if kill is not None and kill.message else ""
+        cause = LISTENER_CLOSED
+        reason = (
+            f"routed to {pod} while its container {container} {what} ({at - moment:+.2f} s from "
+            f"its stop{said}; endpoint {state})"
+        )
     elif phase is not None and phase != READY and phase != TERMINATING:
         cause, reason = NOT_READY, f"{pod} was {phase} (endpoint {state}) when the request was sent"
     else:
@@ -319,6 +244,7 @@ def _blame_one(
         retryable=retryable,
         latency=r.latency,
         routed_at=at,
+        restart=cut is not None and cause == LISTENER_CLOSED,
     )
     return Blame(failure, evidence, (failing or routable) if evidence == UNATTRIBUTED else [])
 
@@ -336,18 +262,20 @@ def propagation(requests: list[RequestResult], view: ClusterView) -> dict[str, f
     for r in requests:
         if r.pod is None or r.reused or r.failed or r.sent is None:
             continue
-        changed = _stopped_ready(view, r.pod)
+        changed = _stopped_ready(view, r.pod, r.sent)
         if changed is not None and r.sent > changed:
             out[r.pod] = max(out.get(r.pod, 0.0), round(r.sent - changed, 3))
     return dict(sorted(out.items()))
 
 
-def _stopped_ready(view: ClusterView, pod: str) -> float | None:
-    """When the pod's endpoint last stopped being ready, if it was replaced (deleted)."""
-    life = view.timeline.life(f"{view.namespace}/{pod}")
+def _stopped_ready(view: ClusterView, pod: str, at: float) -> float | None:
+    """When the endpoint of the pod of that name that existed at ``at`` last stopped being ready,
+    if it was replaced (deleted): an earlier pod of a reused name's changes are not its."""
+    life = view.timeline.life(f"{view.namespace}/{pod}", at)
     if life is None or life.deleted is None:
         return None
-    history = view.endpoints.get(pod, [])
+    born = life.created if life.created is not None else float("-inf")
+    history = [c for c in view.endpoints.get(pod, []) if c.at >= born - VIEW_SLACK]
     for i, change in enumerate(history[1:], start=1):
         if history[i - 1].state == "ready" and change.state != "ready":
             return change.at

@@ -78,6 +78,7 @@ def cluster_block(report: dict[str, Any]) -> str:
         "this machine (the API's own timestamps have whole seconds).</li>"
     )
     out.append(_propagation(c.get("propagation") or {}))
+    out.append(_restarts(c.get("restarts") or []))
     out.append(_gaps(c.get("gaps") or []))
     out.append("</ul></div><div><h3>What it could not show</h3><ul>")
     out += [
@@ -86,11 +87,30 @@ def cluster_block(report: dict[str, Any]) -> str:
         "<li>Each node's proxy lag (how long kube-proxy took to stop routing to a pod): only the "
         "lower bound of the propagation delay above.</li>",
         "<li>When a container got its stop signal: no API object records it. ▼ is estimated as "
-        "the deletion plus the container's <code>preStop</code> sleep.</li>",
+        "the deletion plus the container's <code>preStop</code> sleep (a restart: its "
+        "<code>Killing</code> Event plus it), or read from the app's own SIGTERM log line.</li>",
         "<li>The application's own view of a connection.</li>",
         "</ul></div></div>",
     ]
     return "".join(out)
+
+
+def _restarts(restarts: list[dict[str, Any]]) -> str:
+    """Each container restart the watches showed (verify/clusterrecord.py), and how it is dated."""
+    if not restarts:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(r.get('pod'))}</td><td>{_e(r.get('container'))}</td>"
+        f'<td class="n">{_e(_s(r.get("time")))}</td><td>{_e(r.get("stampedBy"))}</td>'
+        f"<td>{_e(r.get('message'))}</td></tr>"
+        for r in restarts
+    )
+    return (
+        "<li>Container restarts (the kubelet's <code>Killing</code> Event, dated by its name's "
+        "nanoseconds where it can be; a crash from the container's status):"
+        '<table class="small"><tr><th>pod</th><th>container</th><th class="n">at</th><th>dated by</th>'
+        f"<th>the kubelet said</th></tr>{rows}</table></li>"
+    )
 
 
 def _propagation(bounds: dict[str, float]) -> str:

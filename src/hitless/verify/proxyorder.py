@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from hitless.verify.generator import RequestResult
 
 if TYPE_CHECKING:
-    from hitless.verify.clusterview import ClusterView
+    from hitless.verify.clusterrecord import ClusterView
 
 # The view (this machine's watch) may hear of a slice change after a node's proxy did: a version
 # seen up to this long after ``t`` may already have been in use at ``t``.
