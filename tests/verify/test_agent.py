@@ -90,7 +90,7 @@ async def test_the_agents_permissions_are_asked_only_when_it_may_be_used() -> No
     both = required_access({"Deployment"}, "ns", own_namespace=True, agent=True)
     log = {"verb": "get", "group": "", "resource": "pods", "subresource": "log", "namespace": "ns"}
     assert log not in plain and log in both
-    assert {"verb": "create", "group": "", "resource": "pods", "namespace": "ns"} in both
+    assert {"verb": "create", "group": "", "resource": "pods", "subresource": "", "namespace": "ns"} in both
 
     class Refusing:
         async def can_i(self, verb: str, resource: str, group: str, namespace: str, sub: str = "") -> bool:
