@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -12,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from hitless.proxy.claims import claim_holder, try_claim
 from tests.e2e.test_cli import Up, ready_count
+
+# /proc/PID/comm of a `hitless up`: the name its interpreter was executed by.
+COMM = os.path.basename(sys.executable)[:15]
 
 WEB = """
 apiVersion: v1
@@ -100,7 +106,7 @@ def test_runs_started_together_take_their_own_nodes_and_one_fixed_cluster_ip(
     assert (
         'hitless: Service "fixed" is invalid: spec.clusterIP: Invalid value: "127.96.41.42": provided IP is '
         f"already allocated on this host (127.96.41.42:80 is claimed by another hitless run, "
-        f"pid {survivor.proc.pid} (" in err
+        f"pid {survivor.proc.pid} ({COMM}))" in err
     ), err
     assert "nothing was started" in err
     for u in (survivor, c):
@@ -111,3 +117,13 @@ def test_runs_started_together_take_their_own_nodes_and_one_fixed_cluster_ip(
         assert get(f"http://{address}:30777/") == 200
     assert get("http://127.96.41.42:80/") == 200
     assert survivor.proc.poll() is None and c.proc.poll() is None
+    # The claim is held for the run's life by its processes (the user's, the engine's) and dies
+    # with them, whatever ends them.
+    assert try_claim("127.96.41.42:80") is None
+    assert claim_holder("127.96.41.42:80") == f"pid {survivor.proc.pid} ({COMM})"
+    survivor.kill()
+    deadline = time.monotonic() + 10
+    while (claim := try_claim("127.96.41.42:80")) is None:
+        assert time.monotonic() < deadline, claim_holder("127.96.41.42:80")
+        time.sleep(0.05)
+    claim.release()
