@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from hitless.proxy.claims import claim_holder, try_claim
+from hitless.proxy.claims import block_name, block_prefixes, claim_holder, try_claim
 
 # The children's /proc/PID/comm: the name they were executed by.
 COMM = os.path.basename(sys.executable)[:15]
@@ -111,7 +111,7 @@ def test_a_killed_runs_claim_dies_with_it() -> None:
         send(proc, "go")
         got = json.loads(read(proc))
         assert got["conflicts"] == []
-        block = f"{got['prefixes'][0]}0/24+{got['prefixes'][1]}0/24"
+        block = block_name(*got["prefixes"])
         for name in (block, "127.96.41.41:80"):
             assert try_claim(name) is None
             assert claim_holder(name) == f"pid {proc.pid} ({COMM})"
@@ -121,3 +121,19 @@ def test_a_killed_runs_claim_dies_with_it() -> None:
             claim = try_claim(name)
             assert claim is not None, name
             claim.release()
+
+
+def test_with_every_block_claimed_a_run_refuses_with_a_message() -> None:
+    from hitless.cli.addresses import claim_addresses
+
+    names = [block_name(*block_prefixes(k)) for k in range(127)]
+    held = [claim for name in names if (claim := try_claim(name)) is not None]
+    try:
+        assert claim_addresses([], 2) == (
+            ("", ""),
+            ["every block of node addresses in 127.0.0.0/16 is in use by another hitless"],
+        )
+    finally:
+        for claim in held:
+            claim.release()
+    assert all(not claim.held for claim in held)

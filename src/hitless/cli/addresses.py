@@ -24,7 +24,10 @@ def claim_addresses(objects: Iterable[K8sObject], nodes: int) -> tuple[tuple[str
 
     Called in the user's process, before the engine's PID namespace hides the host's processes,
     so that a holder can be named."""
-    node_prefix, lb_prefix, block = claim_address_block()
+    try:
+        node_prefix, lb_prefix, block = claim_address_block()
+    except RuntimeError as exc:  # every block is another run's: refused as a taken address is
+        return ("", ""), [str(exc)]
     claims = [block]
     services = [o for o in objects if isinstance(o, Service)]
     claimed: list[Conflict] = []

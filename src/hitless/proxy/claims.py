@@ -86,6 +86,11 @@ def block_prefixes(index: int) -> tuple[str, str]:
     return f"127.0.{2 * index + 1}.", f"127.0.{2 * index + 2}."
 
 
+def block_name(nodes: str, balancers: str) -> str:
+    """The claim's name for the block pair with these prefixes."""
+    return f"{nodes}0/24+{balancers}0/24"
+
+
 def claim_address_block() -> tuple[str, str, Claim]:
     """Node and load-balancer address blocks that no other hitless on this host uses, claimed.
 
@@ -97,7 +102,7 @@ def claim_address_block() -> tuple[str, str, Claim]:
     """
     for k in range(0, 127):
         nodes, balancers = block_prefixes(k)
-        claim = try_claim(f"{nodes}0/24+{balancers}0/24")
+        claim = try_claim(block_name(nodes, balancers))
         if claim is None:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
