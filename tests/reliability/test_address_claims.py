@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
+from hitless.cli.addresses import claim_addresses
 from hitless.proxy.claims import block_name, block_prefixes, claim_holder, try_claim
 
 # The children's /proc/PID/comm: the name they were executed by.
@@ -124,8 +125,6 @@ def test_a_killed_runs_claim_dies_with_it() -> None:
 
 
 def test_with_every_block_claimed_a_run_refuses_with_a_message() -> None:
-    from hitless.cli.addresses import claim_addresses
-
     names = [block_name(*block_prefixes(k)) for k in range(127)]
     held = [claim for name in names if (claim := try_claim(name)) is not None]
     try:
