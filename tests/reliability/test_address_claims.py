@@ -19,7 +19,7 @@ COMM = os.path.basename(sys.executable)[:15]
 
 # A run's claim as `hitless up` makes it, one per "go" line, given up on each "release" line.
 CLAIMER = """
-import json, sys
+import json, random, sys, time
 from hitless.api import load_text
 from hitless.cli import addresses
 
@@ -28,6 +28,8 @@ print("ready", flush=True)
 for line in sys.stdin:
     if line.strip() != "go":
         break
+    # Either may start first: the other's "go" may be read a few microseconds later.
+    time.sleep(random.random() * 0.0005)
     prefixes, conflicts = addresses.claim_addresses(objects, 2)
     print(json.dumps({"prefixes": prefixes, "conflicts": conflicts}), flush=True)
     if sys.stdin.readline().strip() != "release":
