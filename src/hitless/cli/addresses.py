@@ -48,11 +48,11 @@ def claim_addresses(objects: Iterable[K8sObject], nodes: int) -> tuple[tuple[str
             reason = f"{name} is claimed by another hitless run, {holder}"
             claimed.append(Conflict(service, "spec.clusterIP", ip, reason))
             break  # one message for the Service's address
-    refused = {(c.service.name, c.field) for c in claimed}
+    refused = {(id(c.service), c.field) for c in claimed}
     conflicts = claimed + [
         c
         for c in address_conflicts(services, [node_address(i, node_prefix) for i in range(1, nodes + 1)])
-        if (c.service.name, c.field) not in refused
+        if (id(c.service), c.field) not in refused
     ]
     if conflicts:
         for claim in claims:
