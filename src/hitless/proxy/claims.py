@@ -18,7 +18,7 @@ A claim is a Unix socket bound to a name in the abstract namespace, ``@hitless/a
   their own and do not contend, while every user of one namespace, root or not, sees the same
   names, where a lock file would need a directory that every user can write (``/run/hitless``
   is root's, ``$XDG_RUNTIME_DIR`` one user's);
-- ``ss -xlp`` and ``/proc/net/unix`` show it, so that the holder can be named.
+- ``ss -xap`` and ``/proc/net/unix`` show it, so that the holder can be named.
 
 The descriptor is close-on-exec: the engine's own forks (runtime/linux/bootstrap.py's P, I and E)
 share it, the containers it execs do not.
