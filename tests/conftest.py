@@ -24,9 +24,8 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
 def pytest_configure(config: object) -> None:
     """Under pytest-xdist (the README's ``-n 2``), each worker runs in a network namespace of its own.
 
-    Engines claim loopback addresses by looking at what listens (engine.free_address_prefixes),
-    a check that two engines starting at the same moment in two workers could both pass; and
-    tests bind fixed ports (nodePorts, a cluster IP, the cluster DNS's 127.96.0.10). In its own
+    Engines claim their loopback addresses per network namespace (proxy/claims.py), and tests
+    bind fixed ports (nodePorts, a cluster IP, the cluster DNS's 127.96.0.10). In its own
     namespace each worker has a loopback of its own, so nothing one worker listens on is visible
     to the other; every thread and process it starts later (engines, ``hitless verify``, pods'
     sandboxes, registries, kubectl) is in it too. Nothing leaves the machine from there: the

@@ -13,7 +13,6 @@ import functools
 import gc
 import os
 import random
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +39,8 @@ from hitless.kubelet.capacity import node_max_pods, raise_open_file_limit
 from hitless.kubelet.images import ImageService
 from hitless.kubelet.kubelet import Kubelet
 from hitless.kubelet.volumes.manager import VolumeOptions
+from hitless.proxy.claims import Claim, claim_address_block
 from hitless.proxy.defaults import DEFAULT_PRESET, MIN_SYNC_PERIOD_S, WATCH_LATENCY_S, Preset
-from hitless.proxy.health import PROXY_HEALTHZ_PORT
 from hitless.proxy.loadbalancer import LoadBalancer
 from hitless.proxy.node import NodeProxy, ProxyOptions
 from hitless.proxy.owner import host_listens
@@ -96,27 +95,6 @@ def node_address(index: int, prefix: str = "127.0.1.") -> str:
     return f"{prefix}{index}"
 
 
-def free_address_prefixes() -> tuple[str, str]:
-    """Node and load-balancer address blocks that no other engine on this host uses.
-
-    Blocks go in pairs, 127.0.1. and 127.0.2., then 127.0.3. and 127.0.4., and so on; a pair is
-    taken while something listens on its node-1's proxy health port. Without this, a second
-    hitless on the host would fail to listen on its nodes' addresses, and its load balancer would
-    health-check the first one's nodes.
-    """
-    for k in range(0, 127):
-        nodes, balancers = f"127.0.{2 * k + 1}.", f"127.0.{2 * k + 2}."
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            # As the proxy's own listener binds: only a listening socket makes the bind fail.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((nodes + "1", PROXY_HEALTHZ_PORT))
-            except OSError:
-                continue
-        return nodes, balancers
-    raise RuntimeError("every block of node addresses in 127.0.0.0/16 is in use by another hitless")
-
-
 @dataclass
 class EngineOptions:
     nodes: int = 2
@@ -137,7 +115,7 @@ class EngineOptions:
     # (proxy/loadbalancer.py), e.g. shorter intervals for a test.
     load_balancer: str | Preset = DEFAULT_PRESET
     # Where nodes (prefix + N) and load balancers live. None: 127.0.1. and 127.0.2., or the first
-    # free pair after them when another engine on this host holds those (free_address_prefixes).
+    # free pair after them when another engine on this host holds those (proxy/claims.py).
     node_address_prefix: str | None = None
     load_balancer_address_prefix: str | None = None
     # The kubelets' volume manager: how soon an edited ConfigMap or Secret reaches mounted files
@@ -153,8 +131,10 @@ class EngineOptions:
 class Engine:
     def __init__(self, runtime: RuntimeService, clock: Clock, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
+        # Held until stop(), so that an engine started meanwhile takes other blocks (claims.py).
+        self._address_claim: Claim | None = None
         if self.options.node_address_prefix is None or self.options.load_balancer_address_prefix is None:
-            nodes, balancers = free_address_prefixes()
+            nodes, balancers, self._address_claim = claim_address_block()
             self.options.node_address_prefix = self.options.node_address_prefix or nodes
             self.options.load_balancer_address_prefix = self.options.load_balancer_address_prefix or balancers
         self.clock = clock
@@ -348,3 +328,5 @@ class Engine:
         for kubelet in self.kubelets:
             await kubelet.stop()
         await self.runtime.shutdown()
+        if self._address_claim is not None:
+            self._address_claim.release()

@@ -83,17 +83,19 @@ async def test_no_other_socket_can_share_the_frontend() -> None:
 
 
 def test_a_second_engine_takes_the_next_free_address_blocks() -> None:
-    from hitless.engine import free_address_prefixes
+    from hitless.proxy.claims import claim_address_block
     from hitless.proxy.health import PROXY_HEALTHZ_PORT
 
-    nodes, balancers = free_address_prefixes()
+    nodes, balancers, claim = claim_address_block()
     assert (nodes.rsplit(".", 2)[0], int(balancers.split(".")[2]) - int(nodes.split(".")[2])) == ("127.0", 1)
+    claim.release()  # a hitless from before claims: only its listener tells
     held = socket.socket()  # what the first engine's node-1 proxy holds while it runs
     held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     held.bind((nodes + "1", PROXY_HEALTHZ_PORT))
     held.listen()
     try:
-        second = free_address_prefixes()
+        second = claim_address_block()
         assert second[0] != nodes and second[1] != balancers and second[1] != nodes
+        second[2].release()
     finally:
         held.close()

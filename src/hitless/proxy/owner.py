@@ -59,9 +59,13 @@ def _listening_inodes_any(ips: Iterable[str], port: int) -> list[int]:
 
 def listener_owner(ip: str | None, port: int) -> str | None:
     """'pid 123 (nginx)' for the process listening on ip:port (or *:port), if it can be found."""
-    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(ip, port)}
-    if not inodes:
-        return None
+    inodes = set(_listening_inodes(ip, port))
+    return process_holding(inodes) if inodes else None
+
+
+def process_holding(socket_inodes: set[int]) -> str:
+    """'pid 123 (nginx)' for the first process holding one of these sockets (by inode)."""
+    inodes = {f"socket:[{inode}]" for inode in socket_inodes}
     for pid in sorted((p for p in os.listdir("/proc") if p.isdigit()), key=int):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
