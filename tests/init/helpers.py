@@ -83,6 +83,26 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str 
         time.sleep(0.02)
 
 
+def _default_signals(then: Callable[[], object] | None) -> Callable[[], None]:
+    """In the child before exec: every signal's disposition at its default and none blocked.
+
+    A pytest started with SIGHUP ignored (nohup, some CI runners) would pass the ignore on, and a
+    non-interactive ``sh`` cannot trap a signal ignored on entry (POSIX): the tests' children
+    start as a container's PID 1 starts on a node, from the kernel's defaults.
+    """
+
+    def reset() -> None:
+        for sig in signal.valid_signals():
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                with contextlib.suppress(OSError, ValueError):
+                    signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if then is not None:
+            then()
+
+    return reset
+
+
 class Proc:
     """A started command, its output in files (pipes could fill up and stall it)."""
 
@@ -110,7 +130,7 @@ class Proc:
                 stdin=stdin,
                 # Its own session: signals meant for it must not reach pytest.
                 start_new_session=start_new_session,
-                preexec_fn=preexec_fn,
+                preexec_fn=_default_signals(preexec_fn),
             )
         self.started = time.monotonic()
         self._inner: int | None = None

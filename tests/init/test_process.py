@@ -153,3 +153,18 @@ def test_own_sigpipe_is_not_forwarded(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert lines(out) == ["done"]
+
+
+def test_children_start_from_the_kernels_default_dispositions(tmp_path: Path) -> None:
+    # A pytest run with SIGHUP ignored (nohup) must not pass the ignore to the commands under
+    # test: a shell cannot trap a signal ignored on entry, and the HUP forwarding test would fail.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+    try:
+        proc = Proc(["grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"], tmp_path, pidns=False)
+        assert proc.wait() == 0
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGHUP, previous)
+    masks = dict(line.split(":\t") for line in proc.stdout.splitlines())
+    assert int(masks["SigIgn"], 16) == 0 and int(masks["SigBlk"], 16) == 0, masks

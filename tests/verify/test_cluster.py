@@ -111,7 +111,7 @@ def test_the_broken_manifest_fails_with_the_termination_race_named(cluster: Clus
     assert report["cluster"]["namespace"].startswith("hitless-verify-")
     failures = report["failures"]
     assert failures and all(
-        f["evidence"] in {"exact-connection", "inferred", "unattributed"} for f in failures
+        f["evidence"] in {"exact-connection", "exact-app-log", "inferred", "unattributed"} for f in failures
     )
     blamed = [f for f in failures if f["evidence"] != "unattributed"]
     assert blamed, failures

@@ -104,9 +104,9 @@ def cluster_mode() -> dict[str, Any]:
     no proxy records, an evidence per failure, the ``cluster`` section."""
     data = example()
     pods = [p["pod"] for p in data["pods"]]
-    evidence = ("exact-connection", "inferred", "unattributed")
+    evidence = ("exact-connection", "exact-app-log", "inferred", "unattributed")
     for k, f in enumerate(data["failures"]):
-        f.update(node="", evidence=evidence[k % 3], candidates=[])
+        f.update(node="", evidence=evidence[k % 4], candidates=[])
         if f["evidence"] == "unattributed":
             f.update(pod=None, cause="other", phase=None, candidates=pods[:2])
     for pod in data["pods"]:
