@@ -67,6 +67,20 @@ def test_a_request_the_app_logged_from_this_connection_names_its_pod() -> None:
     assert blame(later, _view(), app_peers=peers)[0].evidence == UNATTRIBUTED
 
 
+def test_only_requests_for_the_loads_path_name_a_pod() -> None:
+    # The kubelet's probe from inside the pod may come from a port the runner also used (another
+    # network namespace, its own ports): a probe's line is not this connection's request.
+    log = _log(
+        (1.52, 'request 127.0.0.1:5005 "GET /readyz HTTP/1.1" 200 2B 0.01s'),
+        (1.53, 'request 127.0.0.1:5006 "GET /?q=1 HTTP/1.1" 200 2B 0.01s'),
+    )
+    assert peer_index({"a": log}, "/") == {("127.0.0.1", 5005): [], ("127.0.0.1", 5006): []}
+    assert peer_index({"a": log}, "/?q=1")[("127.0.0.1", 5006)] == [(1.53, "a")]
+    requests = [_request(1, 1.5, 5005, status=200), _request(2, 1.6, 5005, error="timeout", reused=True)]
+    assert blame(requests, _view(), app_peers=peer_index({"a": log}, "/"))[0].evidence == UNATTRIBUTED
+    assert blame(requests, _view(), app_peers=peer_index({"a": log}))[0].evidence == EXACT_APP_LOG
+
+
 def test_each_instances_sigterm_replaces_the_stop_it_belongs_to() -> None:
     from tests.verify.test_clusterview_lives import _restart_view
 
@@ -83,7 +97,7 @@ def test_each_instances_sigterm_replaces_the_stop_it_belongs_to() -> None:
     assert [round(s.at, 3) for s in life.stop_signals] == [6.2, 21.3]
     assert life.phase_at(6.1) == "ready" and life.phase_at(6.3) == "restarting"
     # Each log's peers under its pod's name, not the follower's key.
-    first.peers[("127.0.0.1", 9001)] = [6.0]
+    first.peers[("127.0.0.1", 9001)] = [(6.0, "/")]
     assert peer_index({"a/a/0": first}) == {("127.0.0.1", 9001): [(6.0, "a")]}
 
 

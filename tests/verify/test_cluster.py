@@ -110,9 +110,10 @@ def test_the_broken_manifest_fails_with_the_termination_race_named(cluster: Clus
     assert report["cluster"]["target"]["through"] == "ClusterIP"
     assert report["cluster"]["namespace"].startswith("hitless-verify-")
     failures = report["failures"]
-    assert failures and all(
-        f["evidence"] in {"exact-connection", "exact-app-log", "inferred", "unattributed"} for f in failures
-    )
+    evidence = {"exact-connection", "exact-app-log", "inferred", "unattributed"}
+    assert failures and all(f["evidence"] in evidence for f in failures), [
+        (f["seq"], f["evidence"], f["pod"]) for f in failures if f["evidence"] not in evidence
+    ]
     blamed = [f for f in failures if f["evidence"] != "unattributed"]
     assert blamed, failures
     # Each blame names a pod of this run that was being replaced; unattributed ones name candidates.

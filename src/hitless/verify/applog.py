@@ -33,7 +33,7 @@ from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.timeline import PodLife, StopSignal, Timeline
 
 SIGTERM_MARK = "SIGTERM received"
-_REQUEST = re.compile(r'\brequest \[?([0-9A-Fa-f.:]+?)\]?:(\d+) "')
+_REQUEST = re.compile(r'\brequest \[?([0-9A-Fa-f.:]+?)\]?:(\d+) "[A-Z]+ (\S+) ')
 # A followed log may be quiet for as long as the pod gets no request.
 _IDLE = 3600.0
 # The log's time and the runner's clock are mapped through wall time: a line stamped this much
@@ -51,8 +51,8 @@ class AppLog:
     uid: str = ""
     # Runner-clock time of the first ``SIGTERM received`` line.
     sigterm: float | None = None
-    # Client address -> runner-clock times of the requests the app logged from it.
-    peers: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    # Client address -> (runner-clock time, request target) of each request the app logged from it.
+    peers: dict[tuple[str, int], list[tuple[float, str]]] = field(default_factory=dict)
 
     def add(self, line: str, to_clock: Callable[[datetime], float]) -> None:
         stamp, _, text = line.partition(" ")
@@ -64,7 +64,7 @@ class AppLog:
             self.sigterm = t
         m = _REQUEST.search(text)
         if m:
-            self.peers.setdefault((m.group(1), int(m.group(2))), []).append(t)
+            self.peers.setdefault((m.group(1), int(m.group(2))), []).append((t, m.group(3)))
 
 
 def _parse_stamp(stamp: str) -> datetime | None:
@@ -110,12 +110,21 @@ def _life(timeline: Timeline, key: str, uid: str) -> PodLife | None:
     return timeline.life(key)
 
 
-def peer_index(logs: dict[str, AppLog]) -> dict[tuple[str, int], list[tuple[float, str]]]:
-    """Client address -> (time, pod) of every logged request from it, in time order."""
+def peer_index(
+    logs: dict[str, AppLog], path: str | None = None
+) -> dict[tuple[str, int], list[tuple[float, str]]]:
+    """Client address -> (time, pod) of every logged request from it, in time order.
+
+    ``path``: only the requests for the load's own target. Other clients share the pod's log (the
+    kubelet's probes from inside the pod, other pods): a client address they happen to share with
+    a runner's connection (another network namespace has its own ports) must not name a pod.
+    """
     out: dict[tuple[str, int], list[tuple[float, str]]] = {}
     for key, log in logs.items():
-        for peer, times in log.peers.items():
-            out.setdefault(peer, []).extend((t, log.pod or key) for t in times)
+        for peer, seen in log.peers.items():
+            out.setdefault(peer, []).extend(
+                (t, log.pod or key) for t, target in seen if path is None or target == path
+            )
     for entries in out.values():
         entries.sort()
     return out

@@ -239,7 +239,7 @@ def _outcome(
         # The app's SIGTERM line replaces the deletion-plus-preStop estimate of the stop signal.
         stops = apply_sigterm(logs.logs, watched.view.timeline, namespace)
         info["appLog"] = {"pods": len(logs.logs), "sigterm": stops, "unread": logs.unread}
-        peers = peer_index(logs.logs)
+        peers = peer_index(logs.logs, opts.path)
     blames = blame(requests, watched.view, allowance.seconds, single_proxy, peers)
     context = RunContext(service=f"{namespace}/{service.name}", workload=(opts.workload_kind, deployment))
     usable = [b.failure for b in blames if b.evidence in (EXACT, EXACT_APP_LOG, INFERRED)]
