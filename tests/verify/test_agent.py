@@ -17,8 +17,9 @@ import pytest
 from hitless.kube.client import ApiError
 from hitless.verify.agent import AGENT_LABEL, agent_pod, agent_summary
 from hitless.verify.agentwire import ClockMap, ahead, boot_id, decode, encode, move
-from hitless.verify.cluster_steps import ClusterError, ClusterOptions, missing_access, required_access
+from hitless.verify.cluster_steps import ClusterError, missing_access, required_access
 from hitless.verify.generator import RequestResult
+from hitless.verify.options import VerifyOptions
 
 
 def test_a_request_line_round_trips_every_field_blame_reads() -> None:
@@ -64,7 +65,7 @@ def test_a_mapped_time_later_than_its_line_arrived_proves_the_agent_ahead() -> N
 
 
 def test_the_agent_pod_is_bare_labelled_and_selected_by_no_service() -> None:
-    opts = ClusterOptions("kc", None, None, rps=25, connections="mixed", timeout=2.5, path="/x")
+    opts = VerifyOptions(rps=25, connections="mixed", timeout=2.5, path="/x")
     pod = agent_pod(
         "hitless-agent-ab", "hitless:0.1.0", "ab", {"app": "web"}, "10.96.0.7:80", opts, ["w-1", "w-2"]
     )

@@ -13,14 +13,13 @@ import pytest
 
 from hitless.api import load
 from hitless.api.types.pod import Pod
-from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
 from hitless.verify.attribute import join
-from hitless.verify.cluster import document, run_cluster
-from hitless.verify.cluster_steps import ClusterOptions
+from hitless.verify.cluster import run_cluster
 from hitless.verify.clusterview import EXACT, INFERRED
+from hitless.verify.options import ClusterTarget, VerifyOptions
 from tests.e2e.conftest import cluster_of
 
 pytestmark = [
@@ -32,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def test_the_agent_loads_the_cluster_ip_and_the_race_is_named(tmp_path: Path) -> None:
     loaded = load([str(ROOT / "examples/broken/no-prestop.yaml")]).applied()
-    service = next(o.obj for o in loaded if isinstance(o.obj, Service))
     async with cluster_of(tmp_path, nodes=2) as c:
         server = ApiServer(c.engine.store, c.clock, c.log_dir, "127.0.0.1", 0)
         await server.start()
@@ -41,13 +39,14 @@ async def test_the_agent_loads_the_cluster_ip_and_the_race_is_named(tmp_path: Pa
             assert server.credentials is not None
             kubeconfig = Kubeconfig.write(server.url, server.credentials, tmp_path / "kubeconfig")
             # Fresh connections at a low rate: each deletion's race is met by new connections.
-            opts = ClusterOptions(
-                str(kubeconfig.path), None, None, rps=40, repeat=1, connections="close", load_from="agent"
-            )
-            outcome = await run_cluster(opts, loaded, service, "web", c.clock)
+            target = ClusterTarget(str(kubeconfig.path), load_from="agent")
+            opts = VerifyOptions(rps=40, repeat=1, connections="close", cluster=target)
+            outcome = await run_cluster(loaded, opts, c.clock)
         finally:
             await server.stop()
-        agent = outcome.run["agent"]
+        run = outcome.cluster
+        assert run is not None
+        agent = run["agent"]
         # Deleted by the run (then with its namespace).
         left = [p for p in c.engine.store.objects("Pod") if isinstance(p, Pod) and p.name == agent["pod"]]
         assert all(p.metadata.deletion_timestamp is not None for p in left)
@@ -62,14 +61,14 @@ async def test_the_agent_loads_the_cluster_ip_and_the_race_is_named(tmp_path: Pa
         truth = {
             r.seq: route.pod for r, route in zip(seen, join(seen, c.engine.connections.records), strict=True)
         }
-    assert outcome.run["target"]["from"] == "agent" and outcome.run["target"]["through"] == "ClusterIP"
+    assert run["target"]["from"] == "agent" and run["target"]["through"] == "ClusterIP"
     assert agent["clock"]["mapping"] == "shared-monotonic" and "truncated" not in agent
     assert len(agent["warmedUp"]) == 3
     assert agent["why"] == "--load-from agent"
     # Every request the agent sent came back through its log, and went through a proxy.
     assert sorted(r.seq for r in requests) == list(range(len(requests)))
     assert len(requests) > 40 and sum(t is not None for t in truth.values()) > 0.9 * len(requests)
-    doc = document(outcome)
+    doc = outcome.document()
     assert doc["verdict"] == "fail"
     assert agent["pod"] not in {p["pod"] for p in doc["pods"]}
     race = [f for f in doc["findings"] if f["cause"] == "terminating-still-routed"]
@@ -86,7 +85,7 @@ async def test_the_agent_loads_the_cluster_ip_and_the_race_is_named(tmp_path: Pa
         else:
             unattributed += 1
             covered += true is not None and true.split("/")[-1] in extra["candidates"]
-    print(f"agent: {len(requests)} requests, {outcome.report.failed} failed, {outcome.run['evidence']}")
+    print(f"agent: {len(requests)} requests, {outcome.report.failed} failed, {run['evidence']}")
     # As for the load from the runner (test_cluster_truth.py), but this low rate yields 4-12
     # inferred blames, and one may be wrong whoever sends the load (1 wrong in 2 of 5 agent runs;
     # one examined from the runner: a request the kubelet's SIGTERM refused before this machine's

@@ -149,6 +149,27 @@ def test_the_zero_downtime_manifest_passes(cluster: Cluster) -> None:
     assert cluster.namespaces() == SYSTEM
 
 
+def test_a_cluster_run_is_a_library_call(cluster: Cluster) -> None:
+    from hitless.api import load
+    from hitless.verify.cluster import verify_cluster
+    from hitless.verify.options import ClusterTarget, VerifyOptions
+
+    files = [str(ROOT / "examples/zero-downtime.yaml")]
+    loaded = load(files).applied()
+    opts = VerifyOptions(
+        files=tuple(files), repeat=1, rps=50, cluster=ClusterTarget(kubeconfig=str(cluster.kubeconfig))
+    )
+    result = verify_cluster(loaded, opts)
+    assert result.passed and result.left is None, result.report and result.report.text()
+    assert result.report is not None and result.report.failed == 0
+    doc = result.document()
+    assert doc["mode"] == "cluster" and doc["verdict"] == "pass"
+    assert doc["cluster"]["namespace"].startswith("hitless-verify-")
+    assert doc["cluster"]["cleanup"] == {"namespace": doc["cluster"]["namespace"], "deleted": True}
+    assert doc["requests"]["total"] == result.sent > 50
+    assert cluster.namespaces() == SYSTEM
+
+
 def test_a_missing_permission_is_exit_2_before_anything_is_created(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,6 +1,6 @@
 """Cluster mode's faults against hitless's API server (a bare store, no engine): a watch the server
-closes mid-run, and a namespace that cannot be deleted. The run's own code (``cluster.main``:
-preflight, namespace, apply, watches, cleanup, report) runs for real; only the rollout under load
+closes mid-run, and a namespace that cannot be deleted. The run's own code (the CLI's cluster
+path: preflight, namespace, apply, watches, cleanup, report) runs for real; only the rollout under load
 is left out (``_observe`` watches and reports with no requests), which the end-to-end tests in
 test_cluster.py cover."""
 
@@ -13,26 +13,20 @@ from typing import Any
 
 import pytest
 
-from hitless.api.loader import LoadedObject, load
 from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
+from hitless.cli import verify as verify_cli
 from hitless.clock import Clock, RealClock
 from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
 from hitless.verify import cluster, cluster_cleanup
-from hitless.verify.cluster_steps import ClusterOptions, Watched
+from hitless.verify.cluster_steps import Watched
+from hitless.verify.options import VerifyOptions
+from hitless.verify.result import Result
 from tests.apiserver.conftest import Served
 from tests.apiserver.conftest import served as served  # the fixture
 from tests.verify.test_cluster_client import _pod
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _manifests() -> tuple[list[LoadedObject], Service]:
-    result = load([str(ROOT / "examples/zero-downtime.yaml")])
-    loaded = result.applied()
-    service = next(o.obj for o in loaded if o.kind == "Service")
-    assert isinstance(service, Service)
-    return loaded, service
 
 
 def _kubeconfig(served: Served, tmp_path: Path) -> str:
@@ -45,20 +39,19 @@ def _kubeconfig(served: Served, tmp_path: Path) -> str:
 async def _run_main(
     served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, during: Any
 ) -> tuple[int, dict[str, Any]]:
-    """``cluster.main`` in a thread of its own (it runs its own event loop), this loop serving;
-    ``during(watched, namespace)`` is what happens while the run watches."""
-    loaded, service = _manifests()
+    """``hitless verify --kubeconfig`` in a thread of its own (it runs its own event loop), this
+    loop serving; ``during(watched, namespace)`` is what happens while the run watches."""
     main_loop = asyncio.get_running_loop()
 
     async def observe(
         client: KubeClient,
-        opts: ClusterOptions,
+        opts: VerifyOptions,
         namespace: str,
         service: Service,
-        deployment: str,
+        workload: tuple[str, str],
         clock: Clock,
         info: dict[str, Any],
-    ) -> cluster.Outcome:
+    ) -> Result:
         selector = ",".join(f"{k}={v}" for k, v in (service.spec.selector or {}).items())
         watched = Watched(client, clock, namespace, selector, service.name)
         await watched.start()
@@ -68,12 +61,15 @@ async def _run_main(
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(during(watched, namespace), main_loop))
         finally:
             await watched.stop()
-        return cluster._outcome([], watched, opts, namespace, deployment, service, origin, None, info)
+        return cluster._outcome([], watched, opts, namespace, workload, service, origin, None, info)
 
     monkeypatch.setattr(cluster, "_observe", observe)
-    opts = ClusterOptions(_kubeconfig(served, tmp_path), None, None)
     report = tmp_path / "report"
-    code = await asyncio.to_thread(cluster.main, opts, loaded, service, "web", "text", str(report))
+    argv = [
+        str(ROOT / "examples/zero-downtime.yaml"),
+        *("--kubeconfig", _kubeconfig(served, tmp_path), "--report", str(report)),
+    ]
+    code = await asyncio.to_thread(verify_cli.main, argv)
     return code, json.loads((report / "report.json").read_text())
 
 

@@ -97,7 +97,7 @@ def test_the_cli_refuses_a_drain_not_asked_for(
 
     from hitless.verify import cluster
 
-    monkeypatch.setattr(cluster, "main", never)
+    monkeypatch.setattr(cluster, "run_cluster", never)
     example = str(ROOT / "examples" / "zero-downtime.yaml")
     assert verify.main([example, "--scenario", "node-drain", "--kubeconfig", "/nonexistent"]) == 2
     assert "it runs only with --allow-node-drain" in capsys.readouterr().err
@@ -337,14 +337,18 @@ def test_workload_names_the_kind_cluster_mode_acts_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hitless.verify import cluster
+    from hitless.verify.result import Result
 
     seen: list[tuple[str, str, str]] = []
 
-    def main(opts: Any, loaded: Any, service: Any, name: str, *rest: Any) -> int:
-        seen.append((opts.scenario, opts.workload_kind, name))
-        return 0
+    def verify_cluster(loaded: Any, opts: Any) -> Result:
+        # The run's own choice (run_cluster plans as this), short of the cluster.
+        picked = cluster.plan_cluster([o.obj for o in loaded], opts)
+        assert not isinstance(picked, str) and picked.context.workload is not None
+        seen.append((opts.scenario, *picked.context.workload))
+        return Result(None)  # nothing judged: exit 1
 
-    monkeypatch.setattr(cluster, "main", main)
+    monkeypatch.setattr(cluster, "verify_cluster", verify_cluster)
     template = "template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: hitless}]}}"
     manifest = tmp_path / "two.yaml"
     manifest.write_text(
@@ -356,6 +360,6 @@ def test_workload_names_the_kind_cluster_mode_acts_on(
         "spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}\n"
     )
     argv = [str(manifest), "--kubeconfig", str(tmp_path / "kubeconfig"), "--scenario", "scale-down"]
-    assert verify.main([*argv, "--workload", "statefulset/db"]) == 0
-    assert verify.main([*argv, "--workload", "deployment/web"]) == 0
+    assert verify.main([*argv, "--workload", "statefulset/db"]) == 1
+    assert verify.main([*argv, "--workload", "deployment/web"]) == 1
     assert seen == [("scale-down", "StatefulSet", "db"), ("scale-down", "Deployment", "web")]

@@ -14,14 +14,14 @@ import pytest
 
 from hitless.api import load
 from hitless.api.types.node import Node
-from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
 from hitless.verify.attribute import join
-from hitless.verify.cluster import Outcome, document, run_cluster
-from hitless.verify.cluster_steps import ClusterOptions
+from hitless.verify.cluster import run_cluster
 from hitless.verify.clusterview import EXACT, INFERRED
+from hitless.verify.options import ClusterTarget, VerifyOptions
+from hitless.verify.result import Result
 from tests.e2e.conftest import cluster_of
 
 pytestmark = [
@@ -148,25 +148,22 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
             assert server.credentials is not None
             kubeconfig = Kubeconfig.write(server.url, server.credentials, tmp_path / "kubeconfig")
 
-            outcomes: dict[tuple[str, str], Outcome] = {}
+            outcomes: dict[tuple[str, str], Result] = {}
 
             async def run(scenario: str, file: str = "web.yaml", kind: str = "Deployment") -> dict[str, Any]:
                 loaded = load([str(tmp_path / file)]).applied()
-                service = next(o.obj for o in loaded if isinstance(o.obj, Service))
                 name = next(o.name for o in loaded if o.kind == kind)
-                opts = ClusterOptions(
-                    str(kubeconfig.path),
-                    None,
-                    None,
+                opts = VerifyOptions(
                     rps=30,
                     repeat=1,
                     connections="close",
                     scenario=scenario,
-                    workload_kind=kind,
+                    workload=f"{kind}/{name}",
+                    cluster=ClusterTarget(str(kubeconfig.path), allow_node_drain=True),
                 )
-                outcome = await run_cluster(opts, loaded, service, name, c.clock)
+                outcome = await run_cluster(loaded, opts, c.clock)
                 outcomes[scenario, kind] = outcome
-                return document(outcome)
+                return outcome.document()
 
             scenarios = ("delete-pod", "scale-down", "liveness-restart", "node-drain")
             done = await asyncio.gather(

@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 
 from hitless.api import load
-from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
 from hitless.verify.attribute import join
 from hitless.verify.cluster import run_cluster
-from hitless.verify.cluster_steps import ClusterOptions
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED
+from hitless.verify.options import ClusterTarget, VerifyOptions
 from tests.e2e.conftest import cluster_of
 
 pytestmark = [
@@ -31,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def test_exact_blames_name_the_pod_the_engines_records_name(tmp_path: Path) -> None:
     loaded = load([str(ROOT / "examples/broken/no-prestop.yaml")]).applied()
-    service = next(o.obj for o in loaded if isinstance(o.obj, Service))
     async with cluster_of(tmp_path, nodes=2) as c:
         server = ApiServer(c.engine.store, c.clock, c.log_dir, "127.0.0.1", 0)
         await server.start()
@@ -39,11 +37,13 @@ async def test_exact_blames_name_the_pod_the_engines_records_name(tmp_path: Path
         try:
             assert server.credentials is not None
             kubeconfig = Kubeconfig.write(server.url, server.credentials, tmp_path / "kubeconfig")
-            opts = ClusterOptions(str(kubeconfig.path), None, None, rps=150, repeat=1, connections="mixed")
-            outcome = await run_cluster(opts, loaded, service, "web", c.clock)
+            target = ClusterTarget(str(kubeconfig.path))
+            opts = VerifyOptions(rps=150, repeat=1, connections="mixed", cluster=target)
+            outcome = await run_cluster(loaded, opts, c.clock)
         finally:
             await server.stop()
-        assert outcome.report is not None
+        assert outcome.report is not None and outcome.cluster is not None
+        run = outcome.cluster
         requests = outcome.report.requests
         truth = {
             r.seq: route.pod
@@ -65,18 +65,18 @@ async def test_exact_blames_name_the_pod_the_engines_records_name(tmp_path: Path
     print(
         f"failures {outcome.report.failed}: exact {exact}, inferred {inferred} ({right} right), "
         f"unattributed {unattributed} (true pod among the candidates: {covered}); "
-        f"allowance {outcome.run['propagationAllowance']}; app log {outcome.run.get('appLog')}"
+        f"allowance {run['propagationAllowance']}; app log {run.get('appLog')}"
     )
     # Issue 20's bar. Measured here (2026-12, eight runs, docs/verify.md "Blame and evidence"):
     # 93-100 % exact or inferred with the run's measured allowance, 309 of 310 inferred blames
     # right, the true pod always among an unattributed one's candidates.
     assert (exact + inferred) * 10 >= len(outcome.evidence) * 8
     assert right * 10 >= inferred * 8
-    assert outcome.run["propagationAllowance"]["source"] == "measured"
+    assert run["propagationAllowance"]["source"] == "measured"
     # Every replaced pod's log gave its SIGTERM line (followed while it ran: its log goes with
     # it), on this clock between its deletion and its end.
     replaced = [p for p in outcome.report.timeline.pods.values() if p.deleted is not None]
-    assert outcome.run["appLog"]["sigterm"] == len(replaced) > 0, outcome.run["appLog"]
+    assert run["appLog"]["sigterm"] == len(replaced) > 0, run["appLog"]
     for life in replaced:
         assert life.deleted is not None and life.gone is not None
         assert life.deleted - 0.1 <= life.stop_signals[0].at <= life.gone, (life.name, life.stop_signals)

@@ -100,7 +100,7 @@ def hostile() -> dict[str, Any]:
 
 
 def cluster_mode() -> dict[str, Any]:
-    """The example as a cluster run's report.json would have it (verify/cluster.py document()):
+    """The example as a cluster run's report.json would have it (verify/result.py Result.document()):
     no proxy records, an evidence per failure, the ``cluster`` section."""
     data = example()
     pods = [p["pod"] for p in data["pods"]]

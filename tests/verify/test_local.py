@@ -15,10 +15,11 @@ from hitless.verify import local
 from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.emit import emit
 from hitless.verify.generator import RequestResult
-from hitless.verify.local import VerifyInputError, plan_local, verify_local
+from hitless.verify.local import plan_local, verify_local
 from hitless.verify.options import VerifyOptions
 from hitless.verify.picking import Picked
 from hitless.verify.report import Report
+from hitless.verify.result import VerifyInputError
 from hitless.verify.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parents[2]

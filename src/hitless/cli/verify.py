@@ -3,8 +3,9 @@
 Input is checked before anything starts (exit 2). Then the engine runs in its own PID namespace,
 as for ``hitless up``, with an observed runtime feeding the pod timeline. Exit 0 when at most
 ``--max-failures`` requests failed, 1 when more (or the workload never became ready), 2 on bad input.
-The run is a library call (verify/local.py on verify/options.py's VerifyOptions; --kubeconfig:
-verify/cluster.py) and verify/emit.py prints it: this module parses, checks, calls and prints.
+The run is a library call on verify/options.py's VerifyOptions (verify/local.py; --kubeconfig:
+verify/cluster.py), both giving verify/result.py's Result, which verify/emit.py prints: this
+module parses, checks, calls and prints.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import replace
 
 from hitless.api import load
 from hitless.api.loader import LoadedObject
-from hitless.api.types.service import Service
 from hitless.cli import flags
 from hitless.cli.addresses import claim_addresses
 from hitless.cli.errors import EXIT_CODES_HELP
@@ -24,11 +24,11 @@ from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.kubelet.images import ImageConfigError
 from hitless.runtime.linux import NamespacesUnavailable
-from hitless.verify.attribute import RunContext
-from hitless.verify.emit import emit
-from hitless.verify.local import Result, plan_local, verify_local
-from hitless.verify.options import VerifyOptions
+from hitless.verify.emit import emit_result
+from hitless.verify.local import plan_local, verify_local
+from hitless.verify.options import ClusterTarget, VerifyOptions
 from hitless.verify.picking import pick_service, pick_workload
+from hitless.verify.result import Result
 from hitless.verify.scenarios import SCENARIOS
 
 EXIT_FAILED = 1
@@ -125,12 +125,12 @@ def main(argv: list[str]) -> int:
     picked = pick_service(objects, args.service)
     if isinstance(picked, str):
         return _error(picked)
-    service = picked
-    workload, context = pick_workload(service, objects, args.workload)
+    workload, _ = pick_workload(picked, objects, args.workload)
     if isinstance(workload, str):
         return _error(workload)
-    if args.kubeconfig is not None or args.context is not None:
-        return _cluster(args, service, context, result.applied())
+    if opts.cluster is not None:
+        return _cluster(args, opts, result.applied())
+    # Cluster mode stays a choice made on the command line: a flag of it alone is a mistake.
     for flag, value in (
         ("--namespace", args.namespace),
         ("--allow-node-drain", args.allow_node_drain or None),
@@ -185,37 +185,50 @@ def _options(args: argparse.Namespace) -> VerifyOptions:
         lb_preset=args.lb_preset,
         max_failures=args.max_failures,
         timeout=args.timeout,
+        cluster=_target(args),
     )
 
 
-def _cluster(
-    args: argparse.Namespace, service: Service, context: RunContext, loaded: list[LoadedObject]
-) -> int:
-    from hitless.verify import cluster
-    from hitless.verify.cluster_scenarios import refusal
-    from hitless.verify.cluster_steps import ClusterOptions
-
-    kind, name = context.workload or ("", "")
-    if problem := refusal(args.scenario, kind, context.desired_replicas, args.allow_node_drain):
-        return _error(f"--kubeconfig: {problem}")
-    if args.report and (problem := _report_dir_error(args.report)):
-        return _error(problem)
-    opts = ClusterOptions(
-        args.kubeconfig or None,
-        args.context,
-        args.namespace,
-        path=args.path,
-        rps=args.rps,
-        connections=args.connections,
-        repeat=args.repeat,
-        timeout=args.timeout,
-        max_failures=args.max_failures,
-        scenario=args.scenario,
-        workload_kind=kind,
+def _target(args: argparse.Namespace) -> ClusterTarget | None:
+    """The cluster --kubeconfig or --context names; None: a run on this machine."""
+    if args.kubeconfig is None and args.context is None:
+        return None
+    return ClusterTarget(
+        kubeconfig=args.kubeconfig or None,  # a bare --kubeconfig: the default files
+        context=args.context,
+        namespace=args.namespace,
+        allow_node_drain=args.allow_node_drain,
         load_from=args.load_from or "auto",
         agent_image=args.agent_image,
     )
-    return cluster.main(opts, loaded, service, name, args.format, args.report)
+
+
+def _cluster(args: argparse.Namespace, opts: VerifyOptions, loaded: list[LoadedObject]) -> int:
+    # Here, not at import: the cluster client (aiohttp, the official client) only for cluster mode.
+    from hitless.verify import cluster
+
+    if isinstance(planned := cluster.plan_cluster([o.obj for o in loaded], opts), str):
+        return _error(planned)
+    if args.report and (problem := _report_dir_error(args.report)):
+        return _error(problem)
+    try:
+        outcome = cluster.verify_cluster(loaded, opts)
+    except cluster.Interrupted as exc:
+        # The first Ctrl-C became a cancellation (the cleanup ran); a second one stopped that too.
+        for namespace in exc.left:
+            print(
+                f"hitless verify: interrupted again; namespace {namespace} was left in place: "
+                f"kubectl delete namespace {namespace}",
+                file=sys.stderr,
+            )
+        print("hitless verify: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except cluster.PreflightError as exc:
+        return _error(str(exc))  # nothing of the run exists on the cluster
+    except cluster.ClusterError as exc:
+        print(f"hitless verify: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return _emit(args, outcome, loaded)
 
 
 _STARTED = time.monotonic()
@@ -234,5 +247,9 @@ def _emit(args: argparse.Namespace, outcome: Result, loaded: list[LoadedObject])
         )
     if outcome.report is None:
         return EXIT_FAILED
-    emit(outcome.report, outcome.report.to_json(), loaded, output=args.format, report_dir=args.report)
+    emit_result(outcome, loaded, output=args.format, report_dir=args.report)
+    if outcome.left is not None:
+        # As kubectl delete --wait that times out: the run's verdict stands in the report, but
+        # the command did not finish what it started (a namespace is left on the cluster).
+        return EXIT_FAILED
     return 0 if outcome.passed else EXIT_FAILED

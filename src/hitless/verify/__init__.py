@@ -7,6 +7,7 @@
 - ``attribute``: a pure function from requests, connection records and the timeline to
   failures with a stable cause id, and findings that name the manifest field to change.
 - ``report``: text, JSON (docs/verify.md), JUnit, and the timeline picture.
-- ``local``: a local run as a library call on ``options.VerifyOptions``, the Service and workload
-  chosen by ``picking``; ``emit`` writes and prints the report of a local and a cluster run alike.
+- ``local`` and ``cluster``: a run as a library call on ``options.VerifyOptions``, on this
+  machine or through a cluster's API (``VerifyOptions.cluster``), the Service and workload chosen
+  by ``picking``; both give a ``result.Result``, which ``emit`` writes and prints alike.
 """

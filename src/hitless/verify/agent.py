@@ -35,14 +35,13 @@ from hitless.verify.cluster_steps import (
     SETTLE_TIMEOUT,
     WARM_UP_TIMEOUT,
     ClusterError,
-    ClusterOptions,
     Watched,
     pick_target,
     warm_up,
 )
 from hitless.verify.generator import LoadGenerator, LoadOptions, RequestResult
+from hitless.verify.options import ClusterTarget, VerifyOptions
 
-LOAD_FROM = ("auto", "runner", "agent")
 # --load-from auto: how long this machine's addresses get to answer before the agent is used.
 AUTO_PATIENCE = 5.0
 AGENT_LABEL = "hitless.dev/agent"
@@ -91,7 +90,7 @@ def agent_pod(
     run_id: str,
     selector: dict[str, str],
     target: str,
-    opts: ClusterOptions,
+    opts: VerifyOptions,
     warm: list[str],
 ) -> dict[str, Any]:
     labels = {
@@ -136,7 +135,7 @@ def agent_summary(info: dict[str, Any]) -> str:
 
 async def start_load(
     client: KubeClient,
-    opts: ClusterOptions,
+    opts: VerifyOptions,
     namespace: str,
     service: Service,
     watched: Watched,
@@ -144,13 +143,14 @@ async def start_load(
     info: dict[str, Any],
 ) -> Load:
     """The load, warmed up (every Ready pod answered once) and ready to run."""
+    cluster = opts.cluster or ClusterTarget()
     why = "--load-from agent"
-    if opts.load_from != "agent":
-        patience = AUTO_PATIENCE if opts.load_from == "auto" else WARM_UP_TIMEOUT
+    if cluster.load_from != "agent":
+        patience = AUTO_PATIENCE if cluster.load_from == "auto" else WARM_UP_TIMEOUT
         try:
             host, port, how = await pick_target(client, namespace, service.name, patience)
         except ClusterError as exc:
-            if opts.load_from == "runner":
+            if cluster.load_from == "runner":
                 raise
             why = str(exc).split(" and --load-from", 1)[0]  # which addresses were tried
         else:
@@ -182,7 +182,7 @@ async def start_load(
         for life in watched.view.timeline.pods.values()
         if life.ready_at(clock.now()) and life.deleted is None and life.gone is None
     )
-    image = opts.agent_image or default_image()
+    image = cluster.agent_image or default_image()
     run_id = str(info.get("runId", "run"))
     pod = agent_pod(f"hitless-agent-{run_id}", image, run_id, service.spec.selector or {}, target, opts, warm)
     load = AgentLoad(client, namespace, pod["metadata"]["name"], clock)

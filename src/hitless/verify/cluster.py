@@ -9,6 +9,11 @@ The load goes to the Service's LoadBalancer address, a NodePort on a node's addr
 ClusterIP, whichever answers from here first; never through port-forward or the API server's
 service proxy (each bypasses kube-proxy). Failed requests are blamed from the watch view
 (verify/clusterview.py), each with its evidence. The steps are in verify/cluster_steps.py.
+
+:func:`run_cluster` is the run, on :class:`~hitless.verify.options.VerifyOptions` whose ``cluster``
+names the cluster; :func:`verify_cluster` is its synchronous form. Both give a
+:class:`~hitless.verify.result.Result`, as a local run does (verify/local.py); the CLI
+(cli/verify.py) prints it through verify/emit.py and picks the exit code.
 """
 
 from __future__ import annotations
@@ -17,16 +22,17 @@ import asyncio
 import secrets
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from hitless.api.loader import LoadedObject
+from hitless.api.types.meta import K8sObject
 from hitless.api.types.service import Service
-from hitless.clock import Clock
+from hitless.clock import Clock, RealClock
 from hitless.kube.client import ApiError, KubeClient, kubeconfig_files, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import cluster_scenarios
-from hitless.verify.agent import Load, agent_summary, start_load
+from hitless.verify.agent import Load, start_load
 from hitless.verify.applog import AppLogs, apply_sigterm, peer_index
 from hitless.verify.attribute import Attribution, Route, RunContext
 from hitless.verify.cluster_cleanup import delete_namespace, kubectl
@@ -34,7 +40,6 @@ from hitless.verify.cluster_steps import (
     RUN_LABEL,
     SETTLE_TIMEOUT,
     ClusterError,
-    ClusterOptions,
     PreflightError,
     Watched,
     apply,
@@ -45,41 +50,89 @@ from hitless.verify.cluster_steps import (
 from hitless.verify.clusterrecord import restart_notes
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED, blame, measure_allowance, propagation
 from hitless.verify.findings import findings
+from hitless.verify.options import ClusterTarget, VerifyOptions
+from hitless.verify.picking import Picked, pick
 from hitless.verify.report import Report
+from hitless.verify.result import Result, VerifyInputError
 
-EXIT_FAILED = 1
-EXIT_INVALID = 2
-
-
-@dataclass
-class Outcome:
-    report: Report | None
-    evidence: list[dict[str, Any]]
-    run: dict[str, Any]
+__all__ = ["ClusterError", "Interrupted", "PreflightError", "plan_cluster", "run_cluster", "verify_cluster"]
 
 
-async def run_cluster(
-    opts: ClusterOptions, loaded: list[LoadedObject], service: Service, deployment: str, clock: Clock
-) -> Outcome:
-    """Raises :class:`ClusterError` for what stops the run; exit 2 cases are told apart by the caller."""
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C stopped the run (the first one: after its cleanup; a second one: during it)."""
+
+    def __init__(self, left: list[str]) -> None:
+        super().__init__()
+        # The throwaway namespaces not deleted: a second Ctrl-C cut their deletion short.
+        self.left = left
+
+
+def plan_cluster(objects: Sequence[K8sObject], opts: VerifyOptions) -> Picked | str:
+    """The Service and workload a cluster run acts on, or why there are none to verify."""
+    if problems := opts.problems():
+        return "; ".join(problems)
+    if opts.cluster is None:
+        return "the options name no cluster (VerifyOptions.cluster): verify_local runs on this machine"
+    picked = pick(objects, opts.service, opts.workload)
+    if isinstance(picked, str):
+        return picked
+    kind, _ = picked.context.workload or ("", "")
+    replicas = picked.context.desired_replicas
+    if problem := cluster_scenarios.refusal(opts.scenario, kind, replicas, opts.cluster.allow_node_drain):
+        return f"--kubeconfig: {problem}"
+    return picked
+
+
+def verify_cluster(loaded: Sequence[LoadedObject], opts: VerifyOptions) -> Result:
+    """:func:`run_cluster` from synchronous code, as the CLI runs it, on this machine's clock.
+
+    VerifyInputError before anything is asked of the cluster; PreflightError when the cluster
+    refuses before anything of the run exists on it; ClusterError when the run cannot go on. The
+    first Ctrl-C cancels the run into its cleanup (the throwaway namespace deleted), then raises
+    :class:`Interrupted`; a second one stops the cleanup too, and :class:`Interrupted` names
+    the namespaces left.
+    """
+    problem = plan_cluster([o.obj for o in loaded], opts)
+    if isinstance(problem, str):
+        raise VerifyInputError(problem)
     try:
-        creds = load_kubeconfig(opts.kubeconfig, opts.context)
+        return asyncio.run(run_cluster(loaded, opts, RealClock()))
+    except KeyboardInterrupt as exc:
+        raise Interrupted(sorted(LEFT)) from exc
+
+
+async def run_cluster(loaded: Sequence[LoadedObject], opts: VerifyOptions, clock: Clock) -> Result:
+    """Apply ``loaded`` on ``opts.cluster``, load its Service, run the scenario, blame every failure.
+
+    Raises :class:`VerifyInputError` (:func:`plan_cluster`'s problem) and :class:`PreflightError`
+    before anything is created, :class:`ClusterError` for what stops the run later; what the run
+    created is removed in every case.
+    """
+    picked = plan_cluster([o.obj for o in loaded], opts)
+    if isinstance(picked, str):
+        raise VerifyInputError(picked)
+    target = opts.cluster
+    assert target is not None and picked.context.workload is not None  # plan_cluster's
+    workload = picked.context.workload
+    service = picked.service
+    try:
+        creds = load_kubeconfig(target.kubeconfig, target.context)
     except Exception as exc:  # the loader raises ConfigException, OSError, YAML errors...
-        raise PreflightError(f"kubeconfig {kubeconfig_files(opts.kubeconfig)}: {exc}") from exc
+        raise PreflightError(f"kubeconfig {kubeconfig_files(target.kubeconfig)}: {exc}") from exc
     async with KubeClient(creds) as client:
         try:
             version = await client.request("GET", "/version", timeout=10)
         except (ApiError, OSError) as exc:
             raise PreflightError(f"{creds.host}/version: {exc}") from exc
         run_id = secrets.token_hex(4)
-        namespace = opts.namespace or f"hitless-verify-{run_id}"
+        namespace = target.namespace or f"hitless-verify-{run_id}"
         need = required_access(
             {i.kind for i in loaded},
             namespace,
-            own_namespace=opts.namespace is None,
+            own_namespace=target.namespace is None,
             scenario=opts.scenario,
-            workload=opts.workload_kind,
-            agent=opts.load_from != "runner",
+            workload=workload[0],
+            agent=target.load_from != "runner",
         )
         missing = await missing_access(client, need)
         if missing:
@@ -96,9 +149,9 @@ async def run_cluster(
             "runId": run_id,
         }
         created = False
-        applied: list[LoadedObject] = []
+        applied: Sequence[LoadedObject] = []
         try:
-            if opts.namespace is None:
+            if target.namespace is None:
                 try:
                     await client.request(
                         "POST",
@@ -120,30 +173,32 @@ async def run_cluster(
             await apply(client, loaded, namespace, dry_run=True)
             applied = loaded
             await apply(client, loaded, namespace, dry_run=False)
-            return await _observe(client, opts, namespace, service, deployment, clock, info)
+            return await _observe(client, opts, namespace, service, workload, clock, info)
         finally:
-            # Shielded: a Ctrl-C cancels the run, not its cleanup (a second one leaves it: main()).
+            # Shielded: a Ctrl-C cancels the run, not its cleanup (a second one leaves it:
+            # verify_cluster's Interrupted names it).
             if created:
-                info["cleanup"] = await asyncio.shield(_delete_namespace(client, namespace, clock, opts))
+                info["cleanup"] = await asyncio.shield(_delete_namespace(client, namespace, clock, target))
             else:
                 await asyncio.shield(_delete_applied(client, applied, namespace))
 
 
-# The throwaway namespaces created and not yet deleted, for main() to name after a second Ctrl-C.
+# The throwaway namespaces created and not yet deleted, for verify_cluster to name after a second
+# Ctrl-C.
 LEFT: set[str] = set()
 
 
 async def _delete_namespace(
-    client: KubeClient, namespace: str, clock: Clock, opts: ClusterOptions
+    client: KubeClient, namespace: str, clock: Clock, target: ClusterTarget
 ) -> dict[str, Any]:
     # Bounded, as kubectl delete --wait; a namespace left is said plainly (verify/cluster_cleanup.py).
-    done = await delete_namespace(client, namespace, clock, kubectl(opts.kubeconfig, opts.context))
+    done = await delete_namespace(client, namespace, clock, kubectl(target.kubeconfig, target.context))
     if done["deleted"]:
         LEFT.discard(namespace)
     return done
 
 
-async def _delete_applied(client: KubeClient, applied: list[LoadedObject], namespace: str) -> None:
+async def _delete_applied(client: KubeClient, applied: Sequence[LoadedObject], namespace: str) -> None:
     """In a namespace of the user's (--namespace): what the run applied, in reverse order."""
     for item in reversed(applied):
         try:
@@ -155,25 +210,26 @@ async def _delete_applied(client: KubeClient, applied: list[LoadedObject], names
 
 async def _observe(
     client: KubeClient,
-    opts: ClusterOptions,
+    opts: VerifyOptions,
     namespace: str,
     service: Service,
-    deployment: str,
+    workload: tuple[str, str],
     clock: Clock,
     info: dict[str, Any],
-) -> Outcome:
+) -> Result:
+    kind, deployment = workload
     selector = ",".join(f"{k}={v}" for k, v in (service.spec.selector or {}).items())
-    watched = Watched(client, clock, namespace, selector, service.name, opts.workload_kind)
+    watched = Watched(client, clock, namespace, selector, service.name, kind)
     # Each pod's log from the moment it runs: its SIGTERM line and the peers it answered.
     logs = AppLogs(client, namespace, clock)
     watched.view.on_running = logs.follow
     await watched.start()
     key = (namespace, deployment)
-    scene = cluster_scenarios.Scene(client, watched, clock, namespace, opts.workload_kind, deployment)
+    scene = cluster_scenarios.Scene(client, watched, clock, namespace, kind, deployment)
 
     def done() -> bool:
         obj = watched.workloads.cache.get(key)
-        return obj is not None and cluster_scenarios.rollout_status(opts.workload_kind, obj)[0]
+        return obj is not None and cluster_scenarios.rollout_status(kind, obj)[0]
 
     incomplete: str | None = None
     load: Load | None = None
@@ -184,9 +240,9 @@ async def _observe(
         except TimeoutError:
             obj = watched.workloads.cache.get(key)
             why = (
-                cluster_scenarios.rollout_status(opts.workload_kind, obj)[1]
+                cluster_scenarios.rollout_status(kind, obj)[1]
                 if obj
-                else f'{opts.workload_kind.lower()} "{deployment}" not seen'
+                else f'{kind.lower()} "{deployment}" not seen'
             )
             raise ClusterError(
                 f"the workload never rolled out within {SETTLE_TIMEOUT:.0f} s: {why}"
@@ -211,23 +267,21 @@ async def _observe(
             await load.cancel()
         await logs.stop()
         await watched.stop()
-    return _outcome(
-        load.results, watched, opts, namespace, deployment, service, origin, incomplete, info, logs
-    )
+    return _outcome(load.results, watched, opts, namespace, workload, service, origin, incomplete, info, logs)
 
 
 def _outcome(
     requests: list[Any],
     watched: Watched,
-    opts: ClusterOptions,
+    opts: VerifyOptions,
     namespace: str,
-    deployment: str,
+    workload: tuple[str, str],
     service: Service,
     origin: float,
     incomplete: str | None,
     info: dict[str, Any],
     logs: AppLogs | None = None,
-) -> Outcome:
+) -> Result:
     # One proxy routes every connection unless a LoadBalancer spreads them over nodes: then the
     # answers' order bounds it (clusterview.py, proxyorder.py). The allowance for its lag is
     # measured from this run when its failures or late answers show one, else the fixed value.
@@ -241,7 +295,7 @@ def _outcome(
         info["appLog"] = {"pods": len(logs.logs), "sigterm": stops, "unread": logs.unread}
         peers = peer_index(logs.logs, opts.path)
     blames = blame(requests, watched.view, allowance.seconds, single_proxy, peers)
-    context = RunContext(service=f"{namespace}/{service.name}", workload=(opts.workload_kind, deployment))
+    context = RunContext(service=f"{namespace}/{service.name}", workload=workload)
     usable = [b.failure for b in blames if b.evidence in (EXACT, EXACT_APP_LOG, INFERRED)]
     attribution = Attribution(routes=[Route() for _ in requests], failures=[b.failure for b in blames])
     info["gaps"] = [
@@ -269,76 +323,4 @@ def _outcome(
         incomplete=incomplete,
     )
     evidence = [{"evidence": b.evidence, "candidates": b.candidates} for b in blames]
-    return Outcome(report, evidence, info)
-
-
-def document(outcome: Outcome) -> dict[str, Any]:
-    """report.json: the local shape, plus ``mode``, ``cluster`` and an ``evidence`` per failure."""
-    assert outcome.report is not None
-    doc = outcome.report.to_json()
-    doc["mode"] = "cluster"
-    doc["cluster"] = outcome.run
-    for failure, extra in zip(doc["failures"], outcome.evidence, strict=True):
-        failure.update(extra)
-    by_pod: dict[str, dict[str, int]] = {}
-    for r in outcome.report.requests:
-        if r.pod is not None:
-            entry = by_pod.setdefault(r.pod, {"total": 0, "failed": 0})
-            entry["total"] += 1
-    doc["requests"]["byPod"] = dict(sorted(by_pod.items()))
-    return doc
-
-
-def main(
-    opts: ClusterOptions,
-    loaded: list[LoadedObject],
-    service: Service,
-    deployment: str,
-    output: str = "text",
-    report_dir: str | None = None,
-) -> int:
-    """The CLI's entry (cli/verify.py dispatches here on --kubeconfig): run, print, exit code."""
-    from hitless.clock import RealClock
-    from hitless.verify.emit import emit
-
-    try:
-        outcome = asyncio.run(run_cluster(opts, loaded, service, deployment, RealClock()))
-    except KeyboardInterrupt:
-        # asyncio.run turns the first Ctrl-C into a cancellation (the cleanup runs); a second one
-        # stops it: say what is left behind.
-        for namespace in sorted(LEFT):
-            print(
-                f"hitless verify: interrupted again; namespace {namespace} was left in place: "
-                f"kubectl delete namespace {namespace}",
-                file=sys.stderr,
-            )
-        print("hitless verify: interrupted", file=sys.stderr)
-        return EXIT_FAILED
-    except PreflightError as exc:
-        print(f"hitless verify: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except ClusterError as exc:
-        print(f"hitless verify: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    assert outcome.report is not None
-    counts = ", ".join(f"{n} {e}" for e, n in outcome.run["evidence"].items())
-    trailer = (
-        f"cluster {outcome.run['server']}, namespace {outcome.run['namespace']}"
-        f"; evidence: {counts or 'no failures'}; watch gaps: {len(outcome.run['gaps'])}\n"
-    )
-    if "agent" in outcome.run:
-        trailer += agent_summary(outcome.run["agent"]) + "\n"
-    emit(
-        outcome.report,
-        document(outcome),
-        loaded,
-        output=output,
-        report_dir=report_dir,
-        picture_gaps=outcome.run.get("gaps", []),
-        trailer=trailer,
-    )
-    if not outcome.run.get("cleanup", {}).get("deleted", True):
-        # As kubectl delete --wait that times out: the run's verdict stands in the report, but
-        # the command did not finish what it started (a namespace is left on the cluster).
-        return EXIT_FAILED
-    return 0 if outcome.report.passed else EXIT_FAILED
+    return Result(report, incomplete, sent=len(requests), cluster=info, evidence=evidence)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from hitless.api.loader import LoadedObject
@@ -15,7 +15,8 @@ from hitless.clock import Clock
 from hitless.kube.client import JSON, ApiError, KubeClient, Reflector
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.clusterview import ClusterView
-from hitless.verify.generator import ConnectionMode, LoadGenerator, LoadOptions
+from hitless.verify.generator import LoadGenerator, LoadOptions
+from hitless.verify.options import VerifyOptions
 
 FIELD_MANAGER = "hitless"
 RUN_LABEL = "hitless.dev/run"
@@ -30,25 +31,6 @@ class ClusterError(Exception):
 
 class PreflightError(ClusterError):
     """Nothing of the input exists on the cluster (the run's own namespace at most): exit 2."""
-
-
-@dataclass
-class ClusterOptions:
-    kubeconfig: str | None  # None: $KUBECONFIG, else ~/.kube/config (kube/client.py)
-    context: str | None
-    namespace: str | None
-    path: str = "/"
-    rps: float = 200
-    connections: ConnectionMode = "keepalive"
-    repeat: int = 3
-    timeout: float = 3.0
-    max_failures: int = 0
-    # The scenario (verify/cluster_scenarios.py) and the kind of the workload it acts on.
-    scenario: str = "rollout"
-    workload_kind: str = "Deployment"
-    # Where the load comes from (verify/agent.py): auto, runner or agent; the agent's image.
-    load_from: str = "auto"
-    agent_image: str | None = None
 
 
 def required_access(
@@ -130,7 +112,7 @@ def path(kind: str, namespace: str, name: str = "") -> str:
     return f"{base}/{res.plural}" + (f"/{name}" if name else "")
 
 
-async def apply(client: KubeClient, loaded: list[LoadedObject], namespace: str, dry_run: bool) -> None:
+async def apply(client: KubeClient, loaded: Sequence[LoadedObject], namespace: str, dry_run: bool) -> None:
     """Server-side apply, as ``kubectl apply --server-side --force-conflicts`` sends it."""
     for item in loaded:
         body = dict(item.raw)
@@ -316,7 +298,7 @@ async def _no() -> bool:
     return False
 
 
-async def warm_up(watched: Watched, opts: ClusterOptions, host: str, port: int, clock: Clock) -> bool:
+async def warm_up(watched: Watched, opts: VerifyOptions, host: str, port: int, clock: Clock) -> bool:
     """Until every Ready pod answered once through the Service (they name themselves)."""
     probe = LoadGenerator(
         LoadOptions(host=host, port=port, rate=20, path=opts.path, connections="close", timeout=opts.timeout),

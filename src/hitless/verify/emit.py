@@ -1,7 +1,8 @@
 """A verify run's report, written and printed: the one place a local run and a cluster run share.
 
-``--report DIR`` gets ``report.json`` (docs/verify.md), ``report.html`` (verify/html.py) and, for a
-local run, ``timeline.png``; stdout gets the report as text, JSON or JUnit XML.
+``--report DIR`` gets ``report.json`` (docs/verify.md), ``report.html`` (verify/html.py) and
+``timeline.png``; stdout gets the report as text, JSON or JUnit XML. :func:`emit_result` does it
+for a run's :class:`~hitless.verify.result.Result`, local or on a cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +16,48 @@ from typing import Any, TextIO
 from hitless.api.loader import LoadedObject
 from hitless.verify.html import render_html
 from hitless.verify.report import Report
+from hitless.verify.result import Result
 from hitless.verify.sources import locate
+
+
+def emit_result(
+    result: Result,
+    loaded: Sequence[LoadedObject],
+    *,
+    output: str = "text",
+    report_dir: str | Path | None = None,
+    stdout: TextIO | None = None,
+) -> None:
+    """:func:`emit` for a run that judged (``result.report`` is not None); a cluster run's text
+    ends with its server, namespace and evidence counts, and its watch gaps shade timeline.png."""
+    if result.report is None:
+        raise ValueError("no report: the run judged nothing")
+    info = result.cluster
+    emit(
+        result.report,
+        result.document(),
+        loaded,
+        output=output,
+        report_dir=report_dir,
+        picture_gaps=info.get("gaps", []) if info is not None else (),
+        trailer=cluster_trailer(info) if info is not None else "",
+        stdout=stdout,
+    )
+
+
+def cluster_trailer(info: dict[str, Any]) -> str:
+    """The text report's last lines of a cluster run (report.json's ``cluster``)."""
+    counts = ", ".join(f"{n} {e}" for e, n in info["evidence"].items())
+    trailer = (
+        f"cluster {info['server']}, namespace {info['namespace']}"
+        f"; evidence: {counts or 'no failures'}; watch gaps: {len(info['gaps'])}\n"
+    )
+    if "agent" in info:
+        # Here, not at import: the agent's module brings the cluster client, which a local run lacks.
+        from hitless.verify.agent import agent_summary
+
+        trailer += agent_summary(info["agent"]) + "\n"
+    return trailer
 
 
 def emit(

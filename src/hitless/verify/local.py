@@ -3,7 +3,8 @@ Service loaded while a scenario runs, every failure explained.
 
 :func:`run_local` is the run (the engine started and stopped, the load, the scenario ``repeat``
 times, the attribution); :func:`verify_local` is its synchronous form, which first makes this
-process the engine's, as ``hitless up`` does. Writing and printing the report is verify/emit.py's.
+process the engine's, as ``hitless up`` does. Both give a :class:`~hitless.verify.result.Result`,
+as a cluster run does (verify/cluster.py). Writing and printing the report is verify/emit.py's.
 The CLI (cli/verify.py) only turns flags into :class:`~hitless.verify.options.VerifyOptions`,
 calls, prints and picks the exit code.
 """
@@ -32,6 +33,7 @@ from hitless.verify.observe import ObservedRuntime, TimelineRecorder
 from hitless.verify.options import VerifyOptions
 from hitless.verify.picking import Picked, pick
 from hitless.verify.report import Report
+from hitless.verify.result import Result, VerifyInputError
 from hitless.verify.scenarios import (
     NEEDS_DEPLOYMENT,
     ScenarioTimeout,
@@ -51,32 +53,12 @@ def _quiet(_: str) -> None:
     pass
 
 
-class VerifyInputError(ValueError):
-    """The options and manifests name nothing a local run can verify; nothing was started."""
-
-
-@dataclass
-class Result:
-    """What a local run leaves: a report to judge, or why there is none."""
-
-    # None: nothing was judged (the workload never served, or ``overload``).
-    report: Report | None
-    # Why the scenario did not run to its end (a timeout, a signal); the report says so too.
-    incomplete: str | None = None
-    # The load generator could not keep the rate: this machine's limit, not the workload's.
-    overload: str | None = None
-    # Requests sent, judged or not.
-    sent: int = 0
-
-    @property
-    def passed(self) -> bool:
-        return self.report is not None and self.report.passed
-
-
 def plan_local(objects: Sequence[K8sObject], opts: VerifyOptions) -> Picked | str:
     """The Service and workload a local run acts on, or why there are none to verify."""
     if problems := opts.problems():
         return "; ".join(problems)
+    if opts.cluster is not None:
+        return "the options name a cluster: verify_cluster (verify/cluster.py) runs there"
     picked = pick(objects, opts.service, opts.workload)
     if isinstance(picked, str):
         return picked

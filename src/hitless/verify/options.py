@@ -1,5 +1,7 @@
-"""What a local ``hitless verify`` run is asked to do, typed: the CLI builds it from its flags
-(cli/verify.py), a program builds it directly (docs/verify.md, "As a library")."""
+"""What a ``hitless verify`` run is asked to do, typed: the CLI builds it from its flags
+(cli/verify.py), a program builds it directly (docs/verify.md, "As a library"). A run on this
+machine (verify/local.py) leaves ``cluster`` None; a run through a cluster's API
+(verify/cluster.py) names the cluster in a :class:`ClusterTarget`."""
 
 from __future__ import annotations
 
@@ -11,6 +13,32 @@ from hitless.kubelet.images import ImageService
 from hitless.proxy.defaults import PRESETS
 from hitless.verify.generator import ConnectionMode
 from hitless.verify.scenarios import SCENARIOS
+
+# Where a cluster run's load comes from (verify/agent.py): this machine, a Pod in the cluster, or
+# this machine when the Service answers here.
+LOAD_FROM = ("auto", "runner", "agent")
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """The cluster a run verifies on (``--kubeconfig`` and the flags that need it)."""
+
+    # None: $KUBECONFIG, else ~/.kube/config (kube/client.py); None context: its current one.
+    kubeconfig: str | None = None
+    context: str | None = None
+    # An existing namespace to run in; None: a throwaway one, deleted after the run.
+    namespace: str | None = None
+    # --scenario node-drain cordons and drains a node that other workloads share: only if allowed.
+    allow_node_drain: bool = False
+    load_from: str = "auto"
+    # The load agent's image; None: verify/agent.py's default_image().
+    agent_image: str | None = None
+
+    def problems(self) -> list[str]:
+        if self.load_from not in LOAD_FROM:
+            # argparse's choices in the CLI; a program's options meet it here.
+            return [f"unknown --load-from {self.load_from!r} (known: {', '.join(LOAD_FROM)})"]
+        return []
 
 
 @dataclass(frozen=True)
@@ -39,6 +67,8 @@ class VerifyOptions:
     # The node and load-balancer address prefixes (cli/addresses.py claims them before the
     # engine's PID namespace hides the host's listeners); None: the first free pair.
     address_prefixes: tuple[str, str] | None = None
+    # None: a run on this machine (verify/local.py); else through this cluster's API (verify/cluster.py).
+    cluster: ClusterTarget | None = None
 
     def problems(self) -> list[str]:
         """Each value no run can use, named by its flag with what it got (exit 2 in the CLI)."""
@@ -68,4 +98,6 @@ class VerifyOptions:
         if self.scenario not in SCENARIOS:
             # argparse's choices in the CLI; a program's options meet it here.
             errors.append(f"unknown scenario {self.scenario!r} (known: {', '.join(SCENARIOS)})")
+        if self.cluster is not None:
+            errors += self.cluster.problems()
         return errors
