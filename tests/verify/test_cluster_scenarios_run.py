@@ -52,7 +52,10 @@ spec:
         - name: POD_NAME
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
         readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1, failureThreshold: 1}
-        livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 1}
+        # One failure kills (the scenario's /control makes /healthz answer 500 at once); the long
+        # timeout keeps a probe that a loaded machine answers late from killing a second time.
+        livenessProbe:
+          {httpGet: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 10}
         lifecycle: {preStop: {sleep: {seconds: 1}}}
 ---
 apiVersion: policy/v1
@@ -264,4 +267,6 @@ async def test_each_scenario_runs_through_the_api_of_the_local_engine(
     assert "2 pods evicted; 1 eviction(s) refused by a PodDisruptionBudget and retried), uncordon" in err
     drained = reports["node-drain"]["pods"]
     evictions = sorted(p["deleted"] for p in drained if p["deleted"] is not None)
-    assert len(evictions) == 2 and evictions[1] - evictions[0] >= 5.0
+    # kubectl retried 5 s after the 429; each deletion is dated by the watch event's arrival, whose
+    # latency differs from one to the next on a loaded machine: a generous bound, not 5.0.
+    assert len(evictions) == 2 and evictions[1] - evictions[0] >= 4.0, evictions
