@@ -112,7 +112,11 @@ _TABLE: list[Resource] = [
         ("status",),
     ),
     Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, None, ("pc",)),
-    # Answered, never stored: the run's one user may do everything (`kubectl auth can-i`).
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False, None),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, None),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, None),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True, None),
+    # Answered from the authorizer, never stored (`kubectl auth can-i`).
     Resource(
         "authorization.k8s.io",
         "v1",
