@@ -1,0 +1,168 @@
+"""Pods of ``hitless up --api`` calling the API as pods on a cluster do: the real kubectl with its
+in-cluster config, and a script that uses only the mounted token, ca.crt, namespace and the
+KUBERNETES_SERVICE_* variables, through the ``kubernetes`` Service's cluster IP (the pod's node
+proxy, then the API server), with what their RBAC grants and no more."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.apiserver.test_kubectl import KUBECTL, Up, pytestmark  # noqa: F401
+
+# Only the standard library, as an app would: the in-cluster config of client-go, by hand.
+SCRIPT = r"""
+import json, os, ssl, urllib.request, urllib.error
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+token = open(f"{sa}/token").read()
+ns = open(f"{sa}/namespace").read()
+host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+ctx = ssl.create_default_context(cafile=f"{sa}/ca.crt")
+def call(path, bad_token=False):
+    request = urllib.request.Request(f"https://{host}:{port}{path}")
+    request.add_header("Authorization", "Bearer " + (token[:-2] + "xx" if bad_token else token))
+    try:
+        with urllib.request.urlopen(request, context=ctx, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+out = {"ns": ns, "env": {k: v for k, v in os.environ.items() if k.startswith("KUBERNETES_")}}
+out["version"] = call("/version")[0]
+out["pods"] = call(f"/api/v1/namespaces/{ns}/pods")
+out["forged"] = call("/version", bad_token=True)
+print("RESULT " + json.dumps(out), flush=True)
+import time
+time.sleep(1000)
+"""
+
+
+def manifest(home: Path) -> str:
+    return f"""\
+apiVersion: v1
+kind: Namespace
+metadata: {{name: team}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: reader, namespace: team}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: pod-reader, namespace: team}}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: read-pods, namespace: team}}
+subjects: [{{kind: ServiceAccount, name: reader}}]
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: kubectl, namespace: team}}
+spec:
+  serviceAccountName: reader
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: kubectl
+    # The hitless image with a command runs on the host's filesystem: the host's kubectl, which
+    # with no kubeconfig in its $HOME uses the in-cluster config.
+    image: hitless:0.1.0
+    command: [sh, -c, 'cd "$HOME";
+      for c in "get pods -o name" "get secrets" "auth can-i list pods" "auth can-i list secrets"
+               "auth can-i get pods/log" "auth can-i get pods --subresource=log"; do
+        echo "== kubectl $c"; kubectl $c 2>&1; echo "exit=$?"; done; echo "== done"; exec sleep 1000']
+    env: [{{name: HOME, value: {home}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: script, namespace: team}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: script
+    image: hitless:0.1.0
+    command: [{sys.executable}, -c, {json.dumps(SCRIPT)}]
+"""
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    tmp = tmp_path_factory.mktemp("incluster")
+    # kubectl's $HOME in the pod (its discovery cache), on the host's filesystem like its binary.
+    (tmp / "pod-home").mkdir()
+    server = Up(tmp, manifest(tmp / "pod-home"))
+    try:
+        server.wait_for(lambda: any(line.startswith("export KUBECONFIG=") for line in server.stderr))
+        yield server
+    finally:
+        server.stop()
+
+
+def logs(up: Up, pod: str, marker: str) -> str:
+    text = ""
+
+    def seen() -> bool:
+        nonlocal text
+        text = up.kubectl("logs", "-n", "team", pod, check=False).stdout
+        return marker in text
+
+    up.wait_for(seen, timeout=60)
+    return text
+
+
+def sections(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in text.split("== kubectl ")[1:]:
+        command, _, rest = chunk.partition("\n")
+        out[command] = rest.split("== ")[0].strip()
+    return out
+
+
+def test_kubectl_in_a_pod_has_what_its_role_binding_grants(up: Up) -> None:
+    got = sections(logs(up, "kubectl", "== done"))
+    assert got["get pods -o name"].splitlines() == ["pod/kubectl", "pod/script", "exit=0"]
+    assert got["get secrets"] == (
+        'Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:team:reader" '
+        'cannot list resource "secrets" in API group "" in the namespace "team"\nexit=1'
+    )
+    # `kubectl auth can-i` (a SelfSubjectAccessReview) agrees with what the requests met.
+    assert got["auth can-i list pods"] == "yes\nexit=0"
+    assert got["auth can-i list secrets"] == "no\nexit=1"
+    # pods/log names the pod "log" to kubectl; the subresource is its own flag, and needs its rule.
+    assert got["auth can-i get pods/log"] == "yes\nexit=0"
+    assert got["auth can-i get pods --subresource=log"] == "no\nexit=1"
+
+
+def test_a_script_with_only_the_mounted_token_and_the_service_env(up: Up) -> None:
+    text = logs(up, "script", "RESULT ")
+    result = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
+    assert result["ns"] == "team"
+    service = json.loads(up.kubectl("get", "service", "kubernetes", "-n", "default", "-o", "json").stdout)
+    ip = service["spec"]["clusterIP"]
+    # kubelet_pods.go: the master Service's variables, whatever enableServiceLinks says.
+    assert result["env"] == {
+        "KUBERNETES_SERVICE_HOST": ip,
+        "KUBERNETES_SERVICE_PORT": "443",
+        "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+        "KUBERNETES_PORT": f"tcp://{ip}:443",
+        "KUBERNETES_PORT_443_TCP": f"tcp://{ip}:443",
+        "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+        "KUBERNETES_PORT_443_TCP_PORT": "443",
+        "KUBERNETES_PORT_443_TCP_ADDR": ip,
+    }
+    assert result["version"] == 200
+    code, status = result["pods"]
+    assert code == 403
+    assert status["message"] == (
+        'pods is forbidden: User "system:serviceaccount:team:default" cannot list resource "pods" '
+        'in API group "" in the namespace "team"'
+    )
+    assert result["forged"][0] == 401
