@@ -22,7 +22,8 @@ from hitless.apiserver.serviceaccount import ServiceAccountTokens, TokenRequestE
 from hitless.store.store import Store
 from tests.apiserver.conftest import Served, client_ssl
 
-RBAC = "rbac.authorization.k8s.io/v1"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC = f"{RBAC_GROUP}/v1"
 
 
 class At:
@@ -317,3 +318,118 @@ async def test_the_service_account_admission_mounts_the_api_access(served: Serve
     a, b = own.to_json()["spec"]["containers"]
     assert [m["name"] for m in a["volumeMounts"]] == ["mine"]
     assert b["volumeMounts"][0]["name"].startswith("kube-api-access-")
+
+
+async def test_no_grant_beyond_what_the_writer_holds(served: Served) -> None:
+    """The RBAC kinds' escalation check: a service account that may write RoleBindings and Roles
+    still cannot hand out what it does not hold, unless it may bind (or escalate) that role."""
+    store = served.store
+    pod = setup_team(store)
+    token = served.server.tokens.issue(pod, None, 3607)
+    create(
+        store,
+        {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": "rbac-writer", "namespace": "team"},
+            "rules": [
+                {
+                    "apiGroups": [RBAC_GROUP],
+                    "resources": ["roles", "rolebindings"],
+                    "verbs": ["create", "patch"],
+                },
+                {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+            ],
+        },
+    )
+    create(
+        store,
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "rbac-writer", "namespace": "team"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader"}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "rbac-writer"},
+        },
+    )
+    base = "/apis/rbac.authorization.k8s.io/v1/namespaces/team"
+
+    def binding(name: str, kind: str, role: str) -> dict[str, Any]:
+        return {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": "default"}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        }
+
+    code, err = await as_token(
+        served, token, "POST", f"{base}/rolebindings", binding("x", "ClusterRole", "cluster-admin")
+    )
+    assert code == 403
+    assert err["message"] == (
+        'rolebindings.rbac.authorization.k8s.io "x" is forbidden: user "system:serviceaccount:team:reader" '
+        '(groups=["system:serviceaccounts" "system:serviceaccounts:team" "system:authenticated"]) '
+        "is attempting to grant RBAC permissions not currently held:\n"
+        '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}\n{NonResourceURLs:["*"], Verbs:["*"]}'
+    )
+    assert store.get("RoleBinding", "team", "x") is None
+    # A role with less than the writer holds may be made and bound.
+    role = {
+        "apiVersion": RBAC,
+        "kind": "Role",
+        "metadata": {"name": "log-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}],
+    }
+    assert (await as_token(served, token, "POST", f"{base}/roles", role))[0] == 201
+    assert (
+        await as_token(served, token, "POST", f"{base}/rolebindings", binding("y", "Role", "log-reader"))
+    )[0] == 201
+    # ... but not one with more, nor a change of the role it holds into more.
+    role["metadata"]["name"] = "secret-reader"
+    role["rules"] = [{"apiGroups": [""], "resources": ["secrets", "pods"], "verbs": ["get", "delete"]}]
+    code, err = await as_token(served, token, "POST", f"{base}/roles", role)
+    assert code == 403 and err["message"].endswith(
+        'not currently held:\n{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}\n'
+        '{APIGroups:[""], Resources:["secrets"], Verbs:["get" "delete"]}'
+    )
+    patch = [{"op": "add", "path": "/rules/0/verbs/-", "value": "delete"}]
+    code, _ = await as_token_patch(served, token, f"{base}/roles/log-reader", patch)
+    assert code == 403
+    # Binding a role one is explicitly allowed to bind needs no more.
+    create(
+        store,
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "may-bind", "namespace": "team"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader"}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binder"},
+        },
+    )
+    create(
+        store,
+        {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": "binder", "namespace": "team"},
+            "rules": [
+                {
+                    "apiGroups": [RBAC_GROUP],
+                    "resources": ["clusterroles"],
+                    "verbs": ["bind"],
+                    "resourceNames": ["cluster-admin"],
+                }
+            ],
+        },
+    )
+    admin_binding = binding("x", "ClusterRole", "cluster-admin")
+    assert (await as_token(served, token, "POST", f"{base}/rolebindings", admin_binding))[0] == 201
+
+
+async def as_token_patch(served: Served, token: str, path: str, body: Any) -> tuple[int, Any]:
+    connector = aiohttp.TCPConnector(ssl=client_ssl(served.server, with_cert=False))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json-patch+json"}
+        async with session.patch(served.url + path, data=json.dumps(body), headers=headers) as resp:
+            return resp.status, await resp.json()

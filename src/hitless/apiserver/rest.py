@@ -23,6 +23,7 @@ from hitless.apiserver import (
     deletes,
     discovery,
     encode,
+    escalation,
     kinds,
     openapi,
     patching,
@@ -38,7 +39,7 @@ from hitless.apiserver.kinds import Resource
 from hitless.apiserver.rbac import Authorizer, access_review
 from hitless.apiserver.rest_util import JSON, USER, flag, json_response, status_response, wants_table
 from hitless.apiserver.selectors import Selector
-from hitless.apiserver.serviceaccount import ADMIN
+from hitless.apiserver.serviceaccount import ADMIN, UserInfo
 from hitless.apiserver.ssa import ServerSideApply
 from hitless.apiserver.status import ApiError
 from hitless.apiserver.writes import write_status
@@ -54,6 +55,8 @@ _log = logging.getLogger("hitless.apiserver")
 _WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "apiserver_warnings", default=None
 )
+# Its user (ApiServer's auth middleware; a Rest served without one acts for the admin).
+_USER: contextvars.ContextVar[UserInfo] = contextvars.ContextVar("apiserver_user", default=ADMIN)
 
 
 class Target:
@@ -91,6 +94,7 @@ class Rest:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         warnings: list[str] = []
         token = _WARNINGS.set(warnings)
+        user_token = _USER.set(request.get(USER) or ADMIN)
         try:
             resp = await self._route(request)
         except ApiError as err:
@@ -105,6 +109,7 @@ class Rest:
             resp = status_response(ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
         finally:
             _WARNINGS.reset(token)
+            _USER.reset(user_token)
         if warnings and not resp.prepared:
             # apiserver/pkg/warning: "299 - <quoted text>", which kubectl prints as "Warning: <text>".
             for text in warnings:
@@ -348,7 +353,7 @@ class Rest:
             if not isinstance(review, dict):
                 raise status.bad_request("the body of the request must be a SelfSubjectAccessReview")
             try:
-                answer = access_review(self.authorizer, request.get(USER) or ADMIN, review)
+                answer = access_review(self.authorizer, _USER.get(), review)
             except ValueError as exc:
                 raise status.invalid_message(r.group, r.kind, "", f"spec.resourceAttributes: {exc}") from exc
             return json_response(answer, 201)
@@ -358,6 +363,7 @@ class Rest:
             data["metadata"].pop(key, None)
         self._record_update(request, r, None, data)
         obj = self._decode(request, r, data)
+        self.guard_escalation(obj)
         if request.query.get("dryRun") == "All":
             return json_response(encode.api_json(obj), 201)
         try:
@@ -368,10 +374,16 @@ class Rest:
             raise status.invalid_message(r.group, r.kind, obj.name, str(exc)) from exc
         return json_response(self.encoder.bytes(stored), 201)
 
+    def guard_escalation(self, obj: K8sObject) -> None:
+        """The RBAC kinds' policy-based storage: no grant beyond what the writer holds."""
+        escalation.check(self.authorizer, _USER.get(), obj.kind, obj.to_json())
+
     def _write(
         self, target: Target, live: K8sObject, new: K8sObject, dry_run: bool, subresource: str | None
     ) -> K8sObject:
         r = target.resource
+        if subresource != "status":
+            self.guard_escalation(new)
         wanted = new.metadata.resource_version
         if wanted and wanted != live.metadata.resource_version:
             raise status.conflict(r.group, r.plural, live.name, status.MODIFIED)
