@@ -77,7 +77,8 @@ spec:
     image: hitless:0.1.0
     command: [sh, -c, 'cd "$HOME";
       for c in "get pods -o name" "get secrets" "auth can-i list pods" "auth can-i list secrets"
-               "auth can-i get pods/log" "auth can-i get pods --subresource=log"; do
+               "auth can-i get pods/log" "auth can-i get pods --subresource=log"
+               "auth whoami -o yaml" "auth can-i --list"; do
         echo "== kubectl $c"; kubectl $c 2>&1; echo "exit=$?"; done; echo "== done"; exec sleep 1000']
     env: [{{name: HOME, value: {home}}}]
 ---
@@ -139,6 +140,13 @@ def test_kubectl_in_a_pod_has_what_its_role_binding_grants(up: Up) -> None:
     # pods/log names the pod "log" to kubectl; the subresource is its own flag, and needs its rule.
     assert got["auth can-i get pods/log"] == "yes\nexit=0"
     assert got["auth can-i get pods --subresource=log"] == "no\nexit=1"
+    whoami = got["auth whoami -o yaml"]
+    assert (
+        "username: system:serviceaccount:team:reader" in whoami and "- system:serviceaccounts:team" in whoami
+    )
+    listed = got["auth can-i --list"].splitlines()
+    assert listed[0].split() == ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]
+    assert "pods [] [] [get list watch]" in [" ".join(line.split()) for line in listed]
 
 
 def test_a_script_with_only_the_mounted_token_and_the_service_env(up: Up) -> None:

@@ -12,7 +12,6 @@ from hitless.apiserver.controlplane import ControlPlane
 from hitless.apiserver.rbac import (
     Attributes,
     Authorizer,
-    access_review,
     aggregate,
     forbidden_message,
     non_resource_url_matches,
@@ -20,6 +19,7 @@ from hitless.apiserver.rbac import (
     rule_allows,
 )
 from hitless.apiserver.requestinfo import request_attributes
+from hitless.apiserver.reviews import access_review, answer
 from hitless.apiserver.serviceaccount import ADMIN, UserInfo, service_account_user
 from hitless.clock import FakeClock
 from hitless.store.store import Store
@@ -344,3 +344,31 @@ def test_request_attributes(
     assert (a.verb, a.resource_request, a.namespace, a.api_group, a.resource, a.subresource, a.name) == want
     if not a.resource_request:
         assert a.path == path
+
+
+def test_rules_review_and_self_review(store: Store) -> None:
+    authz = Authorizer(store)
+    store.create(role("pod-reader", READ_PODS))
+    store.create(binding("read-pods", "Role", "pod-reader", [{"kind": "ServiceAccount", "name": "reader"}]))
+    store.create(binding("broken", "Role", "gone", [{"kind": "ServiceAccount", "name": "reader"}]))
+    review = {"kind": "SelfSubjectRulesReview", "spec": {"namespace": "team"}}
+    status = answer(authz, SA, review)["status"]
+    assert {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["pods"]} in status[
+        "resourceRules"
+    ]
+    # system:basic-user's and system:discovery's rules, bound to every authenticated user.
+    assert {
+        "verbs": ["create"],
+        "apiGroups": ["authorization.k8s.io"],
+        "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+    } in status["resourceRules"]
+    assert any("/apis/*" in r["nonResourceURLs"] for r in status["nonResourceRules"])
+    assert status["incomplete"] is False
+    assert status["evaluationError"] == 'role.rbac.authorization.k8s.io "gone" not found'
+    admin = answer(authz, ADMIN, review)["status"]
+    assert admin["resourceRules"][0] == {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}
+    who = answer(authz, SA, {"kind": "SelfSubjectReview"})["status"]["userInfo"]
+    assert who == {
+        "username": "system:serviceaccount:team:reader",
+        "groups": ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"],
+    }

@@ -116,7 +116,8 @@ _TABLE: list[Resource] = [
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, None),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, None),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True, None),
-    # Answered from the authorizer, never stored (`kubectl auth can-i`).
+    # Answered for the requesting user, never stored (apiserver/reviews.py: `kubectl auth can-i`,
+    # `can-i --list`, `whoami`).
     Resource(
         "authorization.k8s.io",
         "v1",
@@ -124,6 +125,17 @@ _TABLE: list[Resource] = [
         "SelfSubjectAccessReview",
         False,
         verbs=("create",),
+    ),
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        False,
+        verbs=("create",),
+    ),
+    Resource(
+        "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)
     ),
 ]
 _BY_PATH: dict[tuple[str, str, str], Resource] = {}

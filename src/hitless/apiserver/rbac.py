@@ -275,38 +275,3 @@ def forbidden_message(attrs: Attributes, reason: str = "") -> str:
     if attrs.name:
         return f'{qualified} "{attrs.name}" is forbidden: {msg}'
     return f"{qualified} is forbidden: {msg}"
-
-
-def access_review(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
-    """pkg/registry/authorization/selfsubjectaccessreview/rest.go: the review's attributes
-    (authorizationutil.ResourceAttributesFrom / NonResourceAttributesFrom) for the requesting
-    user, answered by the same authorizer as the user's requests."""
-    spec = review.get("spec") or {}
-    resource = spec.get("resourceAttributes")
-    non_resource = spec.get("nonResourceAttributes")
-    if isinstance(resource, dict):
-        attrs = Attributes(
-            user,
-            str(resource.get("verb") or ""),
-            True,
-            str(resource.get("namespace") or ""),
-            str(resource.get("group") or ""),
-            str(resource.get("version") or ""),
-            str(resource.get("resource") or ""),
-            str(resource.get("subresource") or ""),
-            str(resource.get("name") or ""),
-        )
-    elif isinstance(non_resource, dict):
-        attrs = Attributes(
-            user, str(non_resource.get("verb") or ""), False, path=str(non_resource.get("path") or "")
-        )
-    else:
-        raise ValueError("exactly one of nonResourceAttributes or resourceAttributes must be specified")
-    decision = authorizer.authorize(attrs)
-    result: Json = {"allowed": decision.allowed}
-    if decision.reason:
-        result["reason"] = decision.reason
-    out = dict(review)
-    out.setdefault("metadata", {})
-    out["status"] = result
-    return out

@@ -29,6 +29,7 @@ from hitless.apiserver import (
     patching,
     protobuf,
     proxy,
+    reviews,
     status,
     subresources,
     tables,
@@ -36,7 +37,7 @@ from hitless.apiserver import (
 )
 from hitless.apiserver.encode import Encoder, dumps
 from hitless.apiserver.kinds import Resource
-from hitless.apiserver.rbac import Authorizer, access_review
+from hitless.apiserver.rbac import Authorizer
 from hitless.apiserver.rest_util import JSON, USER, flag, json_response, status_response, wants_table
 from hitless.apiserver.selectors import Selector
 from hitless.apiserver.serviceaccount import ADMIN, UserInfo
@@ -348,12 +349,14 @@ class Rest:
 
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         r = target.resource
-        if r.kind == "SelfSubjectAccessReview":
+        if r.kind in reviews.KINDS:
             review = await self._body(request, target)
             if not isinstance(review, dict):
-                raise status.bad_request("the body of the request must be a SelfSubjectAccessReview")
+                raise status.bad_request(f"the body of the request must be a {r.kind}")
+            review.setdefault("apiVersion", r.group_version)
+            review.setdefault("kind", r.kind)
             try:
-                answer = access_review(self.authorizer, _USER.get(), review)
+                answer = reviews.answer(self.authorizer, _USER.get(), review)
             except ValueError as exc:
                 raise status.invalid_message(r.group, r.kind, "", f"spec.resourceAttributes: {exc}") from exc
             return json_response(answer, 201)
