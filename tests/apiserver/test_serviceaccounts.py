@@ -433,3 +433,30 @@ async def as_token_patch(served: Served, token: str, path: str, body: Any) -> tu
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json-patch+json"}
         async with session.patch(served.url + path, data=json.dumps(body), headers=headers) as resp:
             return resp.status, await resp.json()
+
+
+async def test_a_fault_in_the_control_plane_task_is_its_failure(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task of the run (docs/reliability.md, "Runtime faults"): its failure names it."""
+    from hitless.apiserver.controlplane import ControlPlane
+    from hitless.apiserver.server import ApiServer
+    from hitless.cli.supervised import raise_if_failed, supervise
+    from hitless.clock import RealClock
+    from hitless.tasks import ComponentFailed
+
+    async def boom(self: ControlPlane) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ControlPlane, "run", boom)
+    supervisor = supervise()
+    server = ApiServer(Store(RealClock()), RealClock(), tmp_path / "logs")
+    await server.start()
+    try:
+        server.spawn()
+        await asyncio.wait_for(supervisor.failed.wait(), 10)
+    finally:
+        await server.stop()
+    with pytest.raises(ComponentFailed) as raised:
+        raise_if_failed(supervisor)
+    assert raised.value.failure.component == "apiserver control plane"
