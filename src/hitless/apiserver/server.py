@@ -13,6 +13,7 @@ a long-running task of the run (``tasks.spawn``).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -45,10 +46,6 @@ SERVICE_NAMES = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
-
-
-def ensure_system_namespaces(store: Store) -> None:
-    ControlPlane(store).ensure_namespaces()
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -105,7 +102,7 @@ class ApiServer:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
-        if token == self.credentials.token:
+        if hmac.compare_digest(token.encode(), self.credentials.token.encode()):
             return ADMIN
         try:
             return self.tokens.authenticate(token.strip())
