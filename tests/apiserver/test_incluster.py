@@ -46,6 +46,11 @@ apiVersion: v1
 kind: Namespace
 metadata: {{name: team}}
 ---
+# Made by the control plane before the manifest is applied: the manifest's is applied over it.
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: default, namespace: default, labels: {{owner: manifest}}}}
+---
 apiVersion: v1
 kind: ServiceAccount
 metadata: {{name: reader, namespace: team}}
@@ -174,3 +179,8 @@ def test_a_script_with_only_the_mounted_token_and_the_service_env(up: Up) -> Non
         'in API group "" in the namespace "team"'
     )
     assert result["forged"][0] == 401
+
+
+def test_a_manifest_s_default_service_account_is_applied_over_the_control_plane_s(up: Up) -> None:
+    sa = json.loads(up.kubectl("get", "serviceaccount", "default", "-n", "default", "-o", "json").stdout)
+    assert sa["metadata"]["labels"] == {"owner": "manifest"}
