@@ -5,12 +5,14 @@ proxy, then the API server), with what their RBAC grants and no more."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.apiserver.test_kubectl import KUBECTL, Up, pytestmark  # noqa: F401
 
@@ -184,3 +186,38 @@ def test_a_script_with_only_the_mounted_token_and_the_service_env(up: Up) -> Non
 def test_a_manifest_s_default_service_account_is_applied_over_the_control_plane_s(up: Up) -> None:
     sa = json.loads(up.kubectl("get", "serviceaccount", "default", "-n", "default", "-o", "json").stdout)
     assert sa["metadata"]["labels"] == {"owner": "manifest"}
+
+
+def test_kubectl_create_token_and_kubectl_as_the_service_account(up: Up) -> None:
+    """`kubectl create token` (serviceaccounts/token, TokenRequest) gives a token that a client
+    without the admin's certificate uses as the ServiceAccount."""
+    token = up.kubectl("create", "token", "reader", "-n", "team").stdout.strip()
+    config = yaml.safe_load(up.kubeconfig.read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    ca = up.tmp / "ca.crt"
+    ca.write_bytes(base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
+    as_sa = [
+        "--kubeconfig",
+        "/dev/null",
+        "--server",
+        server,
+        "--certificate-authority",
+        str(ca),
+        "--token",
+        token,
+    ]
+    pods = up.kubectl(*as_sa, "get", "pods", "-n", "team", "-o", "name")
+    assert "pod/kubectl" in pods.stdout.split()
+    denied = up.kubectl(*as_sa, "get", "secrets", "-n", "team", check=False)
+    assert denied.returncode == 1
+    assert 'User "system:serviceaccount:team:reader" cannot list resource "secrets"' in denied.stderr
+    assert up.kubectl(*as_sa, "auth", "can-i", "list", "pods", "-n", "team").stdout.strip() == "yes"
+    short = up.kubectl("create", "token", "reader", "-n", "team", "--duration=5m", check=False)
+    assert (
+        "spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes"
+        in short.stderr
+    )
+    missing = up.kubectl("create", "token", "nobody", "-n", "team", check=False)
+    assert 'serviceaccounts "nobody" not found' in missing.stderr
+    bad = up.kubectl(*[a if a != token else token[:-3] + "abc" for a in as_sa], "get", "pods", check=False)
+    assert "error: You must be logged in to the server (Unauthorized)" in bad.stderr

@@ -460,3 +460,37 @@ async def test_a_fault_in_the_control_plane_task_is_its_failure(
     with pytest.raises(ComponentFailed) as raised:
         raise_if_failed(supervisor)
     assert raised.value.failure.component == "apiserver control plane"
+
+
+async def test_a_token_request_bound_to_a_pod(served: Served) -> None:
+    pod = setup_team(served.store)
+    grant_list_pods(served.store)
+    path = "/api/v1/namespaces/team/serviceaccounts/reader/token"
+
+    def request(uid: str | None) -> dict[str, Any]:
+        ref = {"kind": "Pod", "apiVersion": "v1", "name": "app"} | ({"uid": uid} if uid else {})
+        return {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"boundObjectRef": ref},
+        }
+
+    code, err, _ = await served.request("POST", path, request("not-its-uid"))
+    assert code == 409 and err["message"] == (
+        'Operation cannot be fulfilled on TokenRequest.authentication.k8s.io "app": the UID in the bound '
+        "object reference (not-its-uid) does not match the UID in record. The object might have been "
+        "deleted and then recreated"
+    )
+    code, answer, _ = await served.request("POST", path, request(None))
+    assert code == 201
+    assert answer["spec"]["expirationSeconds"] == 3600
+    assert answer["spec"]["audiences"] == ["https://kubernetes.default.svc.cluster.local"]
+    assert answer["spec"]["boundObjectRef"]["uid"] == pod.metadata.uid
+    token = answer["status"]["token"]
+    assert (await as_token(served, token, "GET", "/api/v1/namespaces/team/pods"))[0] == 200
+    served.store.delete("Pod", "team", "app", grace_period_seconds=0)
+    assert (await as_token(served, token, "GET", "/api/v1/namespaces/team/pods"))[0] == 401
+    # Asking for a token is itself authorized: the reader may not.
+    other = served.server.tokens.request("team", "reader", [], 3600)
+    code, err = await as_token(served, other, "POST", path, request(None))
+    assert code == 403 and 'cannot create resource "serviceaccounts/token"' in err["message"]

@@ -68,7 +68,7 @@ _TABLE: list[Resource] = [
     Resource("", "v1", "namespaces", "Namespace", False, None, ("ns",), (), ("status",)),
     Resource("", "v1", "configmaps", "ConfigMap", True, ConfigMap, ("cm",)),
     Resource("", "v1", "secrets", "Secret", True, Secret),
-    Resource("", "v1", "serviceaccounts", "ServiceAccount", True, None, ("sa",)),
+    Resource("", "v1", "serviceaccounts", "ServiceAccount", True, None, ("sa",), (), ("token",)),
     Resource("", "v1", "endpoints", "Endpoints", True, None, ("ep",)),
     Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, None, ("pvc",)),
     Resource("", "v1", "limitranges", "LimitRange", True, None, ("limits",)),

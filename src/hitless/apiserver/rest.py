@@ -40,7 +40,7 @@ from hitless.apiserver.kinds import Resource
 from hitless.apiserver.rbac import Authorizer
 from hitless.apiserver.rest_util import JSON, USER, flag, json_response, status_response, wants_table
 from hitless.apiserver.selectors import Selector
-from hitless.apiserver.serviceaccount import ADMIN, UserInfo
+from hitless.apiserver.serviceaccount import ADMIN, ServiceAccountTokens, UserInfo
 from hitless.apiserver.ssa import ServerSideApply
 from hitless.apiserver.status import ApiError
 from hitless.apiserver.writes import write_status
@@ -84,6 +84,8 @@ class Rest:
         self.dial: proxy.Dial | None = None
         # What answers SelfSubjectAccessReviews (the server's; a bare Rest makes its own).
         self.authorizer = Authorizer(store)
+        # The issuer of serviceaccounts/token (ApiServer's; None: not served).
+        self.tokens: ServiceAccountTokens | None = None
         # kube-apiserver's --min-request-timeout (default 1800 s): a watch without timeoutSeconds
         # is closed by the server after a random time between this and twice this
         # (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go). Tests set it short to

@@ -150,6 +150,7 @@ class ApiServer:
         self.rest = Rest(self.store, self.clock, self.log_root, server_address)
         self.rest.dial = self.dial
         self.rest.authorizer = self.authorizer
+        self.rest.tokens = self.tokens
         app = web.Application(middlewares=[self._auth], client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.rest.handle)
         # handler_cancellation: a watch or `logs -f` whose client went away ends at once (its

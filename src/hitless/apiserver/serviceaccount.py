@@ -101,30 +101,43 @@ class ServiceAccountTokens:
     # --- TokenRequest ---------------------------------------------------------------------------
 
     def issue(self, pod: K8sObject, audience: str | None, expiration: int) -> str:
-        """A token for the pod's ServiceAccount, bound to the pod (TokenRequest with a boundObjectRef)."""
+        """A token for the pod's ServiceAccount, bound to the pod (the kubelet's TokenRequest)."""
         spec = pod.to_json().get("spec") or {}
-        namespace = pod.metadata.namespace or "default"
         name = spec.get("serviceAccountName") or "default"
+        return self.request(
+            pod.metadata.namespace or "default", name, [audience] if audience else [], expiration, pod
+        )
+
+    def request(
+        self,
+        namespace: str,
+        name: str,
+        audiences: list[str],
+        expiration: int,
+        pod: K8sObject | None = None,
+    ) -> str:
+        """TokenRequest: a token of the ServiceAccount, bound to ``pod`` when given."""
         sa = self.store.get("ServiceAccount", namespace, name)
         if sa is None:
             raise TokenRequestError(f'serviceaccounts "{name}" not found')
         now = int(self.clock.wall().timestamp())
         private: dict[str, Any] = {
             "namespace": namespace,
-            "pod": {"name": pod.metadata.name, "uid": pod.metadata.uid},
             "serviceaccount": {"name": name, "uid": sa.metadata.uid},
         }
-        node_name = spec.get("nodeName")
-        node = self.store.get("Node", "", node_name) if node_name else None
-        if node_name:
-            private["node"] = {"name": node_name, "uid": node.metadata.uid if node is not None else ""}
+        if pod is not None:
+            private["pod"] = {"name": pod.metadata.name, "uid": pod.metadata.uid}
+            node_name = (pod.to_json().get("spec") or {}).get("nodeName")
+            if node_name:
+                node = self.store.get("Node", "", node_name)
+                private["node"] = {"name": node_name, "uid": node.metadata.uid if node is not None else ""}
         if expiration == WARN_ONLY_EXPIRATION:
             # The admission plugin's 3607 s token is stretched to a year and warned about after
             # its nominal life (token.go, ExpirationExtensionSeconds); kept as asked here, since
             # the kubelet renews it at 80 % anyway.
             private["warnafter"] = now + expiration
         claims = {
-            "aud": [audience] if audience else list(API_AUDIENCES),
+            "aud": audiences or list(API_AUDIENCES),
             "exp": now + expiration,
             "iat": now,
             "iss": ISSUER,
