@@ -494,3 +494,49 @@ async def test_a_token_request_bound_to_a_pod(served: Served) -> None:
     other = served.server.tokens.request("team", "reader", [], 3600)
     code, err = await as_token(served, other, "POST", path, request(None))
     assert code == 403 and 'cannot create resource "serviceaccounts/token"' in err["message"]
+
+
+async def test_leader_election_s_lease_as_a_service_account(served: Served) -> None:
+    """client-go's LeaseLock: get (404), create, then update with the resourceVersion read."""
+    pod = setup_team(served.store)
+    create(
+        served.store,
+        {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": "leader", "namespace": "team"},
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "update"],
+                }
+            ],
+        },
+    )
+    create(
+        served.store,
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "leader", "namespace": "team"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader"}],
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": "leader"},
+        },
+    )
+    token = served.server.tokens.issue(pod, None, 3607)
+    path = "/apis/coordination.k8s.io/v1/namespaces/team/leases"
+    assert (await as_token(served, token, "GET", f"{path}/op-lock"))[0] == 404
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "op-lock"},
+        "spec": {"holderIdentity": "app", "leaseDurationSeconds": 15, "leaseTransitions": 0},
+    }
+    code, made = await as_token(served, token, "POST", path, lease)
+    assert code == 201
+    made["spec"]["renewTime"] = "2026-01-01T00:00:00.000000Z"
+    code, renewed = await as_token(served, token, "PUT", f"{path}/op-lock", made)
+    assert code == 200 and renewed["spec"]["renewTime"] == "2026-01-01T00:00:00.000000Z"
+    code, _ = await as_token(served, token, "DELETE", f"{path}/op-lock")
+    assert code == 403

@@ -112,6 +112,8 @@ _TABLE: list[Resource] = [
         ("status",),
     ),
     Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, None, ("pc",)),
+    # Leader election's lock (client-go's leaderelection LeaseLock): operators in pods take it.
+    Resource("coordination.k8s.io", "v1", "leases", "Lease", True, None),
     Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False, None),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, None),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, None),
