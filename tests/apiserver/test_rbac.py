@@ -372,3 +372,41 @@ def test_rules_review_and_self_review(store: Store) -> None:
         "username": "system:serviceaccount:team:reader",
         "groups": ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"],
     }
+
+
+def test_admin_edit_and_view_gather_their_aggregated_roles(store: Store) -> None:
+    plane = ControlPlane(store)
+    view = store.get("ClusterRole", "", "view")
+    assert view is not None
+    view_rules = view.to_json()["rules"]
+    assert {
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["get", "list", "watch"],
+    } in view_rules
+    edit = store.get("ClusterRole", "", "edit")
+    admin = store.get("ClusterRole", "", "admin")
+    assert edit is not None and admin is not None
+    # edit gathers view (labelled aggregate-to-edit) and admin gathers edit, each rule once.
+    assert all(rule in edit.to_json()["rules"] for rule in view_rules)
+    assert all(rule in admin.to_json()["rules"] for rule in edit.to_json()["rules"])
+    authz = Authorizer(store)
+    store.create(binding("viewers", "ClusterRole", "view", [{"kind": "ServiceAccount", "name": "reader"}]))
+    assert authz.authorize(res("get", "pods", sub="log", name="web")).allowed
+    assert not authz.authorize(res("get", "secrets", name="s")).allowed
+    # A chart's own role labelled aggregate-to-view widens view (and so edit and admin).
+    crd_reader = role(
+        "widgets-reader",
+        [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}],
+        namespace=None,
+    )
+    crd_reader.metadata.labels = {"rbac.authorization.k8s.io/aggregate-to-view": "true"}
+    store.create(crd_reader)
+    plane.aggregate()
+    assert authz.authorize(res("get", "widgets", group="example.com", name="w")).allowed
+    admin = store.get("ClusterRole", "", "admin")
+    assert (
+        admin is not None
+        and {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}
+        in admin.to_json()["rules"]
+    )

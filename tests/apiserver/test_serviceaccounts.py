@@ -239,6 +239,23 @@ async def test_the_control_plane_objects(served: Served) -> None:
     assert store.get("ServiceAccount", "later", "default") is not None
     store.delete("ConfigMap", "later", "kube-root-ca.crt")
     await until(store, lambda: store.get("ConfigMap", "later", "kube-root-ca.crt") is not None)
+    # The aggregation follows ClusterRoles made through the API.
+    widgets = {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}
+    labels = {"rbac.authorization.k8s.io/aggregate-to-view": "true"}
+    made = {
+        "apiVersion": RBAC,
+        "kind": "ClusterRole",
+        "metadata": {"name": "w", "labels": labels},
+        "rules": [widgets],
+    }
+    code, _, _ = await served.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", made)
+    assert code == 201
+
+    def gathered(name: str) -> bool:
+        role = store.get("ClusterRole", "", name)
+        return role is not None and widgets in (role.to_json().get("rules") or [])
+
+    await until(store, lambda: gathered("view") and gathered("edit") and gathered("admin"))
     code, roles, _ = await served.request("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
     names = {r["metadata"]["name"] for r in roles["items"]}
     assert {"cluster-admin", "system:discovery", "system:basic-user", "system:public-info-viewer"} <= names

@@ -1,10 +1,12 @@
 """What a cluster's control plane keeps in the store beside the API, for pods that call it.
 
 - the system namespaces (pkg/controlplane/controller/systemnamespaces);
-- the bootstrap RBAC policy a client's discovery needs (plugin/pkg/auth/authorizer/rbac/
-  bootstrappolicy/policy.go: ``cluster-admin``, ``system:discovery``, ``system:basic-user``,
-  ``system:public-info-viewer`` and their ClusterRoleBindings), as kube-apiserver's
-  rbac/bootstrap-roles post-start hook reconciles them;
+- the bootstrap RBAC policy (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go:
+  ``cluster-admin``, ``system:discovery``, ``system:basic-user``, ``system:public-info-viewer``
+  and their ClusterRoleBindings, which clients' discovery needs; ``admin``, ``edit``, ``view``
+  and the ``system:aggregate-to-*`` roles they gather), as kube-apiserver's rbac/bootstrap-roles
+  post-start hook makes them, and the rules of every ClusterRole with an ``aggregationRule``
+  (kube-controller-manager's clusterrole-aggregation controller);
 - the ``kubernetes`` Service in ``default`` with its Endpoints and EndpointSlice pointing at this
   API server (pkg/controlplane/controller/kubernetesservice and reconcilers/endpointsadapter.go);
 - in every namespace the ``default`` ServiceAccount (kube-controller-manager's serviceaccount
@@ -18,8 +20,9 @@ import contextlib
 import ipaddress
 from typing import Any
 
-from hitless.api.types.meta import K8sObject
+from hitless.api.types.meta import K8sObject, LabelSelector
 from hitless.apiserver import kinds, writes
+from hitless.apiserver.bootstrappolicy import BOOTSTRAP_POLICY
 from hitless.store.store import AlreadyExists, NotFound, Store, WatchEvent
 
 Json = dict[str, Any]
@@ -28,87 +31,6 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ROOT_CA_CONFIG_MAP = "kube-root-ca.crt"
 DEFAULT_SERVICE_ACCOUNT = "default"
 MASTER_SERVICE = "kubernetes"
-_RBAC = "rbac.authorization.k8s.io"
-_BOOTSTRAP_META: Json = {
-    "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
-    "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
-}
-
-
-def _cluster_role(name: str, rules: list[Json]) -> Json:
-    return {
-        "apiVersion": f"{_RBAC}/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": name, **_BOOTSTRAP_META},
-        "rules": rules,
-    }
-
-
-def _cluster_binding(name: str, *groups: str) -> Json:
-    return {
-        "apiVersion": f"{_RBAC}/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": name, **_BOOTSTRAP_META},
-        "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": name},
-        "subjects": [{"apiGroup": _RBAC, "kind": "Group", "name": g} for g in groups],
-    }
-
-
-# bootstrappolicy/policy.go ClusterRoles() and ClusterRoleBindings(): the part a client needs to
-# discover the API and ask what it may do. The aggregated admin/edit/view roles are not made.
-BOOTSTRAP_POLICY: list[Json] = [
-    _cluster_role(
-        "cluster-admin",
-        [
-            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-            {"nonResourceURLs": ["*"], "verbs": ["*"]},
-        ],
-    ),
-    _cluster_role(
-        "system:discovery",
-        [
-            {
-                "nonResourceURLs": [
-                    "/api",
-                    "/api/*",
-                    "/apis",
-                    "/apis/*",
-                    "/healthz",
-                    "/livez",
-                    "/openapi",
-                    "/openapi/*",
-                    "/readyz",
-                    "/version",
-                    "/version/",
-                ],
-                "verbs": ["get"],
-            }
-        ],
-    ),
-    _cluster_role(
-        "system:basic-user",
-        [
-            {
-                "apiGroups": ["authorization.k8s.io"],
-                "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
-                "verbs": ["create"],
-            },
-            {
-                "apiGroups": ["authentication.k8s.io"],
-                "resources": ["selfsubjectreviews"],
-                "verbs": ["create"],
-            },
-        ],
-    ),
-    _cluster_role(
-        "system:public-info-viewer",
-        [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
-    ),
-    _cluster_binding("cluster-admin", "system:masters"),
-    _cluster_binding("system:discovery", "system:authenticated"),
-    _cluster_binding("system:basic-user", "system:authenticated"),
-    _cluster_binding("system:public-info-viewer", "system:authenticated", "system:unauthenticated"),
-]
 
 
 class ControlPlane:
@@ -144,6 +66,38 @@ class ControlPlane:
         for data in BOOTSTRAP_POLICY:
             if self._missing(data["kind"], "", data["metadata"]["name"]):
                 self._create(data)
+        self.aggregate()
+
+    def aggregate(self) -> None:
+        """pkg/controller/clusterroleaggregation syncClusterRole, for every ClusterRole with an
+        aggregationRule: its rules are those of the ClusterRoles its selectors match (by name,
+        each rule once), until nothing changes (``edit`` gathers ``view``, ``admin`` gathers
+        ``edit``)."""
+        for _ in range(8):
+            changed = False
+            roles = sorted(self.store.objects("ClusterRole"), key=lambda r: r.name)
+            datas = [(role, role.to_json()) for role in roles]
+            for role, data in datas:
+                selectors = (data.get("aggregationRule") or {}).get("clusterRoleSelectors")
+                if selectors is None:
+                    continue
+                rules: list[Json] = []
+                for selector in selectors:
+                    match = LabelSelector.model_validate(selector or {})
+                    for other, other_data in datas:
+                        if other.name == role.name or not match.matches(other.metadata.labels):
+                            continue
+                        rules.extend(r for r in other_data.get("rules") or [] if r not in rules)
+                if rules == (data.get("rules") or []):
+                    continue
+                data["rules"] = rules
+                resource = kinds.by_kind("ClusterRole")
+                assert resource is not None
+                with contextlib.suppress(NotFound):
+                    self.store.update(writes.decode(resource, data))
+                changed = True
+            if not changed:
+                return
 
     def ensure_master_service(self, port: int) -> str:
         """The ``kubernetes`` Service (ClusterIP, 443 → the API server's port); its cluster IP.
@@ -244,18 +198,25 @@ class ControlPlane:
         obj = event.object
         if obj.kind == "Namespace" and event.type != "DELETED":
             self.ensure_namespace_content(obj.name)
+        elif obj.kind == "ClusterRole":
+            # Its own writes come back here too, and change nothing more.
+            self.aggregate()
         elif event.type == "DELETED" and (
             (obj.kind == "ServiceAccount" and obj.name == DEFAULT_SERVICE_ACCOUNT)
             or (obj.kind == "ConfigMap" and obj.name == ROOT_CA_CONFIG_MAP)
         ):
             self.ensure_namespace_content(obj.namespace)
 
+    def resync(self) -> None:
+        self.ensure_all_namespaces()
+        self.aggregate()
+
     async def run(self) -> None:
         await self.store.list_and_watch(
-            ["Namespace", "ServiceAccount", "ConfigMap"],
+            ["Namespace", "ServiceAccount", "ConfigMap", "ClusterRole"],
             self.handle,
             initial=False,
-            relisted=self.ensure_all_namespaces,
+            relisted=self.resync,
         )
 
 
