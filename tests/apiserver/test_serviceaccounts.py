@@ -239,6 +239,20 @@ async def test_the_control_plane_objects(served: Served) -> None:
     assert store.get("ServiceAccount", "later", "default") is not None
     store.delete("ConfigMap", "later", "kube-root-ca.crt")
     await until(store, lambda: store.get("ConfigMap", "later", "kube-root-ca.crt") is not None)
+    patch = {"data": {"ca.crt": "not a CA"}}
+    code, _, _ = await served.request(
+        "PATCH",
+        "/api/v1/namespaces/later/configmaps/kube-root-ca.crt",
+        patch,
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert code == 200
+
+    def bundle() -> Any:
+        cm = store.get("ConfigMap", "later", "kube-root-ca.crt")
+        return cm is not None and cm.to_json()["data"] == {"ca.crt": ca}
+
+    await until(store, bundle)
     # The aggregation follows ClusterRoles made through the API.
     widgets = {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}
     labels = {"rbac.authorization.k8s.io/aggregate-to-view": "true"}

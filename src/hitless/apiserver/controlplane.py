@@ -11,7 +11,8 @@
   API server (pkg/controlplane/controller/kubernetesservice and reconcilers/endpointsadapter.go);
 - in every namespace the ``default`` ServiceAccount (kube-controller-manager's serviceaccount
   controller) and the ``kube-root-ca.crt`` ConfigMap with the run's CA (its rootcacertpublisher),
-  kept while the run lasts: a namespace made later gets both, and a deleted one comes back.
+  kept while the run lasts: a namespace made later gets both, a deleted one comes back and an
+  edited bundle is put back.
 """
 
 from __future__ import annotations
@@ -176,7 +177,10 @@ class ControlPlane:
                     "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": namespace},
                 }
             )
-        if self.ca_pem and self._missing("ConfigMap", namespace, ROOT_CA_CONFIG_MAP):
+        if not self.ca_pem:
+            return
+        live = self.store.get("ConfigMap", namespace, ROOT_CA_CONFIG_MAP)
+        if live is None:
             self._create(
                 {
                     "apiVersion": "v1",
@@ -189,6 +193,16 @@ class ControlPlane:
                     "data": {"ca.crt": self.ca_pem},
                 }
             )
+            return
+        data = live.to_json()
+        if data.get("data") != {"ca.crt": self.ca_pem}:
+            # rootcacertpublisher syncNamespace: an edited bundle is put back.
+            data["data"] = {"ca.crt": self.ca_pem}
+            data.pop("binaryData", None)
+            resource = kinds.by_kind("ConfigMap")
+            assert resource is not None
+            with contextlib.suppress(NotFound):
+                self.store.update(writes.decode(resource, data))
 
     def ensure_all_namespaces(self) -> None:
         for ns in self.store.objects("Namespace"):
@@ -201,9 +215,8 @@ class ControlPlane:
         elif obj.kind == "ClusterRole":
             # Its own writes come back here too, and change nothing more.
             self.aggregate()
-        elif event.type == "DELETED" and (
-            (obj.kind == "ServiceAccount" and obj.name == DEFAULT_SERVICE_ACCOUNT)
-            or (obj.kind == "ConfigMap" and obj.name == ROOT_CA_CONFIG_MAP)
+        elif (obj.kind == "ConfigMap" and obj.name == ROOT_CA_CONFIG_MAP) or (
+            event.type == "DELETED" and obj.kind == "ServiceAccount" and obj.name == DEFAULT_SERVICE_ACCOUNT
         ):
             self.ensure_namespace_content(obj.namespace)
 
