@@ -28,6 +28,7 @@ _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
 
 def _truthy(value: str | None) -> bool:
+    # As rest_util.flag reads the same parameter: what is authorized is what is served.
     return value is not None and value.lower() in ("true", "1")
 
 
