@@ -42,6 +42,22 @@ time.sleep(1000)
 """
 
 
+# The official Python client's in-cluster config, as an operator written in Python starts.
+OFFICIAL_CLIENT = r"""
+import json, time
+from kubernetes import client, config
+config.load_incluster_config()
+api = client.CoreV1Api()
+out = {"pods": sorted(p.metadata.name for p in api.list_namespaced_pod("team").items)}
+try:
+    api.list_namespaced_secret("team")
+except client.ApiException as exc:
+    out["secrets"] = [exc.status, json.loads(exc.body)["message"]]
+print("RESULT " + json.dumps(out), flush=True)
+time.sleep(1000)
+"""
+
+
 def manifest(home: Path) -> str:
     return f"""\
 apiVersion: v1
@@ -98,6 +114,17 @@ spec:
   - name: script
     image: hitless:0.1.0
     command: [{sys.executable}, -c, {json.dumps(SCRIPT)}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: team}}
+spec:
+  serviceAccountName: reader
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: client
+    image: hitless:0.1.0
+    command: [{sys.executable}, -c, {json.dumps(OFFICIAL_CLIENT)}]
 """
 
 
@@ -136,7 +163,7 @@ def sections(text: str) -> dict[str, str]:
 
 def test_kubectl_in_a_pod_has_what_its_role_binding_grants(up: Up) -> None:
     got = sections(logs(up, "kubectl", "== done"))
-    assert got["get pods -o name"].splitlines() == ["pod/kubectl", "pod/script", "exit=0"]
+    assert got["get pods -o name"].splitlines() == ["pod/client", "pod/kubectl", "pod/script", "exit=0"]
     assert got["get secrets"] == (
         'Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:team:reader" '
         'cannot list resource "secrets" in API group "" in the namespace "team"\nexit=1'
@@ -221,3 +248,14 @@ def test_kubectl_create_token_and_kubectl_as_the_service_account(up: Up) -> None
     assert 'serviceaccounts "nobody" not found' in missing.stderr
     bad = up.kubectl(*[a if a != token else token[:-3] + "abc" for a in as_sa], "get", "pods", check=False)
     assert "error: You must be logged in to the server (Unauthorized)" in bad.stderr
+
+
+def test_the_official_python_client_with_in_cluster_config(up: Up) -> None:
+    text = logs(up, "client", "RESULT ")
+    result = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
+    assert result["pods"] == ["client", "kubectl", "script"]
+    assert result["secrets"] == [
+        403,
+        'secrets is forbidden: User "system:serviceaccount:team:reader" cannot list resource "secrets" '
+        'in API group "" in the namespace "team"',
+    ]
