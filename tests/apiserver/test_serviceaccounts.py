@@ -571,3 +571,73 @@ async def test_leader_election_s_lease_as_a_service_account(served: Served) -> N
     assert code == 200 and renewed["spec"]["renewTime"] == "2026-01-01T00:00:00.000000Z"
     code, _ = await as_token(served, token, "DELETE", f"{path}/op-lock")
     assert code == 403
+
+
+async def test_delegated_token_and_access_reviews(served: Served) -> None:
+    """What kube-rbac-proxy asks: a component bound to system:auth-delegator checks its clients'
+    tokens (TokenReview) and their access (SubjectAccessReview) through this server."""
+    store = served.store
+    pod = setup_team(store)
+    grant_list_pods(store)
+    create(
+        store,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "proxy", "namespace": "team"}},
+    )
+    proxy = served.server.tokens.request("team", "proxy", [], 3600)
+    client = served.server.tokens.issue(pod, None, 3607)
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": client}}
+    path = "/apis/authentication.k8s.io/v1/tokenreviews"
+    code, err = await as_token(served, proxy, "POST", path, review)
+    assert code == 403
+    create(
+        store,
+        {
+            "apiVersion": RBAC,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "proxy-auth"},
+            "subjects": [{"kind": "ServiceAccount", "name": "proxy", "namespace": "team"}],
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "system:auth-delegator"},
+        },
+    )
+    code, answer = await as_token(served, proxy, "POST", path, review)
+    assert code == 201 and answer["status"]["authenticated"] is True
+    user = answer["status"]["user"]
+    assert user["username"] == "system:serviceaccount:team:reader"
+    assert user["extra"]["authentication.kubernetes.io/pod-name"] == ["app"]
+    assert answer["status"]["audiences"] == ["https://kubernetes.default.svc.cluster.local"]
+    # A token for another audience, or none of ours, is not authenticated.
+    other = {**review, "spec": {"token": client, "audiences": ["vault"]}}
+    code, answer = await as_token(served, proxy, "POST", path, other)
+    assert (
+        answer["status"]["authenticated"] is False
+        and "invalid for the target audiences" in answer["status"]["error"]
+    )
+    vault = served.server.tokens.issue(pod, "vault", 3607)
+    code, answer = await as_token(
+        served, proxy, "POST", path, {**review, "spec": {"token": vault, "audiences": ["vault"]}}
+    )
+    assert answer["status"]["authenticated"] is True and answer["status"]["audiences"] == ["vault"]
+
+    sar = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": "system:serviceaccount:team:reader",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"],
+            "resourceAttributes": {"namespace": "team", "verb": "list", "resource": "pods"},
+        },
+    }
+    code, answer = await as_token(
+        served, proxy, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar
+    )
+    assert code == 201 and answer["status"]["allowed"] is True
+    sar["spec"]["resourceAttributes"]["verb"] = "delete"
+    code, answer = await as_token(
+        served, proxy, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar
+    )
+    assert answer["status"] == {"allowed": False}
+    # The local one answers in its namespace only; the admin may ask it.
+    local = {**sar, "kind": "LocalSubjectAccessReview"}
+    local_path = "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews"
+    code, err, _ = await served.request("POST", local_path, local)
+    assert (code, err["message"]) == (400, "spec.resourceAttributes.namespace must match namespace: default")

@@ -213,6 +213,18 @@ BOOTSTRAP_POLICY: list[Json] = [
         "system:public-info-viewer",
         [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
     ),
+    # For components that check their own clients through this server (kube-rbac-proxy).
+    _cluster_role(
+        "system:auth-delegator",
+        [
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+            {
+                "apiGroups": ["authorization.k8s.io"],
+                "resources": ["subjectaccessreviews"],
+                "verbs": ["create"],
+            },
+        ],
+    ),
     _cluster_binding("cluster-admin", "system:masters"),
     _cluster_binding("system:discovery", "system:authenticated"),
     _cluster_binding("system:basic-user", "system:authenticated"),

@@ -139,6 +139,19 @@ _TABLE: list[Resource] = [
     Resource(
         "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)
     ),
+    # Delegated authentication and authorization (reviews.py).
+    Resource("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, verbs=("create",)),
+    Resource(
+        "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, verbs=("create",)
+    ),
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        True,
+        verbs=("create",),
+    ),
 ]
 _BY_PATH: dict[tuple[str, str, str], Resource] = {}
 _BY_KIND: dict[str, Resource] = {}

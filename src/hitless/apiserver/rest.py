@@ -86,6 +86,8 @@ class Rest:
         self.authorizer = Authorizer(store)
         # The issuer of serviceaccounts/token (ApiServer's; None: not served).
         self.tokens: ServiceAccountTokens | None = None
+        # What a TokenReview asks (ApiServer.authenticate_token; None: nothing authenticates).
+        self.authenticate_token: reviews.TokenAuthenticator | None = None
         # kube-apiserver's --min-request-timeout (default 1800 s): a watch without timeoutSeconds
         # is closed by the server after a random time between this and twice this
         # (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go). Tests set it short to
@@ -358,7 +360,9 @@ class Rest:
             review.setdefault("apiVersion", r.group_version)
             review.setdefault("kind", r.kind)
             try:
-                answer = reviews.answer(self.authorizer, _USER.get(), review)
+                answer = reviews.answer(
+                    self.authorizer, _USER.get(), review, self.authenticate_token, target.namespace or ""
+                )
             except ValueError as exc:
                 raise status.invalid_message(r.group, r.kind, "", f"spec.resourceAttributes: {exc}") from exc
             return json_response(answer, 201)

@@ -7,27 +7,90 @@
   the authorizer knows for the user in a namespace (the privileged group's ``*`` for
   system:masters, else RBAC's RulesFor, its resolution errors as ``evaluationError``);
 - SelfSubjectReview (pkg/registry/authentication/selfsubjectreview/rest.go, `kubectl auth
-  whoami`): the user's name, UID, groups and extra.
+  whoami`): the user's name, UID, groups and extra;
+- and for the delegated checks of a component that serves its own endpoints (kube-rbac-proxy,
+  metrics servers, webhooks; the ``system:auth-delegator`` role): TokenReview
+  (pkg/registry/authentication/tokenreview/storage.go: who a token is, by this server's
+  authenticators, with the audiences it was checked against), SubjectAccessReview and
+  LocalSubjectAccessReview (pkg/registry/authorization/{subjectaccessreview,
+  localsubjectaccessreview}/rest.go: the spec's user, groups and attributes, the local one in its
+  namespace).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from hitless.apiserver import status
 from hitless.apiserver.rbac import Attributes, Authorizer, aggregate
-from hitless.apiserver.serviceaccount import UserInfo
+from hitless.apiserver.serviceaccount import API_AUDIENCES, TokenError, UserInfo
 
 Json = dict[str, Any]
-KINDS = ("SelfSubjectAccessReview", "SelfSubjectRulesReview", "SelfSubjectReview")
+KINDS = (
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "SelfSubjectReview",
+    "TokenReview",
+    "SubjectAccessReview",
+    "LocalSubjectAccessReview",
+)
+# A token authenticator: the user, or TokenError.
+TokenAuthenticator = Callable[[str, list[str]], UserInfo]
 
 
-def answer(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
+def answer(
+    authorizer: Authorizer,
+    user: UserInfo,
+    review: Json,
+    authenticate: TokenAuthenticator | None = None,
+    namespace: str = "",
+) -> Json:
     kind = review.get("kind")
     if kind == "SelfSubjectRulesReview":
         return rules_review(authorizer, user, review)
     if kind == "SelfSubjectReview":
         return self_review(user, review)
+    if kind == "TokenReview":
+        return token_review(authenticate, review)
+    if kind in ("SubjectAccessReview", "LocalSubjectAccessReview"):
+        return subject_access_review(
+            authorizer, review, namespace if kind == "LocalSubjectAccessReview" else None
+        )
     return access_review(authorizer, user, review)
+
+
+def token_review(authenticate: TokenAuthenticator | None, review: Json) -> Json:
+    spec = review.get("spec") or {}
+    audiences = list(spec.get("audiences") or API_AUDIENCES)
+    result: Json = {"authenticated": False}
+    try:
+        if authenticate is None:
+            raise TokenError("no token authenticator")
+        user = authenticate(str(spec.get("token") or ""), audiences)
+    except TokenError as exc:
+        result["error"] = str(exc)
+    else:
+        result = {"authenticated": True, "user": _user_info(user), "audiences": audiences}
+    return _answered(review, result)
+
+
+def subject_access_review(authorizer: Authorizer, review: Json, namespace: str | None) -> Json:
+    """The spec's subject, as is (no group is added to it), asked of the authorizer."""
+    spec = review.get("spec") or {}
+    extra = {k: tuple(v or []) for k, v in (spec.get("extra") or {}).items()}
+    subject = UserInfo(
+        str(spec.get("user") or ""), tuple(spec.get("groups") or []), str(spec.get("uid") or ""), extra
+    )
+    if namespace is not None:
+        resource = spec.get("resourceAttributes")
+        if isinstance(resource, dict):
+            if resource.get("namespace") and resource["namespace"] != namespace:
+                raise status.bad_request(
+                    f"spec.resourceAttributes.namespace must match namespace: {namespace}"
+                )
+            resource["namespace"] = namespace
+    return access_review(authorizer, subject, review)
 
 
 def access_review(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
@@ -59,10 +122,7 @@ def access_review(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
     result: Json = {"allowed": decision.allowed}
     if decision.reason:
         result["reason"] = decision.reason
-    out = dict(review)
-    out.setdefault("metadata", {})
-    out["status"] = result
-    return out
+    return _answered(review, result)
 
 
 def rules_review(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
@@ -89,26 +149,31 @@ def rules_review(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
             )
     if errors:
         error = aggregate(errors)
-    status: Json = {
+    result: Json = {
         "resourceRules": resource_rules,
         "nonResourceRules": non_resource_rules,
         "incomplete": False,
     }
     if error:
-        status["evaluationError"] = error
-    out = dict(review)
-    out.setdefault("metadata", {})
-    out["status"] = status
-    return out
+        result["evaluationError"] = error
+    return _answered(review, result)
 
 
-def self_review(user: UserInfo, review: Json) -> Json:
+def _user_info(user: UserInfo) -> Json:
     info: Json = {"username": user.name, "groups": list(user.groups)}
     if user.uid:
         info["uid"] = user.uid
     if user.extra:
         info["extra"] = {k: list(v) for k, v in user.extra.items()}
+    return info
+
+
+def _answered(review: Json, result: Json) -> Json:
     out = dict(review)
     out.setdefault("metadata", {})
-    out["status"] = {"userInfo": info}
+    out["status"] = result
     return out
+
+
+def self_review(user: UserInfo, review: Json) -> Json:
+    return _answered(review, {"userInfo": _user_info(user)})

@@ -32,7 +32,7 @@ from hitless.apiserver.rbac import Authorizer, forbidden_message
 from hitless.apiserver.requestinfo import request_attributes
 from hitless.apiserver.rest import Rest
 from hitless.apiserver.rest_util import USER, status_response
-from hitless.apiserver.serviceaccount import ADMIN, ServiceAccountTokens, TokenError, UserInfo
+from hitless.apiserver.serviceaccount import ADMIN, API_AUDIENCES, ServiceAccountTokens, TokenError, UserInfo
 from hitless.clock import Clock
 from hitless.store.store import Store
 
@@ -102,15 +102,22 @@ class ApiServer:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
-        if hmac.compare_digest(token.encode(), self.credentials.token.encode()):
-            return ADMIN
         try:
-            return self.tokens.authenticate(token.strip())
+            return self.authenticate_token(token.strip())
         except TokenError as exc:
             # The authentication filter's "Unable to authenticate the request"; the client
             # only learns 401.
             _log.info("Unable to authenticate the request: %s", exc)
             return None
+
+    def authenticate_token(self, token: str, audiences: list[str] | None = None) -> UserInfo:
+        """The bearer-token authenticators: the admin's static token, then service-account tokens."""
+        assert self.credentials is not None
+        if audiences in (None, list(API_AUDIENCES)) and hmac.compare_digest(
+            token.encode(), self.credentials.token.encode()
+        ):
+            return ADMIN
+        return self.tokens.authenticate(token, tuple(audiences or API_AUDIENCES))
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -151,6 +158,7 @@ class ApiServer:
         self.rest.dial = self.dial
         self.rest.authorizer = self.authorizer
         self.rest.tokens = self.tokens
+        self.rest.authenticate_token = self.authenticate_token
         app = web.Application(middlewares=[self._auth], client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.rest.handle)
         # handler_cancellation: a watch or `logs -f` whose client went away ends at once (its

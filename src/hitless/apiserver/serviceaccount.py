@@ -158,8 +158,9 @@ class ServiceAccountTokens:
 
     # --- authentication -------------------------------------------------------------------------
 
-    def authenticate(self, token: str) -> UserInfo:
-        """The user a token stands for; TokenError when it does not authenticate."""
+    def authenticate(self, token: str, audiences: tuple[str, ...] | list[str] = API_AUDIENCES) -> UserInfo:
+        """The user a token stands for, for one of ``audiences`` (the API server's own unless a
+        TokenReview names others); TokenError when it does not authenticate."""
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenError("not a JWT")
@@ -178,13 +179,13 @@ class ServiceAccountTokens:
             signature, self._sign(f"{parts[0]}.{parts[1]}")
         ):
             raise TokenError("invalid signature")
-        audiences = claims.get("aud")
-        if isinstance(audiences, str):
-            audiences = [audiences]
-        if not isinstance(audiences, list) or not set(audiences) & set(API_AUDIENCES):
+        token_audiences = claims.get("aud")
+        if isinstance(token_audiences, str):
+            token_audiences = [token_audiences]
+        if not isinstance(token_audiences, list) or not set(token_audiences) & set(audiences):
             raise TokenError(
-                f"token audiences {json.dumps(audiences)} is invalid for the target audiences "
-                f"{json.dumps(list(API_AUDIENCES))}"
+                f"token audiences {json.dumps(token_audiences)} is invalid for the target audiences "
+                f"{json.dumps(list(audiences))}"
             )
         return self._validate(claims)
 
