@@ -354,18 +354,8 @@ class Rest:
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         r = target.resource
         if r.kind in reviews.KINDS:
-            review = await self._body(request, target)
-            if not isinstance(review, dict):
-                raise status.bad_request(f"the body of the request must be a {r.kind}")
-            review.setdefault("apiVersion", r.group_version)
-            review.setdefault("kind", r.kind)
-            try:
-                answer = reviews.answer(
-                    self.authorizer, _USER.get(), review, self.authenticate_token, target.namespace or ""
-                )
-            except ValueError as exc:
-                raise status.invalid_message(r.group, r.kind, "", f"spec.resourceAttributes: {exc}") from exc
-            return json_response(answer, 201)
+            body = await self._body(request, target)
+            return json_response(reviews.create(self, r, body, _USER.get(), target.namespace or ""), 201)
         data = self._prepare(target, await self._body(request, target))
         self.namespace_exists(r, data)
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):

@@ -20,11 +20,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitless.apiserver import status
 from hitless.apiserver.rbac import Attributes, Authorizer, aggregate
 from hitless.apiserver.serviceaccount import API_AUDIENCES, TokenError, UserInfo
+
+if TYPE_CHECKING:
+    from hitless.apiserver.kinds import Resource
+    from hitless.apiserver.rest import Rest
 
 Json = dict[str, Any]
 KINDS = (
@@ -37,6 +41,18 @@ KINDS = (
 )
 # A token authenticator: the user, or TokenError.
 TokenAuthenticator = Callable[[str, list[str]], UserInfo]
+
+
+def create(rest: Rest, r: Resource, body: Any, user: UserInfo, namespace: str) -> Json:
+    """The review the request's body asks, answered (the REST handler's create)."""
+    if not isinstance(body, dict):
+        raise status.bad_request(f"the body of the request must be a {r.kind}")
+    body.setdefault("apiVersion", r.group_version)
+    body.setdefault("kind", r.kind)
+    try:
+        return answer(rest.authorizer, user, body, rest.authenticate_token, namespace)
+    except ValueError as exc:
+        raise status.invalid_message(r.group, r.kind, "", f"spec.resourceAttributes: {exc}") from exc
 
 
 def answer(
