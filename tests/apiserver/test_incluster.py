@@ -259,3 +259,27 @@ def test_the_official_python_client_with_in_cluster_config(up: Up) -> None:
         'secrets is forbidden: User "system:serviceaccount:team:reader" cannot list resource "secrets" '
         'in API group "" in the namespace "team"',
     ]
+
+
+def test_kubectl_as_the_service_account(up: Up) -> None:
+    """The admin impersonating the ServiceAccount (`--as`) meets exactly its access."""
+    as_reader = ["--as", "system:serviceaccount:team:reader"]
+    assert "pod/kubectl" in up.kubectl(*as_reader, "get", "pods", "-n", "team", "-o", "name").stdout.split()
+    denied = up.kubectl(*as_reader, "get", "secrets", "-n", "team", check=False)
+    assert denied.returncode == 1 and denied.stderr.strip() == (
+        'Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:team:reader" '
+        'cannot list resource "secrets" in API group "" in the namespace "team"'
+    )
+    for verb, resource, expected in (
+        ("list", "pods", "yes"),
+        ("list", "secrets", "no"),
+        ("delete", "pods", "no"),
+    ):
+        can = up.kubectl("auth", "can-i", verb, resource, "-n", "team", *as_reader, check=False)
+        assert can.stdout.strip() == expected, (verb, resource, can.stdout, can.stderr)
+    who = up.kubectl("auth", "whoami", *as_reader, "-o", "json").stdout
+    assert json.loads(who)["status"]["userInfo"]["groups"] == [
+        "system:serviceaccounts",
+        "system:serviceaccounts:team",
+        "system:authenticated",
+    ]

@@ -641,3 +641,34 @@ async def test_delegated_token_and_access_reviews(served: Served) -> None:
     local_path = "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews"
     code, err, _ = await served.request("POST", local_path, local)
     assert (code, err["message"]) == (400, "spec.resourceAttributes.namespace must match namespace: default")
+
+
+async def test_impersonation_takes_the_impersonate_verb(served: Served) -> None:
+    pod = setup_team(served.store)
+    token = served.server.tokens.issue(pod, None, 3607)
+    headers = {"Impersonate-User": "system:serviceaccount:team:default"}
+    connector = aiohttp.TCPConnector(ssl=client_ssl(served.server, with_cert=False))
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def get(extra: dict[str, str]) -> tuple[int, Any]:
+            all_headers = {"Authorization": f"Bearer {token}", **extra}
+            async with session.get(served.url + "/api/v1/namespaces/team/pods", headers=all_headers) as resp:
+                return resp.status, await resp.json()
+
+        code, err = await get(headers)
+        assert (code, err["message"]) == (
+            403,
+            'serviceaccounts "default" is forbidden: User "system:serviceaccount:team:reader" cannot '
+            'impersonate resource "serviceaccounts" in API group "" in the namespace "team"',
+        )
+        code, err = await get({"Impersonate-Group": "system:masters"})
+        assert (
+            code == 400
+            and err["message"] == "requested ['Group=system:masters'] without impersonating a user"
+        )
+    # The admin may impersonate anyone, and then has only their access.
+    code, err, _ = await served.request("GET", "/api/v1/namespaces/team/pods", headers=headers)
+    assert code == 403 and 'User "system:serviceaccount:team:default" cannot list' in err["message"]
+    both = {"Impersonate-User": "someone", "Impersonate-Group": "system:masters"}
+    code, _, _ = await served.request("GET", "/api/v1/namespaces/team/pods", headers=both)
+    assert code == 200

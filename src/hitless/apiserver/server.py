@@ -27,12 +27,14 @@ from hitless.apiserver import certs, status
 from hitless.apiserver.admission import ServiceAccountAdmission
 from hitless.apiserver.certs import Credentials
 from hitless.apiserver.controlplane import ControlPlane
+from hitless.apiserver.impersonation import impersonated
 from hitless.apiserver.proxy import Dial
 from hitless.apiserver.rbac import Authorizer, forbidden_message
 from hitless.apiserver.requestinfo import request_attributes
 from hitless.apiserver.rest import Rest
 from hitless.apiserver.rest_util import USER, status_response
 from hitless.apiserver.serviceaccount import ADMIN, API_AUDIENCES, ServiceAccountTokens, TokenError, UserInfo
+from hitless.apiserver.status import ApiError
 from hitless.clock import Clock
 from hitless.store.store import Store
 
@@ -124,6 +126,10 @@ class ApiServer:
         user = self.authenticate(request)
         if user is None:
             return status_response(status.unauthorized())
+        try:
+            user = impersonated(self.authorizer, user, request.headers) or user
+        except ApiError as err:
+            return status_response(err)
         request[USER] = user
         if not user.privileged:
             attrs = request_attributes(user, request.method, request.path, request.query)
