@@ -283,3 +283,14 @@ def test_kubectl_as_the_service_account(up: Up) -> None:
         "system:serviceaccounts:team",
         "system:authenticated",
     ]
+
+
+def test_kubectl_get_prints_roles_and_bindings_as_upstream(up: Up) -> None:
+    bindings = up.kubectl("get", "rolebindings", "-n", "team", "-o", "wide").stdout.splitlines()
+    assert bindings[0].split() == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
+    name, role, _age, sa = bindings[1].split()
+    assert (name, role, sa) == ("read-pods", "Role/pod-reader", "/reader")
+    roles = up.kubectl("get", "clusterroles", "view", "edit").stdout.splitlines()
+    assert roles[0].split() == ["NAME", "CREATED", "AT"]
+    assert [line.split()[0] for line in roles[1:]] == ["view", "edit"]
+    assert roles[1].split()[1].endswith("Z")
