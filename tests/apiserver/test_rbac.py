@@ -410,3 +410,18 @@ def test_admin_edit_and_view_gather_their_aggregated_roles(store: Store) -> None
         and {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}
         in admin.to_json()["rules"]
     )
+
+
+def test_token_review_errors_only_for_tokens_of_this_issuer(store: Store) -> None:
+    from hitless.apiserver.reviews import token_review
+    from hitless.apiserver.serviceaccount import ServiceAccountTokens
+
+    ControlPlane(store).ensure_all_namespaces()  # the default ServiceAccounts
+    tokens = ServiceAccountTokens(store, FakeClock())
+    review = {"kind": "TokenReview", "spec": {"token": "not-a-jwt"}}
+    assert token_review(tokens.authenticate, review)["status"] == {"authenticated": False}
+    other_key = ServiceAccountTokens(store, FakeClock()).request("default", "default", [], 3600)
+    status = token_review(tokens.authenticate, {"kind": "TokenReview", "spec": {"token": other_key}})[
+        "status"
+    ]
+    assert status == {"authenticated": False, "error": "invalid signature"}

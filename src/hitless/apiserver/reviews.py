@@ -85,7 +85,8 @@ def token_review(authenticate: TokenAuthenticator | None, review: Json) -> Json:
             raise TokenError("no token authenticator")
         user = authenticate(str(spec.get("token") or ""), audiences)
     except TokenError as exc:
-        result["error"] = str(exc)
+        if exc.ours:
+            result["error"] = str(exc)
     else:
         result = {"authenticated": True, "user": _user_info(user), "audiences": audiences}
     return _answered(review, result)

@@ -45,6 +45,12 @@ AUTHENTICATED = "system:authenticated"
 class TokenError(Exception):
     """Why a token does not authenticate (logged; the client only sees 401 Unauthorized)."""
 
+    def __init__(self, message: str, ours: bool = True) -> None:
+        super().__init__(message)
+        # False: not a service-account token of this issuer at all, which jwt.go passes on to
+        # the other authenticators without an error (a TokenReview then says no more than that).
+        self.ours = ours
+
 
 class TokenRequestError(ValueError):
     """Why a token cannot be issued, in the API server's words (``serviceaccounts "x" not found``)."""
@@ -163,18 +169,18 @@ class ServiceAccountTokens:
         TokenReview names others); TokenError when it does not authenticate."""
         parts = token.split(".")
         if len(parts) != 3:
-            raise TokenError("not a JWT")
+            raise TokenError("not a JWT", ours=False)
         try:
             header = json.loads(_unb64(parts[0]))
             claims = json.loads(_unb64(parts[1]))
             signature = _unb64(parts[2])
         except (ValueError, binascii.Error) as exc:
-            raise TokenError("malformed token") from exc
+            raise TokenError("malformed token", ours=False) from exc
         if not isinstance(header, dict) or not isinstance(claims, dict):
-            raise TokenError("malformed token")
+            raise TokenError("malformed token", ours=False)
         if claims.get("iss") != ISSUER:
             # jwt.go: a token of another issuer is not this authenticator's to judge.
-            raise TokenError("token issuer is not the service account issuer")
+            raise TokenError("token issuer is not the service account issuer", ours=False)
         if header.get("alg") != "HS256" or not hmac.compare_digest(
             signature, self._sign(f"{parts[0]}.{parts[1]}")
         ):
