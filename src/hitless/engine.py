@@ -252,7 +252,19 @@ class Engine:
         await asyncio.sleep(0)
 
     def apply(self, objects: Iterable[K8sObject]) -> list[K8sObject]:
-        return [self.store.create(obj) for obj in self.applier.remember(objects)]
+        """Create the manifests' objects. One the control plane already made (with ``--api``: a
+        system namespace, a namespace's ``default`` ServiceAccount) is applied over it, as
+        ``kubectl apply`` would."""
+        out: list[K8sObject] = []
+        for obj in self.applier.remember(objects):
+            if self.store.get(*obj.key) is None:
+                out.append(self.store.create(obj))
+                continue
+            result = self.applier.apply([obj], prune=False)
+            if result.errors:
+                raise ValueError("; ".join(result.errors))
+            out.extend(result.objects)
+        return out
 
     def reapply(self, objects: Iterable[K8sObject]) -> ApplyResult:
         """``kubectl apply --prune`` of the manifests as they are now (store/apply.py)."""

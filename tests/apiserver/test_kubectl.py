@@ -86,10 +86,10 @@ spec:
 class Up:
     """``hitless up --api 0`` in the background, its output drained by threads."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, manifest: str = MANIFEST) -> None:
         self.tmp = tmp
         self.kubeconfig = tmp / "kubeconfig"
-        (tmp / "app.yaml").write_text(MANIFEST)
+        (tmp / "app.yaml").write_text(manifest)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hitless", "up", str(tmp / "app.yaml"), "--api", "0",
              "--kubeconfig", str(self.kubeconfig), "-o", "jsonl"],

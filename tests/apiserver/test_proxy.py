@@ -96,19 +96,24 @@ async def test_the_proxy_forwards_method_path_query_and_body_to_the_pod(served: 
 
 
 async def test_hitless_up_api_hands_the_engines_pod_network_to_the_proxy(tmp_path: Path) -> None:
+    """And its token issuer to the kubelets (their TokenRequest)."""
+
     async def dial(host: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         raise AssertionError("not dialled here")
 
+    host = SimpleNamespace(request_token=None)
     engine = SimpleNamespace(
         store=Store(RealClock()),
         clock=RealClock(),
         options=SimpleNamespace(log_dir=tmp_path / "logs"),
         network=SimpleNamespace(open_connection=dial),
+        kubelets=[SimpleNamespace(volumes=SimpleNamespace(host=host))],
     )
     args = argparse.Namespace(api="0", kubeconfig=str(tmp_path / "kubeconfig"))
     running = await cli.start(args, engine)  # type: ignore[arg-type]
     assert running is not None
     try:
         assert running.server.rest is not None and running.server.rest.dial is dial
+        assert host.request_token == running.server.tokens.issue
     finally:
         await running.stop()

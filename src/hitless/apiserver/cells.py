@@ -272,3 +272,32 @@ def pdb(d: Json, now: datetime) -> Cells:
 
 def default(d: Json, now: datetime) -> Cells:
     return [_meta(d).get("name", ""), _age(_meta(d).get("creationTimestamp"), now)]
+
+
+def role(d: Json, now: datetime) -> Cells:
+    """printRole / printClusterRole: the creation time as RFC 3339, not an age."""
+    return [_meta(d).get("name", ""), _meta(d).get("creationTimestamp", "")]
+
+
+def role_binding(d: Json, now: datetime) -> Cells:
+    """printRoleBinding / printClusterRoleBinding, with rbac SubjectsStrings for -o wide."""
+    ref = d.get("roleRef") or {}
+    subjects = d.get("subjects") or []
+
+    def of(kind: str) -> str:
+        if kind == "ServiceAccount":
+            names = [
+                f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects if s.get("kind") == kind
+            ]
+        else:
+            names = [s.get("name", "") for s in subjects if s.get("kind") == kind]
+        return ", ".join(names)
+
+    return [
+        _meta(d).get("name", ""),
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        _age(_meta(d).get("creationTimestamp"), now),
+        of("User"),
+        of("Group"),
+        of("ServiceAccount"),
+    ]

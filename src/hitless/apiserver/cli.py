@@ -56,6 +56,10 @@ async def start(args: argparse.Namespace, engine: Engine) -> Running | None:
         raise SystemExit(f"hitless: {exc}") from exc
     server = ApiServer(engine.store, engine.clock, engine.options.log_dir, host, port)
     server.dial = engine.network.open_connection  # pods/proxy reaches pods as the node does
+    # The kubelets' token manager asks this server for the pods' service-account tokens
+    # (TokenRequest), which it then authenticates.
+    for kubelet in engine.kubelets:
+        kubelet.volumes.host.request_token = server.tokens.issue
     await server.start()
     server.spawn()
     assert server.credentials is not None

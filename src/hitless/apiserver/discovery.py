@@ -30,6 +30,7 @@ _SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, tuple[str, ..
     "eviction": ("policy", "v1", "Eviction", ("create",)),
     "binding": (None, None, "Binding", ("create",)),
     "proxy": (None, None, "PodProxyOptions", ("create", "delete", "get", "patch", "update")),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
 }
 
 

@@ -68,7 +68,7 @@ _TABLE: list[Resource] = [
     Resource("", "v1", "namespaces", "Namespace", False, None, ("ns",), (), ("status",)),
     Resource("", "v1", "configmaps", "ConfigMap", True, ConfigMap, ("cm",)),
     Resource("", "v1", "secrets", "Secret", True, Secret),
-    Resource("", "v1", "serviceaccounts", "ServiceAccount", True, None, ("sa",)),
+    Resource("", "v1", "serviceaccounts", "ServiceAccount", True, None, ("sa",), (), ("token",)),
     Resource("", "v1", "endpoints", "Endpoints", True, None, ("ep",)),
     Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, None, ("pvc",)),
     Resource("", "v1", "limitranges", "LimitRange", True, None, ("limits",)),
@@ -112,13 +112,44 @@ _TABLE: list[Resource] = [
         ("status",),
     ),
     Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, None, ("pc",)),
-    # Answered, never stored: the run's one user may do everything (`kubectl auth can-i`).
+    # Leader election's lock (client-go's leaderelection LeaseLock): operators in pods take it.
+    Resource("coordination.k8s.io", "v1", "leases", "Lease", True, None),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False, None),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, None),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, None),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True, None),
+    # Answered for the requesting user, never stored (apiserver/reviews.py: `kubectl auth can-i`,
+    # `can-i --list`, `whoami`).
     Resource(
         "authorization.k8s.io",
         "v1",
         "selfsubjectaccessreviews",
         "SelfSubjectAccessReview",
         False,
+        verbs=("create",),
+    ),
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        False,
+        verbs=("create",),
+    ),
+    Resource(
+        "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)
+    ),
+    # Delegated authentication and authorization (reviews.py).
+    Resource("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, verbs=("create",)),
+    Resource(
+        "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, verbs=("create",)
+    ),
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        True,
         verbs=("create",),
     ),
 ]

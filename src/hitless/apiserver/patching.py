@@ -50,6 +50,7 @@ async def patch_object(
         if live is None:
             rest.namespace_exists(r, body)
             obj = rest._decode(request, r, rest.ssa.create(body, manager, r))
+            rest.guard_escalation(obj)
             if dry_run:
                 return json_response(encode.api_json(obj), 201)
             try:

@@ -23,11 +23,13 @@ from hitless.apiserver import (
     deletes,
     discovery,
     encode,
+    escalation,
     kinds,
     openapi,
     patching,
     protobuf,
     proxy,
+    reviews,
     status,
     subresources,
     tables,
@@ -35,8 +37,10 @@ from hitless.apiserver import (
 )
 from hitless.apiserver.encode import Encoder, dumps
 from hitless.apiserver.kinds import Resource
-from hitless.apiserver.rest_util import JSON, flag, json_response, status_response, wants_table
+from hitless.apiserver.rbac import Authorizer
+from hitless.apiserver.rest_util import JSON, USER, flag, json_response, status_response, wants_table
 from hitless.apiserver.selectors import Selector
+from hitless.apiserver.serviceaccount import ADMIN, ServiceAccountTokens, UserInfo
 from hitless.apiserver.ssa import ServerSideApply
 from hitless.apiserver.status import ApiError
 from hitless.apiserver.writes import write_status
@@ -52,6 +56,8 @@ _log = logging.getLogger("hitless.apiserver")
 _WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "apiserver_warnings", default=None
 )
+# Its user (ApiServer's auth middleware; a Rest served without one acts for the admin).
+_USER: contextvars.ContextVar[UserInfo] = contextvars.ContextVar("apiserver_user", default=ADMIN)
 
 
 class Target:
@@ -76,6 +82,12 @@ class Rest:
         self.stopping = asyncio.Event()
         # The pod network's dial, for pods/proxy (ApiServer.dial; None: no pod is reachable).
         self.dial: proxy.Dial | None = None
+        # What answers SelfSubjectAccessReviews (the server's; a bare Rest makes its own).
+        self.authorizer = Authorizer(store)
+        # The issuer of serviceaccounts/token (ApiServer's; None: not served).
+        self.tokens: ServiceAccountTokens | None = None
+        # What a TokenReview asks (ApiServer.authenticate_token; None: nothing authenticates).
+        self.authenticate_token: reviews.TokenAuthenticator | None = None
         # kube-apiserver's --min-request-timeout (default 1800 s): a watch without timeoutSeconds
         # is closed by the server after a random time between this and twice this
         # (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/get.go). Tests set it short to
@@ -87,6 +99,7 @@ class Rest:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         warnings: list[str] = []
         token = _WARNINGS.set(warnings)
+        user_token = _USER.set(request.get(USER) or ADMIN)
         try:
             resp = await self._route(request)
         except ApiError as err:
@@ -101,6 +114,7 @@ class Rest:
             resp = status_response(ApiError(500, "InternalError", f"Internal error occurred: {exc}"))
         finally:
             _WARNINGS.reset(token)
+            _USER.reset(user_token)
         if warnings and not resp.prepared:
             # apiserver/pkg/warning: "299 - <quoted text>", which kubectl prints as "Warning: <text>".
             for text in warnings:
@@ -339,18 +353,16 @@ class Rest:
 
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         r = target.resource
-        if r.kind == "SelfSubjectAccessReview":
-            review = await self._body(request, target)
-            if not isinstance(review, dict):
-                raise status.bad_request("the body of the request must be a SelfSubjectAccessReview")
-            review["status"] = {"allowed": True, "reason": "hitless: the run's one user may do everything"}
-            return json_response(review, 201)
+        if r.kind in reviews.KINDS:
+            body = await self._body(request, target)
+            return json_response(reviews.create(self, r, body, _USER.get(), target.namespace or ""), 201)
         data = self._prepare(target, await self._body(request, target))
         self.namespace_exists(r, data)
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             data["metadata"].pop(key, None)
         self._record_update(request, r, None, data)
         obj = self._decode(request, r, data)
+        self.guard_escalation(obj)
         if request.query.get("dryRun") == "All":
             return json_response(encode.api_json(obj), 201)
         try:
@@ -361,10 +373,16 @@ class Rest:
             raise status.invalid_message(r.group, r.kind, obj.name, str(exc)) from exc
         return json_response(self.encoder.bytes(stored), 201)
 
+    def guard_escalation(self, obj: K8sObject) -> None:
+        """The RBAC kinds' policy-based storage: no grant beyond what the writer holds."""
+        escalation.check(self.authorizer, _USER.get(), obj.kind, obj.to_json())
+
     def _write(
         self, target: Target, live: K8sObject, new: K8sObject, dry_run: bool, subresource: str | None
     ) -> K8sObject:
         r = target.resource
+        if subresource != "status":
+            self.guard_escalation(new)
         wanted = new.metadata.resource_version
         if wanted and wanted != live.metadata.resource_version:
             raise status.conflict(r.group, r.plural, live.name, status.MODIFIED)

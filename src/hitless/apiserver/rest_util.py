@@ -8,6 +8,7 @@ from aiohttp import web
 
 from hitless.apiserver import status
 from hitless.apiserver.encode import dumps
+from hitless.apiserver.serviceaccount import UserInfo
 from hitless.apiserver.status import ApiError
 
 JSON = "application/json"
@@ -41,3 +42,7 @@ def integer(request: web.Request, name: str) -> int | None:
         return int(value)
     except ValueError as exc:
         raise status.bad_request(f'invalid value "{value}" for {name}') from exc
+
+
+# The authenticated user of a request (ApiServer's auth middleware sets it).
+USER = web.RequestKey("user", UserInfo)

@@ -8,9 +8,12 @@ the kind (``Deployment``) for Invalid, as upstream's callers fill it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitless.api.errors import FieldError
+
+if TYPE_CHECKING:
+    from hitless.apiserver.rbac import Attributes
 
 
 class ApiError(Exception):
@@ -143,6 +146,12 @@ def unsupported_media_type(content_type: str, accepted: tuple[str, ...]) -> ApiE
         + ", ".join(accepted),
         details={"causes": [{"reason": "UnexpectedServerResponse", "message": content_type}]},
     )
+
+
+def forbidden(attrs: Attributes, message: str) -> ApiError:
+    """NewForbidden: the request's resource (none for a path) and name as details."""
+    details = _details(attrs.api_group, attrs.resource, attrs.name) if attrs.resource_request else {}
+    return ApiError(403, "Forbidden", message, details)
 
 
 def unauthorized() -> ApiError:

@@ -1,13 +1,14 @@
 """Subresources: ``status``, ``scale`` (autoscaling/v1 Scale of Deployments, ReplicaSets, StatefulSets),
-``log``, ``eviction`` and ``binding``, as kube-apiserver's registries serve them
-(pkg/registry/apps/deployment/storage ScaleREST, pkg/registry/core/pod/storage LogREST,
-EvictionREST, BindingREST); ``proxy`` is apiserver/proxy.py.
+``log``, ``eviction``, ``binding`` and ``serviceaccounts/token``, as kube-apiserver's registries
+serve them (pkg/registry/apps/deployment/storage ScaleREST, pkg/registry/core/pod/storage LogREST,
+EvictionREST, BindingREST, pkg/registry/core/serviceaccount/storage TokenREST); ``proxy`` is
+apiserver/proxy.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from hitless.apiserver.eviction import evict
 from hitless.apiserver.logs import LogOptions, log_path, pick_container
 from hitless.apiserver.logs import stream as stream_log
 from hitless.apiserver.rest_util import flag, integer, json_response
+from hitless.apiserver.serviceaccount import API_AUDIENCES
 from hitless.store.store import AlreadyExists, NotFound
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ async def serve(rest: Rest, request: web.Request, target: Target) -> web.StreamR
         return await proxy.serve(rest, request, target)
     elif sub == "eviction" and method == "POST":
         return await _evict(rest, request, target)
+    elif sub == "token" and method == "POST":
+        return await _token(rest, request, target)
     elif sub == "binding" and method == "POST":
         body = await rest._body(request, target)
         node = ((body or {}).get("target") or {}).get("name", "")
@@ -205,3 +209,67 @@ async def _evict(rest: Rest, request: web.Request, target: Target) -> web.Respon
     return json_response(
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
     )
+
+
+# pkg/apis/authentication/validation: a TokenRequest lives at least 10 minutes, at most 2^32 s.
+MIN_TOKEN_SECONDS, MAX_TOKEN_SECONDS = 600, 1 << 32
+
+
+async def _token(rest: Rest, request: web.Request, target: Target) -> web.Response:
+    """TokenREST.Create (token.go): a token of the ServiceAccount (``kubectl create token``),
+    bound to a pod when the request names one."""
+    if rest.tokens is None:
+        raise status.path_not_found()
+    body = await rest._body(request, target)
+    if not isinstance(body, dict):
+        raise status.bad_request("the body of the request must be a TokenRequest")
+    namespace, name = target.namespace or "default", target.name or ""
+    spec = dict(body.get("spec") or {})
+    expiration = int(spec.get("expirationSeconds") or 3600)
+    spec["expirationSeconds"] = expiration
+    if not MIN_TOKEN_SECONDS <= expiration <= MAX_TOKEN_SECONDS:
+        why = "less than 10 minutes" if expiration < MIN_TOKEN_SECONDS else "larger than 2^32 seconds"
+        raise status.invalid_message(
+            "authentication.k8s.io",
+            "TokenRequest",
+            "",
+            f'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: '
+            f"{expiration}: may not specify a duration {why}",
+        )
+    if rest.store.get("ServiceAccount", namespace, name) is None:
+        raise status.not_found("", "serviceaccounts", name)
+    pod: K8sObject | None = None
+    ref = spec.get("boundObjectRef")
+    if isinstance(ref, dict):
+        if ref.get("kind") != "Pod":
+            raise status.bad_request(
+                f"cannot bind token for serviceaccount {name!r} to object of type {ref.get('kind')}"
+            )
+        pod = rest.store.get("Pod", namespace, str(ref.get("name") or ""))
+        if pod is None:
+            raise status.not_found("", "pods", str(ref.get("name") or ""))
+        if ref.get("uid") and ref["uid"] != pod.metadata.uid:
+            raise status.conflict(
+                "authentication.k8s.io",
+                "TokenRequest",
+                str(ref.get("name")),
+                f"the UID in the bound object reference ({ref['uid']}) does not match the UID in record. "
+                "The object might have been deleted and then recreated",
+            )
+        ref["uid"] = pod.metadata.uid
+    audiences = list(spec.get("audiences") or [])
+    token = rest.tokens.request(namespace, name, audiences, expiration, pod)
+    spec["audiences"] = audiences or list(API_AUDIENCES)
+    now = rest.clock.wall()
+    out = {
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": _rfc3339(now)},
+        "spec": spec,
+        "status": {"token": token, "expirationTimestamp": _rfc3339(now + timedelta(seconds=expiration))},
+    }
+    return json_response(out, 201)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

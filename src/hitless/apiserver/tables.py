@@ -41,6 +41,20 @@ NAME = _col("Name", fmt="name")
 AGE = _col("Age")
 
 
+# roleColumnDefinitions and roleBindingsColumnDefinitions.
+_ROLE = [NAME, _col("Created At", "date", doc=_AGE_DOC)]
+_ROLE_BINDING = [
+    NAME,
+    _col(
+        "Role",
+        doc="RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. "
+        "If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.",
+    ),
+    AGE,
+    _col("Users", priority=1, doc="Users in the roleBinding"),
+    _col("Groups", priority=1, doc="Groups in the roleBinding"),
+    _col("ServiceAccounts", priority=1, doc="ServiceAccounts in the roleBinding"),
+]
 _TEMPLATE = [_col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)]
 COLUMNS: dict[str, list[Json]] = {
     "Pod": [
@@ -126,6 +140,10 @@ COLUMNS: dict[str, list[Json]] = {
     "EndpointSlice": [NAME, _col("AddressType"), _col("Ports"), _col("Endpoints"), AGE],
     "ConfigMap": [NAME, _col("Data", "integer"), AGE],
     "Secret": [NAME, _col("Type"), _col("Data", "integer"), AGE],
+    "Role": _ROLE,
+    "ClusterRole": _ROLE,
+    "RoleBinding": _ROLE_BINDING,
+    "ClusterRoleBinding": _ROLE_BINDING,
 }
 _CELLS: dict[str, Callable[[Json, datetime], Cells]] = {
     "Deployment": cells.deployment,
@@ -140,6 +158,10 @@ _CELLS: dict[str, Callable[[Json, datetime], Cells]] = {
     "EndpointSlice": cells.endpointslice,
     "ConfigMap": cells.configmap,
     "Secret": cells.secret,
+    "Role": cells.role,
+    "ClusterRole": cells.role,
+    "RoleBinding": cells.role_binding,
+    "ClusterRoleBinding": cells.role_binding,
 }
 DEFAULT_COLUMNS = [NAME, AGE]
 

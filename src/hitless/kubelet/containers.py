@@ -22,6 +22,7 @@ from typing import Any
 from hitless.api.defaults import TERMINATION_MESSAGE_PATH_DEFAULT
 from hitless.api.types.config import Secret
 from hitless.api.types.pod import Container, Pod
+from hitless.api.types.service import Service
 from hitless.clock import Clock, wait_for
 from hitless.kubelet.backoff import Backoff
 from hitless.kubelet.env import (
@@ -30,6 +31,7 @@ from hitless.kubelet.env import (
     NodeAllocatable,
     container_environment,
     expand,
+    service_environment,
 )
 from hitless.kubelet.format import container_field_path, format_pod, go_duration
 from hitless.kubelet.hooks import HandlerRunner
@@ -72,6 +74,8 @@ class ContainerSources:
     volumes: VolumeManager | None = None
     # The 1.29 kubelet's envFrom key rule (skipped keys, InvalidEnvironmentVariableNames).
     strict_env_names: bool = False
+    # The kubelet's Service lister, for the Services' environment variables (None: no Services).
+    services: Callable[[], list[Service]] | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,7 @@ class ContainerManager:
                 sources.allocatable if sources else None,
                 sources.strict_env_names if sources else False,
                 ctx.pod_ip,
+                service_environment(pod, sources.services()) if sources and sources.services else None,
             )
             env, kube_env = environment.env, environment.kube_env
             if resolved.rootfs is not None:

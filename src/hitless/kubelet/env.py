@@ -18,6 +18,7 @@ from typing import Protocol
 
 from hitless.api.types.config import ConfigMap, Secret
 from hitless.api.types.pod import Container, EnvVarSource, Pod
+from hitless.api.types.service import Service
 from hitless.api.types.volume import (
     ResourceFieldSelector,
     ValueFromSources,
@@ -135,6 +136,54 @@ def _strict_env_name_ok(name: str) -> bool:
     return bool(_STRICT_ENV_NAME.match(name)) and name not in (".", "..") and not name.startswith("..")
 
 
+# kubelet_pods.go: the Services whose variables every pod gets, whatever enableServiceLinks says.
+MASTER_SERVICES = ("kubernetes",)
+
+
+def service_environment(pod: Pod, services: list[Service]) -> dict[str, str]:
+    """kubelet_pods.go getServiceEnvVarMap and pkg/kubelet/envvars FromServices: for the master
+    Service of ``default`` always, and for the Services of the pod's namespace when
+    ``enableServiceLinks`` (default true), ``NAME_SERVICE_HOST``, ``NAME_SERVICE_PORT`` (the first
+    port), ``NAME_SERVICE_PORT_<PORT NAME>`` and Docker's link variables (``NAME_PORT``,
+    ``NAME_PORT_<port>_<PROTO>`` and its ``_PROTO``, ``_PORT``, ``_ADDR``). A Service without a
+    cluster IP (headless, ExternalName) has none; the pod's namespace wins over ``default``."""
+    links = (pod.spec.model_extra or {}).get("enableServiceLinks")
+    links = True if links is None else bool(links)
+    chosen: dict[str, Service] = {}
+    for service in sorted(services, key=lambda s: (s.namespace, s.name)):
+        ip = service.spec.cluster_ip
+        if not ip or ip == "None":
+            continue
+        if service.namespace == "default" and service.name in MASTER_SERVICES:
+            chosen.setdefault(service.name, service)
+        elif service.namespace == pod.namespace and links:
+            chosen[service.name] = service
+    env: dict[str, str] = {}
+    for name in sorted(chosen):
+        service = chosen[name]
+        ports = service.spec.ports or []
+        if not ports:
+            continue
+        prefix = name.replace("-", "_").upper()
+        ip = service.spec.cluster_ip or ""
+        env[f"{prefix}_SERVICE_HOST"] = ip
+        env[f"{prefix}_SERVICE_PORT"] = str(ports[0].port)
+        for port in ports:
+            if port.name:
+                env[f"{prefix}_SERVICE_PORT_{port.name.replace('-', '_').upper()}"] = str(port.port)
+        for i, port in enumerate(ports):
+            protocol = (port.protocol or "TCP").lower()
+            host_port = f"[{ip}]:{port.port}" if ":" in ip else f"{ip}:{port.port}"
+            if i == 0:
+                env[f"{prefix}_PORT"] = f"{protocol}://{host_port}"
+            port_prefix = f"{prefix}_PORT_{port.port}_{protocol.upper()}"
+            env[port_prefix] = f"{protocol}://{host_port}"
+            env[f"{port_prefix}_PROTO"] = protocol
+            env[f"{port_prefix}_PORT"] = str(port.port)
+            env[f"{port_prefix}_ADDR"] = ip
+    return env
+
+
 def container_environment(
     pod: Pod,
     container: Container,
@@ -144,6 +193,7 @@ def container_environment(
     allocatable: NodeAllocatable | None = None,
     strict_env_names: bool = False,
     pod_ip: str | None = None,
+    service_env: Mapping[str, str] | None = None,
 ) -> ContainerEnvironment:
     """kubelet_pods.go makeEnvironmentVariables.
 
@@ -152,9 +202,11 @@ def container_environment(
     (CreateContainerConfigError) unless the reference is ``optional``, in which case the variable
     is not set at all. Keys are taken as they are: since 1.30 (KEP-4369) the kubelet no longer
     skips envFrom keys that are not C-like names; ``strict_env_names`` restores the 1.29 rule
-    (skipped, reported as InvalidEnvironmentVariableNames).
+    (skipped, reported as InvalidEnvironmentVariableNames). The Services' variables
+    (:func:`service_environment`) are seen by $(VAR) and set unless the container sets the name.
     """
     objects = objects or NoConfigObjects()
+    service_env = dict(service_env or {})
     ns = pod.namespace
     env = base_environment(pod)
     env.update(image_env)
@@ -214,7 +266,8 @@ def container_environment(
 
     for var in container.env or []:
         if var.value:
-            value = expand(var.value, declared)
+            # expansion.MappingFuncFor(tmpEnv, serviceEnv): the container's own names first.
+            value = expand(var.value, {**service_env, **declared})
         elif var.value_from is not None:
             resolved = _value_from(
                 pod, container, var.value_from, host_ip, pod_ip, allocatable, get_config_map, get_secret
@@ -225,8 +278,9 @@ def container_environment(
         else:
             value = ""
         declared[var.name] = value
-    env.update(declared)
-    return ContainerEnvironment(env, declared, skipped)
+    kube_env = {**service_env, **declared}
+    env.update(kube_env)
+    return ContainerEnvironment(env, kube_env, skipped)
 
 
 def _value_from(

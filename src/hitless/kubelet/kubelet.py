@@ -21,6 +21,7 @@ from hitless.api.types.config import Secret
 from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.node import Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo
 from hitless.api.types.pod import Pod, PodStatus, Probe
+from hitless.api.types.service import Service
 from hitless.clock import Clock
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
 from hitless.kubelet.capacity import MAX_PODS
@@ -100,7 +101,12 @@ class Kubelet:
             volume_options,
             random.Random(rng.random()),
         )
-        sources = ContainerSources(self.volumes.host.objects, allocatable, self.volumes)
+        sources = ContainerSources(
+            self.volumes.host.objects,
+            allocatable,
+            self.volumes,
+            services=lambda: [s for s in store.objects("Service") if isinstance(s, Service)],
+        )
         self.containers = ContainerManager(runtime, images, hooks, clock, recorder, sources)
         self.containers.get_secret = lambda namespace, name: store.get_typed(
             Secret, "Secret", namespace, name

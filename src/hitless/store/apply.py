@@ -53,8 +53,17 @@ def resource_name(obj: K8sObject) -> str:
     return f"{kind}.{group}/{obj.name}" if group else f"{kind}/{obj.name}"
 
 
-def merge(live: Any, last: Any, new: Any) -> Any:
+# The strategic-merge keys of the pod lists that others add to after a create (the API server's
+# ServiceAccount admission adds a volume and a mount to every container): an item of the live list
+# that neither the last applied nor the new manifest names is kept, as kubectl's patch keeps it.
+_MERGE_KEYS = {"containers": "name", "initContainers": "name", "volumes": "name", "volumeMounts": "mountPath"}
+
+
+def merge(live: Any, last: Any, new: Any, field: str = "") -> Any:
     """A three-way merge of JSON values: what ``last`` had and ``new`` lacks is removed."""
+    key_name = _MERGE_KEYS.get(field)
+    if key_name is not None and isinstance(new, list) and isinstance(live, list):
+        return _merge_list(live, last if isinstance(last, list) else [], new, key_name)
     if not isinstance(new, dict) or not isinstance(live, dict):
         return new
     last = last if isinstance(last, dict) else {}
@@ -63,7 +72,20 @@ def merge(live: Any, last: Any, new: Any) -> Any:
         if key not in new:
             out.pop(key, None)
     for key, value in new.items():
-        out[key] = merge(live.get(key), last.get(key), value)
+        out[key] = merge(live.get(key), last.get(key), value, key)
+    return out
+
+
+def _merge_list(live: list[Any], last: list[Any], new: list[Any], key: str) -> list[Any]:
+    def keyed(items: list[Any]) -> dict[Any, Any]:
+        return {i.get(key): i for i in items if isinstance(i, dict)}
+
+    live_by, last_by = keyed(live), keyed(last)
+    named = {i.get(key) for i in new if isinstance(i, dict)}
+    out = [
+        merge(live_by.get(i.get(key)), last_by.get(i.get(key)), i) if isinstance(i, dict) else i for i in new
+    ]
+    out += [i for k, i in live_by.items() if k not in named and k not in last_by]
     return out
 
 

@@ -130,6 +130,9 @@ class Store:
         self._listeners: list[Callable[[WatchEvent], None]] = []
         # Cluster IPs and node ports, allocated on create as the API server's Service registry does.
         self.services = ServiceAllocator(seed=seed)
+        # Mutating admission of created objects (the API server's plugins, when one is served:
+        # apiserver/admission.py); each returns the object to create.
+        self.admission: list[Callable[[K8sObject], K8sObject]] = []
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -183,6 +186,9 @@ class Store:
                     break
         if obj.key in self._objects:
             raise AlreadyExists(f'{obj.kind.lower()}s "{meta.name}" already exists')
+        for admit in self.admission:
+            obj = cast(ObjT, admit(obj))
+            meta = obj.metadata
         meta.uid = str(uuid.uuid4())
         meta.creation_timestamp = self._clock.wall()
         if obj.kind in _GENERATION:

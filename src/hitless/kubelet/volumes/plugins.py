@@ -77,6 +77,10 @@ class VolumeHost:
     # persistentVolumeClaim -> the host directory its bound volume lives in (NotReady while unbound).
     claim_path: Callable[[str, str], Path] | None = None
     token_key: bytes = field(default_factory=lambda: os.urandom(32))
+    # The API server's TokenRequest (pod, audience, expirationSeconds) -> token, when one is served
+    # (apiserver/serviceaccount.py; ValueError in its words when it refuses); None: the kubelet
+    # signs a look-alike with token_key, which nothing verifies.
+    request_token: Callable[[Pod, str | None, int], str] | None = None
     # The token manager's cache: (pod uid, audience, expiration) -> (token, issued at).
     tokens: dict[tuple[str, str, int], tuple[str, float]] = field(default_factory=dict)
 
@@ -269,9 +273,9 @@ def _aggregate(errors: list[str]) -> str:
 
 
 def service_account_token(host: VolumeHost, pod: Pod, audience: str | None, expiration: int) -> str:
-    """A token shaped like the API server's bound service-account JWT (TokenRequest), signed with
-    the kubelet's own key: there is no API server to verify it yet, but an app that reads and
-    decodes it finds the claims it would find on a cluster.
+    """The pod's bound service-account token: the API server's (TokenRequest) when the run serves
+    the API, else one shaped like it, signed with the kubelet's own key (an app that decodes it
+    finds the claims it would find on a cluster, but nothing verifies it).
 
     Kept, as pkg/kubelet/token's manager keeps it, until 80 % of its lifetime has passed (or 24 h),
     so that a remount rewrites the file only when the token is renewed."""
@@ -280,7 +284,14 @@ def service_account_token(host: VolumeHost, pod: Pod, audience: str | None, expi
     cached = host.tokens.get(key)
     if cached is not None and now_f - cached[1] < min(expiration * 0.8, 24 * 3600):
         return cached[0]
-    token = _issue_token(host, pod, audience, expiration, int(now_f))
+    if host.request_token is not None:
+        try:
+            token = host.request_token(pod, audience, expiration)
+        except ValueError as exc:
+            # pkg/kubelet/token/token_manager.go GetServiceAccountToken.
+            raise MountError(f"failed to fetch token: {exc}") from exc
+    else:
+        token = _issue_token(host, pod, audience, expiration, int(now_f))
     host.tokens[key] = (token, now_f)
     return token
 
