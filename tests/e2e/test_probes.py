@@ -108,7 +108,9 @@ async def test_b_startup_probe_protects_a_slow_start(cluster: Cluster) -> None:
     assert pod is not None and pod.status.container_statuses[0].restart_count == 0  # type: ignore[index]
     assert not [e for e in cluster.events("slow") if e["reason"] == "Killing"]
     startup_failures = [e for e in cluster.events("slow") if e["message"].startswith("Startup probe failed")]
-    assert startup_failures and startup_failures[0]["count"] >= 8
+    # One Event per message: a loaded machine may add "connection refused" ones before the app
+    # listens, beside the 503s of /startupz. Together they count every failed probe.
+    assert sum(e["count"] for e in startup_failures) >= 8, startup_failures
     assert not [e for e in cluster.events("slow") if e["message"].startswith("Liveness probe failed")]
 
 
