@@ -164,6 +164,33 @@ async def test_established_connection_stays_on_its_endpoint(env: Env) -> None:
     writer.close()
 
 
+async def test_a_connection_queued_before_a_sync_keeps_the_endpoint_it_met(env: Env) -> None:
+    # The kernel completed the handshake while node-2 routed to its local pod; the loop had not
+    # accepted it yet when the sync left node-2 with no local endpoint (DROP). It got through
+    # under the old rules, as with iptables' DNAT at the SYN: it reaches the pod, not a reset
+    # (which verify blamed as "no usable endpoint", capacity, in a Local Service's rollout).
+    svc = env.store.create(service("local", "NodePort", target=BACKEND_PORT, externalTrafficPolicy="Local"))
+    slice_ = env.store.create(
+        endpoint_slice("local", BACKEND_PORT, [endpoint("b", "127.250.0.3", "node-2")], "local-x")
+    )
+    node2 = env.proxies[1]
+    await env.until(lambda: any(s.used for s in env.log.syncs if s.node == "node-2"))
+    loop = asyncio.get_running_loop()
+    with socket.socket() as client:
+        client.settimeout(5)
+        client.connect(("127.0.9.2", node_port(svc)))  # in the queue, not accepted yet
+        client.setblocking(False)
+        elsewhere = slice_.copy_deep()
+        elsewhere.endpoints = [endpoint("a", "127.250.0.2", "node-1")]
+        node2.slices[("default", "local-x")] = elsewhere
+        node2.sync()  # with no await in between: the loop never saw the connection
+        assert node2.frontends[("127.0.9.2", node_port(svc))].mode == "drop"
+        answer = await asyncio.wait_for(loop.sock_recv(client, 64), 5)
+    assert answer.decode().strip() == "127.0.0.1"
+    [record] = [r for r in env.log.records if r.node == "node-2"]
+    assert (record.pod, record.outcome) == ("default/b", "routed")
+
+
 async def test_health_check_node_port(env: Env) -> None:
     svc = env.store.create(service("lb", "LoadBalancer", target=BACKEND_PORT, externalTrafficPolicy="Local"))
     env.store.create(endpoint_slice("lb", BACKEND_PORT, [endpoint("b", "127.250.0.3", "node-2")], "lb-x"))

@@ -216,6 +216,51 @@ def test_a_load_balancer_connection_the_node_took_only_after_the_client_gave_up(
     assert (failure.cause, failure.node) == (a.LOCAL_NO_ENDPOINT, "node-1"), failure.reason
 
 
+def test_a_retransmitted_syn_that_got_through_as_the_client_gave_up_is_still_the_drop() -> None:
+    # examples/broken/daemonset-local-no-surge.yaml on a loaded machine: node-2 dropped from 13.0
+    # (its only pod going) until its new pod was Ready at 16.1. The load balancer's SYN of 13.16,
+    # retransmitted at 14.16 and 16.16, went through to the new pod 50 ms after the client's 3 s
+    # timeout: joined (within the slack), it was blamed on a Ready pod (other, "answered timeout
+    # while Ready"), never on the drop that made the client wait.
+    new = PodLife("default", "web-b", node="node-2", created=14.0, pod=spec())
+    new.started.append((14.2, "web"))
+    new.ready.append([16.1, None])
+    views = [_view(0.0), _view(13.0, mode="drop", local_ready=0), _view(16.1, local_ready=1)]
+    timeline = Timeline({new.key: new}, views={"node-2": views})
+    lb = _hop("load-balancer", "node-2", ("127.0.0.1", 58376), 13.16, upstream=38788)
+    lb.connected_at = 16.21
+    late = _hop("proxy", "node-2", ("127.0.0.1", 38788), 16.21, upstream=58708, pod=new.key)
+    r = RequestResult(seq=0, intended=13.16, keepalive=False, client=lb.client, sent=13.16, done=16.17)
+    r.error = "timeout"
+    context = RunContext(service="default/web", external_traffic_policy="Local")
+    result = attribute([r], [lb, late], timeline, context)
+    [failure] = result.failures
+    assert (failure.cause, failure.node, failure.pod) == (a.LOCAL_NO_ENDPOINT, "node-2", None), failure.reason
+    assert "retransmitted SYN got through 3.05 s later" in failure.reason
+    # A drop the connection got through in time is no cause: the pod's own answer is.
+    r.done, r.error, r.status = 16.5, None, 503
+    [failure] = attribute([r], [lb, late], timeline, context).failures
+    assert failure.cause == a.OTHER and failure.pod == new.key
+
+
+def test_the_node_accepts_before_the_load_balancer_notes_its_connect() -> None:
+    # The load balancer stamps connected_at in a later loop callback than node-2's accept, on a
+    # loaded machine 60 ms later: the node's record is still the next hop (the load balancer had
+    # dialled at its accept), and the fallback to the terminating pod is blamed, not nobody.
+    pod = life(deleted=10, stop=13, exit_at=13.1)
+    timeline = Timeline({pod.key: pod}, views={"node-2": [_view(0.0), _view(10.1, fallback=True)]})
+    lb = _hop("load-balancer", "node-2", ("127.0.0.1", 52000), 13.2, upstream=41999)
+    lb.connected_at = 13.26
+    node = _hop("proxy", "node-2", ("127.0.0.1", 41999), 13.2, pod=pod.key, outcome="upstream-refused")
+    r = RequestResult(seq=0, intended=13.2, keepalive=False, client=lb.client, sent=13.2, done=13.27)
+    r.error = "reset"
+    local = RunContext(service="default/web", external_traffic_policy="Local")
+    result = attribute([r], [lb, node], timeline, local)
+    assert [h.id for h in result.routes[0].hops] == [lb.id, node.id]
+    [failure] = result.failures
+    assert (failure.cause, failure.pod) == (a.LOCAL_NO_ENDPOINT, pod.key), failure.reason
+
+
 def test_findings_name_the_field_and_the_value() -> None:
     pod = life(deleted=10, stop=10, exit_at=10.1, pod=spec(grace=30))
     pod.routed["node-2"] = [[2.0, 11.3]]

@@ -105,7 +105,7 @@ class Listener:
         else:
             # What waits in the queue arrived while routing: those connections were established
             # under the old rules and are served. Then nothing more is accepted.
-            self._accept_ready()
+            self.accept_pending()
             # The queue stays readable while the filler waits in it: stop watching it.
             loop.remove_reader(sock.fileno())
             self.mode = mode
@@ -116,18 +116,27 @@ class Listener:
                 filler.connect((self.ip, self.port))
             self._filler = filler
 
-    def _accept_ready(self) -> None:
+    def accept_pending(self) -> None:
+        """Hand every connection the kernel has established so far to ``on_accept`` now.
+
+        Called before the rules change: those connections got through under the rules in force
+        (iptables' DNAT is decided at the SYN), which the loop had not come round to accepting."""
+        while self._accept_ready():
+            pass
+
+    def _accept_ready(self) -> bool:
+        """Accept a burst; True when the queue may hold more."""
         sock = self._sock
         if sock is None or self.mode != "route":
-            return
+            return False
         for _ in range(64):  # a burst at a time, then let other callbacks run
             try:
                 conn, addr = sock.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             except OSError as exc:
                 log.warning("accept on %s:%s: %s", self.ip, self.port, exc)
-                return
+                return False
             if self._stale_filler is not None and addr[:2] == self._stale_filler:
                 self._stale_filler = None
                 conn.close()
@@ -139,7 +148,8 @@ class Listener:
             except Exception as exc:
                 # A loop callback's bug stops the run, as a task's would (hitless.tasks).
                 report_failure(f"proxy listener {self.ip}:{self.port}", exc)
-                return
+                return False
+        return True
 
     def close(self) -> None:
         if self._sock is not None:

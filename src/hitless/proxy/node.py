@@ -331,6 +331,8 @@ class NodeProxy:
                     address[0], address[1], functools.partial(self._accept, frontend), bind=self._listen
                 )
                 self.frontends[address] = frontend
+            # Connections the kernel established before this sync keep the endpoints they met.
+            frontend.listener.accept_pending()
             frontend.kind, frontend.port_name, frontend.endpoints, frontend.snat = (
                 kind,
                 port_name,

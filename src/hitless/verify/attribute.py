@@ -127,6 +127,12 @@ def join(requests: list[RequestResult], records: Iterable[ConnectionRecord]) -> 
     nodes). So the next hop is looked up by the whole connection: from that address, on the node
     the hop dialled, accepted once the hop had dialled; and a node's record of a load balancer's
     connection is never a request's first hop.
+
+    "Once the hop had dialled" is bounded by the hop's ``accepted_at``: a hop dials in the callback
+    that stamps it, on the same clock, so the node's accept can only come later. Its
+    ``connected_at`` is no bound: it is stamped by a later callback of the loop, which on a loaded
+    machine runs after the node's own accept callback (seen 14 ms after it, so at 50 ms of slack a
+    route ended at the load balancer and a pod's failure was nobody's).
     """
     ordered = sorted(records, key=lambda r: r.accepted_at)
     by_client: dict[Address, list[ConnectionRecord]] = {}
@@ -137,11 +143,10 @@ def join(requests: list[RequestResult], records: Iterable[ConnectionRecord]) -> 
         """The first record of the connection ``hop`` dialled, accepted by ``before``."""
         if hop.upstream is None:
             return None
-        since = (hop.connected_at if hop.connected_at is not None else hop.accepted_at) - SLACK
         for record in by_client.get(hop.upstream, []):
             if record.accepted_at > before:
                 break
-            if record.accepted_at >= since and record.hop == "proxy" and record.node == hop.node:
+            if record.accepted_at >= hop.accepted_at and record.hop == "proxy" and record.node == hop.node:
                 return record
         return None
 
@@ -252,6 +257,9 @@ def classify(
     # 3. No hop took the connection, or the last hop had nowhere to send it.
     if last is None:
         return _unrecorded(request, at, timeline, context, failure)
+    late = _through_a_drop(request, route, timeline, failure)
+    if late is not None:
+        return late
     if last.outcome == "dropped":
         return failure(LOCAL_NO_ENDPOINT, f"{last.node} had no local endpoint and dropped the connection")
     if last.outcome == "refused":
@@ -274,6 +282,12 @@ def classify(
         if view is not None and view.external_mode == "refuse":
             ready = timeline.ready_count(at, context.pods)
             return failure(CAPACITY, f"{last.node} had no usable endpoint ({ready} ready pods)")
+    if last.hop == "load-balancer":
+        return failure(
+            OTHER,
+            f"the load balancer sent the connection to {last.node or 'no node'}, which has no record "
+            f"of taking it while the client waited, and was routing then",
+        )
     if life is None:
         return failure(
             OTHER, f"routed to {last.pod or 'an unknown endpoint'}, which the timeline does not know"
@@ -345,6 +359,30 @@ def classify(
     if context.desired_replicas is not None and ready_now < context.desired_replicas:
         return failure(CAPACITY, f"{ready_now} of {context.desired_replicas} pods were ready")
     return failure(OTHER, f"{name} answered {request.outcome} while Ready")
+
+
+def _through_a_drop(
+    request: RequestResult, route: Route, timeline: Timeline, failure: Callable[[str, str], Failure]
+) -> Failure | None:
+    """A timeout whose load balancer dialled a node that was dropping (Local, no local endpoint),
+    though the connection reached a pod in the end: a retransmitted SYN went through once the
+    node routed again (1 s, 3 s after the first), when the client had waited out its timeout or
+    most of it. The cause is the drop, not the pod the connection reached too late."""
+    lb = route.load_balancer
+    if request.error != "timeout" or lb is None or lb.node is None or route.last is lb:
+        return None
+    view = timeline.view(lb.node, lb.accepted_at)
+    if view is None or view.external_mode != "drop":
+        return None
+    through = lb.connected_at if lb.connected_at is not None else route.hops[-1].accepted_at
+    dropped = failure(
+        LOCAL_NO_ENDPOINT,
+        f"the load balancer sent the connection to {lb.node}, which had no local endpoint and "
+        f"dropped it; a retransmitted SYN got through {through - lb.accepted_at:.2f} s later "
+        f"({through - request.intended:.2f} s after the request was due), once it routed again",
+    )
+    dropped.pod, dropped.phase, dropped.routed_at = None, None, lb.accepted_at
+    return dropped
 
 
 def _unrecorded(
