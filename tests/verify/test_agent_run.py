@@ -16,9 +16,9 @@ from hitless.api.types.pod import Pod
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
-from hitless.verify.attribute import join
 from hitless.verify.cluster import run_cluster
 from hitless.verify.clusterview import EXACT, INFERRED
+from hitless.verify.join import join
 from hitless.verify.options import ClusterTarget, VerifyOptions
 from tests.e2e.conftest import cluster_of
 

@@ -11,9 +11,10 @@ import pytest
 from hitless.api.types.pod import Pod
 from hitless.proxy.records import ConnectionRecord
 from hitless.verify import attribute as a
-from hitless.verify.attribute import RunContext, attribute, join
+from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
 from hitless.verify.generator import RequestResult
+from hitless.verify.join import join
 from hitless.verify.timeline import ContainerExit, NodeView, PodLife, StopSignal, Timeline
 
 _ports = itertools.count(40000)

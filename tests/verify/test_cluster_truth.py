@@ -15,9 +15,9 @@ from hitless.api import load
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
-from hitless.verify.attribute import join
 from hitless.verify.cluster import run_cluster
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED
+from hitless.verify.join import join
 from hitless.verify.options import ClusterTarget, VerifyOptions
 from tests.e2e.conftest import cluster_of
 

@@ -34,7 +34,7 @@ from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import cluster_scenarios
 from hitless.verify.agent import Load, start_load
 from hitless.verify.applog import AppLogs, apply_sigterm, peer_index
-from hitless.verify.attribute import Attribution, Route, RunContext
+from hitless.verify.attribute import Attribution, RunContext
 from hitless.verify.cluster_cleanup import delete_namespace, kubectl
 from hitless.verify.cluster_steps import (
     RUN_LABEL,
@@ -50,6 +50,7 @@ from hitless.verify.cluster_steps import (
 from hitless.verify.clusterrecord import restart_notes
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED, blame, measure_allowance, propagation
 from hitless.verify.findings import findings
+from hitless.verify.join import Route
 from hitless.verify.options import ClusterTarget, VerifyOptions
 from hitless.verify.picking import Picked, pick
 from hitless.verify.report import Report

@@ -8,8 +8,8 @@ import asyncio
 from hitless.api.types.service import Service
 from hitless.engine import Engine
 from hitless.tasks import spawn
-from hitless.verify.attribute import join
 from hitless.verify.generator import LoadGenerator, LoadOptions
+from hitless.verify.join import join
 from hitless.verify.scenarios import ScenarioTimeout, Workload
 from hitless.verify.timeline import Timeline
 
