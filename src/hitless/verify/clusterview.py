@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hitless.verify.applog import CLOCK_SLACK
@@ -32,12 +32,14 @@ from hitless.verify.attribute import (
     Failure,
 )
 from hitless.verify.clusterrecord import ClusterView, EndpointState, Restart
+from hitless.verify.failkind import could_have_met, gone_at
 from hitless.verify.generator import RequestResult
-from hitless.verify.proxyorder import VIEW_SLACK, Routing, fresh_answers, versions
+from hitless.verify.lag import arrivals, propagation
+from hitless.verify.proxyorder import VIEW_SLACK, Routing, dropped, fresh_answers, versions
 from hitless.verify.timeline import READY, TERMINATING, PodLife
 
-# Re-exported: the view lives in verify/clusterrecord.py, the blame here.
-__all__ = ["ClusterView", "EndpointState", "Restart"]
+# Re-exported: the view lives in verify/clusterrecord.py, the lags in verify/lag.py, the blame here.
+__all__ = ["ClusterView", "EndpointState", "Restart", "propagation"]
 
 EXACT = "exact-connection"
 EXACT_APP_LOG = "exact-app-log"
@@ -98,7 +100,7 @@ def _restart_at(life: PodLife, routed_at: float, failed_at: float) -> tuple[floa
 
 
 def _failing(
-    routing: Routing, view: ClusterView, routed_at: float, failed_at: float
+    routing: Routing, view: ClusterView, routed_at: float, r: RequestResult
 ) -> tuple[list[str], list[str]]:
     """(every endpoint the proxy may have routed a connection opened at ``routed_at`` to, those of
     them failing at ``failed_at``).
@@ -109,7 +111,12 @@ def _failing(
     connection has a failing candidate (``measure_allowance`` takes the largest lag needed).
     """
     routable = sorted(routing.routable(routed_at))
-    return routable, [p for p in routable if _is_failing(routing, view, p, failed_at)]
+    return routable, [p for p in routable if _could_fail(routing, view, p, r)]
+
+
+def _could_fail(routing: Routing, view: ClusterView, pod: str, r: RequestResult) -> bool:
+    """``pod`` was failing when ``r`` failed, and the failure's kind does not rule it out."""
+    return _is_failing(routing, view, pod, _failed_at(r)) and could_have_met(view, pod, r)
 
 
 def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str | None:
@@ -145,12 +152,20 @@ def blame(
     """Each failed request's blame. ``single_proxy``: one proxy routes every connection of this
     run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it.
     ``app_peers``: the client addresses the apps logged (applog.peer_index)."""
-    routing = Routing(versions(view), fresh_answers(requests), allowance, single_proxy)
+    routing = _routing(requests, view, allowance, single_proxy)
     out: list[Blame] = []
     for r, earlier in _with_connections(requests):
         if r.failed:
             out.append(_blame_one(r, earlier, view, routing, app_peers or {}))
     return out
+
+
+def _routing(
+    requests: list[RequestResult], view: ClusterView, allowance: float, single_proxy: bool
+) -> Routing:
+    history = versions(view)
+    drops = dropped(requests, history, lambda pod: gone_at(view, pod, float("inf"))) if single_proxy else []
+    return Routing(history, fresh_answers(requests), allowance, single_proxy, drops)
 
 
 def _app_log_pod(r: RequestResult, opened_at: float, peers: Peers) -> str | None:
@@ -178,7 +193,7 @@ def _blame_one(
 ) -> Blame:
     at = r.sent if r.sent is not None else r.intended
     opened_at = _opened_at(r, earlier)
-    routable, failing = _failing(routing, view, opened_at, _failed_at(r))
+    routable, failing = _failing(routing, view, opened_at, r)
     # The failed answer itself may name its pod (a 503 from the app).
     pod = r.pod or _connection_pod(r, earlier)
     evidence = EXACT if pod is not None else UNATTRIBUTED
@@ -249,39 +264,6 @@ def _blame_one(
     return Blame(failure, evidence, (failing or routable) if evidence == UNATTRIBUTED else [])
 
 
-def propagation(requests: list[RequestResult], view: ClusterView) -> dict[str, float]:
-    """Per replaced pod: how long after its endpoint stopped being ready (in this view) a *new*
-    connection still reached it, and it answered (it names itself).
-
-    A new connection goes where a node's proxy routes it at that moment, so this is a lower bound
-    of this cluster's propagation delay, measured rather than assumed: the preStop sleep a pod
-    needs is at least this long. Only pods that kept serving after their endpoint changed give a
-    number (a pod that stops at once answers nothing late).
-    """
-    out: dict[str, float] = {}
-    for r in requests:
-        if r.pod is None or r.reused or r.failed or r.sent is None:
-            continue
-        changed = _stopped_ready(view, r.pod, r.sent)
-        if changed is not None and r.sent > changed:
-            out[r.pod] = max(out.get(r.pod, 0.0), round(r.sent - changed, 3))
-    return dict(sorted(out.items()))
-
-
-def _stopped_ready(view: ClusterView, pod: str, at: float) -> float | None:
-    """When the endpoint of the pod of that name that existed at ``at`` last stopped being ready,
-    if it was replaced (deleted): an earlier pod of a reused name's changes are not its."""
-    life = view.timeline.life(f"{view.namespace}/{pod}", at)
-    if life is None or life.deleted is None:
-        return None
-    born = life.created if life.created is not None else float("-inf")
-    history = [c for c in view.endpoints.get(pod, []) if c.at >= born - VIEW_SLACK]
-    for i, change in enumerate(history[1:], start=1):
-        if history[i - 1].state == "ready" and change.state != "ready":
-            return change.at
-    return None
-
-
 @dataclass(frozen=True)
 class Allowance:
     """The propagation allowance a run's blame used, and where it came from."""
@@ -291,29 +273,52 @@ class Allowance:
     source: str
     # How many observations the measurement took the largest of.
     observations: int = 0
+    # The largest of each kind of observation (measure_allowance), for the report.
+    largest: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seconds": round(self.seconds, 3), "source": self.source, "observations": self.observations}
+        return {
+            "seconds": round(self.seconds, 3),
+            "source": self.source,
+            "observations": self.observations,
+            "largest": {k: round(v, 3) for k, v in self.largest.items()},
+        }
 
 
 def measure_allowance(
     requests: list[RequestResult], view: ClusterView, single_proxy: bool = True
 ) -> Allowance:
-    """The least allowance that explains every failed new connection of this run: for each, the
-    latest slice state (the answers' order allowing) that routes an endpoint failing then, and how
-    long before the send the view had moved past it (``Routing.explain``); and how late a
-    replaced pod still answered a new connection (``propagation``). Each is a lower bound of one
-    change's lag, so their largest is this run's measured lag; with none, the fixed
-    ``PROPAGATION_ALLOWANCE``.
+    """The proxies' lag as this run shows it, from both ends of each step of the rollout:
+
+    - ``failedConnections``: for each failed new connection, the least lag that explains it: the
+      latest slice state (the answers' order allowing) that routes an endpoint that could have
+      failed it (failing then, and of the failure's kind: failkind.py), and how long before the
+      send the view had moved past it (``Routing.explain``). A lower bound of one change's lag,
+      and only as good as the explanation: a failure a later failing pod explains as well
+      (two pods just deleted) measures less than its own lag.
+    - ``lateAnswers``: how late a replaced pod still answered a new connection (lag.propagation),
+      a lower bound of one change's lag.
+    - ``firstAnswers``: how late a new pod first answered a new connection (lag.arrivals): the lag
+      of the sync that made it ready, which in a rollout also removes the old endpoint deleted
+      right after it.
+
+    The largest is this run's measured lag; with none, the fixed ``PROPAGATION_ALLOWANCE``.
     """
-    routing = Routing(versions(view), fresh_answers(requests), 0.0, single_proxy)
-    lags: list[float] = list(propagation(requests, view).values())
+    routing = _routing(requests, view, 0.0, single_proxy)
+    explained: list[float] = []
     for r in requests:
         if not r.failed or r.reused or r.sent is None:
             continue
-        explained = routing.explain(r.sent, functools.partial(_is_failing, routing, view, t=_failed_at(r)))
-        if explained is not None:
-            lags.append(explained[0])
+        found = routing.explain(r.sent, functools.partial(_could_fail, routing, view, r=r))
+        if found is not None:
+            explained.append(found[0])
+    kinds = {
+        "failedConnections": explained,
+        "lateAnswers": list(propagation(requests, view).values()),
+        "firstAnswers": list(arrivals(requests, view).values()),
+    }
+    lags = [lag for values in kinds.values() for lag in values]
     if not lags:
         return Allowance(PROPAGATION_ALLOWANCE, "fixed")
-    return Allowance(max(lags), "measured", len(lags))
+    largest = {kind: max(values) for kind, values in kinds.items() if values}
+    return Allowance(max(lags), "measured", len(lags), largest)

@@ -1,0 +1,65 @@
+"""What a failed new connection's kind says about the endpoint it met, from the watch view.
+
+A refusal or a reset that came at once is a TCP RST: some host that was up answered for the
+endpoint's address. A pod's network is up until the kubelet stops its sandbox, which it does in
+SyncTerminatingPod, before the pod's terminal phase is written and long before the pod object is
+deleted (kubernetes/kubernetes ``pkg/kubelet/kubelet.go`` ``SyncTerminatingPod``: ``killPod``
+kills the containers, then ``StopPodSandbox`` tears the network down; the status manager deletes
+the object only once ``PodResourcesAreReclaimed``). So once the view saw a pod object removed
+after a terminal phase, the pod's address answered nothing more: a connection sent after that
+which a RST ended did not meet that pod. hitless's node does the same (kubelet/syncer.py: the
+sandbox goes before the pod is deleted; a proxy's connection to a gone pod's network times out,
+proxy/forward.py).
+
+A force deletion (``--grace-period=0 --force``) removes the object while the pod still runs: the
+view then saw no terminal phase, and the pod is not taken as gone.
+
+A slow reset is not an answer from the pod (hitless's proxies reset a client whose upstream never
+answered after 3 s, as a load balancer may); nor is a refusal by the network (``connect:`` with
+``EHOSTUNREACH`` and the like: a gone pod's address may earn exactly that).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hitless.verify.generator import RequestResult
+
+if TYPE_CHECKING:
+    from hitless.verify.clusterrecord import ClusterView
+
+# A RST answers a SYN or a request within a round trip; past this it is someone's time-out.
+QUICK_RST = 1.0
+TERMINAL = ("Succeeded", "Failed")
+
+
+def answered_by_rst(r: RequestResult) -> bool:
+    """The failure was a RST sent at once by a host that was up: refused, or reset before any
+    response byte, within ``QUICK_RST`` of the send."""
+    if r.error not in ("refused", "reset") or r.sent is None or r.done is None:
+        return False
+    if r.error == "refused" and r.detail.startswith("connect:"):
+        return False  # the network refused (no route to host): the generator's wording
+    return r.done - r.sent <= QUICK_RST
+
+
+def network_gone(view: ClusterView, pod: str, t: float) -> bool:
+    """The view saw, by ``t``, the pod object of that name that existed up to then removed after
+    its terminal phase: its sandbox (and address) had been torn down before."""
+    gone = gone_at(view, pod, t)
+    return gone is not None and gone <= t
+
+
+def gone_at(view: ClusterView, pod: str, t: float) -> float | None:
+    """When the view saw the pod object of that name that existed at ``t`` removed after its
+    terminal phase (its network torn down before), if it was."""
+    life = view.timeline.life(f"{view.namespace}/{pod}", t)
+    if life is None or life.gone is None or life.pod is None:
+        return None
+    return life.gone if life.pod.status.phase in TERMINAL else None
+
+
+def could_have_met(view: ClusterView, pod: str, r: RequestResult) -> bool:
+    """False when the failure's kind rules ``pod`` out: a quick RST after its network was gone."""
+    sent = r.sent if r.sent is not None else r.intended
+    return not (answered_by_rst(r) and network_gone(view, pod, sent))
