@@ -1,7 +1,8 @@
 """The app's log as cluster-mode evidence, on synthetic lines: the SIGTERM moment and the peers.
 
 hitless's proxies connect from the node's address, so the differential test never sees the
-runner's address in an app's log: ``exact-app-log`` is held to these timelines only."""
+runner's address in an app's log (and a loopback client is never believed: its port may be a
+pod's own probe's): ``exact-app-log`` is held to these timelines only."""
 
 from __future__ import annotations
 
@@ -54,17 +55,29 @@ def test_the_logged_sigterm_replaces_the_estimated_stop_signal() -> None:
 
 
 def test_a_request_the_app_logged_from_this_connection_names_its_pod() -> None:
-    # The app names no pod in its answers; its log shows a request from 127.0.0.1:5005 at 1.52.
-    peers = peer_index({"a": _log((1.52, 'request 127.0.0.1:5005 "GET / HTTP/1.1" 200 2B 0.01s'))})
+    # The app names no pod in its answers; its log shows a request from 10.0.0.9:5005 at 1.52.
+    peers = peer_index({"a": _log((1.52, 'request 10.0.0.9:5005 "GET / HTTP/1.1" 200 2B 0.01s'))})
     requests = [
-        _request(1, 1.5, 5005, status=200),
-        _request(2, 1.6, 5005, error="timeout", reused=True),
+        _request(1, 1.5, 5005, status=200, client=("10.0.0.9", 5005)),
+        _request(2, 1.6, 5005, error="timeout", reused=True, client=("10.0.0.9", 5005)),
     ]
     (b,) = blame(requests, _view(), app_peers=peers)
     assert (b.evidence, b.failure.pod) == (EXACT_APP_LOG, "run/a")
     # A later connection from the same port (opened at 9.0) is not the logged one.
-    later = [_request(3, 9.0, 5005, status=200), _request(4, 9.1, 5005, error="timeout", reused=True)]
+    later = [
+        _request(3, 9.0, 5005, status=200, client=("10.0.0.9", 5005)),
+        _request(4, 9.1, 5005, error="timeout", reused=True, client=("10.0.0.9", 5005)),
+    ]
     assert blame(later, _view(), app_peers=peers)[0].evidence == UNATTRIBUTED
+
+
+def test_a_loopback_peer_in_a_pods_log_is_its_own_traffic_not_the_clients() -> None:
+    # The runner on 127.0.0.1:5006 and, in the pod's own network namespace, a readiness probe
+    # from 127.0.0.1:5006: no Service brings the runner's loopback address into the pod.
+    probe = 'request 127.0.0.1:5006 "GET /readyz HTTP/1.1" 200 2B 0.01s'
+    peers = peer_index({"a": _log((1.52, probe))})
+    requests = [_request(1, 1.5, 5006, status=200), _request(2, 1.6, 5006, error="timeout", reused=True)]
+    assert blame(requests, _view(), app_peers=peers)[0].evidence == UNATTRIBUTED
 
 
 def test_each_instances_sigterm_replaces_the_stop_it_belongs_to() -> None:

@@ -13,7 +13,9 @@ What the peers give (``exact-app-log``): the app saw this very client address, s
 reached that pod. Only where nothing rewrites the client's address on the way: pod to ClusterIP
 with iptables or nftables kube-proxy (no SNAT; hairpin and masquerade-all aside). hitless's own
 proxies connect from the node's address, so against ``hitless up --api`` the app never sees the
-runner's address and this evidence never fires (the differential test cannot exercise it).
+runner's address and this evidence never fires (the differential test cannot exercise it); a
+loopback client address is never matched (clusterview.py): a pod's own probes log loopback peers,
+whose ports the runner's loopback connections may share.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ A pure function of the requests and the recorded view, so it is tested on synthe
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,12 +171,24 @@ def _routing(
 
 def _app_log_pod(r: RequestResult, opened_at: float, peers: Peers) -> str | None:
     """The one pod whose log shows a request from this connection's client address, logged
-    after the connection opened (a later connection may reuse the port) and before it failed."""
-    if r.client is None:
+    after the connection opened (a later connection may reuse the port) and before it failed.
+
+    Not for a client on loopback: no Service carries a loopback source into a pod's network
+    namespace unrewritten, while the pod's own loopback traffic (probes from inside it, sidecars)
+    shows loopback peers whose ports may be this client's too (seen against ``hitless up --api``:
+    a readiness probe from 127.0.0.1 on the runner's port, a wrong exact blame)."""
+    if r.client is None or _loopback(r.client[0]):
         return None
     until = (r.done if r.done is not None else _failed_at(r)) + CLOCK_SLACK
     pods = {pod for t, pod in peers.get(r.client, []) if opened_at - CLOCK_SLACK <= t <= until}
     return pods.pop() if len(pods) == 1 else None
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestResult, list[RequestResult]]]:
