@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hitless.verify.failkind import answered_by_rst
 from hitless.verify.generator import RequestResult
 
 if TYPE_CHECKING:
@@ -111,7 +112,8 @@ def dropped(
         need, run = quiet(max(sizes), len(after)), 0
         for sent, r in after:
             elsewhere = r.pod is not None and r.pod != pod
-            missed = elsewhere or (not r.failed and at is not None and sent > at)
+            after_gone = at is not None and sent > at
+            missed = elsewhere or (after_gone and (not r.failed or answered_by_rst(r)))
             run = run + 1 if missed else 0
             if run >= need:
                 out.append((sent, pod))
