@@ -114,3 +114,24 @@ def test_a_new_pods_first_answer_measures_the_lag_from_the_other_end() -> None:
     allowance = measure_allowance(requests, view)
     assert (allowance.seconds, allowance.source, allowance.observations) == (0.45, "measured", 2)
     assert allowance.to_json()["largest"] == {"firstAnswers": 0.45}
+
+
+def test_a_time_out_while_a_pod_was_refusing_was_anothers() -> None:
+    # After 2.02 b (alive, deleted) refuses new connections: RSTs at 2.1 and 2.3, blamed on it (a's
+    # network was gone: no RST of its). A time-out sent at 2.2, between them, found no listener
+    # that would have answered with a RST: not b, so a (gone: nothing answers there).
+    view = _rollout()
+    requests = [
+        _request(1, 2.1, 8001, error="reset"),
+        _request(2, 2.2, 8002, error="timeout", done=5.2),
+        _request(3, 2.3, 8003, error="reset"),
+    ]
+    blames = blame(requests, view)
+    assert [(b.evidence, b.failure.pod) for b in blames] == [
+        (INFERRED, "run/b"),
+        (INFERRED, "run/a"),
+        (INFERRED, "run/b"),
+    ]
+    # Outside the refusing window the time-out fits both.
+    late = _request(2, 2.4, 8002, error="timeout", done=5.4)
+    assert blame([requests[0], late, requests[2]], view)[1].candidates == ["a", "b"]

@@ -33,7 +33,7 @@ from hitless.verify.attribute import (
     Failure,
 )
 from hitless.verify.clusterrecord import ClusterView, EndpointState, Restart
-from hitless.verify.failkind import could_have_met, gone_at
+from hitless.verify.failkind import Refusals, could_have_met, gone_at, refusals
 from hitless.verify.generator import RequestResult
 from hitless.verify.lag import arrivals, propagation
 from hitless.verify.proxyorder import VIEW_SLACK, Routing, dropped, fresh_answers, versions
@@ -101,7 +101,7 @@ def _restart_at(life: PodLife, routed_at: float, failed_at: float) -> tuple[floa
 
 
 def _failing(
-    routing: Routing, view: ClusterView, routed_at: float, r: RequestResult
+    routing: Routing, view: ClusterView, routed_at: float, r: RequestResult, refused: Refusals | None = None
 ) -> tuple[list[str], list[str]]:
     """(every endpoint the proxy may have routed a connection opened at ``routed_at`` to, those of
     them failing at ``failed_at``).
@@ -112,12 +112,14 @@ def _failing(
     connection has a failing candidate (``measure_allowance`` takes the largest lag needed).
     """
     routable = sorted(routing.routable(routed_at))
-    return routable, [p for p in routable if _could_fail(routing, view, p, r)]
+    return routable, [p for p in routable if _could_fail(routing, view, p, r, refused)]
 
 
-def _could_fail(routing: Routing, view: ClusterView, pod: str, r: RequestResult) -> bool:
+def _could_fail(
+    routing: Routing, view: ClusterView, pod: str, r: RequestResult, refused: Refusals | None = None
+) -> bool:
     """``pod`` was failing when ``r`` failed, and the failure's kind does not rule it out."""
-    return _is_failing(routing, view, pod, _failed_at(r)) and could_have_met(view, pod, r)
+    return _is_failing(routing, view, pod, _failed_at(r)) and could_have_met(view, pod, r, refused)
 
 
 def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str | None:
@@ -154,11 +156,17 @@ def blame(
     run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it.
     ``app_peers``: the client addresses the apps logged (applog.peer_index)."""
     routing = _routing(requests, view, allowance, single_proxy)
-    out: list[Blame] = []
-    for r, earlier in _with_connections(requests):
-        if r.failed:
-            out.append(_blame_one(r, earlier, view, routing, app_peers or {}))
-    return out
+    # Each with the requests before it on its connection (the generator's lists grow as it goes).
+    failed = [(r, list(earlier)) for r, earlier in _with_connections(requests) if r.failed]
+    out = [_blame_one(r, earlier, view, routing, app_peers or {}) for r, earlier in failed]
+    # The RSTs blamed on a pod say when it was refusing: a time-out then was another's (failkind).
+    refused = refusals(
+        (r, b.failure.pod.split("/", 1)[-1] if b.failure.pod and b.evidence != UNATTRIBUTED else None)
+        for (r, _), b in zip(failed, out, strict=True)
+    )
+    if not refused:
+        return out
+    return [_blame_one(r, earlier, view, routing, app_peers or {}, refused) for r, earlier in failed]
 
 
 def _routing(
@@ -202,11 +210,16 @@ def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestRe
 
 
 def _blame_one(
-    r: RequestResult, earlier: list[RequestResult], view: ClusterView, routing: Routing, peers: Peers
+    r: RequestResult,
+    earlier: list[RequestResult],
+    view: ClusterView,
+    routing: Routing,
+    peers: Peers,
+    refused: Refusals | None = None,
 ) -> Blame:
     at = r.sent if r.sent is not None else r.intended
     opened_at = _opened_at(r, earlier)
-    routable, failing = _failing(routing, view, opened_at, r)
+    routable, failing = _failing(routing, view, opened_at, r, refused)
     # The failed answer itself may name its pod (a 503 from the app).
     pod = r.pod or _connection_pod(r, earlier)
     evidence = EXACT if pod is not None else UNATTRIBUTED

@@ -21,6 +21,7 @@ answered after 3 s, as a load balancer may); nor is a refusal by the network (``
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from hitless.verify.generator import RequestResult
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 # A RST answers a SYN or a request within a round trip; past this it is someone's time-out.
 QUICK_RST = 1.0
 TERMINAL = ("Succeeded", "Failed")
+# Per pod: the first and last send of a new connection it refused (``refusals``).
+Refusals = Mapping[str, tuple[float, float]]
 
 
 def answered_by_rst(r: RequestResult) -> bool:
@@ -59,7 +62,37 @@ def gone_at(view: ClusterView, pod: str, t: float) -> float | None:
     return life.gone if life.pod.status.phase in TERMINAL else None
 
 
-def could_have_met(view: ClusterView, pod: str, r: RequestResult) -> bool:
-    """False when the failure's kind rules ``pod`` out: a quick RST after its network was gone."""
+def could_have_met(view: ClusterView, pod: str, r: RequestResult, refused: Refusals | None = None) -> bool:
+    """False when the failure's kind rules ``pod`` out: a quick RST after its network was gone,
+    or any other failure of a new connection sent while the pod was refusing (``refusals``)."""
     sent = r.sent if r.sent is not None else r.intended
-    return not (answered_by_rst(r) and network_gone(view, pod, sent))
+    if answered_by_rst(r):
+        return not network_gone(view, pod, sent)
+    window = (refused or {}).get(pod)
+    if window is None or r.reused:
+        return True
+    first, last = window
+    return not (first <= sent <= last and not _restarted(view, pod, first, last))
+
+
+def refusals(blamed: Iterable[tuple[RequestResult, str | None]]) -> dict[str, tuple[float, float]]:
+    """Per pod: the first and the last send of a new connection that a quick RST ended and the
+    blame put on it.
+
+    Between the two the pod was refusing every new connection: its network was up (it sent the
+    last RST), and a listener once closed stays closed until its container starts again (a
+    restart, which the view shows). So a new connection sent in between that failed otherwise
+    (a timeout: no RST came) did not reach it. Not so for an app that stops accepting but keeps
+    its socket under ``tcp_abort_on_overflow`` (RSTs for the overflow, time-outs for the queue):
+    an inference, as the blames it comes from."""
+    out: dict[str, tuple[float, float]] = {}
+    for r, pod in blamed:
+        if pod is None or r.reused or r.sent is None or not answered_by_rst(r):
+            continue
+        first, last = out.get(pod, (r.sent, r.sent))
+        out[pod] = (min(first, r.sent), max(last, r.sent))
+    return out
+
+
+def _restarted(view: ClusterView, pod: str, first: float, last: float) -> bool:
+    return any(x.pod == pod and first <= x.at <= last for x in view.restarts)
