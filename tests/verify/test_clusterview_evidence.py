@@ -135,3 +135,20 @@ def test_a_time_out_while_a_pod_was_refusing_was_anothers() -> None:
     # Outside the refusing window the time-out fits both.
     late = _request(2, 2.4, 8002, error="timeout", done=5.4)
     assert blame([requests[0], late, requests[2]], view)[1].candidates == ["a", "b"]
+
+
+def test_a_time_out_while_the_runner_itself_was_starved_is_not_inferred() -> None:
+    from tests.verify.test_clusterview import _view
+
+    # Only a fails at 2.1: a time-out then is a's, unless the runner's own loop was starved while
+    # it was out (a request due at 3.0 sent 1.2 s late): it may have read the answer too late.
+    timeout = _request(1, 2.1, 9001, error="timeout", done=5.1)
+    (b,) = blame([timeout], _view())
+    assert (b.evidence, b.failure.pod) == (INFERRED, "run/a")
+    starved = _request(2, 3.0, 9002, status=200, pod="b", sent=4.2, done=4.25)
+    b = blame([timeout, starved], _view())[0]
+    assert (b.evidence, b.candidates) == (UNATTRIBUTED, ["a", "b"])
+    assert "the runner sent requests up to 1.2 s late" in b.failure.reason
+    # A refusal says more than the runner's time: still a's.
+    refused = _request(3, 2.1, 9003, error="refused")
+    assert blame([refused, starved], _view())[0].evidence == INFERRED

@@ -33,7 +33,7 @@ from hitless.verify.attribute import (
     Failure,
 )
 from hitless.verify.clusterrecord import ClusterView, EndpointState, Restart
-from hitless.verify.failkind import Refusals, could_have_met, gone_at, refusals
+from hitless.verify.failkind import Lateness, Refusals, could_have_met, gone_at, refusals
 from hitless.verify.generator import RequestResult
 from hitless.verify.lag import arrivals, propagation
 from hitless.verify.proxyorder import VIEW_SLACK, Routing, dropped, fresh_answers, versions
@@ -156,9 +156,10 @@ def blame(
     run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it.
     ``app_peers``: the client addresses the apps logged (applog.peer_index)."""
     routing = _routing(requests, view, allowance, single_proxy)
+    late = Lateness(requests)
     # Each with the requests before it on its connection (the generator's lists grow as it goes).
     failed = [(r, list(earlier)) for r, earlier in _with_connections(requests) if r.failed]
-    out = [_blame_one(r, earlier, view, routing, app_peers or {}) for r, earlier in failed]
+    out = [_blame_one(r, earlier, view, routing, app_peers or {}, late) for r, earlier in failed]
     # The RSTs blamed on a pod say when it was refusing: a time-out then was another's (failkind).
     refused = refusals(
         (r, b.failure.pod.split("/", 1)[-1] if b.failure.pod and b.evidence != UNATTRIBUTED else None)
@@ -166,7 +167,7 @@ def blame(
     )
     if not refused:
         return out
-    return [_blame_one(r, earlier, view, routing, app_peers or {}, refused) for r, earlier in failed]
+    return [_blame_one(r, earlier, view, routing, app_peers or {}, late, refused) for r, earlier in failed]
 
 
 def _routing(
@@ -215,11 +216,17 @@ def _blame_one(
     view: ClusterView,
     routing: Routing,
     peers: Peers,
+    late: Lateness,
     refused: Refusals | None = None,
 ) -> Blame:
     at = r.sent if r.sent is not None else r.intended
     opened_at = _opened_at(r, earlier)
     routable, failing = _failing(routing, view, opened_at, r, refused)
+    # A time-out while the runner itself was starved may be its own: no pod is inferred for it,
+    # and every routable endpoint stays a candidate (a healthy one too).
+    stalled = late.own_timeout(r)
+    if stalled is not None:
+        failing = []
     # The failed answer itself may name its pod (a 503 from the app).
     pod = r.pod or _connection_pod(r, earlier)
     evidence = EXACT if pod is not None else UNATTRIBUTED
@@ -236,7 +243,13 @@ def _blame_one(
     retryable = r.retryable_keepalive
     restart = life is not None and (life.deleted is None or life.deleted > _failed_at(r))
     cut = _restart_at(life, opened_at, _failed_at(r)) if life is not None and restart else None
-    if pod is None:
+    if pod is None and stalled is not None:
+        cause, reason = (
+            OTHER,
+            f"no attribution: the runner sent requests up to {stalled:.1f} s late while this one was "
+            "out: its time-out may be the runner's own",
+        )
+    elif pod is None:
         cause, reason = (
             OTHER,
             f"no attribution: failing endpoints at send time: {', '.join(failing) or 'none'}",
@@ -331,9 +344,10 @@ def measure_allowance(
     The largest is this run's measured lag; with none, the fixed ``PROPAGATION_ALLOWANCE``.
     """
     routing = _routing(requests, view, 0.0, single_proxy)
+    late = Lateness(requests)
     explained: list[float] = []
     for r in requests:
-        if not r.failed or r.reused or r.sent is None:
+        if not r.failed or r.reused or r.sent is None or late.own_timeout(r) is not None:
             continue
         found = routing.explain(r.sent, functools.partial(_could_fail, routing, view, r=r))
         if found is not None:

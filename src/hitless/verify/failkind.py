@@ -21,6 +21,7 @@ answered after 3 s, as a load balancer may); nor is a refusal by the network (``
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 # A RST answers a SYN or a request within a round trip; past this it is someone's time-out.
 QUICK_RST = 1.0
+# A request due while another was out, sent this much late: the runner itself was starved then,
+# and a time-out may be its own (its loop read the answer too late), not the pod's.
+STALL = 1.0
 TERMINAL = ("Succeeded", "Failed")
 # Per pod: the first and last send of a new connection it refused (``refusals``).
 Refusals = Mapping[str, tuple[float, float]]
@@ -92,6 +96,30 @@ def refusals(blamed: Iterable[tuple[RequestResult, str | None]]) -> dict[str, tu
         first, last = out.get(pod, (r.sent, r.sent))
         out[pod] = (min(first, r.sent), max(last, r.sent))
     return out
+
+
+class Lateness:
+    """How late the runner sent its requests: open-loop load sends each at its due time, so a
+    late send shows the runner's own loop starved (CPU, a pause), when its reading of answers was
+    late too."""
+
+    def __init__(self, requests: list[RequestResult]) -> None:
+        ordered = sorted(requests, key=lambda r: r.intended)
+        self._due = [r.intended for r in ordered]
+        self._late = [(r.sent if r.sent is not None else r.intended) - r.intended for r in ordered]
+
+    def during(self, r: RequestResult) -> float:
+        """The latest send of a request due while ``r`` was out."""
+        end = r.done if r.done is not None else r.intended
+        lo, hi = bisect.bisect_left(self._due, r.intended), bisect.bisect_right(self._due, end)
+        return max(self._late[lo:hi], default=0.0)
+
+    def own_timeout(self, r: RequestResult) -> float | None:
+        """For a time-out while the runner was starved (``STALL``), how late it was."""
+        if r.error != "timeout":
+            return None
+        late = self.during(r)
+        return late if late >= STALL else None
 
 
 def _restarted(view: ClusterView, pod: str, first: float, last: float) -> bool:
