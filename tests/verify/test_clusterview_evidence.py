@@ -102,7 +102,7 @@ def test_a_long_run_of_answers_from_other_pods_shows_the_proxy_dropped_one() -> 
 
 def test_a_new_pods_first_answer_measures_the_lag_from_the_other_end() -> None:
     # c turned ready at 1.0 (in this view) and first answered a new connection at 1.3; d at 2.0
-    # and 2.45. No failure explains a lag here: the allowance is the first answers' largest.
+    # and 2.45. No failure explains a lag here: the first answers' largest is the run's lag.
     view = _rollout()
     requests = [
         *_answers(0.1, ["a", "b"], 4, 7000),
@@ -112,8 +112,8 @@ def test_a_new_pods_first_answer_measures_the_lag_from_the_other_end() -> None:
     ]
     assert arrivals(requests, view) == {"c": 0.3, "d": 0.45}
     allowance = measure_allowance(requests, view)
-    assert (allowance.seconds, allowance.source, allowance.observations) == (0.45, "measured", 2)
-    assert allowance.to_json()["largest"] == {"firstAnswers": 0.45}
+    assert (allowance.seconds, allowance.source, allowance.observations) == (1.0, "measured", 2)
+    assert allowance.to_json()["largest"] == {"firstAnswers": 0.45}  # under the 1 s floor
 
 
 def test_a_time_out_while_a_pod_was_refusing_was_anothers() -> None:
@@ -152,3 +152,15 @@ def test_a_time_out_while_the_runner_itself_was_starved_is_not_inferred() -> Non
     # A refusal says more than the runner's time: still a's.
     refused = _request(3, 2.1, 9003, error="refused")
     assert blame([refused, starved], _view())[0].evidence == INFERRED
+
+
+def test_a_connection_the_runner_sent_late_was_routed_between_its_due_time_and_its_send() -> None:
+    from tests.verify.test_clusterview import _view
+
+    # Due at 1.9, sent at 4.3: the connect, and the proxy's choice, came somewhere in between, when
+    # a (out of the slice at 2.01) may still have been routed, though not 0.1 s before 4.3.
+    late = _request(1, 1.9, 9101, error="refused", sent=4.3, done=4.31)
+    (b,) = blame([late], _view(), allowance=0.1)
+    assert (b.evidence, b.failure.pod) == (INFERRED, "run/a")
+    on_time = _request(1, 4.3, 9101, error="refused")
+    assert blame([on_time], _view(), allowance=0.1)[0].evidence == UNATTRIBUTED

@@ -54,6 +54,11 @@ Peers = Mapping[tuple[str, int], list[tuple[float, str]]]
 # to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. The fallback only: a run
 # measures its own (``measure_allowance``) when its failures or answers show a lag.
 PROPAGATION_ALLOWANCE = 2.0
+# The measured allowance is never below this: kube-proxy syncs at most once per minSyncPeriod
+# (default 1 s, kubernetes/kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go), so a change that
+# arrives just after a sync waits about that long, whether or not this run's evidence caught one.
+# Measured as less, a change's failures were inferred onto the next pod replaced.
+MIN_ALLOWANCE = 1.0
 
 
 @dataclass
@@ -101,17 +106,21 @@ def _restart_at(life: PodLife, routed_at: float, failed_at: float) -> tuple[floa
 
 
 def _failing(
-    routing: Routing, view: ClusterView, routed_at: float, r: RequestResult, refused: Refusals | None = None
+    routing: Routing,
+    view: ClusterView,
+    routed: tuple[float, float],
+    r: RequestResult,
+    refused: Refusals | None = None,
 ) -> tuple[list[str], list[str]]:
-    """(every endpoint the proxy may have routed a connection opened at ``routed_at`` to, those of
-    them failing at ``failed_at``).
+    """(every endpoint the proxy may have routed a connection opened within ``routed`` to, those of
+    them that could have failed ``r``).
 
     Routable: in a slice state the proxy may have used then (proxyorder.py: the answers' order, the
     propagation allowance). An endpoint never ready is routed nowhere (kube-proxy skips it), so a
     new pod that is still starting is no candidate. With the measured allowance every failed new
     connection has a failing candidate (``measure_allowance`` takes the largest lag needed).
     """
-    routable = sorted(routing.routable(routed_at))
+    routable = sorted(routing.routable(routed[1], since=routed[0]))
     return routable, [p for p in routable if _could_fail(routing, view, p, r, refused)]
 
 
@@ -134,15 +143,16 @@ def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str
     return None
 
 
-def _opened_at(r: RequestResult, earlier: list[RequestResult]) -> float:
-    """When this request's connection was opened (and routed): its first request's send time."""
+def _opened(r: RequestResult, earlier: list[RequestResult]) -> tuple[float, float]:
+    """When this request's connection may have been opened (and routed): from its first request's
+    due time to its send (the connect comes between; they differ when the runner was late)."""
     first = r
     if r.reused:
         for other in reversed(earlier):
             first = other
             if not other.reused:
                 break
-    return first.sent if first.sent is not None else first.intended
+    return first.intended, first.sent if first.sent is not None else first.intended
 
 
 def blame(
@@ -220,8 +230,9 @@ def _blame_one(
     refused: Refusals | None = None,
 ) -> Blame:
     at = r.sent if r.sent is not None else r.intended
-    opened_at = _opened_at(r, earlier)
-    routable, failing = _failing(routing, view, opened_at, r, refused)
+    opened = _opened(r, earlier)
+    opened_at = opened[1]
+    routable, failing = _failing(routing, view, opened, r, refused)
     # A time-out while the runner itself was starved may be its own: no pod is inferred for it,
     # and every routable endpoint stays a candidate (a healthy one too).
     stalled = late.own_timeout(r)
@@ -341,7 +352,8 @@ def measure_allowance(
       of the sync that made it ready, which in a rollout also removes the old endpoint deleted
       right after it.
 
-    The largest is this run's measured lag; with none, the fixed ``PROPAGATION_ALLOWANCE``.
+    The largest is this run's measured lag, never less than ``MIN_ALLOWANCE``; with none, the
+    fixed ``PROPAGATION_ALLOWANCE``.
     """
     routing = _routing(requests, view, 0.0, single_proxy)
     late = Lateness(requests)
@@ -361,4 +373,4 @@ def measure_allowance(
     if not lags:
         return Allowance(PROPAGATION_ALLOWANCE, "fixed")
     largest = {kind: max(values) for kind, values in kinds.items() if values}
-    return Allowance(max(lags), "measured", len(lags), largest)
+    return Allowance(max(*lags, MIN_ALLOWANCE), "measured", len(lags), largest)

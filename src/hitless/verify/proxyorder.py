@@ -208,9 +208,12 @@ class Routing:
             return min(by_lag, upper), upper
         return max(lower, by_lag), upper
 
-    def routable(self, t: float) -> set[str]:
-        """Every endpoint the proxy may have routed a new connection at ``t`` to."""
+    def routable(self, t: float, since: float | None = None) -> set[str]:
+        """Every endpoint the proxy may have routed a new connection at ``t`` (or at some moment
+        from ``since`` to ``t``) to."""
         lower, upper = self.bounds(t)
+        if since is not None and since < t:
+            lower = min(lower, self.bounds(since)[0])
         out: set[str] = set()
         for v in self.history[lower : upper + 1]:
             out |= v.routable
