@@ -52,6 +52,14 @@ def test_the_logged_sigterm_replaces_the_estimated_stop_signal() -> None:
     assert life is not None and life.stop_signals[0].at == 13.0
     assert apply_sigterm({"b": _log((13.4, "SIGTERM received (--on-sigterm exit)"))}, view.timeline, NS) == 1
     assert life.stop_signals[0].at == 13.4 and life.phase_at(13.2) == "terminating"
+    assert life.deleted == 10.0
+    # Logged 3 s (the preStop sleep) after a moment before this watch saw the deletion: the watch
+    # was late, and the deletion was by then.
+    view = _view()
+    life = view.timeline.life(f"{NS}/b")
+    assert life is not None
+    apply_sigterm({"b": _log((12.8, "SIGTERM received (--on-sigterm exit)"))}, view.timeline, NS)
+    assert life.stop_signals[0].at == 12.8 and life.deleted is not None and round(life.deleted, 3) == 9.8
 
 
 def test_a_request_the_app_logged_from_this_connection_names_its_pod() -> None:

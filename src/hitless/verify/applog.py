@@ -32,6 +32,7 @@ import aiohttp
 from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient
 from hitless.tasks import cancel_and_wait, spawn
+from hitless.verify.clusterrecord import pre_stop
 from hitless.verify.timeline import PodLife, StopSignal, Timeline
 
 SIGTERM_MARK = "SIGTERM received"
@@ -96,6 +97,10 @@ def apply_sigterm(logs: dict[str, AppLog], timeline: Timeline, namespace: str) -
         if near:
             i = min(near, key=lambda i: abs(life.stop_signals[i].at - sigterm))
             old = life.stop_signals[i]
+            if old is life.termination_stop() and life.deleted is not None:
+                # The deletion came before the kubelet's kill, which came a preStop before the
+                # SIGTERM: a watch that saw it later than that was late (a starved runner).
+                life.deleted = min(life.deleted, sigterm - pre_stop(life.pod, old.container))
             life.stop_signals[i] = StopSignal(sigterm, old.container, old.timeout)
         else:
             life.stop_signals.append(StopSignal(sigterm, "", float(life.grace or 30)))
