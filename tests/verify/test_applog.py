@@ -1,7 +1,8 @@
 """The app's log as cluster-mode evidence, on synthetic lines: the SIGTERM moment and the peers.
 
 hitless's proxies connect from the node's address, so the differential test never sees the
-runner's address in an app's log: ``exact-app-log`` is held to these timelines only."""
+runner's address in an app's log (and a loopback client is never believed: its port may be a
+pod's own probe's): ``exact-app-log`` is held to these timelines only."""
 
 from __future__ import annotations
 
@@ -51,34 +52,58 @@ def test_the_logged_sigterm_replaces_the_estimated_stop_signal() -> None:
     assert life is not None and life.stop_signals[0].at == 13.0
     assert apply_sigterm({"b": _log((13.4, "SIGTERM received (--on-sigterm exit)"))}, view.timeline, NS) == 1
     assert life.stop_signals[0].at == 13.4 and life.phase_at(13.2) == "terminating"
+    assert life.deleted == 10.0
+    # Logged 3 s (the preStop sleep) after a moment before this watch saw the deletion: the watch
+    # was late, and the deletion was by then.
+    view = _view()
+    life = view.timeline.life(f"{NS}/b")
+    assert life is not None
+    apply_sigterm({"b": _log((12.8, "SIGTERM received (--on-sigterm exit)"))}, view.timeline, NS)
+    assert life.stop_signals[0].at == 12.8 and life.deleted is not None and round(life.deleted, 3) == 9.8
 
 
 def test_a_request_the_app_logged_from_this_connection_names_its_pod() -> None:
-    # The app names no pod in its answers; its log shows a request from 127.0.0.1:5005 at 1.52.
-    peers = peer_index({"a": _log((1.52, 'request 127.0.0.1:5005 "GET / HTTP/1.1" 200 2B 0.01s'))})
+    # The app names no pod in its answers; its log shows a request from 10.0.0.9:5005 at 1.52.
+    peers = peer_index({"a": _log((1.52, 'request 10.0.0.9:5005 "GET / HTTP/1.1" 200 2B 0.01s'))})
     requests = [
-        _request(1, 1.5, 5005, status=200),
-        _request(2, 1.6, 5005, error="timeout", reused=True),
+        _request(1, 1.5, 5005, status=200, client=("10.0.0.9", 5005)),
+        _request(2, 1.6, 5005, error="timeout", reused=True, client=("10.0.0.9", 5005)),
     ]
     (b,) = blame(requests, _view(), app_peers=peers)
     assert (b.evidence, b.failure.pod) == (EXACT_APP_LOG, "run/a")
     # A later connection from the same port (opened at 9.0) is not the logged one.
-    later = [_request(3, 9.0, 5005, status=200), _request(4, 9.1, 5005, error="timeout", reused=True)]
+    later = [
+        _request(3, 9.0, 5005, status=200, client=("10.0.0.9", 5005)),
+        _request(4, 9.1, 5005, error="timeout", reused=True, client=("10.0.0.9", 5005)),
+    ]
     assert blame(later, _view(), app_peers=peers)[0].evidence == UNATTRIBUTED
 
 
 def test_only_requests_for_the_loads_path_name_a_pod() -> None:
-    # The kubelet's probe from inside the pod may come from a port the runner also used (another
-    # network namespace, its own ports): a probe's line is not this connection's request.
+    # Another client of the pod (a probe, another pod) may share a runner connection's address
+    # (another network namespace, its own ports): only a line for the load's path is its request.
     log = _log(
-        (1.52, 'request 127.0.0.1:5005 "GET /readyz HTTP/1.1" 200 2B 0.01s'),
-        (1.53, 'request 127.0.0.1:5006 "GET /?q=1 HTTP/1.1" 200 2B 0.01s'),
+        (1.52, 'request 10.0.0.9:5005 "GET /readyz HTTP/1.1" 200 2B 0.01s'),
+        (1.53, 'request 10.0.0.9:5006 "GET /?q=1 HTTP/1.1" 200 2B 0.01s'),
     )
-    assert peer_index({"a": log}, "/") == {("127.0.0.1", 5005): [], ("127.0.0.1", 5006): []}
-    assert peer_index({"a": log}, "/?q=1")[("127.0.0.1", 5006)] == [(1.53, "a")]
-    requests = [_request(1, 1.5, 5005, status=200), _request(2, 1.6, 5005, error="timeout", reused=True)]
+    assert peer_index({"a": log}, "/") == {("10.0.0.9", 5005): [], ("10.0.0.9", 5006): []}
+    assert peer_index({"a": log}, "/?q=1")[("10.0.0.9", 5006)] == [(1.53, "a")]
+    client = ("10.0.0.9", 5005)
+    requests = [
+        _request(1, 1.5, 5005, status=200, client=client),
+        _request(2, 1.6, 5005, error="timeout", reused=True, client=client),
+    ]
     assert blame(requests, _view(), app_peers=peer_index({"a": log}, "/"))[0].evidence == UNATTRIBUTED
     assert blame(requests, _view(), app_peers=peer_index({"a": log}))[0].evidence == EXACT_APP_LOG
+
+
+def test_a_loopback_peer_in_a_pods_log_is_its_own_traffic_not_the_clients() -> None:
+    # The runner on 127.0.0.1:5006 and, in the pod's own network namespace, a readiness probe
+    # from 127.0.0.1:5006: no Service brings the runner's loopback address into the pod.
+    probe = 'request 127.0.0.1:5006 "GET /readyz HTTP/1.1" 200 2B 0.01s'
+    peers = peer_index({"a": _log((1.52, probe))})
+    requests = [_request(1, 1.5, 5006, status=200), _request(2, 1.6, 5006, error="timeout", reused=True)]
+    assert blame(requests, _view(), app_peers=peers)[0].evidence == UNATTRIBUTED
 
 
 def test_each_instances_sigterm_replaces_the_stop_it_belongs_to() -> None:

@@ -67,9 +67,11 @@ async def test_exact_blames_name_the_pod_the_engines_records_name(tmp_path: Path
         f"unattributed {unattributed} (true pod among the candidates: {covered}); "
         f"allowance {run['propagationAllowance']}; app log {run.get('appLog')}"
     )
-    # Issue 20's bar. Measured here (2026-12, eight runs, docs/verify.md "Blame and evidence"):
-    # 93-100 % exact or inferred with the run's measured allowance, 309 of 310 inferred blames
-    # right, the true pod always among an unattributed one's candidates.
+    # Issue 20's bar. Measured here (2026-12, 81 recorded runs, idle and under CPU load,
+    # docs/verify.md "Blame and evidence"): 86-100 % exact or inferred, 75 and 78 % in two of 30
+    # runs under two busy loops (time-outs two old pods could both have met), under it only where
+    # the engine itself stalled; none of 3723 inferred blames wrong; the true pod always among an
+    # unattributed one's candidates.
     assert (exact + inferred) * 10 >= len(outcome.evidence) * 8
     assert right * 10 >= inferred * 8
     assert run["propagationAllowance"]["source"] == "measured"

@@ -135,6 +135,17 @@ def test_a_repeated_killing_and_a_deletions_killing() -> None:
     view.on_event("ADDED", _killing("b", "b", 40.3, message="Stopping container web"), 40.4)
     assert len(view.restarts) == 3
     assert [(round(s.at, 3), s.container) for s in b.stop_signals] == [(42.3, "web")]
+    # Stamped by the kubelet before this watch saw the deletion (a late watch), the deletion's
+    # Killing dates the deletion itself; so does one that came before the deletion was seen.
+    for name, seen, made, arrived in (("c", 60.0, 59.8, 60.1), ("d", 70.2, 70.0, 70.05)):
+        view.on_pod("ADDED", _pod(name, True, pre_stop=2), 55.0)
+        if seen < arrived:
+            view.on_pod("MODIFIED", _pod(name, False, deleted=True, pre_stop=2), seen)
+        view.on_event("ADDED", _killing(name, name, made, message="Stopping container web"), arrived)
+        view.on_pod("MODIFIED", _pod(name, False, deleted=True, pre_stop=2), seen)
+        life = view.timeline.life(f"{NS}/{name}")
+        assert life is not None and life.deleted is not None and round(life.deleted, 3) == made, name
+        assert [round(s.at, 3) for s in life.stop_signals] == [round(made + 2, 3)], name
     # A name stamped far before its arrival (a skewed node clock) is not believed.
     view.on_event("ADDED", _killing("a", "a", 10.0, reason="Unhealthy"), 50.0)
     life = view.timeline.life(f"{NS}/a")

@@ -13,7 +13,9 @@ What the peers give (``exact-app-log``): the app saw this very client address, s
 reached that pod. Only where nothing rewrites the client's address on the way: pod to ClusterIP
 with iptables or nftables kube-proxy (no SNAT; hairpin and masquerade-all aside). hitless's own
 proxies connect from the node's address, so against ``hitless up --api`` the app never sees the
-runner's address and this evidence never fires (the differential test cannot exercise it).
+runner's address and this evidence never fires (the differential test cannot exercise it); a
+loopback client address is never matched (clusterview.py): a pod's own probes log loopback peers,
+whose ports the runner's loopback connections may share.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import aiohttp
 from hitless.clock import Clock
 from hitless.kube.client import ApiError, KubeClient
 from hitless.tasks import cancel_and_wait, spawn
+from hitless.verify.clusterrecord import pre_stop
 from hitless.verify.timeline import PodLife, StopSignal, Timeline
 
 SIGTERM_MARK = "SIGTERM received"
@@ -94,6 +97,10 @@ def apply_sigterm(logs: dict[str, AppLog], timeline: Timeline, namespace: str) -
         if near:
             i = min(near, key=lambda i: abs(life.stop_signals[i].at - sigterm))
             old = life.stop_signals[i]
+            if old is life.termination_stop() and life.deleted is not None:
+                # The deletion came before the kubelet's kill, which came a preStop before the
+                # SIGTERM: a watch that saw it later than that was late (a starved runner).
+                life.deleted = min(life.deleted, sigterm - pre_stop(life.pod, old.container))
             life.stop_signals[i] = StopSignal(sigterm, old.container, old.timeout)
         else:
             life.stop_signals.append(StopSignal(sigterm, "", float(life.grace or 30)))

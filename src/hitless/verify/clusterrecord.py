@@ -106,11 +106,15 @@ class ClusterView:
         with contextlib.suppress(ValueError):
             life.pod = Pod.model_validate(obj)
         if meta.get("deletionTimestamp") and life.deleted is None:
-            life.deleted = at
+            # The kubelet's Killing of the deletion may have come first (this watch late): the
+            # deletion was before it.
+            life.deleted = min([at, *(t for t, why, said in life.events if _deletion_kill(why, said))])
             life.grace = meta.get("deletionGracePeriodSeconds")
             # No API object carries the stop signal's moment: it is estimated as the deletion
             # plus the preStop sleep (exact for the sleep action), as clusters.md §4.3 says.
-            life.stop_signals.append(StopSignal(at + pre_stop(life.pod), "", float(life.grace or 30)))
+            life.stop_signals.append(
+                StopSignal(life.deleted + pre_stop(life.pod), "", float(life.grace or 30))
+            )
         ready = any(
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in obj.get("status", {}).get("conditions") or []
@@ -195,15 +199,22 @@ class ClusterView:
             return
         path = involved.get("fieldPath") or ""
         container = path[len("spec.containers{") : -1] if path.startswith("spec.containers{") else ""
-        if (life.deleted is not None and life.deleted <= at) or message.startswith("Stopping container"):
+        if (life.deleted is not None and life.deleted <= at) or _deletion_kill(reason, message):
             # The kubelet stopping the pod as a whole (a deletion: "Stopping container NAME"). It
             # acts after its own watch heard of the deletion: its Killing dates the stop signal
-            # better than the deletion seen here does (never earlier than that estimate).
+            # better than the deletion seen here does, and when stamped by the kubelet (its name
+            # or series) and earlier than this watch saw the deletion, it dates the deletion too
+            # (this watch was late: a starved runner).
             stop = life.termination_stop()
             if stop is not None and not stop.container:
+                assert life.deleted is not None
                 index = life.stop_signals.index(stop)
-                later = max(stop.at, at + pre_stop(life.pod, container))
-                life.stop_signals[index] = StopSignal(later, container, stop.timeout)
+                kill = at + pre_stop(life.pod, container)
+                if how != "event-arrival" and at < life.deleted:
+                    life.deleted = at
+                else:
+                    kill = max(stop.at, kill)
+                life.stop_signals[index] = StopSignal(kill, container, stop.timeout)
             return
         # The exit may have been seen first (this Event's watch lagging): taken for a crash then,
         # it was this kill's.
@@ -281,6 +292,11 @@ class ClusterView:
                 break
             state, since = change.state, change.at
         return state, since
+
+
+def _deletion_kill(reason: str, message: str) -> bool:
+    """The kubelet's Killing of a pod being deleted (killPodWithSyncResult's message)."""
+    return reason == "Killing" and message.startswith("Stopping container")
 
 
 def pre_stop(pod: Pod | None, container: str = "") -> float:

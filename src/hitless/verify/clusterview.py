@@ -18,8 +18,9 @@ A pure function of the requests and the recorded view, so it is tested on synthe
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hitless.verify.applog import CLOCK_SLACK
@@ -32,12 +33,14 @@ from hitless.verify.attribute import (
     Failure,
 )
 from hitless.verify.clusterrecord import ClusterView, EndpointState, Restart
+from hitless.verify.failkind import Lateness, Refusals, could_have_met, gone_at, refusals
 from hitless.verify.generator import RequestResult
-from hitless.verify.proxyorder import VIEW_SLACK, Routing, fresh_answers, versions
+from hitless.verify.lag import arrivals, propagation
+from hitless.verify.proxyorder import VIEW_SLACK, Routing, dropped, fresh_answers, versions
 from hitless.verify.timeline import READY, TERMINATING, PodLife
 
-# Re-exported: the view lives in verify/clusterrecord.py, the blame here.
-__all__ = ["ClusterView", "EndpointState", "Restart"]
+# Re-exported: the view lives in verify/clusterrecord.py, the lags in verify/lag.py, the blame here.
+__all__ = ["ClusterView", "EndpointState", "Restart", "propagation"]
 
 EXACT = "exact-connection"
 EXACT_APP_LOG = "exact-app-log"
@@ -51,6 +54,11 @@ Peers = Mapping[tuple[str, int], list[tuple[float, str]]]
 # to it: kube-proxy's minSyncPeriod (1 s) plus its own watch latency. The fallback only: a run
 # measures its own (``measure_allowance``) when its failures or answers show a lag.
 PROPAGATION_ALLOWANCE = 2.0
+# The measured allowance is never below this: kube-proxy syncs at most once per minSyncPeriod
+# (default 1 s, kubernetes/kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go), so a change that
+# arrives just after a sync waits about that long, whether or not this run's evidence caught one.
+# Measured as less, a change's failures were inferred onto the next pod replaced.
+MIN_ALLOWANCE = 1.0
 
 
 @dataclass
@@ -98,18 +106,29 @@ def _restart_at(life: PodLife, routed_at: float, failed_at: float) -> tuple[floa
 
 
 def _failing(
-    routing: Routing, view: ClusterView, routed_at: float, failed_at: float
+    routing: Routing,
+    view: ClusterView,
+    routed: tuple[float, float],
+    r: RequestResult,
+    refused: Refusals | None = None,
 ) -> tuple[list[str], list[str]]:
-    """(every endpoint the proxy may have routed a connection opened at ``routed_at`` to, those of
-    them failing at ``failed_at``).
+    """(every endpoint the proxy may have routed a connection opened within ``routed`` to, those of
+    them that could have failed ``r``).
 
     Routable: in a slice state the proxy may have used then (proxyorder.py: the answers' order, the
     propagation allowance). An endpoint never ready is routed nowhere (kube-proxy skips it), so a
     new pod that is still starting is no candidate. With the measured allowance every failed new
     connection has a failing candidate (``measure_allowance`` takes the largest lag needed).
     """
-    routable = sorted(routing.routable(routed_at))
-    return routable, [p for p in routable if _is_failing(routing, view, p, failed_at)]
+    routable = sorted(routing.routable(routed[1], since=routed[0]))
+    return routable, [p for p in routable if _could_fail(routing, view, p, r, refused)]
+
+
+def _could_fail(
+    routing: Routing, view: ClusterView, pod: str, r: RequestResult, refused: Refusals | None = None
+) -> bool:
+    """``pod`` was failing when ``r`` failed, and the failure's kind does not rule it out."""
+    return _is_failing(routing, view, pod, _failed_at(r)) and could_have_met(view, pod, r, refused)
 
 
 def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str | None:
@@ -124,15 +143,16 @@ def _connection_pod(request: RequestResult, earlier: list[RequestResult]) -> str
     return None
 
 
-def _opened_at(r: RequestResult, earlier: list[RequestResult]) -> float:
-    """When this request's connection was opened (and routed): its first request's send time."""
+def _opened(r: RequestResult, earlier: list[RequestResult]) -> tuple[float, float]:
+    """When this request's connection may have been opened (and routed): from its first request's
+    due time to its send (the connect comes between; they differ when the runner was late)."""
     first = r
     if r.reused:
         for other in reversed(earlier):
             first = other
             if not other.reused:
                 break
-    return first.sent if first.sent is not None else first.intended
+    return first.intended, first.sent if first.sent is not None else first.intended
 
 
 def blame(
@@ -145,22 +165,49 @@ def blame(
     """Each failed request's blame. ``single_proxy``: one proxy routes every connection of this
     run (the target is a ClusterIP or one node's NodePort), so the answers' order bounds it.
     ``app_peers``: the client addresses the apps logged (applog.peer_index)."""
-    routing = Routing(versions(view), fresh_answers(requests), allowance, single_proxy)
-    out: list[Blame] = []
-    for r, earlier in _with_connections(requests):
-        if r.failed:
-            out.append(_blame_one(r, earlier, view, routing, app_peers or {}))
-    return out
+    routing = _routing(requests, view, allowance, single_proxy)
+    late = Lateness(requests)
+    # Each with the requests before it on its connection (the generator's lists grow as it goes).
+    failed = [(r, list(earlier)) for r, earlier in _with_connections(requests) if r.failed]
+    out = [_blame_one(r, earlier, view, routing, app_peers or {}, late) for r, earlier in failed]
+    # The RSTs blamed on a pod say when it was refusing: a time-out then was another's (failkind).
+    refused = refusals(
+        (r, b.failure.pod.split("/", 1)[-1] if b.failure.pod and b.evidence != UNATTRIBUTED else None)
+        for (r, _), b in zip(failed, out, strict=True)
+    )
+    if not refused:
+        return out
+    return [_blame_one(r, earlier, view, routing, app_peers or {}, late, refused) for r, earlier in failed]
+
+
+def _routing(
+    requests: list[RequestResult], view: ClusterView, allowance: float, single_proxy: bool
+) -> Routing:
+    history = versions(view)
+    drops = dropped(requests, history, lambda pod: gone_at(view, pod, float("inf"))) if single_proxy else []
+    return Routing(history, fresh_answers(requests), allowance, single_proxy, drops)
 
 
 def _app_log_pod(r: RequestResult, opened_at: float, peers: Peers) -> str | None:
     """The one pod whose log shows a request from this connection's client address, logged
-    after the connection opened (a later connection may reuse the port) and before it failed."""
-    if r.client is None:
+    after the connection opened (a later connection may reuse the port) and before it failed.
+
+    Not for a client on loopback: no Service carries a loopback source into a pod's network
+    namespace unrewritten, while the pod's own loopback traffic (probes from inside it, sidecars)
+    shows loopback peers whose ports may be this client's too (seen against ``hitless up --api``:
+    a readiness probe from 127.0.0.1 on the runner's port, a wrong exact blame)."""
+    if r.client is None or _loopback(r.client[0]):
         return None
     until = (r.done if r.done is not None else _failed_at(r)) + CLOCK_SLACK
     pods = {pod for t, pod in peers.get(r.client, []) if opened_at - CLOCK_SLACK <= t <= until}
     return pods.pop() if len(pods) == 1 else None
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestResult, list[RequestResult]]]:
@@ -174,11 +221,23 @@ def _with_connections(requests: list[RequestResult]) -> Iterator[tuple[RequestRe
 
 
 def _blame_one(
-    r: RequestResult, earlier: list[RequestResult], view: ClusterView, routing: Routing, peers: Peers
+    r: RequestResult,
+    earlier: list[RequestResult],
+    view: ClusterView,
+    routing: Routing,
+    peers: Peers,
+    late: Lateness,
+    refused: Refusals | None = None,
 ) -> Blame:
     at = r.sent if r.sent is not None else r.intended
-    opened_at = _opened_at(r, earlier)
-    routable, failing = _failing(routing, view, opened_at, _failed_at(r))
+    opened = _opened(r, earlier)
+    opened_at = opened[1]
+    routable, failing = _failing(routing, view, opened, r, refused)
+    # A time-out while the runner itself was starved may be its own: no pod is inferred for it,
+    # and every routable endpoint stays a candidate (a healthy one too).
+    stalled = late.own_timeout(r)
+    if stalled is not None:
+        failing = []
     # The failed answer itself may name its pod (a 503 from the app).
     pod = r.pod or _connection_pod(r, earlier)
     evidence = EXACT if pod is not None else UNATTRIBUTED
@@ -195,7 +254,13 @@ def _blame_one(
     retryable = r.retryable_keepalive
     restart = life is not None and (life.deleted is None or life.deleted > _failed_at(r))
     cut = _restart_at(life, opened_at, _failed_at(r)) if life is not None and restart else None
-    if pod is None:
+    if pod is None and stalled is not None:
+        cause, reason = (
+            OTHER,
+            f"no attribution: the runner sent requests up to {stalled:.1f} s late while this one was "
+            "out: its time-out may be the runner's own",
+        )
+    elif pod is None:
         cause, reason = (
             OTHER,
             f"no attribution: failing endpoints at send time: {', '.join(failing) or 'none'}",
@@ -249,39 +314,6 @@ def _blame_one(
     return Blame(failure, evidence, (failing or routable) if evidence == UNATTRIBUTED else [])
 
 
-def propagation(requests: list[RequestResult], view: ClusterView) -> dict[str, float]:
-    """Per replaced pod: how long after its endpoint stopped being ready (in this view) a *new*
-    connection still reached it, and it answered (it names itself).
-
-    A new connection goes where a node's proxy routes it at that moment, so this is a lower bound
-    of this cluster's propagation delay, measured rather than assumed: the preStop sleep a pod
-    needs is at least this long. Only pods that kept serving after their endpoint changed give a
-    number (a pod that stops at once answers nothing late).
-    """
-    out: dict[str, float] = {}
-    for r in requests:
-        if r.pod is None or r.reused or r.failed or r.sent is None:
-            continue
-        changed = _stopped_ready(view, r.pod, r.sent)
-        if changed is not None and r.sent > changed:
-            out[r.pod] = max(out.get(r.pod, 0.0), round(r.sent - changed, 3))
-    return dict(sorted(out.items()))
-
-
-def _stopped_ready(view: ClusterView, pod: str, at: float) -> float | None:
-    """When the endpoint of the pod of that name that existed at ``at`` last stopped being ready,
-    if it was replaced (deleted): an earlier pod of a reused name's changes are not its."""
-    life = view.timeline.life(f"{view.namespace}/{pod}", at)
-    if life is None or life.deleted is None:
-        return None
-    born = life.created if life.created is not None else float("-inf")
-    history = [c for c in view.endpoints.get(pod, []) if c.at >= born - VIEW_SLACK]
-    for i, change in enumerate(history[1:], start=1):
-        if history[i - 1].state == "ready" and change.state != "ready":
-            return change.at
-    return None
-
-
 @dataclass(frozen=True)
 class Allowance:
     """The propagation allowance a run's blame used, and where it came from."""
@@ -291,29 +323,54 @@ class Allowance:
     source: str
     # How many observations the measurement took the largest of.
     observations: int = 0
+    # The largest of each kind of observation (measure_allowance), for the report.
+    largest: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seconds": round(self.seconds, 3), "source": self.source, "observations": self.observations}
+        return {
+            "seconds": round(self.seconds, 3),
+            "source": self.source,
+            "observations": self.observations,
+            "largest": {k: round(v, 3) for k, v in self.largest.items()},
+        }
 
 
 def measure_allowance(
     requests: list[RequestResult], view: ClusterView, single_proxy: bool = True
 ) -> Allowance:
-    """The least allowance that explains every failed new connection of this run: for each, the
-    latest slice state (the answers' order allowing) that routes an endpoint failing then, and how
-    long before the send the view had moved past it (``Routing.explain``); and how late a
-    replaced pod still answered a new connection (``propagation``). Each is a lower bound of one
-    change's lag, so their largest is this run's measured lag; with none, the fixed
-    ``PROPAGATION_ALLOWANCE``.
+    """The proxies' lag as this run shows it, from both ends of each step of the rollout:
+
+    - ``failedConnections``: for each failed new connection, the least lag that explains it: the
+      latest slice state (the answers' order allowing) that routes an endpoint that could have
+      failed it (failing then, and of the failure's kind: failkind.py), and how long before the
+      send the view had moved past it (``Routing.explain``). A lower bound of one change's lag,
+      and only as good as the explanation: a failure a later failing pod explains as well
+      (two pods just deleted) measures less than its own lag.
+    - ``lateAnswers``: how late a replaced pod still answered a new connection (lag.propagation),
+      a lower bound of one change's lag.
+    - ``firstAnswers``: how late a new pod first answered a new connection (lag.arrivals): the lag
+      of the sync that made it ready, which in a rollout also removes the old endpoint deleted
+      right after it.
+
+    The largest is this run's measured lag, never less than ``MIN_ALLOWANCE``; with none, the
+    fixed ``PROPAGATION_ALLOWANCE``.
     """
-    routing = Routing(versions(view), fresh_answers(requests), 0.0, single_proxy)
-    lags: list[float] = list(propagation(requests, view).values())
+    routing = _routing(requests, view, 0.0, single_proxy)
+    late = Lateness(requests)
+    explained: list[float] = []
     for r in requests:
-        if not r.failed or r.reused or r.sent is None:
+        if not r.failed or r.reused or r.sent is None or late.own_timeout(r) is not None:
             continue
-        explained = routing.explain(r.sent, functools.partial(_is_failing, routing, view, t=_failed_at(r)))
-        if explained is not None:
-            lags.append(explained[0])
+        found = routing.explain(r.sent, functools.partial(_could_fail, routing, view, r=r))
+        if found is not None:
+            explained.append(found[0])
+    kinds = {
+        "failedConnections": explained,
+        "lateAnswers": list(propagation(requests, view).values()),
+        "firstAnswers": list(arrivals(requests, view).values()),
+    }
+    lags = [lag for values in kinds.values() for lag in values]
     if not lags:
         return Allowance(PROPAGATION_ALLOWANCE, "fixed")
-    return Allowance(max(lags), "measured", len(lags))
+    largest = {kind: max(values) for kind, values in kinds.items() if values}
+    return Allowance(max(*lags, MIN_ALLOWANCE), "measured", len(lags), largest)

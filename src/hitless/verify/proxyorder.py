@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hitless.verify.failkind import answered_by_rst
 from hitless.verify.generator import RequestResult
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ VIEW_SLACK = 0.25
 # Two new connections sent this close may have been routed in the other order (the proxy decides
 # at accept, a little before the request's bytes are written).
 ORDER_SLACK = 0.1
+# The chance left that a proxy still routed a gone pod after a run of successful new connections
+# (``dropped``).
+QUIET_CHANCE = 0.001
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,60 @@ def fresh_answers(requests: list[RequestResult]) -> list[tuple[float, str]]:
     )
 
 
+def dropped(
+    requests: list[RequestResult], history: list[Version], gone: Callable[[str], float | None]
+) -> list[tuple[float, str]]:
+    """(moment, pod) for each pod that the proxy had stopped routing by that moment, as the
+    silence shows.
+
+    A proxy picks among its endpoints at random for each new connection (iptables' ``statistic``
+    rule, nftables' ``numgen random``, hitless's proxy alike; IPVS's round robin is stricter still).
+    A proxy that routed the pod at some moment had routed it all along since it first reached it
+    (it moves forward in slice order), so each new connection in between had a chance of
+    ``1/endpoints`` to go to it. A new connection known to have gone elsewhere (another pod named
+    itself in the answer, or it succeeded after the pod's network was gone: ``gone``, failkind.py)
+    missed it; ``quiet`` of them in a row would all have missed it with a chance below
+    ``QUIET_CHANCE`` had it still been routed. A failure, or an answer naming no pod, breaks the
+    run (it may have been the pod's). A statistical bound, not a proof, hence ``inferred``. Only
+    where one proxy routes every connection.
+    """
+    fresh = sorted(
+        ((r.sent, r.seq, r) for r in requests if not r.reused and r.sent is not None), key=lambda x: x[:2]
+    )
+    reached: dict[str, float] = {}
+    for sent, _, r in fresh:
+        if r.pod is not None and not r.failed:
+            reached.setdefault(r.pod, sent)
+    out: list[tuple[float, str]] = []
+    for pod in sorted({p for v in history for p in v.routable}):
+        first = reached.get(pod)
+        sizes = [len(v.routable) for v in history if pod in v.routable]
+        if first is None or not sizes:
+            continue
+        at = gone(pod)
+        after = [(sent, r) for sent, _, r in fresh if sent > first]
+        need, run = quiet(max(sizes), len(after)), 0
+        for sent, r in after:
+            elsewhere = r.pod is not None and r.pod != pod
+            after_gone = at is not None and sent > at
+            missed = elsewhere or (after_gone and (not r.failed or answered_by_rst(r)))
+            run = run + 1 if missed else 0
+            if run >= need:
+                out.append((sent, pod))
+                break
+    return sorted(out)
+
+
+def quiet(endpoints: int, sends: int) -> int:
+    """How long a run of successful new connections must be for a proxy choosing among
+    ``endpoints`` at random, and still routing a failing one, to make one anywhere among ``sends``
+    new connections with a chance below ``QUIET_CHANCE``: ``n`` given connections all miss it
+    with a chance of ``(1 - 1/endpoints)**n``, and a run may start at any of the ``sends``."""
+    if endpoints <= 1:
+        return 1
+    return math.ceil(math.log(QUIET_CHANCE / max(sends, 1)) / math.log(1 - 1 / endpoints))
+
+
 @dataclass
 class Routing:
     """Bounds on the version one proxy (or, ``single_proxy`` false, any proxy) used at a moment."""
@@ -81,6 +139,8 @@ class Routing:
     answers: list[tuple[float, str]]
     allowance: float
     single_proxy: bool = True
+    # (moment, pod): by then the proxy no longer routed ``pod`` (``dropped``).
+    drops: list[tuple[float, str]] = field(default_factory=list)
     _times: list[float] = field(default_factory=list)
     _lower_at: list[float] = field(default_factory=list)
     _lower: list[int] = field(default_factory=list)
@@ -97,11 +157,17 @@ class Routing:
         if not self.single_proxy:
             return
         bound = 0
-        for sent, pod in self.answers:
+        events = sorted(
+            [(t, pod, True) for t, pod in self.answers] + [(t, pod, False) for t, pod in self.drops]
+        )
+        for sent, pod, answered in events:
             seen = self.seen(sent + VIEW_SLACK)
-            first = next((i for i in range(bound, seen + 1) if pod in self.history[i].routable), None)
-            if first is not None:  # else the view missed it (a watch gap): no evidence
-                bound = first
+            if answered:
+                found = next((i for i in range(bound, seen + 1) if pod in self.history[i].routable), None)
+            else:
+                found = next((i for i in range(bound, seen + 1) if pod not in self.history[i].routable), None)
+            if found is not None:  # else the view missed it (a watch gap): no evidence
+                bound = max(bound, found)
             self._lower_at.append(sent)
             self._lower.append(bound)
         upper: list[tuple[float, int]] = []
@@ -142,9 +208,12 @@ class Routing:
             return min(by_lag, upper), upper
         return max(lower, by_lag), upper
 
-    def routable(self, t: float) -> set[str]:
-        """Every endpoint the proxy may have routed a new connection at ``t`` to."""
+    def routable(self, t: float, since: float | None = None) -> set[str]:
+        """Every endpoint the proxy may have routed a new connection at ``t`` (or at some moment
+        from ``since`` to ``t``) to."""
         lower, upper = self.bounds(t)
+        if since is not None and since < t:
+            lower = min(lower, self.bounds(since)[0])
         out: set[str] = set()
         for v in self.history[lower : upper + 1]:
             out |= v.routable
