@@ -82,7 +82,10 @@ def agent_summary(info: dict[str, Any]) -> str:
     """The text report's line on the agent (report.json has it all under ``cluster.agent``)."""
     line = f"load from the in-cluster agent: pod {info['pod']} on node {info.get('node')}"
     line += f", clock {info.get('clock', {}).get('mapping', 'unmapped')}"
-    line += ", its own watches" if info.get("watches") else f"; watches from here ({info.get('watchesNot')})"
+    if info.get("watches"):
+        line += ", blamed from its own watches"
+    elif "watchesNot" in info:
+        line += f"; blamed from the watches here: {info['watchesNot']}"
     if info.get("unread"):
         line += f"; {info['unread']} requests never read from its log"
     if info.get("truncated"):
