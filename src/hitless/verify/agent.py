@@ -10,9 +10,13 @@ runner follows ``pods/NAME/log?follow=true`` and turns the lines back into Reque
 own clock, which the same blame reads. :class:`AgentLoad` has the LoadGenerator's interface
 (run, stop, drain, cancel, results), so the scenario loop does not know which it drives.
 
-The agent does not run the watches (clusters.md wants it to, for one clock): that needs in-pod API
-access (a ServiceAccount, its token and a Role) which the run would have to create and hitless's
-own API server does not serve; the runner watches and the agent's times are mapped onto its clock.
+The agent also runs the view's watches (clusters.md: one clock for requests and observations):
+the run gives its pod a ServiceAccount, a Role of exactly what those watches send and a RoleBinding
+(verify/agentrbac.py); the agent lists and watches with the pod's in-cluster config through the
+runner's own code (verify/agentwatch.py) and prints each event beside its requests; the runner
+builds the blame's view from them, mapped as the requests are (verify/agentview.py), and keeps its
+own watches for driving the scenario. An agent that cannot watch (access refused, no token, a
+watch failed) says so and the runner's view is blamed from; ``cluster.agent.watches`` tells which.
 """
 
 from __future__ import annotations
