@@ -26,7 +26,15 @@ import time
 import aiohttp
 
 from hitless.clock import RealClock
-from hitless.kube.client import JSON, ApiError, EventHandler, KubeClient, Reflector, load_incluster
+from hitless.kube.client import (
+    JSON,
+    SHORT_WATCH_BACKOFF,
+    ApiError,
+    EventHandler,
+    KubeClient,
+    Reflector,
+    load_incluster,
+)
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.agentwatch import view_reflectors
 from hitless.verify.agentwire import boot_id, encode, encode_watch
@@ -190,6 +198,7 @@ class Watches:
         self.reflectors: list[Reflector] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.failed = asyncio.Event()
+        self.last_error = ""
 
     def _printer(self, resource: str) -> EventHandler:
         def handler(kind: str, obj: JSON, at: float) -> None:
@@ -225,7 +234,8 @@ class Watches:
                 {every, failed}, timeout=a.watch_timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if not done:
-                self._fail(f"the lists did not all answer within {a.watch_timeout:g} s")
+                why = f": {self.last_error}" if self.last_error else ""
+                self._fail(f"the lists did not all answer within {a.watch_timeout:g} s{why}")
             elif every in done:
                 _say(_json(type="watching", resources=[r.resource for r in self.reflectors]))
         finally:
@@ -238,11 +248,23 @@ class Watches:
             await r.synced.wait()
 
     async def _run(self, reflector: Reflector) -> None:
-        try:
-            await reflector.run()
-        except (ApiError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            # RBAC refused, the API gone: the runner blames from its own watches then.
-            self._fail(f"{reflector.resource}: {exc}")
+        backoff = SHORT_WATCH_BACKOFF
+        while True:
+            try:
+                await reflector.run()
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                if not reflector.synced.is_set():
+                    # Until the first list answered, retried as client-go's reflector retries
+                    # ListAndWatch: the RoleBinding made just before the pod may not have reached
+                    # the API server's authorizer yet (start() bounds this by --watch-timeout).
+                    self.last_error = f"{reflector.resource}: {exc}"
+                    await self.clock.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                # Past the first list a failure is final (the Reflector retries what it can):
+                # the runner blames from its own watches then.
+                self._fail(f"{reflector.resource}: {exc}")
+            return
 
     def say_gaps(self) -> None:
         if self.failed.is_set():

@@ -36,7 +36,7 @@ from hitless.verify import agentrbac
 
 # Re-exported: the CLI's report (emit.py) and the tests name them here.
 from hitless.verify.agentpod import AGENT_LABEL as AGENT_LABEL
-from hitless.verify.agentpod import CONTAINER, agent_pod, default_image
+from hitless.verify.agentpod import CONTAINER, WATCH_TIMEOUT, agent_pod, default_image
 from hitless.verify.agentpod import agent_access as agent_access
 from hitless.verify.agentpod import agent_summary as agent_summary
 from hitless.verify.agentview import AgentWatchLog
@@ -196,7 +196,7 @@ class AgentLoad:
             ) from None
         self._resp = await self._follow()
         try:
-            async with asyncio.timeout(WARM_UP_TIMEOUT + 10):
+            async with asyncio.timeout(WATCH_TIMEOUT + WARM_UP_TIMEOUT + 10):
                 while self._map is None:
                     line = await self._next()
                     if line is None:
@@ -240,7 +240,7 @@ class AgentLoad:
 
     def stop(self) -> None:
         """Delete the pod: its SIGTERM stops the agent, which finishes and prints its last lines."""
-        if self._deleting is None and self._created:
+        if self._deleting is None and (self._created or self.access):
             self._deleting = spawn("agent-delete", self._delete())
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -260,7 +260,8 @@ class AgentLoad:
 
     async def _delete(self) -> None:
         try:
-            await self.client.request("DELETE", self._pod)
+            if self._created:
+                await self.client.request("DELETE", self._pod)
         except ApiError as exc:
             if exc.code != 404:
                 raise ClusterError(f"could not delete the load agent's pod {self.name}: {exc}") from exc

@@ -13,6 +13,8 @@ from hitless.verify.options import VerifyOptions
 
 AGENT_LABEL = "hitless.dev/agent"
 CONTAINER = "agent"
+# How long the agent's first lists may take, retried (its RoleBinding reaching the authorizer).
+WATCH_TIMEOUT = 10.0
 
 
 def default_image() -> str:
@@ -59,7 +61,7 @@ def agent_pod(
     access: dict[str, Any] = {"automountServiceAccountToken": False}
     if watch is not None:
         namespace, service = watch
-        args += ["--namespace", namespace, "--service", service]
+        args += ["--namespace", namespace, "--service", service, "--watch-timeout", f"{WATCH_TIMEOUT:g}"]
         args += ["--selector", ",".join(f"{k}={v}" for k, v in selector.items())]
         access = {"serviceAccountName": name, "automountServiceAccountToken": True}
     return {
