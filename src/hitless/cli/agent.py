@@ -122,7 +122,7 @@ async def _run(args: argparse.Namespace, host: str, port: int) -> int:
     watches = Watches(args, clock)
     try:
         if args.namespace:
-            await watches.start()
+            await watches.start(stopping)
         return await _load(args, host, port, clock, stopping, watches)
     finally:
         await watches.stop()
@@ -212,8 +212,8 @@ class Watches:
             self.failed.set()
             _say(_json(type="watch-error", message=message))
 
-    async def start(self) -> None:
-        """Until every list answered (or the watches cannot run)."""
+    async def start(self, stopping: asyncio.Event) -> None:
+        """Until every list answered, the watches cannot run, or SIGTERM."""
         try:
             creds = load_incluster()
         except (OSError, ValueError) as exc:
@@ -229,9 +229,10 @@ class Watches:
         self.tasks = [spawn(f"agent-watch-{r.resource}", self._run(r)) for r in self.reflectors]
         every = asyncio.ensure_future(self._synced())
         failed = asyncio.ensure_future(self.failed.wait())
+        stop = asyncio.ensure_future(stopping.wait())
         try:
             done, _ = await asyncio.wait(
-                {every, failed}, timeout=a.watch_timeout, return_when=asyncio.FIRST_COMPLETED
+                {every, failed, stop}, timeout=a.watch_timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if not done:
                 why = f": {self.last_error}" if self.last_error else ""
@@ -239,7 +240,7 @@ class Watches:
             elif every in done:
                 _say(_json(type="watching", resources=[r.resource for r in self.reflectors]))
         finally:
-            await cancel_and_wait(every, failed)
+            await cancel_and_wait(every, failed, stop)
         if self.failed.is_set():
             await self.stop()
 
