@@ -131,22 +131,23 @@ async def start_load(
     run_id = str(info.get("runId", "run"))
     name = f"hitless-agent-{run_id}"
     load = AgentLoad(client, namespace, name, clock)
-    # Its watches' access; refused (RBAC, admission), the agent loads and the runner's view is used.
-    labels = {AGENT_LABEL: run_id, "app.kubernetes.io/managed-by": "hitless"}
-    try:
-        await agentrbac.create(client, name, namespace, labels, load.access)
-    except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
-        load.info["watchesNot"] = f"its ServiceAccount, Role or RoleBinding was refused: {exc}"
-    watch = None if "watchesNot" in load.info else (namespace, service.name)
     load.own_namespace = cluster.namespace is None
-    pod = agent_pod(name, image, run_id, service.spec.selector or {}, target, opts, warm, watch)
     watched.ignored.add(load.name)  # its Events are no workload pod's
     info["agent"] = load.info
     load.info["image"] = image
     load.info["why"] = why
     try:
+        # Its watches' access; refused (RBAC, admission), it loads and the runner's view is used.
+        labels = {AGENT_LABEL: run_id, "app.kubernetes.io/managed-by": "hitless"}
+        try:
+            await agentrbac.create(client, name, namespace, labels, load.access)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+            load.info["watchesNot"] = f"its ServiceAccount, Role or RoleBinding was refused: {exc}"
+        watch = None if "watchesNot" in load.info else (namespace, service.name)
+        pod = agent_pod(name, image, run_id, service.spec.selector or {}, target, opts, warm, watch)
         await load.start(pod)
     except BaseException:
+        # Also what was created of its access, with --namespace (stop() deletes it after the pod).
         await load.cancel()
         raise
     return load
