@@ -16,6 +16,7 @@ from hitless.api.types.pod import Pod
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
+from hitless.verify.agent import agent_summary
 from hitless.verify.cluster import run_cluster
 from hitless.verify.clusterview import EXACT, INFERRED
 from hitless.verify.join import join
@@ -72,6 +73,7 @@ async def test_the_agent_loads_the_cluster_ip_and_the_race_is_named(tmp_path: Pa
     # The blame's view came from the agent's own watches (its ServiceAccount's list+watch, through
     # the kubernetes Service from its pod), each kind of the view seen there.
     assert agent["watches"] is True and "watchesNot" not in agent, agent.get("watchesNot")
+    assert agent_summary(agent).endswith(", blamed from its own watches")
     counts = agent["watchEvents"]
     assert set(counts) == {"pods", "endpointslices", "events"} and min(counts.values()) > 0, counts
     assert counts["pods"] >= 6  # three pods listed, each replaced, each seen deleted

@@ -6,6 +6,7 @@ the one blamed from, is tests/verify/test_agent_run.py."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -17,8 +18,10 @@ from typing import Any
 import certifi
 import pytest
 
-from hitless.clock import RealClock
-from hitless.kube.client import KubeClient, load_incluster
+from hitless.cli.agent import Watches
+from hitless.clock import FakeClock, RealClock
+from hitless.kube.client import ApiError, KubeClient, Reflector, load_incluster
+from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import agentrbac
 from hitless.verify.agent import AgentLoad, agent_pod
 from hitless.verify.agentwire import encode_watch
@@ -186,3 +189,63 @@ def test_an_agent_whose_watch_failed_leaves_the_blame_to_the_runners_view() -> N
     for line in _agent_lines()[:-1]:
         cut._take(line)
     assert cut.view("ns", set()) is None and "end line" in cut.info["watchesNot"]
+
+
+class _Flaky(Reflector):
+    """A reflector whose list is refused ``refusals`` times (a RoleBinding not yet authorized),
+    then answers, then fails for good when ``then_fail``."""
+
+    def __init__(self, refusals: int, then_fail: bool = False) -> None:
+        super().__init__(None, "/api/v1/namespaces/ns/pods", FakeClock(), lambda *_: None)  # type: ignore[arg-type]
+        self.refusals, self.then_fail, self.calls = refusals, then_fail, 0
+
+    async def run(self) -> None:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise ApiError(
+                403, 'pods is forbidden: User "system:serviceaccount:ns:a" cannot list', "Forbidden"
+            )
+        self.synced.set()
+        if self.then_fail:
+            raise ApiError(403, "forbidden now", "Forbidden")
+        await asyncio.Event().wait()
+
+
+async def test_the_agents_first_list_is_retried_and_a_later_failure_is_said_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    args = argparse.Namespace(namespace="ns", selector="", service="web", watch_timeout=10.0)
+    watches = Watches(args, clock)
+    slow = _Flaky(refusals=2)
+    task = spawn("flaky", watches._run(slow))
+    await clock.advance(0.8 + 1.6)  # client-go's backoff: 0.8 s, then doubled
+    assert slow.calls == 3 and slow.synced.is_set() and not watches.failed.is_set()
+    assert "403" in watches.last_error and capsys.readouterr().out == ""
+    await cancel_and_wait(task)
+    await watches._run(_Flaky(refusals=0, then_fail=True))
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines == [{"type": "watch-error", "message": "pods: 403 Forbidden: forbidden now"}]
+
+
+async def test_the_agents_access_is_made_before_its_pod_and_taken_back_binding_first() -> None:
+    sent: list[tuple[str, str]] = []
+
+    class Api:
+        async def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+            sent.append((method, path))
+            if method == "POST" and path.endswith("/rolebindings"):
+                raise ApiError(403, "rolebindings is forbidden", "Forbidden")
+            return {}
+
+    made: list[str] = []
+    with pytest.raises(ApiError):
+        await agentrbac.create(Api(), "a", "ns", {}, made)  # type: ignore[arg-type]
+    # What was made before the refusal is known, and deleted in reverse order (--namespace).
+    assert made == [
+        "/api/v1/namespaces/ns/serviceaccounts/a",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles/a",
+    ]
+    sent.clear()
+    assert await agentrbac.delete(Api(), made) == []  # type: ignore[arg-type]
+    assert sent == [("DELETE", p) for p in reversed(made)]

@@ -25,7 +25,7 @@ import time
 
 import aiohttp
 
-from hitless.clock import RealClock
+from hitless.clock import Clock, RealClock
 from hitless.kube.client import (
     JSON,
     SHORT_WATCH_BACKOFF,
@@ -191,7 +191,7 @@ class Watches:
     """The view's watches (verify/agentwatch.py) from inside the pod, each event printed; a watch
     that cannot run is said once (``watch-error``) and the load goes on without them."""
 
-    def __init__(self, args: argparse.Namespace, clock: RealClock) -> None:
+    def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
         self.args = args
         self.clock = clock
         self.client: KubeClient | None = None
