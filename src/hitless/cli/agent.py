@@ -4,9 +4,13 @@ The runner (verify/agent.py) starts it as a bare Pod in the run's namespace when
 answers only from inside the cluster. It warms up (fresh connections until every pod named by
 ``--warm-up-pods`` answered once), prints ``ready``, then runs the same open-loop load generator
 as local verify (verify/generator.py) against ``--target`` and prints one JSON line per finished
-request (verify/agentwire.py). SIGTERM (the runner deletes the pod) stops it: nothing more is
-sent, the requests in flight get up to ``--timeout`` to finish, an ``end`` line is printed and it
-exits 0. It keeps no request once printed, so its memory does not grow with the run.
+request (verify/agentwire.py). With ``--namespace`` it first lists and then watches the view's
+Pods, EndpointSlices and Events (verify/agentwatch.py, the runner's own watch code) with the pod's
+in-cluster config and prints each event, on the same clock as its requests; watches it cannot run
+are said (``watch-error``) and the load goes on. SIGTERM (the runner deletes the pod) stops it:
+nothing more is sent, the requests in flight get up to ``--timeout`` to finish, the watch gaps and
+an ``end`` line are printed and it exits 0. It keeps no request once printed, so its memory does
+not grow with the run.
 """
 
 from __future__ import annotations
@@ -19,9 +23,21 @@ import signal
 import sys
 import time
 
-from hitless.clock import RealClock
+import aiohttp
+
+from hitless.clock import Clock, RealClock
+from hitless.kube.client import (
+    JSON,
+    SHORT_WATCH_BACKOFF,
+    ApiError,
+    EventHandler,
+    KubeClient,
+    Reflector,
+    load_incluster,
+)
 from hitless.tasks import cancel_and_wait, spawn
-from hitless.verify.agentwire import boot_id, encode
+from hitless.verify.agentwatch import view_reflectors
+from hitless.verify.agentwire import boot_id, encode, encode_watch
 from hitless.verify.generator import LoadGenerator, LoadOptions, RequestResult
 
 WARM_UP_RPS = 20
@@ -53,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="before the load: fresh connections until each of these pods answered once",
     )
     load.add_argument("--warm-up-timeout", type=float, default=30.0, metavar="S")
+    watch = load.add_argument_group(
+        "watches",
+        "with --namespace: list+watch the workload's Pods, the Service's EndpointSlices and the "
+        "namespace's Events with the pod's in-cluster config, one JSON line per event",
+    )
+    watch.add_argument("--namespace", metavar="NS", help="the run's namespace")
+    watch.add_argument("--selector", default="", metavar="K=V,...", help="the Service's selector")
+    watch.add_argument("--service", default="", metavar="NAME", help="the Service (its EndpointSlices)")
+    watch.add_argument("--watch-timeout", type=float, default=30.0, metavar="S", help="for the first lists")
     return p
 
 
@@ -94,6 +119,23 @@ async def _run(args: argparse.Namespace, host: str, port: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     clock = RealClock()
+    watches = Watches(args, clock)
+    try:
+        if args.namespace:
+            await watches.start(stopping)
+        return await _load(args, host, port, clock, stopping, watches)
+    finally:
+        await watches.stop()
+
+
+async def _load(
+    args: argparse.Namespace,
+    host: str,
+    port: int,
+    clock: RealClock,
+    stopping: asyncio.Event,
+    watches: Watches,
+) -> int:
     wanted = {p for p in args.warm_up_pods.split(",") if p}
     if wanted:
         problem = await _warm_up(args, host, port, wanted, clock, stopping)
@@ -101,6 +143,7 @@ async def _run(args: argparse.Namespace, host: str, port: int) -> int:
             _say(_json(type="error", message=problem))
             return 1
     if stopping.is_set():
+        watches.say_gaps()
         _say(_json(type="end", requests=0, overload=None))
         return 0
     printed = 0
@@ -138,8 +181,114 @@ async def _run(args: argparse.Namespace, host: str, port: int) -> int:
         if not runner.done():
             await cancel_and_wait(runner)
         await load.cancel()
+    # The watches ran through the drain: the deletions it saw are in the view too.
+    watches.say_gaps()
     _say(_json(type="end", requests=printed, overload=load.overload))
     return 0
+
+
+class Watches:
+    """The view's watches (verify/agentwatch.py) from inside the pod, each event printed; a watch
+    that cannot run is said once (``watch-error``) and the load goes on without them."""
+
+    def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
+        self.args = args
+        self.clock = clock
+        self.client: KubeClient | None = None
+        self.reflectors: list[Reflector] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.failed = asyncio.Event()
+        self.last_error = ""
+
+    def _printer(self, resource: str) -> EventHandler:
+        def handler(kind: str, obj: JSON, at: float) -> None:
+            if not self.failed.is_set():
+                _say(encode_watch(resource, kind, obj, at))
+
+        return handler
+
+    def _fail(self, message: str) -> None:
+        if not self.failed.is_set():
+            self.failed.set()
+            _say(_json(type="watch-error", message=message))
+
+    async def start(self, stopping: asyncio.Event) -> None:
+        """Until every list answered, the watches cannot run, or SIGTERM."""
+        try:
+            creds = load_incluster()
+        except (OSError, ValueError) as exc:
+            self._fail(f"no in-cluster API access: {exc}")
+            return
+        self.client = KubeClient(creds)
+        await self.client.__aenter__()
+        ns, a = self.args.namespace, self.args
+        self.reflectors = view_reflectors(
+            self.client, self.clock, ns, a.selector, a.service,
+            self._printer("pods"), self._printer("endpointslices"), self._printer("events"),
+        )  # fmt: skip
+        self.tasks = [spawn(f"agent-watch-{r.resource}", self._run(r)) for r in self.reflectors]
+        every = asyncio.ensure_future(self._synced())
+        failed = asyncio.ensure_future(self.failed.wait())
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {every, failed, stop}, timeout=a.watch_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                why = f": {self.last_error}" if self.last_error else ""
+                self._fail(f"the lists did not all answer within {a.watch_timeout:g} s{why}")
+            elif every in done:
+                _say(_json(type="watching", resources=[r.resource for r in self.reflectors]))
+        finally:
+            await cancel_and_wait(every, failed, stop)
+        if self.failed.is_set():
+            await self.stop()
+
+    async def _synced(self) -> None:
+        for r in self.reflectors:
+            await r.synced.wait()
+
+    async def _run(self, reflector: Reflector) -> None:
+        backoff = SHORT_WATCH_BACKOFF
+        while True:
+            try:
+                await reflector.run()
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                if not reflector.synced.is_set():
+                    # Until the first list answered, retried as client-go's reflector retries
+                    # ListAndWatch: the RoleBinding made just before the pod may not have reached
+                    # the API server's authorizer yet (start() bounds this by --watch-timeout).
+                    self.last_error = f"{reflector.resource}: {exc}"
+                    await self.clock.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                # Past the first list a failure is final (the Reflector retries what it can):
+                # the runner blames from its own watches then.
+                self._fail(f"{reflector.resource}: {exc}")
+            return
+
+    def say_gaps(self) -> None:
+        if self.failed.is_set():
+            return
+        for r in self.reflectors:
+            for g in r.gaps:
+                _say(
+                    _json(
+                        type="gap",
+                        resource=g.resource,
+                        start=round(g.start, 6),
+                        end=round(g.end, 6),
+                        why=g.why,
+                    )
+                )
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            await cancel_and_wait(task)
+        self.tasks = []
+        if self.client is not None:
+            await self.client.__aexit__()
+            self.client = None
 
 
 async def _warm_up(

@@ -46,6 +46,9 @@ class Credentials:
     ssl: ssl.SSLContext | bool
     headers: dict[str, str] = field(default_factory=dict)
     refresh: Callable[[], dict[str, str]] | None = None
+    # In a pod: the mounted ServiceAccount token, which the kubelet renews in place (at 80 % of
+    # its life) and which is read again for each request, as client-go's in-cluster config does.
+    token_file: str | None = None
 
 
 def kubeconfig_files(path: str | None) -> str:
@@ -103,6 +106,35 @@ def load_kubeconfig(path: str | None, context: str | None) -> Credentials:
     return Credentials(conf.host.rstrip("/"), ctx, headers(), headers)
 
 
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def load_incluster(root: str = SERVICE_ACCOUNT) -> Credentials:
+    """A pod's own access: client-go's ``rest.InClusterConfig`` (rest/config.go), which the
+    official client's ``load_incluster_config`` copies: ``KUBERNETES_SERVICE_HOST`` and
+    ``_PORT``, the mounted token and ``ca.crt``. Written here rather than imported: the official
+    client's config package imports its whole generated API (about 40 MB resident), which the
+    load agent's pod does not otherwise load, and the agent's image installs hitless without it.
+    Raises OSError (no token mounted) or ValueError (not in a pod)."""
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        raise ValueError(
+            "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
+            "KUBERNETES_SERVICE_PORT must be defined"
+        )
+    token_file = os.path.join(root, "token")
+    with open(token_file) as f:
+        token = f.read().strip()
+    if not token:
+        raise ValueError(f"{token_file} is empty")
+    ctx = ssl.create_default_context(cafile=os.path.join(root, "ca.crt"))
+    if ":" in host:
+        host = f"[{host}]"
+    return Credentials(
+        f"https://{host}:{port}", ctx, {"Authorization": f"Bearer {token}"}, token_file=token_file
+    )
+
+
 class KubeClient:
     """JSON requests to one API server."""
 
@@ -123,6 +155,14 @@ class KubeClient:
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = dict(self.credentials.headers)
+        if self.credentials.token_file is not None:
+            try:
+                with open(self.credentials.token_file) as f:
+                    token = f.read().strip()
+            except OSError:
+                token = ""  # the last one read stays
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
         headers["Accept"] = "application/json"
         if content_type:
             headers["Content-Type"] = content_type

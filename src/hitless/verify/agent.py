@@ -10,26 +10,36 @@ runner follows ``pods/NAME/log?follow=true`` and turns the lines back into Reque
 own clock, which the same blame reads. :class:`AgentLoad` has the LoadGenerator's interface
 (run, stop, drain, cancel, results), so the scenario loop does not know which it drives.
 
-The agent does not run the watches (clusters.md wants it to, for one clock): that needs in-pod API
-access (a ServiceAccount, its token and a Role) which the run would have to create and hitless's
-own API server does not serve; the runner watches and the agent's times are mapped onto its clock.
+The agent also runs the view's watches (clusters.md: one clock for requests and observations):
+the run gives its pod a ServiceAccount, a Role of exactly what those watches send and a RoleBinding
+(verify/agentrbac.py); the agent lists and watches with the pod's in-cluster config through the
+runner's own code (verify/agentwatch.py) and prints each event beside its requests; the runner
+builds the blame's view from them, mapped as the requests are (verify/agentview.py), and keeps its
+own watches for driving the scenario. An agent that cannot watch (access refused, no token, a
+watch failed) says so and the runner's view is blamed from; ``cluster.agent.watches`` tells which.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections import deque
 from typing import Any, Protocol
 
 import aiohttp
 
-from hitless import __version__
 from hitless.api.types.service import Service
 from hitless.clock import Clock, RealClock
 from hitless.kube.client import ApiError, KubeClient
 from hitless.tasks import spawn
+from hitless.verify import agentrbac
+
+# Re-exported: the CLI's report (emit.py) and the tests name them here.
+from hitless.verify.agentpod import AGENT_LABEL as AGENT_LABEL
+from hitless.verify.agentpod import CONTAINER, WATCH_TIMEOUT, agent_pod, default_image
+from hitless.verify.agentpod import agent_access as agent_access
+from hitless.verify.agentpod import agent_summary as agent_summary
+from hitless.verify.agentview import AgentWatchLog
 from hitless.verify.agentwire import ClockMap, ahead, boot_id, decode, move
 from hitless.verify.cluster_steps import (
     SETTLE_TIMEOUT,
@@ -39,13 +49,12 @@ from hitless.verify.cluster_steps import (
     pick_target,
     warm_up,
 )
+from hitless.verify.clusterrecord import ClusterView
 from hitless.verify.generator import LoadGenerator, LoadOptions, RequestResult
 from hitless.verify.options import ClusterTarget, VerifyOptions
 
 # --load-from auto: how long this machine's addresses get to answer before the agent is used.
 AUTO_PATIENCE = 5.0
-AGENT_LABEL = "hitless.dev/agent"
-CONTAINER = "agent"
 # A log stream silent this long is taken for dead (the agent prints a line per request; only a
 # drain of requests that all hang is longer, and that ends by --timeout).
 LOG_IDLE_TIMEOUT = 60.0
@@ -67,70 +76,6 @@ class Load(Protocol):
     async def drain(self, timeout: float | None = None) -> None: ...
 
     async def cancel(self) -> None: ...
-
-
-def default_image() -> str:
-    """The image the examples name: the Dockerfile at the repository root, at this version."""
-    return f"hitless:{__version__}"
-
-
-def agent_access(namespace: str) -> list[dict[str, str]]:
-    """The agent's permissions, for the preflight (cluster_steps.required_access's shape)."""
-    return [
-        {"verb": "create", "group": "", "resource": "pods", "namespace": namespace},
-        {"verb": "delete", "group": "", "resource": "pods", "namespace": namespace},
-        {"verb": "get", "group": "", "resource": "pods", "namespace": namespace},
-        {"verb": "get", "group": "", "resource": "pods", "subresource": "log", "namespace": namespace},
-    ]
-
-
-def agent_pod(
-    name: str,
-    image: str,
-    run_id: str,
-    selector: dict[str, str],
-    target: str,
-    opts: VerifyOptions,
-    warm: list[str],
-) -> dict[str, Any]:
-    labels = {
-        AGENT_LABEL: run_id,
-        "app.kubernetes.io/name": "hitless-agent",
-        "app.kubernetes.io/managed-by": "hitless",
-    }
-    # A Service selects the pods whose labels hold all of its selector (an empty one selects none).
-    if selector and all(labels.get(k) == v for k, v in selector.items()):
-        raise ClusterError(f"the Service's selector {selector} would select the load agent's pod")
-    args = [
-        "agent", "load", "--target", target, "--rps", f"{opts.rps:g}", "--path", opts.path,
-        "--connections", opts.connections, "--timeout", f"{opts.timeout:g}",
-        "--warm-up-pods", ",".join(warm), "--warm-up-timeout", f"{WARM_UP_TIMEOUT:g}",
-    ]  # fmt: skip
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            # A bare Pod, not a Job: nothing restarts or replaces it; the run deletes it.
-            "restartPolicy": "Never",
-            # SIGTERM, then the requests in flight get --timeout to finish before it prints "end".
-            "terminationGracePeriodSeconds": math.ceil(opts.timeout) + 5,
-            "automountServiceAccountToken": False,
-            # The image's ENTRYPOINT is `hitless` (Dockerfile): only the arguments are given.
-            "containers": [{"name": CONTAINER, "image": image, "args": args}],
-        },
-    }
-
-
-def agent_summary(info: dict[str, Any]) -> str:
-    """The text report's line on the agent (report.json has it all under ``cluster.agent``)."""
-    line = f"load from the in-cluster agent: pod {info['pod']} on node {info.get('node')}"
-    line += f", clock {info.get('clock', {}).get('mapping', 'unmapped')}"
-    if info.get("unread"):
-        line += f"; {info['unread']} requests never read from its log"
-    if info.get("truncated"):
-        line += f"; {info['truncated']}"
-    return line
 
 
 async def start_load(
@@ -184,15 +129,25 @@ async def start_load(
     )
     image = cluster.agent_image or default_image()
     run_id = str(info.get("runId", "run"))
-    pod = agent_pod(f"hitless-agent-{run_id}", image, run_id, service.spec.selector or {}, target, opts, warm)
-    load = AgentLoad(client, namespace, pod["metadata"]["name"], clock)
+    name = f"hitless-agent-{run_id}"
+    load = AgentLoad(client, namespace, name, clock)
+    load.own_namespace = cluster.namespace is None
     watched.ignored.add(load.name)  # its Events are no workload pod's
     info["agent"] = load.info
     load.info["image"] = image
     load.info["why"] = why
     try:
+        # Its watches' access; refused (RBAC, admission), it loads and the runner's view is used.
+        labels = {AGENT_LABEL: run_id, "app.kubernetes.io/managed-by": "hitless"}
+        try:
+            await agentrbac.create(client, name, namespace, labels, load.access)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+            load.info["watchesNot"] = f"its ServiceAccount, Role or RoleBinding was refused: {exc}"
+        watch = None if "watchesNot" in load.info else (namespace, service.name)
+        pod = agent_pod(name, image, run_id, service.spec.selector or {}, target, opts, warm, watch)
         await load.start(pod)
     except BaseException:
+        # Also what was created of its access, with --namespace (stop() deletes it after the pod).
         await load.cancel()
         raise
     return load
@@ -213,12 +168,17 @@ class AgentLoad:
         self._arrivals: list[float] = []
         self._seen: set[int] = set()
         self._map: ClockMap | None = None
+        self._by = 0.0  # what _correct moved the mapped times back by
         self._resp: aiohttp.ClientResponse | None = None
         self._ended = False
         self._created = False
         self._phase: str | None = None
         self._printed: int | None = None
         self._deleting: asyncio.Task[None] | None = None
+        self.watches = AgentWatchLog()
+        # The agent's ServiceAccount, Role, RoleBinding created (deleted after it with --namespace).
+        self.access: list[str] = []
+        self.own_namespace = True
         # The last lines that were not the agent's protocol (a traceback, an image's own output).
         self._other: deque[str] = deque(maxlen=8)
 
@@ -237,7 +197,7 @@ class AgentLoad:
             ) from None
         self._resp = await self._follow()
         try:
-            async with asyncio.timeout(WARM_UP_TIMEOUT + 10):
+            async with asyncio.timeout(WATCH_TIMEOUT + WARM_UP_TIMEOUT + 10):
                 while self._map is None:
                     line = await self._next()
                     if line is None:
@@ -281,7 +241,7 @@ class AgentLoad:
 
     def stop(self) -> None:
         """Delete the pod: its SIGTERM stops the agent, which finishes and prints its last lines."""
-        if self._deleting is None and self._created:
+        if self._deleting is None and (self._created or self.access):
             self._deleting = spawn("agent-delete", self._delete())
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -301,10 +261,31 @@ class AgentLoad:
 
     async def _delete(self) -> None:
         try:
-            await self.client.request("DELETE", self._pod)
+            if self._created:
+                await self.client.request("DELETE", self._pod)
         except ApiError as exc:
             if exc.code != 404:
                 raise ClusterError(f"could not delete the load agent's pod {self.name}: {exc}") from exc
+        finally:
+            if not self.own_namespace and self.access:
+                # In the user's namespace nothing else deletes them (after the pod: its watches
+                # run until it ends; a pod deleted now keeps running out its grace period).
+                if left := await agentrbac.delete(self.client, self.access):
+                    self.info["accessLeft"] = left
+                self.access = []
+
+    def view(self, namespace: str, ignored: set[str]) -> tuple[ClusterView, list[dict[str, Any]]] | None:
+        """The agent's watch view and its gaps on this clock, or None (why in ``watchesNot``)."""
+        if "watchesNot" not in self.info and (why := self.watches.usable(self._ended)) is not None:
+            self.info["watchesNot"] = why
+        self.info["watches"] = "watchesNot" not in self.info and self._map is not None
+        self.info["watchEvents"] = self.watches.counts()
+        if not self.info["watches"] or self._map is None:
+            return None
+        offset = self._map.offset - self._by
+        gaps = self.watches.mapped_gaps(offset)
+        self.info["gaps"] = len(gaps)
+        return self.watches.view(namespace, self.clock, offset, ignored), gaps
 
     async def _started(self) -> None:
         """Until the container runs (or ran); a pull or start error that will not pass is an error."""
@@ -359,6 +340,8 @@ class AgentLoad:
 
     def _take(self, line: dict[str, Any]) -> None:
         kind = line["type"]
+        if self.watches.take(line):
+            return
         if kind == "request" and self._map is not None:
             r = decode(line, self._map.offset)
             if r.seq not in self._seen:
@@ -389,6 +372,7 @@ class AgentLoad:
             for r in self.results:
                 move(r, -by)
         self.info["clock"]["corrected"] = round(-by, 6) + 0.0  # never -0.0
+        self._by = by
 
     def _said(self) -> str:
         return ("; its last lines: " + " | ".join(self._other)) if self._other else ""

@@ -7,11 +7,19 @@ Light on purpose: the agent imports this and the load generator only (no pydanti
 
 Lines, in order:
 
+- with ``--namespace`` (the agent watches: verify/agentwatch.py), first the lists' and then the
+  watches' events, each as ``{"type": "watch", "at": T, "resource": R, "event": E, "object": O}``
+  (:func:`encode_watch`: ``T`` its arrival on the agent's monotonic clock, ``O`` only what the
+  runner's ClusterView reads), interleaved with everything below until ``end``; once every list
+  answered ``{"type": "watching", "resources": [R...]}``; ``{"type": "watch-error", "message": ...}``
+  when it cannot watch or a watch failed for good (the load goes on; the runner then blames from
+  its own watches);
 - ``{"type": "warm-up", "answered": [POD...]}`` each time one more of the pods to warm up answered;
 - ``{"type": "ready", "monotonic": M, "wall": W, "bootId": B}``: the warm-up is over and the load
   starts; ``M`` and ``W`` are the agent's CLOCK_MONOTONIC and wall clock read together;
 - ``{"type": "request", "seq": ..., ...}`` per finished request, in the order they finished, its
   times on the agent's monotonic clock (:func:`encode`);
+- ``{"type": "gap", "resource": R, "start": S, "end": E, "why": W}`` per watch gap, after SIGTERM;
 - ``{"type": "end", "requests": N, "overload": null}``: the agent stopped (SIGTERM) and flushed;
 - ``{"type": "error", "message": ...}``: it could not go on (then it exits 1).
 """
@@ -57,6 +65,49 @@ def encode(r: RequestResult) -> str:
             "reused": r.reused,
             "firstByte": r.first_byte,
             "pod": r.pod,
+        },
+        separators=(",", ":"),
+    )
+
+
+def compact(resource: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """What verify/clusterrecord.py's ClusterView reads of an object: a Pod whole but its
+    managedFields (its spec feeds the preStop and grace estimates and the findings), an
+    EndpointSlice's endpoints' pod and conditions, an Event's identity, occurrence and words."""
+    meta = obj.get("metadata") or {}
+    if resource == "pods":
+        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    if resource == "endpointslices":
+        return {
+            "metadata": {"name": meta.get("name")},
+            "endpoints": [
+                {
+                    "targetRef": {"name": (ep.get("targetRef") or {}).get("name")},
+                    "conditions": ep.get("conditions"),
+                }
+                for ep in obj.get("endpoints") or []
+            ],
+        }
+    involved = obj.get("involvedObject") or {}
+    return {
+        "metadata": {"name": meta.get("name")},
+        "involvedObject": {k: involved.get(k) for k in ("kind", "name", "uid", "fieldPath") if k in involved},
+        "reason": obj.get("reason"),
+        "message": obj.get("message"),
+        "count": obj.get("count"),
+        "series": obj.get("series"),
+    }
+
+
+def encode_watch(resource: str, event: str, obj: dict[str, Any], at: float) -> str:
+    """One watch event as one line (no newline), its arrival on the agent's monotonic clock."""
+    return json.dumps(
+        {
+            "type": "watch",
+            "at": round(at, 6),
+            "resource": resource,
+            "event": event,
+            "object": compact(resource, obj),
         },
         separators=(",", ":"),
     )

@@ -32,7 +32,7 @@ from hitless.clock import Clock, RealClock
 from hitless.kube.client import ApiError, KubeClient, kubeconfig_files, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import cluster_scenarios
-from hitless.verify.agent import Load, start_load
+from hitless.verify.agent import AgentLoad, Load, start_load
 from hitless.verify.applog import AppLogs, apply_sigterm, peer_index
 from hitless.verify.attribute import Attribution, RunContext
 from hitless.verify.cluster_cleanup import delete_namespace, kubectl
@@ -47,7 +47,7 @@ from hitless.verify.cluster_steps import (
     path,
     required_access,
 )
-from hitless.verify.clusterrecord import restart_notes
+from hitless.verify.clusterrecord import ClusterView, restart_notes
 from hitless.verify.clusterview import EXACT, EXACT_APP_LOG, INFERRED, blame, measure_allowance, propagation
 from hitless.verify.findings import findings
 from hitless.verify.join import Route
@@ -268,7 +268,11 @@ async def _observe(
             await load.cancel()
         await logs.stop()
         await watched.stop()
-    return _outcome(load.results, watched, opts, namespace, workload, service, origin, incomplete, info, logs)
+    # The agent's own watches, on its requests' clock, when it ran them (verify/agentview.py).
+    seen = load.view(namespace, watched.ignored) if isinstance(load, AgentLoad) else None
+    return _outcome(
+        load.results, watched, opts, namespace, workload, service, origin, incomplete, info, logs, seen
+    )
 
 
 def _outcome(
@@ -282,37 +286,39 @@ def _outcome(
     incomplete: str | None,
     info: dict[str, Any],
     logs: AppLogs | None = None,
+    seen: tuple[ClusterView, list[dict[str, Any]]] | None = None,
 ) -> Result:
+    # The view blamed from: the runner's watches, or the agent's (``seen``: its view and gaps).
+    view, gaps = seen if seen is not None else (watched.view, watched.gaps())
     # One proxy routes every connection unless a LoadBalancer spreads them over nodes: then the
     # answers' order bounds it (clusterview.py, proxyorder.py). The allowance for its lag is
     # measured from this run when its failures or late answers show one, else the fixed value.
     single_proxy = info.get("target", {}).get("through") != "LoadBalancer"
-    allowance = measure_allowance(requests, watched.view, single_proxy)
+    allowance = measure_allowance(requests, view, single_proxy)
     info["propagationAllowance"] = allowance.to_json()
     peers = None
     if logs is not None:
         # The app's SIGTERM line replaces the deletion-plus-preStop estimate of the stop signal.
-        stops = apply_sigterm(logs.logs, watched.view.timeline, namespace)
+        stops = apply_sigterm(logs.logs, view.timeline, namespace)
         info["appLog"] = {"pods": len(logs.logs), "sigterm": stops, "unread": logs.unread}
         peers = peer_index(logs.logs, opts.path)
-    blames = blame(requests, watched.view, allowance.seconds, single_proxy, peers)
+    blames = blame(requests, view, allowance.seconds, single_proxy, peers)
     context = RunContext(service=f"{namespace}/{service.name}", workload=workload)
     usable = [b.failure for b in blames if b.evidence in (EXACT, EXACT_APP_LOG, INFERRED)]
     attribution = Attribution(routes=[Route() for _ in requests], failures=[b.failure for b in blames])
     info["gaps"] = [
-        {**g, "start": round(g["start"] - origin, 3), "end": round(g["end"] - origin, 3)}
-        for g in watched.gaps()
+        {**g, "start": round(g["start"] - origin, 3), "end": round(g["end"] - origin, 3)} for g in gaps
     ]
     info["evidence"] = dict(Counter(b.evidence for b in blames))
     # Seconds after a replaced pod's endpoint stopped being ready that a new connection still
     # reached it (a lower bound of this cluster's propagation delay; clusterview.propagation).
-    info["propagation"] = propagation(requests, watched.view)
-    info["restarts"] = restart_notes(watched.view, origin)  # liveness kills, crashes: clusterrecord.py
+    info["propagation"] = propagation(requests, view)
+    info["restarts"] = restart_notes(view, origin)  # liveness kills, crashes: clusterrecord.py
     report = Report(
         requests=requests,
         attribution=attribution,
-        findings=findings(usable, watched.view.timeline, context),
-        timeline=watched.view.timeline,
+        findings=findings(usable, view.timeline, context),
+        timeline=view.timeline,
         origin=origin,
         max_failures=opts.max_failures,
         run={

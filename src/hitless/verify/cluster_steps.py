@@ -14,6 +14,7 @@ from hitless.apiserver.kinds import by_kind
 from hitless.clock import Clock
 from hitless.kube.client import JSON, ApiError, KubeClient, Reflector
 from hitless.tasks import cancel_and_wait, spawn
+from hitless.verify.agentwatch import view_reflectors
 from hitless.verify.clusterview import ClusterView
 from hitless.verify.generator import LoadGenerator, LoadOptions
 from hitless.verify.options import VerifyOptions
@@ -79,9 +80,9 @@ def required_access(
         for v, g, r, sub, n in dict.fromkeys(need)
     ]
     if agent:  # the in-cluster load agent may be used (--load-from auto or agent): verify/agent.py
-        from hitless.verify.agent import agent_access
+        from hitless.verify.agentpod import agent_access
 
-        extra = [{"subresource": "", **a} for a in agent_access(namespace)]
+        extra = [{"subresource": "", **a} for a in agent_access(namespace, own_namespace)]
         access += [a for a in extra if a not in access]
     return access
 
@@ -188,16 +189,11 @@ class Watched:
         self.workloads = self.deployments
         if workload in ("StatefulSet", "DaemonSet"):
             self.workloads = Reflector(client, path(workload, namespace), clock, self._wake)
+        # The view's own watches, the same the in-cluster load agent runs (verify/agentwatch.py).
         self.reflectors = [
-            Reflector(client, f"/api/v1{ns}/pods", clock, self._pod, label_selector=selector),
-            Reflector(
-                client,
-                f"/apis/discovery.k8s.io/v1{ns}/endpointslices",
-                clock,
-                self._slice,
-                label_selector=f"kubernetes.io/service-name={service}",
+            *view_reflectors(
+                client, clock, namespace, selector, service, self._pod, self._slice, self._event
             ),
-            Reflector(client, f"/api/v1{ns}/events", clock, self._event),
             self.deployments,
         ]
         if self.workloads is not self.deployments:
