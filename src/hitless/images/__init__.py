@@ -10,7 +10,8 @@ lower directory) and the image config under Kubernetes' rules. A failed pull rai
 from hitless.images.errors import ImagePullError, InvalidImageName, RegistryUnavailable
 from hitless.images.model import Image, ImageConfig, Platform, PullOptions, default_root
 from hitless.images.reference import Reference, normalize, parse
-from hitless.images.store import ImageStore, PullSecrets
+from hitless.images.sources import PullSecrets
+from hitless.images.store import ImageStore
 
 __all__ = [
     "Image",

@@ -3,7 +3,8 @@
 The sources are tried as a node's runtime is configured: archives given to the run (under the
 names they carry), then the local Docker or Podman store when asked, then the registry (or its
 mirror). Whatever the source, the image lands in the one content-addressed layout (layout.py)
-and is unpacked once; every container of it shares that tree.
+and is unpacked once; every container of it shares that tree. Each source's protocol is in
+sources.py, and pruning the cache in prune.py.
 """
 
 from __future__ import annotations
@@ -12,31 +13,24 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import json
 import os
-import secrets
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from hitless.images.archive import ArchiveImage, import_image, pick_platform, save_from_local_store, scan
-from hitless.images.auth import Credential, default_auth_files, file_credential, pull_secret_credentials
 from hitless.images.errors import ImagePullError, RegistryUnavailable
 from hitless.images.flatten import check_layer_types, commit_tree, unpack
-from hitless.images.layout import INDEX_TYPES, Entry, Layout
-from hitless.images.lease import Lease, live_leases
+from hitless.images.layout import Entry, Layout
+from hitless.images.lease import Lease
 from hitless.images.model import Image, ImageConfig, PullOptions, default_root
 from hitless.images.owners import Owners
 from hitless.images.owners import current as current_owners
-from hitless.images.reference import Reference, go_quote, is_loopback_host, parse
-from hitless.images.registry import Repository, endpoints, host_of, new_client
+from hitless.images.prune import PruneResult, tree_size
+from hitless.images.prune import prune as prune_cache
+from hitless.images.reference import Reference, go_quote, parse
+from hitless.images.sources import PullSecrets, Sources
 from hitless.tasks import cancel_and_wait
-
-# The pod's imagePullSecrets as the kubelet passes them: each Secret's decoded
-# ``.dockerconfigjson`` (``{"auths": {...}}``) or legacy ``.dockercfg`` (``{host: {...}}``).
-PullSecrets = Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -55,16 +49,6 @@ class CachedImage:
     @property
     def unpacked(self) -> bool:
         return bool(self.trees)
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    references: list[str]
-    blobs: int
-    trees: int
-    bytes_freed: int
-    # Images a running `hitless up`/`verify` holds a lease on: kept.
-    in_use: list[str] = field(default_factory=list)
 
 
 class ImageStore:
@@ -86,7 +70,8 @@ class ImageStore:
         self._lease = Lease(self.root) if lease else None
         self._pulls: dict[str, asyncio.Task[Image]] = {}
         self._unpacks: dict[str, asyncio.Task[Image | None]] = {}
-        self._archives: dict[str, ArchiveImage] | None = None
+        # Where pulls find images (sources.py); each lands here through _finish.
+        self._sources = Sources(self.layout, self.options, self._finish)
         # Wall-clock seconds the last completed pull of each reference took (the kubelet's
         # "Successfully pulled image X in D"), for callers that want the pull alone.
         self.last_pull_seconds: dict[str, float] = {}
@@ -197,7 +182,7 @@ class ImageStore:
             except (OSError, ValueError, KeyError):
                 continue
             repo_digest = f"{_name_of(entry.reference)}@{entry.repo_digest}" if entry.repo_digest else None
-            trees = {v: _tree_size(t) for v, t in self.layout.trees(entry.manifest_digest).items()}
+            trees = {v: tree_size(t) for v, t in self.layout.trees(entry.manifest_digest).items()}
             out.append(
                 CachedImage(
                     reference=entry.reference,
@@ -249,11 +234,11 @@ class ImageStore:
         try:
             await asyncio.to_thread(self.layout.ensure)
             async with self._shared_lock():
-                image = await self._from_archives(ref)
+                image = await self._sources.from_archives(ref)
                 if image is None and self.options.source != "registry":
-                    image = await self._from_local_store(ref)
+                    image = await self._sources.from_local_store(ref)
                 if image is None:
-                    image = await self._from_registry(ref, auth)
+                    image = await self._sources.from_registry(ref, auth)
                 if self._lease is not None:
                     self._lease.add(image.manifest_digest, image.reference)
                 return image
@@ -329,185 +314,21 @@ class ImageStore:
             )
         return image
 
-    async def _archive_index(self) -> dict[str, ArchiveImage]:
-        if self._archives is None:
-            found: dict[str, ArchiveImage] = {}
-            for path in self.options.archives:
-                for image in await asyncio.to_thread(scan, path):
-                    for name in image.names:
-                        found.setdefault(name, image)
-            self._archives = found
-        return self._archives
-
-    async def _from_archives(self, ref: Reference) -> Image | None:
-        if not self.options.archives:
-            return None
-        archives = await self._archive_index()
-        image = archives.get(str(ref))
-        if image is None and ref.digest is not None:
-            image = next(
-                (a for a in archives.values() if a.descriptor and a.descriptor.get("digest") == ref.digest),
-                None,
-            )
-        if image is None:
-            return None
-        imported = await import_image(self.layout, image, self.options.platform)
-        return await self._finish(ref, imported.manifest_digest, imported.media_type, imported.repo_digest)
-
     async def load_archives(self) -> list[Image]:
         """Load every image of the run's archives into the cache, under all their names, so that
         ``get`` finds them (images loaded onto a node, present for ``IfNotPresent`` and ``Never``)."""
         await asyncio.to_thread(self.layout.ensure)
         loaded = []
-        for name in await self._archive_index():
+        for name in await self._sources.archive_index():
             loaded.append(await self.pull(name))
         return loaded
-
-    async def _from_local_store(self, ref: Reference) -> Image | None:
-        command = self.options.source_command or (self.options.source,)
-        fd, temp = self.layout.temp_file()
-        os.close(fd)
-        try:
-            if not await save_from_local_store(command, str(ref), temp, self.options.timeout):
-                return None
-            images = await asyncio.to_thread(scan, temp)
-            if not images:
-                return None
-            imported = await import_image(self.layout, images[0], self.options.platform)
-            return await self._finish(
-                ref, imported.manifest_digest, imported.media_type, imported.repo_digest
-            )
-        finally:
-            temp.unlink(missing_ok=True)
-
-    async def _from_registry(self, ref: Reference, auth: PullSecrets | None) -> Image:
-        last: ImagePullError | None = None
-        for base in endpoints(ref.domain, self.options.mirrors, self.options.insecure_registries):
-            host = host_of(base)
-            credentials: list[Credential | None] = list(pull_secret_credentials(auth or [], host, ref.path))
-            if not credentials:
-                files = self.options.auth_files
-                found = await file_credential(
-                    files if files is not None else default_auth_files(), host, ref.path, self.options.timeout
-                )
-                credentials = [found]
-            for credential in credentials:
-                try:
-                    return await self._pull_from(base, ref, credential)
-                except RegistryUnavailable as err:
-                    last = err
-                    break  # this endpoint is down: the next mirror, if any
-                except ImagePullError as err:
-                    last = err
-                    if err.cause != "unauthorized":
-                        break
-        assert last is not None
-        raise last
-
-    async def _pull_from(self, base: str, ref: Reference, credential: Credential | None) -> Image:
-        async with new_client(self.options.timeout, trust_env=not is_loopback_host(host_of(base))) as client:
-            repo = Repository(client, base, ref.path, credential, str(ref))
-            top = await repo.manifest(ref.object, ref.digest)
-            self.layout.put_blob(top.data)
-            manifest_fetched = top
-            if top.media_type in INDEX_TYPES:
-                desc = pick_platform(json.loads(top.data), self.options.platform, top.digest)
-                manifest_fetched = await repo.manifest(desc["digest"], desc["digest"])
-                self.layout.put_blob(manifest_fetched.data)
-            manifest = json.loads(manifest_fetched.data)
-            if not isinstance(manifest.get("config"), dict) or not isinstance(manifest.get("layers"), list):
-                raise ImagePullError(f"manifest {manifest_fetched.digest} has no config or layers")
-            check_layer_types(manifest["layers"])
-            blobs = [manifest["config"], *manifest["layers"]]
-            # A few blobs at a time: a registry serves layers in parallel, and the event loop
-            # keeps serving pods meanwhile.
-            limit = asyncio.Semaphore(3)
-
-            async def fetch(desc: dict[str, Any]) -> None:
-                async with limit:
-                    await repo.blob(self.layout, desc)
-
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for desc in blobs:
-                        group.create_task(fetch(desc))
-            except ExceptionGroup as errors:
-                # The first blob that failed says why; the others were cancelled by it.
-                raise errors.exceptions[0] from None
-        return await self._finish(ref, manifest_fetched.digest, manifest_fetched.media_type, top.digest)
 
     # -- pruning -------------------------------------------------------------------------------
 
     def prune(self, references: set[str] | None = None, *, all_images: bool = False) -> PruneResult:
-        """Drop ``references`` (or every image with ``all_images``), then every blob and tree no
-        remaining reference needs, and leftovers of interrupted pulls. Waits for running pulls.
-        An image a running `hitless up` or `verify` holds a lease on (lease.py) is kept, with
-        its blobs and tree, and reported in ``in_use``."""
-        self.layout.ensure()
-        trash: list[Path] = []
-        records: dict[Path, dict[str, Any] | None] = {}
-        with self.layout.locked("lock", exclusive=True):
-            leased = {digest for held in live_leases(self.root) for digest in held.images}
-            wanted: set[str] | None = None
-            if not all_images:
-                wanted = {str(parse(r)) for r in references} if references else set()
-            in_use = [
-                e.reference
-                for e in self.layout.entries()
-                if e.manifest_digest in leased and (wanted is None or e.reference in wanted)
-            ]
-            dropped: list[Entry] = []
-            if wanted is None or wanted:
-                dropped = self.layout.remove_entries(wanted, keep=leased)
-            keep_blobs: set[str] = set(leased)
-            # Trees are kept by image, every variant of it (owners.py); a tree named by its hex
-            # alone predates variants and is kept only while a run (of that older hitless) holds it.
-            keep_images = {d.partition(":")[2] for d in leased}
-            for entry in self.layout.entries():
-                keep_blobs.add(entry.manifest_digest)
-                keep_images.add(entry.manifest_digest.partition(":")[2])
-                if entry.repo_digest:
-                    keep_blobs.add(entry.repo_digest)  # the index of a multi-platform image
-            for digest in list(keep_blobs):
-                with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                    manifest = self.layout.read_json(digest)
-                    keep_blobs.add(manifest["config"]["digest"])
-                    keep_blobs.update(layer["digest"] for layer in manifest.get("layers") or [])
-            keep_hex = {d.partition(":")[2] for d in keep_blobs}
-            freed = blobs = trees = 0
-            for blob in list(self.layout.blobs.iterdir()):
-                if blob.name not in keep_hex:
-                    freed += blob.stat().st_size
-                    blob.unlink()
-                    blobs += 1
-            # Trees and leftovers of pulls are only renamed here (the lock is held for renames,
-            # so that a run's lookups wait no longer), and removed once it is released.
-            for leftover in list(self.layout.tmp.iterdir()):
-                trash.append(leftover)
-            leased_hex = {d.partition(":")[2] for d in leased}
-            # Trees before records: a tree's record says how to remove it (layout.remove_tree).
-            found = sorted(self.layout.rootfs_dir.iterdir(), key=lambda p: (p.name.endswith(".json"), p.name))
-            for tree in found:
-                image_hex, dot, _ = tree.name.partition(".")
-                if image_hex in (keep_images if dot else leased_hex):
-                    continue
-                if tree.name.endswith(".json"):
-                    tree.unlink(missing_ok=True)  # the record of a tree removed with it
-                    continue
-                moved = self.layout.tmp / f"pruned-{tree.name}-{secrets.token_hex(4)}"
-                records[moved] = self.layout.read_record(tree)
-                os.replace(tree, moved)
-                trash.append(moved)
-                trees += 1
-        for path in trash:
-            if path.is_dir() and not path.is_symlink():
-                freed += _tree_size(path)
-                self.layout.remove_tree(path, records.get(path))
-            else:
-                with contextlib.suppress(OSError):
-                    freed += path.lstat().st_size
-                    path.unlink()
-        return PruneResult([e.reference for e in dropped], blobs, trees, freed, in_use)
+        """Drop ``references`` (or every image with ``all_images``) and all nothing else needs
+        (prune.py); an image a running hitless holds a lease on is kept."""
+        return prune_cache(self.layout, references, all_images=all_images)
 
 
 def _close_acquired(future: asyncio.Future[int]) -> None:
@@ -519,12 +340,3 @@ def _name_of(reference: str) -> str:
     name = reference.split("@", 1)[0]
     slash, colon = name.rfind("/"), name.rfind(":")
     return name[:colon] if colon > slash else name
-
-
-def _tree_size(path: Path) -> int:
-    total = 0
-    for sub in path.rglob("*"):
-        with contextlib.suppress(OSError):
-            st = sub.lstat()
-            total += st.st_size
-    return total
