@@ -15,6 +15,8 @@ the node) or to the client's address (Local: the client IP is kept).
 
 Pods on this node reach ClusterIPs through ``pod_frontends`` (podside.py): every node computes
 its ClusterIP sets (``pod_targets``) at each sync, whether or not it also serves the host.
+
+What a sync wants is computed in rules.py; this module applies it and serves connections.
 """
 
 from __future__ import annotations
@@ -36,23 +38,14 @@ from hitless.proxy.health import PROXY_HEALTHZ_PORT, ProxierHealth, serve_http, 
 from hitless.proxy.listener import Listener
 from hitless.proxy.owner import AddressInUse, listener_owner
 from hitless.proxy.podside import ClusterTarget, PodFrontends
-from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync, SyncedEndpoint
+from hitless.proxy.records import ConnectionLog, ConnectionRecord, ProxySync
 from hitless.proxy.relay import reset
+from hitless.proxy.rules import Applied, Desired, Key, compute_rules
 from hitless.proxy.runner import BoundedFrequencyRunner
-from hitless.proxy.selection import (
-    Mode,
-    ProxyEndpoint,
-    categorize,
-    local_ready_ips,
-    mode_for,
-    policies,
-    port_endpoints,
-)
+from hitless.proxy.selection import Mode, ProxyEndpoint, mode_for
 from hitless.runtime.network import PodNetwork, in_pod_network
 from hitless.store.store import Store, WatchEvent
 from hitless.tasks import cancel_and_wait, guarded, spawn
-
-Key = tuple[str, str]
 
 
 @dataclass
@@ -85,21 +78,6 @@ class Frontend:
     @property
     def mode(self) -> Mode:
         return self.listener.mode
-
-
-@dataclass
-class _Applied:
-    used: tuple[SyncedEndpoint, ...] = ()
-    internal: tuple[SyncedEndpoint, ...] = ()
-    external: tuple[SyncedEndpoint, ...] = ()
-    local_ready: int | None = None
-    modes: tuple[str, str] = ("", "")
-
-
-def _synced(endpoints: tuple[ProxyEndpoint, ...] | list[ProxyEndpoint]) -> tuple[SyncedEndpoint, ...]:
-    return tuple(
-        SyncedEndpoint(e.pod, (e.ip, e.port), e.ready, e.serving, e.terminating, e.node) for e in endpoints
-    )
 
 
 @dataclass
@@ -138,7 +116,7 @@ class NodeProxy:
         self.frontends: dict[tuple[str, int], Frontend] = {}
         self.health_checks: dict[int, _HealthCheck] = {}
         self.health = ProxierHealth(clock)
-        self._applied: dict[Key, _Applied] = {}
+        self._applied: dict[Key, Applied] = {}
         self._runner = BoundedFrequencyRunner(
             clock, guarded(f"proxy {node}", self.sync), self.options.min_sync_period, self.options.burst
         )
@@ -222,83 +200,16 @@ class NodeProxy:
         """syncProxyRules: recompute every Service's sets and apply them to the frontends."""
         self.syncs += 1
         fallback = self.options.serving_terminating_fallback
-        by_service: dict[Key, list[EndpointSlice]] = {}
-        for slice_ in self.slices.values():
-            if slice_.service_name:
-                by_service.setdefault((slice_.namespace, slice_.service_name), []).append(slice_)
-        desired: dict[tuple[str, int], tuple[str, str, str, tuple[ProxyEndpoint, ...], bool, bool]] = {}
-        checks: dict[int, tuple[Key, int]] = {}
-        applied: dict[Key, _Applied] = {}
-        targets: dict[tuple[str, int], ClusterTarget] = {}
-        for key, svc in self.services.items():
-            spec = svc.spec
-            if spec.type == "ExternalName" or not spec.cluster_ip or spec.cluster_ip == "None":
-                continue
-            name = f"{key[0]}/{key[1]}"
-            internal_policy, external_policy = policies(svc)
-            external = spec.type in ("NodePort", "LoadBalancer")
-            uses_cluster = internal_policy == "Cluster" or (external and external_policy == "Cluster")
-            uses_local = internal_policy == "Local" or (external and external_policy == "Local")
-            internal_all: list[ProxyEndpoint] = []
-            external_all: list[ProxyEndpoint] = []
-            local_ips: set[str] = set()
-            modes = ["", ""]
-            for port in spec.ports or []:
-                if (port.protocol or "TCP") != "TCP":
-                    continue
-                endpoints = port_endpoints(port, by_service.get(key, []))
-                cat = categorize(endpoints, self.node, uses_cluster, uses_local, fallback)
-                internal_set = (cat.local if internal_policy == "Local" else cat.cluster) or ()
-                external_set = (cat.local if external_policy == "Local" else cat.cluster) or ()
-                local_ips |= local_ready_ips(endpoints, self.node)
-                # What a pod on this node meets at the ClusterIP (proxy/podside.py).
-                targets[(spec.cluster_ip, port.port)] = ClusterTarget(
-                    name, port.name or "", internal_set, mode_for(internal_set, cat.has_any)
-                )
-                if self.serves_cluster_ips:
-                    mode = mode_for(internal_set, cat.has_any)
-                    modes[0] = modes[0] or mode
-                    desired[(spec.cluster_ip, port.port)] = (
-                        "clusterIP",
-                        name,
-                        port.name or "",
-                        internal_set,
-                        cat.has_any,
-                        True,
-                    )
-                    internal_all.extend(internal_set)
-                if external and port.node_port:
-                    mode = mode_for(external_set, cat.has_any)
-                    modes[1] = modes[1] or mode
-                    snat = external_policy != "Local"
-                    desired[(self.address, port.node_port)] = (
-                        "nodePort",
-                        name,
-                        port.name or "",
-                        external_set,
-                        cat.has_any,
-                        snat,
-                    )
-                    external_all.extend(external_set)
-            local_ready: int | None = None
-            if spec.type == "LoadBalancer" and external_policy == "Local" and spec.health_check_node_port:
-                local_ready = len(local_ips)
-                checks[spec.health_check_node_port] = (key, local_ready)
-            union = {(e.ip, e.port): e for e in internal_all + external_all}
-            applied[key] = _Applied(
-                used=_synced(sorted(union.values(), key=lambda e: (e.ip, e.port))),
-                internal=_synced(internal_all),
-                external=_synced(external_all),
-                local_ready=local_ready,
-                modes=(modes[0], modes[1]),
-            )
+        desired, checks, applied, targets = compute_rules(
+            self.services, self.slices, self.node, self.address, self.serves_cluster_ips, fallback
+        )
         self._apply_frontends(desired)
         self.pod_targets = targets
         self._apply_health_checks(checks)
         self.health.updated()
         now = self.clock.now()
         for key in sorted(set(applied) | set(self._applied)):
-            new = applied.get(key, _Applied())
+            new = applied.get(key, Applied())
             if self._applied.get(key) != new:
                 self._log.synced(
                     ProxySync(
@@ -315,9 +226,7 @@ class NodeProxy:
                 )
         self._applied = applied
 
-    def _apply_frontends(
-        self, desired: dict[tuple[str, int], tuple[str, str, str, tuple[ProxyEndpoint, ...], bool, bool]]
-    ) -> None:
+    def _apply_frontends(self, desired: Desired) -> None:
         for address in list(self.frontends):
             if address not in desired:
                 self.frontends.pop(address).listener.close()
