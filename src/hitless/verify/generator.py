@@ -6,7 +6,8 @@ stalled generator) shows up as latency instead of silently lowering the rate, th
 named coordinated omission. Every request records the local address of its connection, which is
 how the verifier finds the proxies' records of it (``hitless.proxy.records``), and whether it
 went over a reused keep-alive connection that failed before any response byte — the one failure
-that browsers and Go's net/http retry on their own, so it is reported apart.
+that browsers and Go's net/http retry on their own, so it is reported apart. Each connection's
+HTTP/1.1 exchange is in httpconn.py.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import h11
-
 from hitless.clock import Clock, TimerHandle
+from hitless.verify.httpconn import Connection, Failure
 
 Address = tuple[str, int]
 ConnectionMode = Literal["keepalive", "close", "mixed"]
@@ -98,141 +98,6 @@ class LoadOptions:
     max_idle: int = 256
 
 
-class _Failure(Exception):
-    def __init__(self, kind: ErrorKind, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-
-class _Connection(asyncio.Protocol):
-    """One client connection: h11 over an asyncio transport, one request at a time."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._h11 = h11.Connection(our_role=h11.CLIENT)
-        self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[int] | None = None
-        self._status: int | None = None
-        self.pod: str | None = None
-        self.first_byte = False
-        self.closed = False
-        self.requests = 0
-        self.local: Address | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        if self._waiter is None or self._waiter.done():
-            # Bytes nobody asked for (a 408 on an idle connection): never reuse it.
-            self.abort()
-            return
-        self.first_byte = True
-        self._h11.receive_data(data)
-        self._pump()
-
-    def eof_received(self) -> bool | None:
-        self.closed = True
-        if self._waiter is not None and not self._waiter.done():
-            self._h11.receive_data(b"")
-            self._pump()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self._waiter is not None and not self._waiter.done():
-            self._fail_eof(exc)
-
-    def _fail_eof(self, exc: BaseException | None) -> None:
-        assert self._waiter is not None
-        if isinstance(exc, ConnectionResetError) or (
-            isinstance(exc, OSError) and exc.errno == errno.ECONNRESET
-        ):
-            detail = "connection reset by peer"
-        elif exc is not None:
-            detail = str(exc) or type(exc).__name__
-        else:
-            detail = (
-                "closed before the end of the response"
-                if self.first_byte
-                else "closed before any response byte"
-            )
-        self._waiter.set_exception(_Failure("reset", detail))
-
-    def _pump(self) -> None:
-        assert self._waiter is not None
-        while not self._waiter.done():
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                if self.closed:
-                    # The peer closed mid-response: h11 words that as a protocol error.
-                    self._fail_eof(None)
-                else:
-                    self._waiter.set_exception(_Failure("reset", f"bad response: {exc}"))
-                self.abort()
-                return
-            if event is h11.NEED_DATA:
-                return
-            if isinstance(event, h11.Response):
-                self._status = event.status_code
-                for name, value in event.headers:
-                    if name == b"x-pod-name":
-                        self.pod = value.decode(errors="replace")
-            elif isinstance(event, h11.EndOfMessage):
-                assert self._status is not None
-                self._waiter.set_result(self._status)
-            elif isinstance(event, h11.ConnectionClosed):
-                self._fail_eof(None)
-
-    @property
-    def reusable(self) -> bool:
-        return not self.closed and self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE
-
-    async def request(self, result: RequestResult, target: bytes, host: bytes, close: bool) -> int:
-        assert self._transport is not None
-        if self.requests:
-            self._h11.start_next_cycle()
-        self.requests += 1
-        self.first_byte = False
-        self._status = None
-        self.pod = None
-        headers = [(b"Host", host), (b"User-Agent", b"hitless-verify")]
-        if close:
-            headers.append((b"Connection", b"close"))
-        data = self._h11.send(h11.Request(method=b"GET", target=target, headers=headers))
-        data = (data or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
-        self._waiter = asyncio.get_running_loop().create_future()
-        if self.closed:
-            # The server closed the idle connection before we used it; writing would be lost.
-            self._fail_eof(None)
-        else:
-            self._transport.write(data)
-        result.sent = self._clock.now()
-        try:
-            status = await self._waiter
-            result.pod = self.pod
-            return status
-        finally:
-            result.first_byte = self.first_byte
-
-    def abort(self) -> None:
-        self.closed = True
-        if self._transport is not None:
-            self._transport.abort()
-
-    def close(self) -> None:
-        self.closed = True
-        if self._transport is not None:
-            self._transport.close()
-
-
 @dataclass
 class LoadGenerator:
     """Sends ``options.rate`` requests per second until :meth:`stop`; results in ``results``."""
@@ -243,7 +108,7 @@ class LoadGenerator:
     results: list[RequestResult] = field(default_factory=list)
     started: float | None = None
     stopped: float | None = None
-    _idle: list[_Connection] = field(default_factory=list)
+    _idle: list[Connection] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _stopping: bool = False
     _wake: asyncio.Future[None] | None = None
@@ -373,7 +238,7 @@ class LoadGenerator:
                 self.on_result(result)
 
     async def _exchange(self, result: RequestResult) -> None:
-        conn: _Connection | None = None
+        conn: Connection | None = None
         if result.keepalive:
             while self._idle:
                 candidate = self._idle.pop()  # most recently used first, as Go's transport does
@@ -391,7 +256,7 @@ class LoadGenerator:
             result.status = await conn.request(
                 result, self.options.path.encode(), self._host_header(), close=not result.keepalive
             )
-        except _Failure as failure:
+        except Failure as failure:
             result.error = failure.kind
             result.detail = failure.detail
             conn.abort()
@@ -409,7 +274,7 @@ class LoadGenerator:
             return self.options.host_header.encode()
         return f"{self.options.host}:{self.options.port}".encode()
 
-    async def _connect(self, result: RequestResult) -> _Connection | None:
+    async def _connect(self, result: RequestResult) -> Connection | None:
         loop = asyncio.get_running_loop()
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -425,7 +290,7 @@ class LoadGenerator:
             finally:
                 with contextlib.suppress(OSError):
                     result.client = _address(sock.getsockname())
-            conn = _Connection(self.clock)
+            conn = Connection(self.clock)
             conn.local = result.client
             await loop.create_connection(lambda: conn, sock=sock)
             return conn
