@@ -25,7 +25,8 @@ from hitless.api.types.service import Service
 from hitless.clock import Clock
 from hitless.controllers.volumebinding import LOCAL_PATH_DIR, NotBound, claim_path
 from hitless.kubelet.capacity import MAX_PODS
-from hitless.kubelet.containers import ContainerManager, ContainerSources
+from hitless.kubelet.container_config import ContainerSources
+from hitless.kubelet.containers import ContainerManager
 from hitless.kubelet.dns import Configurer
 from hitless.kubelet.eviction import EvictionManager
 from hitless.kubelet.hooks import HandlerRunner

@@ -21,7 +21,8 @@ from pathlib import Path
 from hitless.api.types.pod import Pod, PodStatus
 from hitless.clock import Clock
 from hitless.kubelet.actions import compute_pod_actions
-from hitless.kubelet.containers import ContainerManager, PodContext
+from hitless.kubelet.container_config import PodContext
+from hitless.kubelet.containers import ContainerManager
 from hitless.kubelet.dns import Configurer
 from hitless.kubelet.env import pod_hostname
 from hitless.kubelet.etchosts import etc_hosts_extras
