@@ -20,7 +20,8 @@ import pytest
 
 from hitless.cli.agent import Watches
 from hitless.clock import FakeClock, RealClock
-from hitless.kube.client import ApiError, KubeClient, Reflector, load_incluster
+from hitless.kube.client import ApiError, KubeClient, Reflector
+from hitless.kube.config import load_incluster
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import agentrbac
 from hitless.verify.agent import AgentLoad, agent_pod

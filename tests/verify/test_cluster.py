@@ -72,7 +72,7 @@ class Cluster:
     def namespaces(self) -> list[str]:
         import asyncio
 
-        from hitless.kube.client import load_kubeconfig
+        from hitless.kube.config import load_kubeconfig
 
         async def names() -> list[str]:
             async with KubeClient(load_kubeconfig(str(self.kubeconfig), None)) as client:
@@ -205,7 +205,8 @@ def test_ctrl_c_deletes_the_throwaway_namespace(cluster: Cluster) -> None:
     import signal
 
     from hitless.clock import RealClock
-    from hitless.kube.client import Reflector, load_kubeconfig
+    from hitless.kube.client import Reflector
+    from hitless.kube.config import load_kubeconfig
     from hitless.tasks import cancel_and_wait, spawn
 
     proc = subprocess.Popen(

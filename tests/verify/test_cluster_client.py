@@ -11,7 +11,8 @@ from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.pod import Container, Pod, PodSpec
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.clock import RealClock
-from hitless.kube.client import KubeClient, Reflector, load_kubeconfig
+from hitless.kube.client import KubeClient, Reflector
+from hitless.kube.config import load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from tests.apiserver.conftest import Served
 from tests.apiserver.conftest import served as served  # the fixture

@@ -17,7 +17,8 @@ from hitless.api.types.service import Service
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.cli import verify as verify_cli
 from hitless.clock import Clock, RealClock
-from hitless.kube.client import ApiError, KubeClient, load_kubeconfig
+from hitless.kube.client import ApiError, KubeClient
+from hitless.kube.config import load_kubeconfig
 from hitless.verify import cluster, cluster_cleanup
 from hitless.verify.cluster_steps import Watched
 from hitless.verify.options import VerifyOptions

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hitless.cli import verify as verify_cli
-from hitless.kube.client import load_kubeconfig
+from hitless.kube.config import load_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

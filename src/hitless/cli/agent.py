@@ -26,15 +26,8 @@ import time
 import aiohttp
 
 from hitless.clock import Clock, RealClock
-from hitless.kube.client import (
-    JSON,
-    SHORT_WATCH_BACKOFF,
-    ApiError,
-    EventHandler,
-    KubeClient,
-    Reflector,
-    load_incluster,
-)
+from hitless.kube.client import JSON, SHORT_WATCH_BACKOFF, ApiError, EventHandler, KubeClient, Reflector
+from hitless.kube.config import load_incluster
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.agentwatch import view_reflectors
 from hitless.verify.agentwire import boot_id, encode, encode_watch

@@ -29,7 +29,8 @@ from hitless.api.loader import LoadedObject
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.service import Service
 from hitless.clock import Clock, RealClock
-from hitless.kube.client import ApiError, KubeClient, kubeconfig_files, load_kubeconfig
+from hitless.kube.client import ApiError, KubeClient
+from hitless.kube.config import kubeconfig_files, load_kubeconfig
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify import cluster_scenarios
 from hitless.verify.agent import AgentLoad, Load, start_load
