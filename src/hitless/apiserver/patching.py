@@ -77,6 +77,7 @@ async def patch_object(
     meta = result.setdefault("metadata", {})
     if meta.get("name") != live.name:
         raise status.bad_request("metadata.name: Invalid value: the name of the object cannot be changed")
+    _ensure_namespace(meta, r.store_namespace(target.namespace) if r.namespaced else "")
     if meta.get("resourceVersion") == live.metadata.resource_version:
         meta.pop("resourceVersion", None)
     if subresource is None:
@@ -84,3 +85,18 @@ async def patch_object(
     new = rest._decode(request, r, result)
     stored = rest._write(target, live, new, dry_run, subresource)
     return json_response(rest.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))
+
+
+def _ensure_namespace(meta: dict[str, object], expected: str) -> None:
+    """rest.BeforeUpdate's EnsureObjectNamespaceMatchesRequestNamespace: the patched object stays
+    in the request's namespace. Without it a patch setting ``metadata.namespace`` would write the
+    object of that name in another namespace, which the request was not authorized for."""
+    got = meta.get("namespace") or ""
+    if not expected:
+        meta.pop("namespace", None)  # cluster-scoped: cleared
+    elif not got:
+        meta["namespace"] = expected
+    elif got != expected:
+        raise status.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
