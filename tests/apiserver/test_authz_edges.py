@@ -213,3 +213,38 @@ def test_a_token_of_another_audience_is_refused_in_kube_apiserver_s_words() -> N
         '["https://kubernetes.default.svc.cluster.local"]'
     )
     assert tokens.authenticate(token, ["nomad"]).name == "system:serviceaccount:team:reader"
+
+
+async def test_an_apply_that_creates_is_authorized_as_a_create(served: Served) -> None:
+    """handlers/patch.go (withAuthorization of the create attributes): `patch` alone does not
+    make objects through server-side apply, nor does a subresource's apply make any."""
+    store = served.store
+    pod = setup_team(store)
+    grant(
+        store,
+        "cm-patcher",
+        [{"apiGroups": [""], "resources": ["configmaps", "pods/status"], "verbs": ["patch"]}],
+    )
+    token = served.server.tokens.issue(pod, None, 3607)
+    applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}, "data": {"a": "1"}}
+    path = "/api/v1/namespaces/team/configmaps/new?fieldManager=me"
+    code, err = await patch_as(served, token, path, applied, "application/apply-patch+yaml")
+    assert (code, err["message"], err["details"]) == (
+        403,
+        'configmaps "new" is forbidden: ',
+        {"name": "new", "kind": "configmaps"},
+    )
+    assert store.get("ConfigMap", "team", "new") is None
+    grant(store, "cm-creator", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}])
+    code, _ = await patch_as(served, token, path, applied, "application/apply-patch+yaml")
+    assert code == 201 and store.get("ConfigMap", "team", "new") is not None
+    pod_apply = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "ghost"},
+        "status": {"phase": "Running"},
+    }
+    status_path = "/api/v1/namespaces/team/pods/ghost/status?fieldManager=me"
+    code, err = await patch_as(served, token, status_path, pod_apply, "application/apply-patch+yaml")
+    assert (code, err["message"]) == (404, 'pods "ghost" not found')
+    assert store.get("Pod", "team", "ghost") is None

@@ -237,9 +237,10 @@ class ServiceAccountTokens:
         return service_account_user(namespace, str(saref.get("name")), sa.metadata.uid or "", extra)
 
 
-def _go_quoted(values: list[Any]) -> str:
+def _go_quoted(values: Any) -> str:
     """jwt.go's %q of a []string: ``["a" "b"]``."""
-    return "[" + " ".join(json.dumps(str(v)) for v in values) + "]"
+    items = values if isinstance(values, list) else [] if values is None else [values]
+    return "[" + " ".join(json.dumps(str(v)) for v in items) + "]"
 
 
 def _deleted_before(obj: K8sObject, moment: float) -> bool:
