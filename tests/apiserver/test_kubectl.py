@@ -460,8 +460,8 @@ def test_the_official_python_client(up: Up) -> None:
         names.append((event["type"], event["object"].metadata.name))
         w.stop()
     assert names == [("ADDED", "ticker")]
-    log = core.read_namespaced_pod_log("ticker", "default", tail_lines=1)
-    assert log == "tick 6\n"
+    # The ticker may still be ticking when this test runs first (alone, or first on its worker).
+    up.wait_for(lambda: core.read_namespaced_pod_log("ticker", "default", tail_lines=1) == "tick 6\n")
     with pytest.raises(client.ApiException) as err:
         core.read_namespaced_pod("nosuch", "default")
     assert err.value.status == 404

@@ -163,14 +163,21 @@ def check(authorizer: Authorizer, user: UserInfo, kind: str, data: Json) -> None
     name = str(meta.get("name") or "")
     namespace = str(meta.get("namespace") or "") if kind in ("Role", "RoleBinding") else ""
     if kind in ("Role", "ClusterRole"):
-        escalate = Attributes(user, "escalate", True, namespace, GROUP, "v1", plural, "", name)
+        old = authorizer.resolver.store.get(kind, namespace, name) if name else None
+        # RoleEscalationAuthorized asks about the request's name: none for a create (POST to the
+        # collection), so `escalate` limited by resourceNames covers only updates. (A server-side
+        # apply that creates is asked without the name too, where upstream takes its path's.)
+        escalate_name = name if old is not None else ""
+        escalate = Attributes(user, "escalate", True, namespace, GROUP, "v1", plural, "", escalate_name)
         if authorizer.authorize(escalate).allowed:
             return
         rules = data.get("rules") or []
         reason = confirm_no_escalation(authorizer, user, namespace, rules)
-        # clusterrole/policybased/storage.go: an aggregated role gathers anything, so writing one
-        # takes holding everything.
-        aggregated = kind == "ClusterRole" and bool(data.get("aggregationRule"))
+        # clusterrole/policybased/storage.go: an aggregated role gathers anything, so writing one,
+        # or changing one that was (hasAggregationRule of the old object too), takes holding
+        # everything.
+        was_aggregated = old is not None and bool(old.to_json().get("aggregationRule"))
+        aggregated = kind == "ClusterRole" and (bool(data.get("aggregationRule")) or was_aggregated)
         if reason is None and aggregated and confirm_no_escalation(authorizer, user, "", FULL_AUTHORITY):
             reason = "must have cluster-admin privileges to use the aggregationRule"
         if reason is not None:

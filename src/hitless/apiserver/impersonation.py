@@ -12,6 +12,7 @@ impersonated user may do is then decided as for any request.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -31,6 +32,26 @@ UID_HEADER = "Impersonate-Uid"
 EXTRA_PREFIX = "Impersonate-Extra-"
 UNAUTHENTICATED = "system:unauthenticated"
 ANONYMOUS = "system:anonymous"
+
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def split_service_account(username: str) -> tuple[str, str] | None:
+    """serviceaccount.SplitUsername: NS and NAME of ``system:serviceaccount:NS:NAME`` when both are
+    valid names; anything else is a plain user, whose impersonation asks for ``users``."""
+    if not username.startswith(SERVICE_ACCOUNT_PREFIX):
+        return None
+    parts = username[len(SERVICE_ACCOUNT_PREFIX) :].split(":")
+    if len(parts) != 2:
+        return None
+    namespace, name = parts
+    if len(namespace) > 63 or not _LABEL.fullmatch(namespace):
+        return None
+    if len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
+        return None
+    return namespace, name
 
 
 def impersonated(
@@ -62,8 +83,9 @@ def impersonated(
     def may(namespace: str, group: str, resource: str, sub: str, name: str) -> None:
         checks.append(Attributes(requester, "impersonate", True, namespace, group, "v1", resource, sub, name))
 
-    if username.startswith(SERVICE_ACCOUNT_PREFIX) and username.count(":") == 3:
-        namespace, name = username[len(SERVICE_ACCOUNT_PREFIX) :].split(":")
+    service_account = split_service_account(username)
+    if service_account is not None:
+        namespace, name = service_account
         checks.append(
             Attributes(requester, "impersonate", True, namespace, "", "v1", "serviceaccounts", "", name)
         )

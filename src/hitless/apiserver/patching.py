@@ -13,7 +13,9 @@ from aiohttp import web
 
 from hitless.apiserver import encode, patch, status, writes
 from hitless.apiserver.encode import dumps
-from hitless.apiserver.rest_util import flag, json_response
+from hitless.apiserver.rbac import Attributes
+from hitless.apiserver.rest_util import USER, flag, json_response
+from hitless.apiserver.serviceaccount import ADMIN
 from hitless.store.store import AlreadyExists
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ async def patch_object(
         if request.query.get("fieldValidation", "Warn") != "Strict":
             rest._warn(request, writes.drop_unknown_fields(r, body))
         if live is None:
+            _authorize_create(rest, request, target)
             rest.namespace_exists(r, body)
             obj = rest._decode(request, r, rest.ssa.create(body, manager, r))
             rest.guard_escalation(obj)
@@ -77,6 +80,7 @@ async def patch_object(
     meta = result.setdefault("metadata", {})
     if meta.get("name") != live.name:
         raise status.bad_request("metadata.name: Invalid value: the name of the object cannot be changed")
+    _ensure_namespace(meta, r.store_namespace(target.namespace) if r.namespaced else "")
     if meta.get("resourceVersion") == live.metadata.resource_version:
         meta.pop("resourceVersion", None)
     if subresource is None:
@@ -84,3 +88,47 @@ async def patch_object(
     new = rest._decode(request, r, result)
     stored = rest._write(target, live, new, dry_run, subresource)
     return json_response(rest.encoder.bytes(stored) if not dry_run else dumps(encode.api_json(stored)))
+
+
+def _ensure_namespace(meta: dict[str, object], expected: str) -> None:
+    """rest.BeforeUpdate's EnsureObjectNamespaceMatchesRequestNamespace: the patched object stays
+    in the request's namespace. Without it a patch setting ``metadata.namespace`` would write the
+    object of that name in another namespace, which the request was not authorized for."""
+    got = meta.get("namespace") or ""
+    if not expected:
+        meta.pop("namespace", None)  # cluster-scoped: cleared
+    elif not got:
+        meta["namespace"] = expected
+    elif got != expected:
+        raise status.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+
+
+def _authorize_create(rest: Rest, request: web.Request, target: Target) -> None:
+    """handlers/patch.go: an apply that creates is also a create, authorized as one
+    (withAuthorization of the create attributes), so ``patch`` alone does not make objects; and a
+    subresource's apply creates nothing (its storage does not create on update)."""
+    r = target.resource
+    if target.sub is not None:
+        raise status.not_found(r.group, r.plural, target.name or "")
+    user = request.get(USER) or ADMIN
+    if user.privileged:
+        return
+    attrs = Attributes(
+        user,
+        "create",
+        True,
+        target.namespace or "",
+        r.group,
+        r.version,
+        r.plural,
+        "",
+        target.name or "",
+        request.path,
+    )
+    decision = rest.authorizer.authorize(attrs)
+    if not decision.allowed:
+        # NewForbidden with the authorizer's reason as the error, empty or not.
+        message = f'{r.qualified} "{target.name or ""}" is forbidden: {decision.reason}'
+        raise status.forbidden(attrs, message)

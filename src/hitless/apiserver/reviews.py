@@ -144,6 +144,9 @@ def access_review(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
 
 def rules_review(authorizer: Authorizer, user: UserInfo, review: Json) -> Json:
     namespace = str((review.get("spec") or {}).get("namespace") or "")
+    if not namespace:
+        # selfsubjectrulesreview/rest.go: the rules are always a namespace's.
+        raise status.bad_request("no namespace on request")
     resource_rules: list[Json] = []
     non_resource_rules: list[Json] = []
     error = ""

@@ -190,8 +190,8 @@ class ServiceAccountTokens:
             token_audiences = [token_audiences]
         if not isinstance(token_audiences, list) or not set(token_audiences) & set(audiences):
             raise TokenError(
-                f"token audiences {json.dumps(token_audiences)} is invalid for the target audiences "
-                f"{json.dumps(list(audiences))}"
+                f"token audiences {_go_quoted(token_audiences)} is invalid for the target audiences "
+                f"{_go_quoted(list(audiences))}"
             )
         return self._validate(claims)
 
@@ -235,6 +235,12 @@ class ServiceAccountTokens:
             extra["authentication.kubernetes.io/pod-name"] = (pod.metadata.name or "",)
             extra["authentication.kubernetes.io/pod-uid"] = (pod.metadata.uid or "",)
         return service_account_user(namespace, str(saref.get("name")), sa.metadata.uid or "", extra)
+
+
+def _go_quoted(values: Any) -> str:
+    """jwt.go's %q of a []string: ``["a" "b"]``."""
+    items = values if isinstance(values, list) else [] if values is None else [values]
+    return "[" + " ".join(json.dumps(str(v)) for v in items) + "]"
 
 
 def _deleted_before(obj: K8sObject, moment: float) -> bool:

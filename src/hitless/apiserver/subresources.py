@@ -248,6 +248,13 @@ async def _token(rest: Rest, request: web.Request, target: Target) -> web.Respon
         pod = rest.store.get("Pod", namespace, str(ref.get("name") or ""))
         if pod is None:
             raise status.not_found("", "pods", str(ref.get("name") or ""))
+        if ((pod.to_json().get("spec") or {}).get("serviceAccountName") or "default") != name:
+            # token.go: a token is bound only to a pod that runs as its ServiceAccount, so
+            # that the pod's identity (the token's extra) is never lent to another one.
+            raise status.bad_request(
+                f'cannot bind token for serviceaccount "{name}" to pod running with different '
+                "serviceaccount name."
+            )
         if ref.get("uid") and ref["uid"] != pod.metadata.uid:
             raise status.conflict(
                 "authentication.k8s.io",
