@@ -182,7 +182,9 @@ spec:
       containers:
       - name: web
         image: hitless
-        args: [demo-app, --port=8080, --latency=0.01:0.05, --request-log=none]
+        # --startup-delay: the restarted container listens 1 s after it starts, so the drop window
+        # does not hang on how fast a loaded machine restarts it (0.3 s once: no request met it).
+        args: [demo-app, --port=8080, --latency=0.01:0.05, --request-log=none, --startup-delay=1]
         ports: [{name: http, containerPort: 8080}]
         readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1, failureThreshold: 1}
         # Two failures, and 2 s each: one probe slowed by a busy machine must not restart a pod.
