@@ -25,7 +25,7 @@ from hitless.apiserver import (
     encode,
     escalation,
     kinds,
-    openapi,
+    nonresource,
     patching,
     protobuf,
     proxy,
@@ -125,54 +125,10 @@ class Rest:
         path = request.path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         method = request.method
-        if path == "/version":
-            return json_response(discovery.version())
-        if path in ("/healthz", "/readyz", "/livez"):
-            return web.Response(text="ok", content_type="text/plain")
-        if path == "/api" or path == "/apis":
-            media = discovery.negotiate(request.headers.get("Accept", ""))
-            core = path == "/api"
-            if media is not None:
-                ctype = discovery.AGGREGATED_V2 if media == "v2" else discovery.AGGREGATED_V2BETA1
-                return json_response(discovery.aggregated(core, media), content_type=ctype)
-            return json_response(
-                discovery.api_versions(self.server_address) if core else discovery.api_group_list()
-            )
-        if parts[:2] == ["openapi", "v3"]:
-            if len(parts) == 2:
-                return json_response(openapi.index())
-            gv = parts[2:]
-            group, version = (
-                ("", gv[1])
-                if gv[0] == "api" and len(gv) == 2
-                else (gv[1], gv[2])
-                if len(gv) == 3
-                else ("-", "-")
-            )
-            doc = openapi.document(group, version)
-            if doc is None:
-                raise status.path_not_found()
-            return json_response(doc)
-        if parts and parts[0] == "api" and len(parts) >= 2:
-            group, version, rest = "", parts[1], parts[2:]
-        elif parts and parts[0] == "apis" and len(parts) >= 3:
-            group, version, rest = parts[1], parts[2], parts[3:]
-        elif parts and parts[0] == "apis" and len(parts) == 2:
-            versions = kinds.group_versions().get(parts[1])
-            if not versions:
-                raise status.path_not_found()
-            gvs = [{"groupVersion": f"{parts[1]}/{v}", "version": v} for v in versions]
-            return json_response(
-                {
-                    "kind": "APIGroup",
-                    "apiVersion": "v1",
-                    "name": parts[1],
-                    "versions": gvs,
-                    "preferredVersion": gvs[0],
-                }
-            )
-        else:
-            raise status.path_not_found()
+        found = nonresource.serve(request, path, parts, self.server_address)
+        if isinstance(found, web.Response):
+            return found
+        group, version, rest = found
         if not rest:
             resources = discovery.resource_list(group, version)
             if resources is None:
