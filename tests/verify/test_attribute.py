@@ -164,6 +164,23 @@ def test_join_follows_upstream_from_the_load_balancer_to_the_pod() -> None:
     assert (route.node, route.pod) == ("node-2", "default/web-a")
 
 
+def test_a_refused_connect_does_not_take_an_earlier_connections_route_from_the_same_port() -> None:
+    # Seen in examples/broken/recreate.yaml's runs: once the old pods were gone the ClusterIP
+    # refused every connect (no record), and the kernel gave the next connects ports whose earlier
+    # connections had reached old pods: those refusals were blamed on gone pods (listener-closed).
+    port = ("127.0.0.1", 41234)
+    earlier = ConnectionRecord(
+        id=7, hop="proxy", node="node-1", service="default/web", port_name="", frontend="clusterIP",
+        client=port, accepted_at=3.9, pod="default/web-a",
+    )  # fmt: skip
+    refused = RequestResult(seq=0, intended=5.7, keepalive=False, client=port, sent=None, done=5.71)
+    refused.error = "refused"
+    answered = RequestResult(seq=1, intended=3.9, keepalive=False, client=port, sent=3.9, done=3.95)
+    answered.status = 200
+    routes = join([refused, answered], [earlier])
+    assert [[h.id for h in r.hops] for r in routes] == [[], [7]]
+
+
 def _hop(
     hop: str, node: str, client: tuple[str, int], at: float, upstream: int | None = None, **kw: Any
 ) -> ConnectionRecord:
@@ -190,6 +207,7 @@ def test_join_tells_apart_connections_that_share_an_address() -> None:
     c_node = _hop("proxy", "node-2", shared, 1.01, pod="default/web-b")
     a = RequestResult(seq=0, intended=1.0, keepalive=False, client=a_lb.client, sent=1.0, done=4.0)
     b = RequestResult(seq=1, intended=1.02, keepalive=True, client=shared, sent=1.02, done=1.05, status=200)
+    b.reused = True  # its connection opened at 0.9, for an earlier request
     c = RequestResult(seq=2, intended=1.01, keepalive=False, client=c_lb.client, sent=1.01, done=1.1)
     c.status = 200
     routes = join([a, b, c], [b_lb, b_node, a_lb, a_node, c_lb, c_node])

@@ -84,20 +84,25 @@ def join(requests: list[RequestResult], records: Iterable[ConnectionRecord]) -> 
         if hop.hop == "load-balancer" and (found := next_hop(hop, float("inf"))) is not None
     }
 
-    def first(address: Address | None, before: float) -> ConnectionRecord | None:
+    def first(address: Address | None, after: float, before: float) -> ConnectionRecord | None:
         found = None
         for record in by_client.get(address, []) if address is not None else []:
             if record.accepted_at > before:
                 break
-            if id(record) not in dialled:
+            if record.accepted_at >= after and id(record) not in dialled:
                 found = record
         return found
 
     routes = []
     for request in requests:
         end = (request.done if request.done is not None else float("inf")) + SLACK
+        # A fresh connection is opened when its request is due: a record from before that is an
+        # earlier connection from the same port. The kernel hands a port out again at once after
+        # a refused connect or a close the server began, so a refused request (no record: the
+        # frontend had no endpoint) would otherwise take a closed connection's route.
+        start = -float("inf") if request.reused else request.intended - SLACK
         hops: list[ConnectionRecord] = []
-        hop = first(request.client, end)
+        hop = first(request.client, start, end)
         while hop is not None and len(hops) < 8:
             hops.append(hop)
             hop = next_hop(hop, end)
