@@ -472,8 +472,8 @@ async def test_a_fault_in_the_control_plane_task_is_its_failure(
     """A task of the run (docs/reliability.md, "Runtime faults"): its failure names it."""
     from hitless.apiserver.controlplane import ControlPlane
     from hitless.apiserver.server import ApiServer
-    from hitless.cli.supervised import raise_if_failed, supervise
     from hitless.clock import RealClock
+    from hitless.supervised import raise_if_failed, supervise
     from hitless.tasks import ComponentFailed
 
     async def boom(self: ControlPlane) -> None:

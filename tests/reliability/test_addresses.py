@@ -16,11 +16,11 @@ import pytest
 from hitless.api import load_text
 from hitless.api.types.service import Service
 from hitless.cli.errors import internal_error
-from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import FakeClock
 from hitless.engine import Engine, EngineOptions
 from hitless.proxy.owner import address_conflicts
 from hitless.runtime.fake import FakeProgram, FakeRuntime
+from hitless.supervised import raise_if_failed, stop_engine, supervise
 from hitless.tasks import ComponentFailed
 
 COMM = Path("/proc/self/comm").read_text().strip()

@@ -11,11 +11,11 @@ from hitless.api.types.apps import Deployment
 from hitless.api.types.event import Event
 from hitless.api.types.node import Node
 from hitless.api.types.pod import Pod
-from hitless.cli.supervised import stop_engine, supervise
 from hitless.clock import FakeClock
 from hitless.engine import Engine, EngineOptions
 from hitless.kubelet.capacity import MAX_PODS, MachineBudget, node_max_pods
 from hitless.runtime.fake import FakeProgram, FakeRuntime
+from hitless.supervised import stop_engine, supervise
 
 TOO_MANY = (
     "0/2 nodes are available: 2 Too many pods. preemption: 0/2 nodes are available: "

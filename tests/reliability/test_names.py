@@ -9,12 +9,12 @@ from hitless.api import load_text
 from hitless.api.types.apps import Deployment, ReplicaSet
 from hitless.api.types.meta import ObjectMeta
 from hitless.api.types.pod import Container, Pod, PodSpec
-from hitless.cli.supervised import supervise
 from hitless.clock import FakeClock
 from hitless.engine import Engine, EngineOptions
 from hitless.kubelet.env import pod_hostname
 from hitless.runtime.fake import FakeProgram, FakeRuntime
 from hitless.store.store import Store
+from hitless.supervised import supervise
 
 LONG = "a-very-long-deployment-name-that-a-team-chose-for-its-web-frontend"  # 66 characters
 

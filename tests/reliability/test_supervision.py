@@ -3,7 +3,7 @@
 The whole engine (scheduler, controllers, two kubelets, proxies, load balancer) runs over the
 scripted runtime on the fake clock; one method of the real component is made to raise, and the
 run is driven as ``hitless up`` drives it: wait for a stop or a failure, stop the engine
-(cli/supervised.py), then report (cli/errors.py).
+(hitless/supervised.py), then report (cli/errors.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import pytest
 
 from hitless.api import load_text
 from hitless.cli.errors import EXIT_INTERNAL, internal_error
-from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import FakeClock, RealClock
 from hitless.controllers.cronjob import CronJobController
 from hitless.controllers.daemonset import DaemonSetController
@@ -44,6 +43,7 @@ from hitless.proxy.node import NodeProxy
 from hitless.runtime import cri
 from hitless.runtime.fake import FakeProgram, FakeRuntime
 from hitless.store.store import Store, WatchEvent
+from hitless.supervised import raise_if_failed, stop_engine, supervise
 from hitless.tasks import ComponentFailed
 
 MANIFEST = """

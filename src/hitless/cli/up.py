@@ -31,7 +31,6 @@ from hitless.cli.errors import EXIT_CODES_HELP
 from hitless.cli.imageflags import add_image_flags, image_service
 from hitless.cli.logdirs import clean_stale, make_run_log_dir, remove_run_log_dir
 from hitless.cli.reapply import watch_and_reapply
-from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.kubelet.capacity import MAX_PODS, machine_budget
@@ -41,6 +40,7 @@ from hitless.output.services import ServiceAnnouncer, sync_line
 from hitless.output.text import TextPrinter
 from hitless.proxy.records import ProxySync
 from hitless.runtime.linux import LinuxRuntime, NamespacesUnavailable, enter_engine_namespaces
+from hitless.supervised import raise_if_failed, stop_engine, supervise
 from hitless.tasks import cancel_and_wait, spawn
 
 EXIT_INVALID = 2

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from hitless.api.types.meta import K8sObject
 from hitless.api.types.service import Service
-from hitless.cli.supervised import raise_if_failed, stop_engine, supervise
 from hitless.clock import Clock, RealClock
 from hitless.engine import Engine, EngineOptions, run_ahead_of_pods, tune_gc
 from hitless.proxy.defaults import PRESETS
 from hitless.runtime.linux import LinuxRuntime, enter_engine_namespaces
+from hitless.supervised import raise_if_failed, stop_engine, supervise
 from hitless.tasks import cancel_and_wait, spawn
 from hitless.verify.attribute import RunContext, attribute
 from hitless.verify.findings import findings
@@ -113,7 +113,7 @@ async def run_local(
     """Run the engine with ``objects``, load the Service, run the scenario, explain every failure.
 
     Raises :class:`VerifyInputError` before anything starts when :func:`plan_local` finds a
-    problem, and ``ComponentFailed`` (cli/supervised.py) when a component of the run failed: no
+    problem, and ``ComponentFailed`` (hitless/supervised.py) when a component of the run failed: no
     verdict then. With ``handle_signals`` (the main thread only), the first SIGINT, SIGTERM or
     SIGHUP stops the load and every pod gracefully and the run is reported incomplete; the next
     one kills every container at once.

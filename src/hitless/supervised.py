@@ -1,4 +1,5 @@
-"""How ``hitless up`` and ``hitless verify`` end a run whose component failed.
+"""How ``hitless up`` and ``hitless verify`` end a run whose component failed (beside the engine:
+the CLI and verify's library call both use it).
 
 Both run the engine with a :class:`~hitless.tasks.Supervisor` current, so every component's
 long-running task reports an unexpected exception to it (``hitless.tasks.spawn``; store
