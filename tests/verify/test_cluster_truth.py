@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hitless.api import load
+from hitless.api import load_text
 from hitless.apiserver.kubeconfig import Kubeconfig
 from hitless.apiserver.server import ApiServer
 from hitless.runtime.linux.procfs import has_cap_sys_admin
@@ -29,7 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_exact_blames_name_the_pod_the_engines_records_name(tmp_path: Path) -> None:
-    loaded = load([str(ROOT / "examples/broken/no-prestop.yaml")]).applied()
+    # The broken example, each replacement 2 s apart (minReadySeconds): an old pod's failures then
+    # end before the next one's begin. Without it, a loaded machine's proxies can lag past the next
+    # deletion, two old pods fail at once, and which one a time-out met is not in the API's
+    # observables (unattributed, with both as candidates: 79 % once in the suite, the bar below).
+    text = (ROOT / "examples/broken/no-prestop.yaml").read_text()
+    assert text.count("  replicas: 3\n") == 1
+    text = text.replace("  replicas: 3\n", "  replicas: 3\n  minReadySeconds: 2\n")
+    loaded = load_text(text, "examples/broken/no-prestop.yaml").applied()
     async with cluster_of(tmp_path, nodes=2) as c:
         server = ApiServer(c.engine.store, c.clock, c.log_dir, "127.0.0.1", 0)
         await server.start()
