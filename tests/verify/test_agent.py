@@ -134,6 +134,15 @@ def _close(proc: asyncio.subprocess.Process) -> None:
     proc._transport.close()  # type: ignore[attr-defined]
 
 
+async def _stop(proc: asyncio.subprocess.Process) -> list[dict[str, Any]]:
+    """SIGTERM, as the pod's deletion sends it: the lines the agent printed until it exited 0."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout is not None
+    rest = [json.loads(raw) for raw in (await asyncio.wait_for(proc.stdout.read(), 20)).splitlines()]
+    assert await proc.wait() == 0
+    return rest
+
+
 async def _line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
     assert proc.stdout is not None
     raw = await asyncio.wait_for(proc.stdout.readline(), 20)
@@ -151,10 +160,7 @@ async def test_the_agent_warms_up_loads_and_flushes_on_sigterm(pod_server: int) 
         assert ready["type"] == "ready" and ready["bootId"] == boot_id()
         assert ready["monotonic"] <= time.monotonic() and abs(ready["wall"] - time.time()) < 5
         requests = [await _line(proc) for _ in range(5)]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.stdout is not None
-        rest = [json.loads(raw) for raw in (await asyncio.wait_for(proc.stdout.read(), 20)).splitlines()]
-        assert await proc.wait() == 0
+        rest = await _stop(proc)
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from hitless.verify.agent import AgentLoad, agent_pod
 from hitless.verify.agentwire import encode_watch
 from hitless.verify.cluster_steps import required_access
 from hitless.verify.options import VerifyOptions
-from tests.verify.test_agent import _close, _line, pod_server  # noqa: F401
+from tests.verify.test_agent import _close, _line, _stop, pod_server  # noqa: F401
 
 
 def _access(need: list[dict[str, str]]) -> set[tuple[str, str, str]]:
@@ -109,10 +108,7 @@ async def test_an_agent_that_cannot_reach_the_api_says_so_and_loads(pod_server: 
         assert (await _line(proc))["type"] == "warm-up"
         assert (await _line(proc))["type"] == "ready"
         assert (await _line(proc))["type"] == "request"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.stdout is not None
-        rest = [json.loads(raw) for raw in (await asyncio.wait_for(proc.stdout.read(), 20)).splitlines()]
-        assert await proc.wait() == 0
+        rest = await _stop(proc)
     finally:
         if proc.returncode is None:
             proc.kill()
