@@ -466,33 +466,6 @@ async def as_token_patch(served: Served, token: str, path: str, body: Any) -> tu
             return resp.status, await resp.json()
 
 
-async def test_a_fault_in_the_control_plane_task_is_its_failure(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A task of the run (docs/reliability.md, "Runtime faults"): its failure names it."""
-    from hitless.apiserver.controlplane import ControlPlane
-    from hitless.apiserver.server import ApiServer
-    from hitless.clock import RealClock
-    from hitless.supervised import raise_if_failed, supervise
-    from hitless.tasks import ComponentFailed
-
-    async def boom(self: ControlPlane) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(ControlPlane, "run", boom)
-    supervisor = supervise()
-    server = ApiServer(Store(RealClock()), RealClock(), tmp_path / "logs")
-    await server.start()
-    try:
-        server.spawn()
-        await asyncio.wait_for(supervisor.failed.wait(), 10)
-    finally:
-        await server.stop()
-    with pytest.raises(ComponentFailed) as raised:
-        raise_if_failed(supervisor)
-    assert raised.value.failure.component == "apiserver control plane"
-
-
 async def test_a_token_request_bound_to_a_pod(served: Served) -> None:
     pod = setup_team(served.store)
     grant_list_pods(served.store)

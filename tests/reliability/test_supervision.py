@@ -223,12 +223,22 @@ async def test_a_store_listener_cannot_raise_into_the_writer(tmp_path: Path) -> 
     assert engine.store.count("ReplicaSet") == 1
 
 
-async def test_a_fault_in_the_api_server_task_is_its_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("module", "attribute", "component"),
+    [
+        # `hitless up --api` starts it beside the engine (apiserver/cli.py), under the run's supervisor.
+        ("hitless.apiserver.server", "ApiServer._serve", "apiserver"),
+        # The control plane's own task (the kubernetes Service, bootstrap RBAC, per namespace
+        # kube-root-ca.crt): a task of the run like any other (docs/reliability.md).
+        ("hitless.apiserver.controlplane", "ControlPlane.run", "apiserver control plane"),
+    ],
+)
+async def test_a_fault_in_an_api_server_task_is_its_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, attribute: str, component: str
 ) -> None:
-    # `hitless up --api` starts it beside the engine (apiserver/cli.py), under the run's supervisor.
+    owner, method = attribute.split(".")
+    monkeypatch.setattr(getattr(pytest.importorskip(module), owner), method, aboom)
     server_module = pytest.importorskip("hitless.apiserver.server")
-    monkeypatch.setattr(server_module.ApiServer, "_serve", aboom)
     supervisor = supervise()
     server = server_module.ApiServer(Store(RealClock()), RealClock(), tmp_path / "logs")
     await server.start()
@@ -239,4 +249,4 @@ async def test_a_fault_in_the_api_server_task_is_its_failure(
         await server.stop()
     with pytest.raises(ComponentFailed) as raised:
         raise_if_failed(supervisor)
-    assert raised.value.failure.component == "apiserver"
+    assert raised.value.failure.component == component
