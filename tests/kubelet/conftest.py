@@ -174,6 +174,19 @@ def programs() -> dict[str, Callable[[cri.ContainerConfig], FakeProgram]]:
 
 
 @pytest.fixture
+def seen(programs: dict) -> list[cri.ContainerConfig]:
+    """Every ContainerConfig the kubelet created a container with."""
+    configs: list[cri.ContainerConfig] = []
+
+    def program(config: cri.ContainerConfig) -> FakeProgram:
+        configs.append(config)
+        return FakeProgram()
+
+    programs["app"] = program
+    return configs
+
+
+@pytest.fixture
 def images() -> ImageService:
     """The kubelet's images: host mappings only (a test module may give it an image store)."""
     return ImageService()

@@ -12,7 +12,6 @@ from hitless.clock import FakeClock
 from hitless.images import Image, ImageConfig, ImagePullError, parse
 from hitless.kubelet.images import ImageService
 from hitless.runtime import cri
-from hitless.runtime.fake import FakeProgram
 
 from .conftest import Env, make_pod
 
@@ -93,19 +92,6 @@ NGINX = ImageConfig(
     user="101",
     stop_signal="SIGQUIT",
 )
-
-
-@pytest.fixture
-def seen(programs: dict) -> list[cri.ContainerConfig]:
-    """Every ContainerConfig the kubelet created a container with."""
-    configs: list[cri.ContainerConfig] = []
-
-    def program(config: cri.ContainerConfig) -> FakeProgram:
-        configs.append(config)
-        return FakeProgram()
-
-    programs["app"] = program
-    return configs
 
 
 async def test_pulled_once_then_present(

@@ -10,7 +10,6 @@ from hitless.api.types.meta import K8sObject
 from hitless.api.types.service import Service
 from hitless.apiserver.serviceaccount import ServiceAccountTokens
 from hitless.runtime import cri
-from hitless.runtime.fake import FakeProgram
 
 from .conftest import Env, make_pod, state_of
 
@@ -24,17 +23,6 @@ def service(name: str, namespace: str, cluster_ip: str, ports: list[dict[str, An
             "spec": {"clusterIP": cluster_ip, "ports": ports},
         }
     )
-
-
-def recording(programs: dict) -> list[cri.ContainerConfig]:
-    configs: list[cri.ContainerConfig] = []
-
-    def program(config: cri.ContainerConfig) -> FakeProgram:
-        configs.append(config)
-        return FakeProgram()
-
-    programs["app"] = program
-    return configs
 
 
 def services(env: Env) -> None:
@@ -59,8 +47,7 @@ def service_vars(config: cri.ContainerConfig) -> dict[str, str]:
     return {k: v for k, v in config.env.items() if "_SERVICE_" in k or "_PORT" in k}
 
 
-async def test_service_links_and_the_master_service(env: Env, programs: dict) -> None:
-    configs = recording(programs)
+async def test_service_links_and_the_master_service(env: Env, seen: list[cri.ContainerConfig]) -> None:
     services(env)
     app = {
         "name": "app",
@@ -71,7 +58,7 @@ async def test_service_links_and_the_master_service(env: Env, programs: dict) ->
     }  # fmt: skip
     env.store.create(make_pod(containers=[app]))
     await env.clock.advance(1)
-    [config] = configs
+    [config] = seen
     assert service_vars(config) == {
         "KUBERNETES_SERVICE_HOST": "127.96.0.1",
         # The container's own variable wins.
@@ -105,14 +92,15 @@ async def test_service_links_and_the_master_service(env: Env, programs: dict) ->
     assert config.argv[-1] == "127.96.0.20"
 
 
-async def test_without_service_links_only_the_master_service(env: Env, programs: dict) -> None:
-    configs = recording(programs)
+async def test_without_service_links_only_the_master_service(
+    env: Env, seen: list[cri.ContainerConfig]
+) -> None:
     services(env)
     env.store.create(
         make_pod(containers=[{"name": "app", "image": "x", "command": ["app"]}], enableServiceLinks=False)
     )
     await env.clock.advance(1)
-    [config] = configs
+    [config] = seen
     assert {k for k in service_vars(config)} == {
         "KUBERNETES_SERVICE_HOST",
         "KUBERNETES_SERVICE_PORT",
